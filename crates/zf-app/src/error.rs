@@ -1,0 +1,49 @@
+use zf_policy::Denied;
+use zf_store::{StoreError, Unique};
+
+/// What can go wrong in a use-case. The edge maps each variant to one status code and message;
+/// only [`AppError::Internal`] carries details that must stay in the server log.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the username or password is wrong, or the account cannot sign in")]
+    LoginFailed,
+    #[error(transparent)]
+    Password(#[from] crate::PasswordPolicyError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Conflict(Unique::Username) => {
+                AppError::Conflict("a user with this username already exists".into())
+            }
+            StoreError::Conflict(Unique::ClientUscc) => AppError::Conflict(
+                "a client with this unified social credit code already exists".into(),
+            ),
+            StoreError::Conflict(Unique::Other) => {
+                AppError::Conflict("the record conflicts with an existing one".into())
+            }
+            StoreError::VersionConflict => AppError::Conflict(
+                "the record was changed by someone else; reload it and try again".into(),
+            ),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<zf_crypto::CryptoError> for AppError {
+    fn from(e: zf_crypto::CryptoError) -> Self {
+        AppError::Internal(format!("stored ciphertext failed its integrity check: {e}"))
+    }
+}

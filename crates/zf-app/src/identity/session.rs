@@ -1,0 +1,257 @@
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
+use zf_domain::Username;
+use zf_policy::{Grant, Principal};
+use zf_store::SessionRow;
+
+use crate::identity::check_password;
+use crate::{now_ms, App, AppError, RequestMeta};
+
+/// The secret a browser or API client presents: 128 random bits. Only its SHA-256 is stored.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct SessionToken(String);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(..)")
+    }
+}
+
+impl SessionToken {
+    fn generate() -> Self {
+        SessionToken(URL_SAFE_NO_PAD.encode(zf_crypto::random_bytes::<16>()))
+    }
+
+    /// Accepts what a client sent; anything not shaped like a token is no session at all.
+    pub fn from_presented(value: &str) -> Option<Self> {
+        let ok = value.len() == 22
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| SessionToken(value.to_owned()))
+    }
+
+    /// The value to put in the cookie. Callers must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+
+    /// The anti-CSRF token for forms: derived from the session secret, so it needs no storage
+    /// and cannot be computed by a page that does not hold the cookie.
+    pub fn csrf_token(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"zhangfang/csrf/v1\0");
+        h.update(self.0.as_bytes());
+        URL_SAFE_NO_PAD.encode(&h.finalize()[..24])
+    }
+}
+
+/// A short, non-secret name for a session in audit events and logs.
+fn session_ref(hash: &[u8]) -> String {
+    hex::encode(&hash[..6])
+}
+
+/// An authenticated request's identity.
+#[derive(Clone, Debug)]
+pub struct SessionContext {
+    pub principal: Principal,
+    pub session_ref: String,
+    pub expires_at_ms: i64,
+    id_hash: Vec<u8>,
+}
+
+pub struct LoginOutcome {
+    pub token: SessionToken,
+    pub principal: Principal,
+    pub expires_at_ms: i64,
+}
+
+impl App {
+    /// Signs in. Unknown users, wrong passwords and disabled accounts get the same answer after
+    /// the same work; each attempt is audited.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome, AppError> {
+        let now = now_ms();
+        let parsed = Username::parse(username).ok();
+        let user = match &parsed {
+            Some(u) => self.store.user_by_username(u).await?,
+            None => None,
+        };
+        let verified = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await;
+        let attempted = parsed
+            .as_ref()
+            .map_or_else(|| "(malformed username)".to_owned(), |u| u.as_str().to_owned());
+        let user = match user {
+            Some(u) if verified && !u.disabled => u,
+            other => {
+                let actor = Actor {
+                    user_id: other.map(|u| u.id),
+                    name: attempted,
+                    session_ref: None,
+                    source: meta.source.clone(),
+                };
+                self.store
+                    .audit_append(
+                        AuditEvent::new(now, actor, AuditAction::Login, Outcome::Failed)
+                            .request(meta.request_id.clone()),
+                    )
+                    .await?;
+                return Err(AppError::LoginFailed);
+            }
+        };
+        let token = SessionToken::generate();
+        let id_hash = token.hash();
+        let expires = now + self.config.session_absolute_timeout_ms;
+        let actor = Actor {
+            user_id: Some(user.id),
+            name: user.username.as_str().to_owned(),
+            session_ref: Some(session_ref(&id_hash)),
+            source: meta.source.clone(),
+        };
+        self.store
+            .session_create(
+                SessionRow {
+                    id_hash,
+                    user_id: user.id,
+                    created_at_ms: now,
+                    last_seen_ms: now,
+                    absolute_expiry_ms: expires,
+                    source: meta.source.clone(),
+                },
+                AuditEvent::new(now, actor, AuditAction::Login, Outcome::Success)
+                    .request(meta.request_id.clone()),
+            )
+            .await?;
+        Ok(LoginOutcome {
+            token,
+            principal: Principal {
+                user_id: user.id,
+                username: user.username,
+                role: user.role,
+                must_change_password: user.must_change_password,
+            },
+            expires_at_ms: expires,
+        })
+    }
+
+    /// Turns a presented token into the caller's identity, reading the user's role afresh on
+    /// every request so that a role change applies at once. Expired sessions are removed.
+    pub async fn resolve_session(
+        &self,
+        token: &SessionToken,
+    ) -> Result<Option<SessionContext>, AppError> {
+        let id_hash = token.hash();
+        let Some((session, user)) = self.store.session_get(&id_hash).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let idle_expiry = session.last_seen_ms + self.config.session_idle_timeout_ms;
+        if user.disabled || now >= session.absolute_expiry_ms || now >= idle_expiry {
+            self.store.session_delete(&id_hash, None).await?;
+            return Ok(None);
+        }
+        // Sliding the idle window costs a write; once a minute is precise enough.
+        if now - session.last_seen_ms > 60_000 {
+            self.store.session_touch(&id_hash, now).await?;
+        }
+        Ok(Some(SessionContext {
+            principal: Principal {
+                user_id: user.id,
+                username: user.username,
+                role: user.role,
+                must_change_password: user.must_change_password,
+            },
+            session_ref: session_ref(&id_hash),
+            expires_at_ms: session
+                .absolute_expiry_ms
+                .min(now + self.config.session_idle_timeout_ms),
+            id_hash,
+        }))
+    }
+
+    /// Ends the caller's session on the server.
+    pub async fn logout(
+        &self,
+        grant: &Grant,
+        session: &SessionContext,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        let event = AuditEvent::new(
+            now_ms(),
+            crate::actor(grant, meta),
+            AuditAction::Logout,
+            Outcome::Success,
+        )
+        .request(meta.request_id.clone());
+        self.store
+            .session_delete(&session.id_hash, Some(event))
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the caller's own password after checking the current one; every other session
+    /// of the user ends.
+    pub async fn change_own_password(
+        &self,
+        grant: &Grant,
+        session: &SessionContext,
+        current: SecretString,
+        new: SecretString,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        use secrecy::ExposeSecret;
+        let principal = &session.principal;
+        let user = self
+            .store
+            .user_by_username(&principal.username)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if !self
+            .hasher
+            .verify(current.clone(), Some(user.password_hash))
+            .await
+        {
+            return Err(AppError::Invalid("the current password is wrong".into()));
+        }
+        if current.expose_secret() == new.expose_secret() {
+            return Err(crate::PasswordPolicyError::Unchanged.into());
+        }
+        check_password(
+            new.expose_secret(),
+            &principal.username,
+            self.config.firm_name.as_deref(),
+        )?;
+        let hash = self.hasher.hash(new).await?;
+        let now = now_ms();
+        let event = AuditEvent::new(
+            now,
+            crate::actor(grant, meta),
+            AuditAction::PasswordChanged,
+            Outcome::Success,
+        )
+        .on("user", principal.user_id)
+        .request(meta.request_id.clone());
+        self.store
+            .user_set_password(principal.user_id, hash, false, now, event)
+            .await?;
+        self.store
+            .session_delete_for_user(principal.user_id, Some(&session.id_hash))
+            .await?;
+        Ok(())
+    }
+}

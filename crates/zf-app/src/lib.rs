@@ -1,0 +1,102 @@
+//! The application: every use-case of the product as a function that takes the caller's
+//! [`zf_policy::Grant`], does the crypto, writes through the [`zf_store::Store`] with its audit
+//! event, and returns plain views. The HTTP server and the CLI are thin doors onto this crate.
+
+mod clients;
+mod clock;
+mod error;
+pub mod identity;
+mod keys;
+
+use std::sync::Arc;
+
+use zf_audit::Actor;
+use zf_crypto::MasterKey;
+use zf_policy::Grant;
+use zf_store::Store;
+
+pub use clients::{ClientPage, ClientView, IdNumberQuery, SensitiveValue};
+pub use clock::now_ms;
+pub use error::AppError;
+pub use identity::{LoginOutcome, PasswordPolicyError, SessionContext, SetupSecret};
+pub use keys::Keys;
+
+/// Settings the application needs; the CLI fills it from its layered configuration.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    pub session_idle_timeout_ms: i64,
+    pub session_absolute_timeout_ms: i64,
+    /// The firm's name; passwords containing it are refused.
+    pub firm_name: Option<String>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            session_idle_timeout_ms: 30 * 60 * 1000,
+            session_absolute_timeout_ms: 12 * 60 * 60 * 1000,
+            firm_name: None,
+        }
+    }
+}
+
+/// Facts about the request that every audit event records.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+    /// A short, non-secret reference to the caller's session.
+    pub session_ref: Option<String>,
+}
+
+/// The application state shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) config: Arc<AppConfig>,
+    pub(crate) hasher: identity::Hasher,
+}
+
+impl App {
+    /// Loads the system keys (creating them on first start) and prepares the application.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        master: &MasterKey,
+        config: AppConfig,
+    ) -> Result<Self, AppError> {
+        let keys = Keys::load(store.as_ref(), master).await?;
+        Ok(App {
+            store,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            hasher: identity::Hasher::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+}
+
+/// The audit actor for a granted request.
+pub(crate) fn actor(grant: &Grant, meta: &RequestMeta) -> Actor {
+    match grant.principal() {
+        Some(p) => Actor {
+            user_id: Some(p.user_id),
+            name: p.username.as_str().to_owned(),
+            session_ref: meta.session_ref.clone(),
+            source: meta.source.clone(),
+        },
+        None => Actor {
+            user_id: None,
+            name: "anonymous".into(),
+            session_ref: None,
+            source: meta.source.clone(),
+        },
+    }
+}

@@ -1,0 +1,169 @@
+//! The audit event: what the product records about every change, every sensitive read and every
+//! refusal. The store writes an event in the same transaction as the change it describes; the
+//! hash chain and its verification build on this type.
+
+use serde::Serialize;
+use zf_domain::UserId;
+
+/// Everything that is audited. An enum, never a free string, so the set is reviewable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    SetupAdministratorCreated,
+    UserCreated,
+    Login,
+    Logout,
+    PasswordChanged,
+    ClientCreated,
+    ClientUpdated,
+    ClientDeleted,
+    /// A read that returned a sensitive field in the clear.
+    ClientSensitiveRead,
+    ClientSearched,
+    /// A request the policy refused.
+    AccessDenied,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::SetupAdministratorCreated => "setup_administrator_created",
+            AuditAction::UserCreated => "user_created",
+            AuditAction::Login => "login",
+            AuditAction::Logout => "logout",
+            AuditAction::PasswordChanged => "password_changed",
+            AuditAction::ClientCreated => "client_created",
+            AuditAction::ClientUpdated => "client_updated",
+            AuditAction::ClientDeleted => "client_deleted",
+            AuditAction::ClientSensitiveRead => "client_sensitive_read",
+            AuditAction::ClientSearched => "client_searched",
+            AuditAction::AccessDenied => "access_denied",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Denied,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Who acted. `name` is a username, or `cli:<os user>` / `system` for actions without a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub user_id: Option<UserId>,
+    pub name: String,
+    /// A short, non-secret reference to the session (a prefix of its hash), never the session id.
+    pub session_ref: Option<String>,
+    pub source: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Actor {
+            user_id: None,
+            name: "system".into(),
+            session_ref: None,
+            source: None,
+        }
+    }
+
+    pub fn cli(os_user: &str) -> Self {
+        Actor {
+            user_id: None,
+            name: format!("cli:{os_user}"),
+            session_ref: None,
+            source: Some("local".into()),
+        }
+    }
+}
+
+/// One audit record. Field *names* only — a sensitive value never enters an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub id: uuid::Uuid,
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub resource: Option<&'static str>,
+    pub record_id: Option<String>,
+    pub fields: Vec<&'static str>,
+    pub outcome: Outcome,
+    pub request_id: Option<String>,
+    /// A short, non-sensitive explanation (e.g. why access was denied).
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    pub fn new(at_ms: i64, actor: Actor, action: AuditAction, outcome: Outcome) -> Self {
+        AuditEvent {
+            id: uuid::Uuid::new_v4(),
+            at_ms,
+            actor,
+            action,
+            resource: None,
+            record_id: None,
+            fields: Vec::new(),
+            outcome,
+            request_id: None,
+            detail: None,
+        }
+    }
+
+    pub fn on(mut self, resource: &'static str, record_id: impl ToString) -> Self {
+        self.resource = Some(resource);
+        self.record_id = Some(record_id.to_string());
+        self
+    }
+
+    pub fn fields(mut self, fields: &[&'static str]) -> Self {
+        self.fields = fields.to_vec();
+        self
+    }
+
+    pub fn request(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn fields_json(&self) -> String {
+        serde_json::to_string(&self.fields).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// A stored event as read back, for investigation and tests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub at_ms: i64,
+    pub actor_user_id: Option<String>,
+    pub actor_name: String,
+    pub session_ref: Option<String>,
+    pub source: Option<String>,
+    pub action: String,
+    pub resource: Option<String>,
+    pub record_id: Option<String>,
+    pub fields: String,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}

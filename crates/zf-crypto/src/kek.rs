@@ -1,0 +1,205 @@
+//! Key-encryption keys: wrap DEKs and system keys for storage.
+
+use std::fmt;
+
+use crate::aead;
+use crate::blind_index::BlindIndexKey;
+use crate::dek::Dek;
+use crate::encoding::length_prefixed;
+use crate::envelope::{Header, WrappedKey};
+use crate::error::CryptoError;
+use crate::master_key::KeyVersion;
+use crate::secret::KeyBytes;
+use crate::suite::CipherSuite;
+
+/// A versioned KEK, derived by [`crate::MasterKey::kek`]. `Debug` shows only the version.
+pub struct Kek {
+    version: KeyVersion,
+    key: KeyBytes,
+}
+
+/// What kind of key a wrapped key is, authenticated with it so a wrapped blind-index key cannot be unwrapped as a DEK
+/// (or the reverse) even if a caller reuses a context string.
+#[derive(Clone, Copy)]
+enum KeyKind {
+    Dek,
+    BlindIndex,
+}
+
+impl KeyKind {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::Dek => b"dek",
+            Self::BlindIndex => b"blind-index-key",
+        }
+    }
+}
+
+impl Kek {
+    pub(crate) fn from_parts(version: KeyVersion, key: KeyBytes) -> Self {
+        Self { version, key }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn key_array(&self) -> &[u8; 32] {
+        self.key.as_array()
+    }
+
+    pub fn version(&self) -> KeyVersion {
+        self.version
+    }
+
+    /// Wraps a DEK with AES-256-GCM. `context` names the key's owner (e.g. `b"client:<uuid>"`) and is authenticated,
+    /// so a wrapped key moved to another owner fails to unwrap.
+    pub fn wrap(&self, dek: &Dek, context: &[u8]) -> WrappedKey {
+        self.wrap_bytes(KeyKind::Dek, dek.secret(), context)
+    }
+
+    pub fn unwrap_key(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<Dek, CryptoError> {
+        self.unwrap_bytes(KeyKind::Dek, wrapped, context)
+            .map(Dek::from_secret)
+    }
+
+    /// Wraps a blind-index key, typically with context `b"system:blind-index"`.
+    pub fn wrap_blind_index_key(&self, key: &BlindIndexKey, context: &[u8]) -> WrappedKey {
+        self.wrap_bytes(KeyKind::BlindIndex, key.secret(), context)
+    }
+
+    pub fn unwrap_blind_index_key(
+        &self,
+        wrapped: &WrappedKey,
+        context: &[u8],
+    ) -> Result<BlindIndexKey, CryptoError> {
+        self.unwrap_bytes(KeyKind::BlindIndex, wrapped, context)
+            .map(BlindIndexKey::from_secret)
+    }
+
+    fn wrap_bytes(&self, kind: KeyKind, key: &KeyBytes, context: &[u8]) -> WrappedKey {
+        let header = Header {
+            suite: CipherSuite::Aes256Gcm,
+            key_version: self.version,
+        };
+        let aad = wrap_aad(kind, context);
+        WrappedKey::from_envelope(aead::seal(&self.key, header, key.as_array(), &aad))
+    }
+
+    fn unwrap_bytes(
+        &self,
+        kind: KeyKind,
+        wrapped: &WrappedKey,
+        context: &[u8],
+    ) -> Result<KeyBytes, CryptoError> {
+        let plaintext = aead::open(&self.key, wrapped.envelope(), &wrap_aad(kind, context))?;
+        KeyBytes::from_slice(&plaintext)
+            .ok_or(CryptoError::Malformed("wrapped key is not 32 bytes long"))
+    }
+}
+
+fn wrap_aad(kind: KeyKind, context: &[u8]) -> Vec<u8> {
+    length_prefixed(&[b"zhangfang/wrap", kind.label(), context])
+}
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kek")
+            .field("version", &self.version.0)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Aad;
+    use crate::master_key::MasterKey;
+
+    const CLIENT_A: &[u8] = b"client:7d0c2a4e-0000-4000-8000-00000000000a";
+    const CLIENT_B: &[u8] = b"client:7d0c2a4e-0000-4000-8000-00000000000b";
+
+    fn kek(version: u32) -> Kek {
+        MasterKey::from_bytes([42; 32]).kek(KeyVersion(version))
+    }
+
+    #[test]
+    fn wrapped_dek_unwraps_to_the_same_key() {
+        let kek = kek(1);
+        let dek = Dek::generate();
+        let wrapped = kek.wrap(&dek, CLIENT_A);
+        assert_eq!(wrapped.kek_version(), KeyVersion(1));
+        assert!(!wrapped
+            .as_bytes()
+            .windows(32)
+            .any(|w| w == dek.secret().as_array()));
+        let unwrapped = kek.unwrap_key(&wrapped, CLIENT_A).unwrap();
+        assert_eq!(unwrapped.secret().as_array(), dek.secret().as_array());
+
+        let aad = Aad::new("clients", "a", "name");
+        let sealed = dek.seal(KeyVersion(1), b"value", &aad);
+        assert_eq!(unwrapped.open(&sealed, &aad).unwrap().as_slice(), b"value");
+    }
+
+    #[test]
+    fn another_context_fails_to_unwrap() {
+        let kek = kek(1);
+        let wrapped = kek.wrap(&Dek::generate(), CLIENT_A);
+        assert!(matches!(
+            kek.unwrap_key(&wrapped, CLIENT_B),
+            Err(CryptoError::Authentication)
+        ));
+        assert!(matches!(
+            kek.unwrap_key(&wrapped, b""),
+            Err(CryptoError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn another_kek_version_or_master_fails_to_unwrap() {
+        let wrapped = kek(1).wrap(&Dek::generate(), CLIENT_A);
+        assert!(matches!(
+            kek(2).unwrap_key(&wrapped, CLIENT_A),
+            Err(CryptoError::Authentication)
+        ));
+        let other_master = MasterKey::from_bytes([43; 32]).kek(KeyVersion(1));
+        assert!(matches!(
+            other_master.unwrap_key(&wrapped, CLIENT_A),
+            Err(CryptoError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn key_kinds_do_not_cross() {
+        let kek = kek(1);
+        let context = b"system:shared-context";
+        let wrapped_index_key = kek.wrap_blind_index_key(&BlindIndexKey::generate(), context);
+        assert!(matches!(
+            kek.unwrap_key(&wrapped_index_key, context),
+            Err(CryptoError::Authentication)
+        ));
+        let wrapped_dek = kek.wrap(&Dek::generate(), context);
+        assert!(matches!(
+            kek.unwrap_blind_index_key(&wrapped_dek, context),
+            Err(CryptoError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn blind_index_key_survives_wrapping() {
+        let kek = kek(5);
+        let key = BlindIndexKey::generate();
+        let wrapped = kek.wrap_blind_index_key(&key, b"system:blind-index");
+        let reparsed = WrappedKey::from_bytes(wrapped.into_bytes()).unwrap();
+        let unwrapped = kek
+            .unwrap_blind_index_key(&reparsed, b"system:blind-index")
+            .unwrap();
+        assert_eq!(unwrapped.index("d", b"v"), key.index("d", b"v"));
+    }
+
+    #[test]
+    fn debug_shows_only_the_version() {
+        let kek = kek(3);
+        let shown = format!("{kek:?} {kek:#?}");
+        assert_eq!(format!("{kek:?}"), "Kek { version: 3, .. }");
+        assert!(!shown.contains(&hex::encode(kek.key_array())));
+        assert!(!shown.contains(&format!("{:?}", kek.key_array())));
+    }
+}

@@ -1,0 +1,34 @@
+//! The encryption boundary of Zhangfang.
+//!
+//! Sensitive fields are sealed with AES-256-GCM under a per-client data-encryption key ([`Dek`]); DEKs are wrapped by a
+//! versioned key-encryption key ([`Kek`]) derived from the [`MasterKey`]. Every ciphertext is bound to the table, row and
+//! field it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
+//! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]).
+//!
+//! Every stored ciphertext and wrapped key carries a format version, a cipher-suite id and a key version, so that other
+//! suites (SM4-GCM), KEK rotation and hardware key providers can be added without rewriting stored data.
+//!
+//! Key material lives on the heap, is zeroized on drop, and is never printed by `Debug`.
+
+mod aead;
+pub mod blind_index;
+pub mod dek;
+mod encoding;
+pub mod envelope;
+pub mod error;
+pub mod kek;
+mod key_file;
+mod mac;
+pub mod master_key;
+mod secret;
+pub mod suite;
+pub mod util;
+
+pub use blind_index::{BlindIndex, BlindIndexKey};
+pub use dek::Dek;
+pub use envelope::{Aad, Sealed, WrappedKey};
+pub use error::{CryptoError, KeyFileError};
+pub use kek::Kek;
+pub use master_key::{KeyVersion, MasterKey};
+pub use suite::CipherSuite;
+pub use util::{constant_time_eq, random_bytes};

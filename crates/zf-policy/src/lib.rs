@@ -1,0 +1,13 @@
+//! The authorization policy: who may do what, to which records, and how much of each field they see.
+//!
+//! This crate is the one place a reviewer reads to know the rules. It is pure: the server asks
+//! [`decide`] for every request before any data is touched, and only a [`Grant`] it returns opens
+//! the store's scoped readers and writers.
+
+mod decision;
+mod operation;
+mod role;
+
+pub use decision::{decide, Denied, Grant, Principal, Scope, Visibility};
+pub use operation::{Operation, Requirement};
+pub use role::{Action, Field, Permission, Resource, Role, RoleParseError};

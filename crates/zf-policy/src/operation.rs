@@ -1,0 +1,84 @@
+use crate::{Action, Permission, Resource};
+
+/// Every use-case the product offers, whatever the door it comes through (API, web UI).
+///
+/// A route is registered with exactly one operation, and [`Operation::requirement`] is an
+/// exhaustive match: an operation without a policy entry does not compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Static, non-sensitive documents: the OpenAPI description, stylesheets, the login page.
+    PublicDocument,
+    Login,
+    Logout,
+    WhoAmI,
+    ChangeOwnPassword,
+    ClientList,
+    ClientSearch,
+    ClientCreate,
+    ClientRead,
+    ClientUpdate,
+    ClientDelete,
+}
+
+/// What a caller must hold to perform an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user, even one who still has to replace a one-time password.
+    SignedIn,
+    /// A signed-in user whose role holds this permission.
+    Permission(Permission),
+}
+
+impl Operation {
+    pub const ALL: [Operation; 11] = [
+        Operation::PublicDocument,
+        Operation::Login,
+        Operation::Logout,
+        Operation::WhoAmI,
+        Operation::ChangeOwnPassword,
+        Operation::ClientList,
+        Operation::ClientSearch,
+        Operation::ClientCreate,
+        Operation::ClientRead,
+        Operation::ClientUpdate,
+        Operation::ClientDelete,
+    ];
+
+    pub fn requirement(self) -> Requirement {
+        use Requirement::*;
+        let client = |action| Permission(crate::Permission::new(Resource::Client, action));
+        match self {
+            Operation::PublicDocument | Operation::Login => Public,
+            Operation::Logout | Operation::WhoAmI | Operation::ChangeOwnPassword => SignedIn,
+            Operation::ClientList | Operation::ClientSearch | Operation::ClientRead => {
+                client(Action::Read)
+            }
+            Operation::ClientCreate => client(Action::Create),
+            Operation::ClientUpdate => client(Action::Update),
+            Operation::ClientDelete => client(Action::Delete),
+        }
+    }
+
+    /// Operations a user with a one-time password may still perform, so that they can replace it.
+    pub fn allowed_before_password_change(self) -> bool {
+        matches!(self.requirement(), Requirement::Public | Requirement::SignedIn)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::PublicDocument => "public_document",
+            Operation::Login => "login",
+            Operation::Logout => "logout",
+            Operation::WhoAmI => "who_am_i",
+            Operation::ChangeOwnPassword => "change_own_password",
+            Operation::ClientList => "client_list",
+            Operation::ClientSearch => "client_search",
+            Operation::ClientCreate => "client_create",
+            Operation::ClientRead => "client_read",
+            Operation::ClientUpdate => "client_update",
+            Operation::ClientDelete => "client_delete",
+        }
+    }
+}

@@ -1,0 +1,223 @@
+use serde::{Deserialize, Serialize};
+
+/// The built-in roles of DESIGN.md. The three administrators (三员) never read client data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SystemAdmin,
+    SecurityAdmin,
+    AuditAdmin,
+    Supervisor,
+    Accountant,
+    Auditor,
+    Sales,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role '{0}'; expected one of: system_admin, security_admin, audit_admin, supervisor, accountant, auditor, sales")]
+pub struct RoleParseError(String);
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::SystemAdmin,
+        Role::SecurityAdmin,
+        Role::AuditAdmin,
+        Role::Supervisor,
+        Role::Accountant,
+        Role::Auditor,
+        Role::Sales,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SystemAdmin => "system_admin",
+            Role::SecurityAdmin => "security_admin",
+            Role::AuditAdmin => "audit_admin",
+            Role::Supervisor => "supervisor",
+            Role::Accountant => "accountant",
+            Role::Auditor => "auditor",
+            Role::Sales => "sales",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, RoleParseError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| RoleParseError(s.chars().take(40).collect()))
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Role::SystemAdmin => "系统管理员",
+            Role::SecurityAdmin => "安全管理员",
+            Role::AuditAdmin => "审计管理员",
+            Role::Supervisor => "财务主管",
+            Role::Accountant => "会计",
+            Role::Auditor => "审计员",
+            Role::Sales => "销售/客服",
+        }
+    }
+
+    /// The permissions of each role. Deny by default: anything not listed here is refused.
+    pub fn permissions(self) -> &'static [Permission] {
+        use Action::*;
+        use Resource::*;
+        const fn p(resource: Resource, action: Action) -> Permission {
+            Permission { resource, action }
+        }
+        const SYSTEM_ADMIN: &[Permission] =
+            &[p(User, Read), p(User, Create), p(SystemConfig, Read)];
+        const SECURITY_ADMIN: &[Permission] =
+            &[p(SecurityPolicy, Read), p(SecurityPolicy, Update)];
+        const AUDIT_ADMIN: &[Permission] = &[p(AuditLog, Read), p(AuditLog, Export)];
+        const SUPERVISOR: &[Permission] = &[
+            p(Client, Read),
+            p(Client, Create),
+            p(Client, Update),
+            p(Client, Delete),
+            p(Client, Reveal),
+        ];
+        const ACCOUNTANT: &[Permission] = &[
+            p(Client, Read),
+            p(Client, Create),
+            p(Client, Update),
+            p(Client, Reveal),
+        ];
+        const AUDITOR: &[Permission] = &[p(Client, Read)];
+        const SALES: &[Permission] = &[p(Client, Read), p(Client, Create)];
+        match self {
+            Role::SystemAdmin => SYSTEM_ADMIN,
+            Role::SecurityAdmin => SECURITY_ADMIN,
+            Role::AuditAdmin => AUDIT_ADMIN,
+            Role::Supervisor => SUPERVISOR,
+            Role::Accountant => ACCOUNTANT,
+            Role::Auditor => AUDITOR,
+            Role::Sales => SALES,
+        }
+    }
+
+    pub fn may(self, permission: Permission) -> bool {
+        self.permissions().contains(&permission)
+    }
+
+    /// Which client records the role reaches for a resource.
+    pub(crate) fn client_scope_is_all(self) -> bool {
+        matches!(self, Role::Supervisor | Role::Sales)
+    }
+
+    /// How much of a sensitive field the role sees on records in its scope.
+    pub fn visibility(self, field: Field) -> crate::Visibility {
+        use crate::Visibility::*;
+        match (self, field) {
+            (Role::Supervisor | Role::Accountant, Field::LegalRepIdNumber) => Visible,
+            (Role::Auditor | Role::Sales, Field::LegalRepIdNumber) => Masked,
+            (
+                Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin,
+                Field::LegalRepIdNumber,
+            ) => Hidden,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Client,
+    User,
+    AuditLog,
+    SystemConfig,
+    SecurityPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+    Export,
+    Reveal,
+    Approve,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Permission {
+    pub resource: Resource,
+    pub action: Action,
+}
+
+impl Permission {
+    pub const fn new(resource: Resource, action: Action) -> Self {
+        Permission { resource, action }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}:{:?}", self.resource, self.action)
+    }
+}
+
+/// Sensitive fields whose visibility differs per role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    LegalRepIdNumber,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()).unwrap(), role);
+        }
+        assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn the_three_administrators_never_touch_client_data() {
+        for role in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
+            assert!(
+                role.permissions()
+                    .iter()
+                    .all(|p| p.resource != Resource::Client),
+                "{role} must not hold client permissions"
+            );
+            assert_eq!(
+                role.visibility(Field::LegalRepIdNumber),
+                crate::Visibility::Hidden
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_audit_admin_reads_the_audit_log() {
+        for role in Role::ALL {
+            let reads = role.may(Permission::new(Resource::AuditLog, Action::Read));
+            assert_eq!(reads, role == Role::AuditAdmin, "{role}");
+        }
+    }
+
+    #[test]
+    fn nobody_may_delete_audit_events() {
+        for role in Role::ALL {
+            assert!(!role.may(Permission::new(Resource::AuditLog, Action::Delete)));
+        }
+    }
+
+    #[test]
+    fn accountants_may_not_delete_clients_and_auditors_may_not_write() {
+        assert!(!Role::Accountant.may(Permission::new(Resource::Client, Action::Delete)));
+        for action in [Action::Create, Action::Update, Action::Delete] {
+            assert!(!Role::Auditor.may(Permission::new(Resource::Client, action)));
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// Which uniqueness rule a write broke, so the edge can say so in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    Username,
+    ClientUscc,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a record with the same {0:?} already exists")]
+    Conflict(Unique),
+    #[error("record not found")]
+    NotFound,
+    #[error("the record was changed by someone else; reload it and try again")]
+    VersionConflict,
+    #[error("the database schema is at version {found}, newer than this binary knows ({known}); refusing to downgrade")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("stored value in {column} cannot be read back: {reason}")]
+    Corrupt { column: &'static str, reason: String },
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("SQLite connection pool: {0}")]
+    SqlitePool(#[from] r2d2::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL connection pool: {0}")]
+    PostgresPool(String),
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("storage worker stopped: {0}")]
+    Worker(String),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(column: &'static str, reason: impl ToString) -> Self {
+        StoreError::Corrupt {
+            column,
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Storage: one [`Store`] interface, two implementations (embedded SQLite, shared PostgreSQL).
+//!
+//! The store never sees the plaintext of a sensitive field: rows carry [`zf_crypto::Sealed`]
+//! ciphertext and [`zf_crypto::BlindIndex`] tokens. Every method is one unit of work in one
+//! transaction, and every method that changes data takes the [`zf_audit::AuditEvent`] that
+//! describes the change and commits it in that same transaction. Client queries take the
+//! [`zf_policy::Scope`] of the caller's grant and add it as a row filter, so no unscoped client
+//! query exists.
+
+mod error;
+mod migrations;
+mod postgres;
+mod rows;
+mod scope;
+mod sqlite;
+
+use async_trait::async_trait;
+use zf_audit::{AuditEvent, StoredEvent};
+use zf_crypto::{BlindIndex, WrappedKey};
+use zf_domain::{ClientId, UserId, Username};
+use zf_policy::Scope;
+
+pub use error::{StoreError, Unique};
+pub use migrations::MIGRATIONS;
+pub use postgres::PgStore;
+pub use rows::{ClientChange, ClientRecord, ClientRow, NewUser, PasswordHash, SessionRow, UserRow};
+pub use sqlite::SqliteStore;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A page of a listing: at most `limit` rows after skipping `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u32,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and health output.
+    fn backend(&self) -> &'static str;
+
+    // --- system keys -----------------------------------------------------------------------
+    /// Stores `candidate` under `name` unless a key is already there, and returns the stored
+    /// one; concurrent nodes therefore agree on a single key.
+    async fn system_key_get_or_insert(&self, name: &str, candidate: WrappedKey, now_ms: i64)
+        -> Result<WrappedKey>;
+
+    // --- users -----------------------------------------------------------------------------
+    async fn user_count(&self) -> Result<u64>;
+    async fn user_create(&self, user: NewUser, event: AuditEvent) -> Result<()>;
+    /// Creates `user` only if no user exists yet; returns whether it did. Atomic across nodes.
+    async fn user_create_first(&self, user: NewUser, event: AuditEvent) -> Result<bool>;
+    async fn user_by_username(&self, username: &Username) -> Result<Option<UserRow>>;
+    async fn user_set_password(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        must_change: bool,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
+
+    // --- sessions --------------------------------------------------------------------------
+    async fn session_create(&self, session: SessionRow, event: AuditEvent) -> Result<()>;
+    /// The session and its user, if the session exists.
+    async fn session_get(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>>;
+    async fn session_touch(&self, id_hash: &[u8], now_ms: i64) -> Result<()>;
+    /// Ends a session; `event` is written with it when given (an expired session ends silently).
+    async fn session_delete(&self, id_hash: &[u8], event: Option<AuditEvent>) -> Result<()>;
+    /// Ends every session of a user (password change).
+    async fn session_delete_for_user(&self, user: UserId, keep: Option<&[u8]>) -> Result<()>;
+
+    // --- clients ---------------------------------------------------------------------------
+    async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent)
+        -> Result<()>;
+    async fn client_get(&self, scope: Scope, id: ClientId) -> Result<Option<ClientRecord>>;
+    /// Reads a client and commits `event` (a sensitive read) before returning it.
+    async fn client_get_audited(
+        &self,
+        scope: Scope,
+        id: ClientId,
+        event: AuditEvent,
+    ) -> Result<Option<ClientRecord>>;
+    async fn client_list(&self, scope: Scope, page: Page) -> Result<Vec<ClientRecord>>;
+    async fn client_count(&self, scope: Scope) -> Result<u64>;
+    /// Exact-match search on the legal representative's ID number through its blind index.
+    async fn client_find_by_id_number(
+        &self,
+        scope: Scope,
+        index: &BlindIndex,
+        event: AuditEvent,
+    ) -> Result<Vec<ClientRecord>>;
+    /// Applies `change` if the client is in scope and still at `expected_version`.
+    async fn client_update(
+        &self,
+        scope: Scope,
+        id: ClientId,
+        expected_version: i64,
+        change: ClientChange,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Deletes a client and destroys its data key in one transaction.
+    async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()>;
+
+    // --- audit -----------------------------------------------------------------------------
+    /// Records an event that accompanies no change (a refusal, a login failure).
+    async fn audit_append(&self, event: AuditEvent) -> Result<()>;
+    /// Events with `seq > after`, oldest first.
+    async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>>;
+}

@@ -1,0 +1,170 @@
+//! Append-only, versioned migrations. An applied migration is never edited: a change is a new
+//! entry. Each entry carries the SQL for both stores so they cannot drift apart in shape.
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "users, sessions, system and client keys, clients, audit events",
+    sqlite: r#"
+CREATE TABLE system_keys (
+    name TEXT PRIMARY KEY,
+    wrapped BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL CONSTRAINT users_username_key UNIQUE,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    must_change_password INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    password_changed_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id_hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    absolute_expiry INTEGER NOT NULL,
+    source TEXT
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE client_keys (
+    client_id TEXT PRIMARY KEY,
+    wrapped_dek BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE clients (
+    id TEXT PRIMARY KEY REFERENCES client_keys(client_id),
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL CONSTRAINT clients_uscc_key UNIQUE,
+    taxpayer_type TEXT NOT NULL,
+    legal_rep_name TEXT NOT NULL,
+    legal_rep_id_number BLOB NOT NULL,
+    legal_rep_id_index BLOB NOT NULL,
+    assigned_accountant TEXT REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX clients_id_index ON clients(legal_rep_id_index);
+CREATE INDEX clients_assigned ON clients(assigned_accountant, name);
+CREATE INDEX clients_name ON clients(name, id);
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    at INTEGER NOT NULL,
+    actor_user_id TEXT,
+    actor_name TEXT NOT NULL,
+    session_ref TEXT,
+    source TEXT,
+    action TEXT NOT NULL,
+    resource TEXT,
+    record_id TEXT,
+    fields TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    request_id TEXT,
+    detail TEXT
+);
+CREATE INDEX audit_events_record ON audit_events(resource, record_id, seq);
+CREATE INDEX audit_events_actor ON audit_events(actor_user_id, at);
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"#,
+    postgres: r#"
+CREATE TABLE system_keys (
+    name TEXT PRIMARY KEY,
+    wrapped BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL CONSTRAINT users_username_key UNIQUE,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    must_change_password BOOLEAN NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL,
+    password_changed_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    id_hash BYTEA PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    absolute_expiry BIGINT NOT NULL,
+    source TEXT
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE client_keys (
+    client_id TEXT PRIMARY KEY,
+    wrapped_dek BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE clients (
+    id TEXT PRIMARY KEY REFERENCES client_keys(client_id),
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL CONSTRAINT clients_uscc_key UNIQUE,
+    taxpayer_type TEXT NOT NULL,
+    legal_rep_name TEXT NOT NULL,
+    legal_rep_id_number BYTEA NOT NULL,
+    legal_rep_id_index BYTEA NOT NULL,
+    assigned_accountant TEXT REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE INDEX clients_id_index ON clients(legal_rep_id_index);
+CREATE INDEX clients_assigned ON clients(assigned_accountant, name);
+CREATE INDEX clients_name ON clients(name, id);
+CREATE TABLE audit_events (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    at BIGINT NOT NULL,
+    actor_user_id TEXT,
+    actor_name TEXT NOT NULL,
+    session_ref TEXT,
+    source TEXT,
+    action TEXT NOT NULL,
+    resource TEXT,
+    record_id TEXT,
+    fields TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    request_id TEXT,
+    detail TEXT
+);
+CREATE INDEX audit_events_record ON audit_events(resource, record_id, seq);
+CREATE INDEX audit_events_actor ON audit_events(actor_user_id, at);
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+"#,
+}];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_strictly_increasing_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+        }
+    }
+}

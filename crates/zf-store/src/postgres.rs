@@ -1,0 +1,602 @@
+//! The shared store: several stateless `zhangfang serve` nodes on one PostgreSQL database.
+//! Sessions, keys and the audit log live here, so any node serves any request.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use zf_audit::{AuditEvent, StoredEvent};
+use zf_crypto::{BlindIndex, WrappedKey};
+use zf_domain::{ClientId, UserId, Username};
+use zf_policy::Scope;
+
+use crate::migrations::{latest_version, MIGRATIONS};
+use crate::rows::decode;
+use crate::{
+    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result,
+    SessionRow, Store, StoreError, Unique, UserRow,
+};
+
+/// Serialises schema changes and first-user creation between nodes starting together.
+const MIGRATION_LOCK: i64 = 0x7a68_616e_6766;
+const FIRST_USER_LOCK: i64 = 0x7a68_616e_6767;
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects to `url` (a `postgres://` URL; `?options=-csearch_path%3Dschema` selects a
+    /// schema) and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| StoreError::PostgresPool(e.to_string()))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::PostgresPool(e.to_string()))
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let current: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[])
+            .await?
+            .get(0);
+        if current > latest_version() {
+            return Err(StoreError::NewerSchema {
+                found: current,
+                known: latest_version(),
+            });
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            tx.batch_execute(m.postgres).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)
+                 VALUES ($1, $2, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT)",
+                &[&m.version, &m.name],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn map_unique(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        if *db.code() == SqlState::UNIQUE_VIOLATION {
+            return StoreError::Conflict(match db.constraint() {
+                Some("users_username_key") => Unique::Username,
+                Some("clients_uscc_key") => Unique::ClientUscc,
+                _ => Unique::Other,
+            });
+        }
+    }
+    StoreError::Postgres(e)
+}
+
+async fn insert_event(c: &impl GenericClient, e: &AuditEvent) -> Result<()> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO audit_events (id, at, actor_user_id, actor_name, session_ref, source,
+                 action, resource, record_id, fields, outcome, request_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .await?;
+    c.execute(
+        &stmt,
+        &[
+            &e.id.to_string(),
+            &e.at_ms,
+            &e.actor.user_id.map(|u| u.to_string()),
+            &e.actor.name,
+            &e.actor.session_ref,
+            &e.actor.source,
+            &e.action.as_str(),
+            &e.resource,
+            &e.record_id,
+            &e.fields_json(),
+            &e.outcome.as_str(),
+            &e.request_id,
+            &e.detail,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
+    c.execute(
+        "INSERT INTO users (id, username, role, password_hash, must_change_password, disabled,
+             created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, FALSE, $6, $6)",
+        &[
+            &u.id.to_string(),
+            &u.username.as_str(),
+            &u.role.as_str(),
+            &u.password_hash.0,
+            &u.must_change_password,
+            &u.created_at_ms,
+        ],
+    )
+    .await
+    .map_err(map_unique)?;
+    Ok(())
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
+    u.disabled, u.created_at, u.password_changed_at";
+
+fn user_from(r: &Row, at: usize) -> Result<UserRow> {
+    decode::user(
+        r.try_get::<_, &str>(at)?,
+        r.try_get::<_, &str>(at + 1)?,
+        r.try_get::<_, &str>(at + 2)?,
+        r.try_get(at + 3)?,
+        r.try_get(at + 4)?,
+        r.try_get(at + 5)?,
+        r.try_get(at + 6)?,
+        r.try_get(at + 7)?,
+    )
+}
+
+const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
+    c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
+    c.updated_at, c.version, k.wrapped_dek
+    FROM clients c JOIN client_keys k ON k.client_id = c.id
+    WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))";
+
+fn client_from(r: &Row) -> Result<ClientRecord> {
+    decode::client(decode::ClientColumns {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        uscc: r.try_get(2)?,
+        taxpayer_type: r.try_get(3)?,
+        legal_rep_name: r.try_get(4)?,
+        legal_rep_id_number: r.try_get(5)?,
+        legal_rep_id_index: r.try_get(6)?,
+        assigned_accountant: r.try_get(7)?,
+        created_at_ms: r.try_get(8)?,
+        updated_at_ms: r.try_get(9)?,
+        version: r.try_get(10)?,
+        wrapped_dek: r.try_get(11)?,
+    })
+}
+
+async fn client_get(
+    c: &impl GenericClient,
+    scope: Scope,
+    id: ClientId,
+) -> Result<Option<ClientRecord>> {
+    let (kind, user) = scope::params(scope);
+    let stmt = c
+        .prepare_cached(&format!("{CLIENT_SELECT} AND c.id = $3"))
+        .await?;
+    c.query_opt(&stmt, &[&kind, &user, &id.to_string()])
+        .await?
+        .as_ref()
+        .map(client_from)
+        .transpose()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn system_key_get_or_insert(
+        &self,
+        name: &str,
+        candidate: WrappedKey,
+        now_ms: i64,
+    ) -> Result<WrappedKey> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO system_keys (name, wrapped, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+            &[&name, &candidate.as_bytes(), &now_ms],
+        )
+        .await?;
+        let bytes: Vec<u8> = c
+            .query_one("SELECT wrapped FROM system_keys WHERE name = $1", &[&name])
+            .await?
+            .try_get(0)?;
+        WrappedKey::from_bytes(bytes).map_err(|e| StoreError::corrupt("system_keys", e))
+    }
+
+    async fn user_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM users", &[])
+            .await?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn user_create(&self, user: NewUser, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        insert_user(&tx, &user).await?;
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_create_first(&self, user: NewUser, event: AuditEvent) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FIRST_USER_LOCK])
+            .await?;
+        let n: i64 = tx
+            .query_one("SELECT COUNT(*) FROM users", &[])
+            .await?
+            .try_get(0)?;
+        if n > 0 {
+            return Ok(false);
+        }
+        insert_user(&tx, &user).await?;
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<UserRow>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
+            ))
+            .await?;
+        c.query_opt(&stmt, &[&username.as_str()])
+            .await?
+            .map(|r| user_from(&r, 0))
+            .transpose()
+    }
+
+    async fn user_set_password(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        must_change: bool,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE users SET password_hash = $1, must_change_password = $2,
+                     password_changed_at = $3 WHERE id = $4",
+                &[&hash.0, &must_change, &now_ms, &id.to_string()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_create(&self, s: SessionRow, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry,
+                 source) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &s.id_hash,
+                &s.user_id.to_string(),
+                &s.created_at_ms,
+                &s.last_seen_ms,
+                &s.absolute_expiry_ms,
+                &s.source,
+            ],
+        )
+        .await?;
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_get(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT s.id_hash, s.user_id, s.created_at, s.last_seen, s.absolute_expiry,
+                     s.source, {USER_COLUMNS}
+                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
+            ))
+            .await?;
+        let Some(r) = c.query_opt(&stmt, &[&id_hash]).await? else {
+            return Ok(None);
+        };
+        let session = SessionRow {
+            id_hash: r.try_get(0)?,
+            user_id: decode::user_id(r.try_get::<_, &str>(1)?)?,
+            created_at_ms: r.try_get(2)?,
+            last_seen_ms: r.try_get(3)?,
+            absolute_expiry_ms: r.try_get(4)?,
+            source: r.try_get(5)?,
+        };
+        Ok(Some((session, user_from(&r, 6)?)))
+    }
+
+    async fn session_touch(&self, id_hash: &[u8], now_ms: i64) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE sessions SET last_seen = $1 WHERE id_hash = $2",
+                &[&now_ms, &id_hash],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn session_delete(&self, id_hash: &[u8], event: Option<AuditEvent>) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash])
+            .await?;
+        if let Some(event) = &event {
+            insert_event(&tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_delete_for_user(&self, user: UserId, keep: Option<&[u8]>) -> Result<()> {
+        let keep = keep.map(<[u8]>::to_vec).unwrap_or_default();
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2",
+                &[&user.to_string(), &keep],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let id = row.id.to_string();
+        tx.execute(
+            "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES ($1, $2, $3)",
+            &[&id, &key.as_bytes(), &row.created_at_ms],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,
+                 legal_rep_id_number, legal_rep_id_index, assigned_accountant, created_at,
+                 updated_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &id,
+                &row.name.as_str(),
+                &row.uscc.as_str(),
+                &row.taxpayer_type.as_str(),
+                &row.legal_rep_name.as_str(),
+                &row.legal_rep_id_number.as_bytes(),
+                &row.legal_rep_id_index.as_bytes(),
+                &row.assigned_accountant.map(|u| u.to_string()),
+                &row.created_at_ms,
+                &row.updated_at_ms,
+                &row.version,
+            ],
+        )
+        .await
+        .map_err(map_unique)?;
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client_get(&self, scope: Scope, id: ClientId) -> Result<Option<ClientRecord>> {
+        client_get(&self.client().await?, scope, id).await
+    }
+
+    async fn client_get_audited(
+        &self,
+        scope: Scope,
+        id: ClientId,
+        event: AuditEvent,
+    ) -> Result<Option<ClientRecord>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let found = client_get(&tx, scope, id).await?;
+        if found.is_some() {
+            insert_event(&tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn client_list(&self, scope: Scope, page: Page) -> Result<Vec<ClientRecord>> {
+        let c = self.client().await?;
+        let (kind, user) = scope::params(scope);
+        let stmt = c
+            .prepare_cached(&format!(
+                "{CLIENT_SELECT} ORDER BY c.name, c.id LIMIT $3 OFFSET $4"
+            ))
+            .await?;
+        let rows = c
+            .query(
+                &stmt,
+                &[&kind, &user, &i64::from(page.limit), &i64::from(page.offset)],
+            )
+            .await?;
+        rows.iter().map(client_from).collect()
+    }
+
+    async fn client_count(&self, scope: Scope) -> Result<u64> {
+        let (kind, user) = scope::params(scope);
+        let n: i64 = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*) FROM clients c
+                 WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))",
+                &[&kind, &user],
+            )
+            .await?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn client_find_by_id_number(
+        &self,
+        scope: Scope,
+        index: &BlindIndex,
+        event: AuditEvent,
+    ) -> Result<Vec<ClientRecord>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let (kind, user) = scope::params(scope);
+        let stmt = tx
+            .prepare_cached(&format!(
+                "{CLIENT_SELECT} AND c.legal_rep_id_index = $3 ORDER BY c.name, c.id LIMIT 100"
+            ))
+            .await?;
+        let rows = tx
+            .query(&stmt, &[&kind, &user, &index.as_bytes()])
+            .await?;
+        let found = rows.iter().map(client_from).collect::<Result<Vec<_>>>()?;
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn client_update(
+        &self,
+        scope: Scope,
+        id: ClientId,
+        expected_version: i64,
+        change: ClientChange,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let current = client_get(&tx, scope, id).await?.ok_or(StoreError::NotFound)?;
+        if current.row.version != expected_version {
+            return Err(StoreError::VersionConflict);
+        }
+        let (sealed, index) = match &change.legal_rep_id_number {
+            Some((s, i)) => (Some(s.as_bytes().to_vec()), Some(i.as_bytes().to_vec())),
+            None => (None, None),
+        };
+        let n = tx
+            .execute(
+                "UPDATE clients SET
+                     name = COALESCE($1, name),
+                     uscc = COALESCE($2, uscc),
+                     taxpayer_type = COALESCE($3, taxpayer_type),
+                     legal_rep_name = COALESCE($4, legal_rep_name),
+                     legal_rep_id_number = COALESCE($5, legal_rep_id_number),
+                     legal_rep_id_index = COALESCE($6, legal_rep_id_index),
+                     updated_at = $7,
+                     version = version + 1
+                 WHERE id = $8 AND version = $9",
+                &[
+                    &change.name.as_ref().map(|v| v.as_str()),
+                    &change.uscc.as_ref().map(|v| v.as_str()),
+                    &change.taxpayer_type.map(|v| v.as_str()),
+                    &change.legal_rep_name.as_ref().map(|v| v.as_str()),
+                    &sealed,
+                    &index,
+                    &change.updated_at_ms,
+                    &id.to_string(),
+                    &expected_version,
+                ],
+            )
+            .await
+            .map_err(map_unique)?;
+        if n == 0 {
+            return Err(StoreError::VersionConflict);
+        }
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        if client_get(&tx, scope, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let id = id.to_string();
+        tx.execute("DELETE FROM clients WHERE id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM client_keys WHERE client_id = $1", &[&id])
+            .await?;
+        insert_event(&tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_append(&self, event: AuditEvent) -> Result<()> {
+        insert_event(&self.client().await?, &event).await
+    }
+
+    async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT seq, id, at, actor_user_id, actor_name, session_ref, source, action,
+                     resource, record_id, fields, outcome, request_id, detail
+                 FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    seq: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    at_ms: r.try_get(2)?,
+                    actor_user_id: r.try_get(3)?,
+                    actor_name: r.try_get(4)?,
+                    session_ref: r.try_get(5)?,
+                    source: r.try_get(6)?,
+                    action: r.try_get(7)?,
+                    resource: r.try_get(8)?,
+                    record_id: r.try_get(9)?,
+                    fields: r.try_get(10)?,
+                    outcome: r.try_get(11)?,
+                    request_id: r.try_get(12)?,
+                    detail: r.try_get(13)?,
+                })
+            })
+            .collect()
+    }
+}

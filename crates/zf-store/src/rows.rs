@@ -1,0 +1,169 @@
+use zf_crypto::{BlindIndex, Sealed, WrappedKey};
+use zf_domain::{ClientId, ClientName, PersonName, TaxpayerType, UserId, Username, Uscc};
+use zf_policy::Role;
+
+/// An argon2id PHC string. Not a secret in itself, but never worth printing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub id: UserId,
+    pub username: Username,
+    pub role: Role,
+    pub password_hash: PasswordHash,
+    pub must_change_password: bool,
+    pub created_at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: UserId,
+    pub username: Username,
+    pub role: Role,
+    pub password_hash: PasswordHash,
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub created_at_ms: i64,
+    pub password_changed_at_ms: i64,
+}
+
+/// A server-side session. Only the SHA-256 of the session id is stored, so a copy of the
+/// database does not let anyone sign in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub created_at_ms: i64,
+    pub last_seen_ms: i64,
+    pub absolute_expiry_ms: i64,
+    pub source: Option<String>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("user_id", &self.user_id)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("last_seen_ms", &self.last_seen_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client as stored: plain business identifiers, sealed sensitive fields.
+#[derive(Clone, Debug)]
+pub struct ClientRow {
+    pub id: ClientId,
+    pub name: ClientName,
+    pub uscc: Uscc,
+    pub taxpayer_type: TaxpayerType,
+    pub legal_rep_name: PersonName,
+    pub legal_rep_id_number: Sealed,
+    pub legal_rep_id_index: BlindIndex,
+    pub assigned_accountant: Option<UserId>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub version: i64,
+}
+
+/// A client row with the wrapped data key that opens its sealed fields.
+#[derive(Clone, Debug)]
+pub struct ClientRecord {
+    pub row: ClientRow,
+    pub key: WrappedKey,
+}
+
+/// The fields an update replaces; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ClientChange {
+    pub name: Option<ClientName>,
+    pub uscc: Option<Uscc>,
+    pub taxpayer_type: Option<TaxpayerType>,
+    pub legal_rep_name: Option<PersonName>,
+    pub legal_rep_id_number: Option<(Sealed, BlindIndex)>,
+    pub updated_at_ms: i64,
+}
+
+/// Turns stored primitives back into domain values; a value that no longer parses is reported
+/// as corruption rather than passed on.
+pub(crate) mod decode {
+    use super::*;
+    use crate::{Result, StoreError};
+
+    pub fn user_id(s: &str) -> Result<UserId> {
+        UserId::parse(s).map_err(|e| StoreError::corrupt("user id", e))
+    }
+
+    pub fn client_id(s: &str) -> Result<ClientId> {
+        ClientId::parse(s).map_err(|e| StoreError::corrupt("client id", e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn user(
+        id: &str,
+        username: &str,
+        role: &str,
+        password_hash: String,
+        must_change_password: bool,
+        disabled: bool,
+        created_at_ms: i64,
+        password_changed_at_ms: i64,
+    ) -> Result<UserRow> {
+        Ok(UserRow {
+            id: user_id(id)?,
+            username: Username::parse(username).map_err(|e| StoreError::corrupt("username", e))?,
+            role: Role::parse(role).map_err(|e| StoreError::corrupt("role", e))?,
+            password_hash: PasswordHash(password_hash),
+            must_change_password,
+            disabled,
+            created_at_ms,
+            password_changed_at_ms,
+        })
+    }
+
+    /// The columns of a client row joined with its key, in the order the queries select them.
+    pub struct ClientColumns {
+        pub id: String,
+        pub name: String,
+        pub uscc: String,
+        pub taxpayer_type: String,
+        pub legal_rep_name: String,
+        pub legal_rep_id_number: Vec<u8>,
+        pub legal_rep_id_index: Vec<u8>,
+        pub assigned_accountant: Option<String>,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+        pub version: i64,
+        pub wrapped_dek: Vec<u8>,
+    }
+
+    pub fn client(c: ClientColumns) -> Result<ClientRecord> {
+        Ok(ClientRecord {
+            row: ClientRow {
+                id: client_id(&c.id)?,
+                name: ClientName::parse(&c.name).map_err(|e| StoreError::corrupt("name", e))?,
+                uscc: Uscc::parse(&c.uscc).map_err(|e| StoreError::corrupt("uscc", e))?,
+                taxpayer_type: TaxpayerType::parse(&c.taxpayer_type)
+                    .map_err(|e| StoreError::corrupt("taxpayer_type", e))?,
+                legal_rep_name: PersonName::parse(&c.legal_rep_name)
+                    .map_err(|e| StoreError::corrupt("legal_rep_name", e))?,
+                legal_rep_id_number: Sealed::from_bytes(c.legal_rep_id_number)
+                    .map_err(|e| StoreError::corrupt("legal_rep_id_number", e))?,
+                legal_rep_id_index: BlindIndex::from_bytes(&c.legal_rep_id_index)
+                    .map_err(|e| StoreError::corrupt("legal_rep_id_index", e))?,
+                assigned_accountant: c.assigned_accountant.as_deref().map(user_id).transpose()?,
+                created_at_ms: c.created_at_ms,
+                updated_at_ms: c.updated_at_ms,
+                version: c.version,
+            },
+            key: WrappedKey::from_bytes(c.wrapped_dek)
+                .map_err(|e| StoreError::corrupt("wrapped_dek", e))?,
+        })
+    }
+}

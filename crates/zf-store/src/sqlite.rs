@@ -1,0 +1,596 @@
+//! The embedded store. A request's database work runs as one closure on one pooled blocking
+//! connection (one thread hop per request, not per query), inside one transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use zf_audit::{AuditEvent, StoredEvent};
+use zf_crypto::{BlindIndex, WrappedKey};
+use zf_domain::{ClientId, UserId, Username};
+use zf_policy::Scope;
+
+use crate::migrations::{latest_version, MIGRATIONS};
+use crate::rows::decode;
+use crate::{
+    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result,
+    SessionRow, Store, StoreError, Unique, UserRow,
+};
+
+pub struct SqliteStore {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            // FULL: a response is released only after its audit event is on disk.
+            // secure_delete: a destroyed client key is overwritten, not left in free pages.
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA secure_delete = ON;
+                 PRAGMA busy_timeout = 5000;",
+            )
+        });
+        let pool = tokio::task::spawn_blocking(move || {
+            r2d2::Pool::builder()
+                .max_size(8)
+                .connection_timeout(Duration::from_secs(10))
+                .build(manager)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))??;
+        let store = SqliteStore { pool };
+        store.run(migrate).await?;
+        Ok(store)
+    }
+
+    /// Runs `work` on a pooled connection off the async executor.
+    async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+
+    /// Runs `work` in one write transaction, taken IMMEDIATE so two writers never deadlock on
+    /// an upgrade from a read lock.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = work(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    if current > latest_version() {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: latest_version(),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(m.sqlite)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)
+             VALUES (?1, ?2, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+            params![m.version, m.name],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn map_unique(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, Some(msg)) = &e {
+        if code.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("UNIQUE") {
+            let which = if msg.contains("users.username") {
+                Unique::Username
+            } else if msg.contains("clients.uscc") {
+                Unique::ClientUscc
+            } else {
+                Unique::Other
+            };
+            return StoreError::Conflict(which);
+        }
+    }
+    StoreError::Sqlite(e)
+}
+
+fn insert_event(tx: &Connection, e: &AuditEvent) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit_events (id, at, actor_user_id, actor_name, session_ref, source,
+             action, resource, record_id, fields, outcome, request_id, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        e.id.to_string(),
+        e.at_ms,
+        e.actor.user_id.map(|u| u.to_string()),
+        e.actor.name,
+        e.actor.session_ref,
+        e.actor.source,
+        e.action.as_str(),
+        e.resource,
+        e.record_id,
+        e.fields_json(),
+        e.outcome.as_str(),
+        e.request_id,
+        e.detail,
+    ])?;
+    Ok(())
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
+    u.disabled, u.created_at, u.password_changed_at";
+
+fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRow>> {
+    Ok(decode::user(
+        &r.get::<_, String>(at)?,
+        &r.get::<_, String>(at + 1)?,
+        &r.get::<_, String>(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+    ))
+}
+
+const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
+    c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
+    c.updated_at, c.version, k.wrapped_dek
+    FROM clients c JOIN client_keys k ON k.client_id = c.id
+    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))";
+
+fn client_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ClientRecord>> {
+    Ok(decode::client(decode::ClientColumns {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        uscc: r.get(2)?,
+        taxpayer_type: r.get(3)?,
+        legal_rep_name: r.get(4)?,
+        legal_rep_id_number: r.get(5)?,
+        legal_rep_id_index: r.get(6)?,
+        assigned_accountant: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        updated_at_ms: r.get(9)?,
+        version: r.get(10)?,
+        wrapped_dek: r.get(11)?,
+    }))
+}
+
+fn client_get(conn: &Connection, scope: Scope, id: ClientId) -> Result<Option<ClientRecord>> {
+    let (kind, user) = scope::params(scope);
+    conn.prepare_cached(&format!("{CLIENT_SELECT} AND c.id = ?3"))?
+        .query_row(params![kind, user, id.to_string()], client_from)
+        .optional()?
+        .transpose()
+}
+
+fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn system_key_get_or_insert(
+        &self,
+        name: &str,
+        candidate: WrappedKey,
+        now_ms: i64,
+    ) -> Result<WrappedKey> {
+        let name = name.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO system_keys (name, wrapped, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, candidate.as_bytes(), now_ms],
+            )?;
+            let bytes: Vec<u8> = tx.query_row(
+                "SELECT wrapped FROM system_keys WHERE name = ?1",
+                [&name],
+                |r| r.get(0),
+            )?;
+            WrappedKey::from_bytes(bytes).map_err(|e| StoreError::corrupt("system_keys", e))
+        })
+        .await
+    }
+
+    async fn user_count(&self) -> Result<u64> {
+        self.run(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn user_create(&self, user: NewUser, event: AuditEvent) -> Result<()> {
+        self.write(move |tx| {
+            insert_user(tx, &user)?;
+            insert_event(tx, &event)
+        })
+        .await
+    }
+
+    async fn user_create_first(&self, user: NewUser, event: AuditEvent) -> Result<bool> {
+        self.write(move |tx| {
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+            if n > 0 {
+                return Ok(false);
+            }
+            insert_user(tx, &user)?;
+            insert_event(tx, &event)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<UserRow>> {
+        let username = username.as_str().to_owned();
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users u WHERE u.username = ?1"
+            ))?
+            .query_row([username], |r| user_from(r, 0))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn user_set_password(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        must_change: bool,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE users SET password_hash = ?1, must_change_password = ?2,
+                     password_changed_at = ?3 WHERE id = ?4",
+                params![hash.0, must_change, now_ms, id.to_string()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_event(tx, &event)
+        })
+        .await
+    }
+
+    async fn session_create(&self, s: SessionRow, event: AuditEvent) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry,
+                     source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.id_hash,
+                    s.user_id.to_string(),
+                    s.created_at_ms,
+                    s.last_seen_ms,
+                    s.absolute_expiry_ms,
+                    s.source
+                ],
+            )?;
+            insert_event(tx, &event)
+        })
+        .await
+    }
+
+    async fn session_get(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
+        let id_hash = id_hash.to_vec();
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT s.id_hash, s.user_id, s.created_at, s.last_seen, s.absolute_expiry,
+                     s.source, {USER_COLUMNS}
+                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1"
+            ))?
+            .query_row([id_hash], |r| {
+                let user = user_from(r, 6)?;
+                let user_id: String = r.get(1)?;
+                Ok((|| {
+                    Ok((
+                        SessionRow {
+                            id_hash: r.get(0)?,
+                            user_id: decode::user_id(&user_id)?,
+                            created_at_ms: r.get(2)?,
+                            last_seen_ms: r.get(3)?,
+                            absolute_expiry_ms: r.get(4)?,
+                            source: r.get(5)?,
+                        },
+                        user?,
+                    ))
+                })())
+            })
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn session_touch(&self, id_hash: &[u8], now_ms: i64) -> Result<()> {
+        let id_hash = id_hash.to_vec();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
+                params![now_ms, id_hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_delete(&self, id_hash: &[u8], event: Option<AuditEvent>) -> Result<()> {
+        let id_hash = id_hash.to_vec();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+            if let Some(event) = &event {
+                insert_event(tx, event)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_delete_for_user(&self, user: UserId, keep: Option<&[u8]>) -> Result<()> {
+        let keep = keep.map(<[u8]>::to_vec).unwrap_or_default();
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND id_hash <> ?2",
+                params![user.to_string(), keep],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent) -> Result<()> {
+        self.write(move |tx| {
+            let id = row.id.to_string();
+            tx.execute(
+                "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES (?1, ?2, ?3)",
+                params![id, key.as_bytes(), row.created_at_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,
+                     legal_rep_id_number, legal_rep_id_index, assigned_accountant, created_at,
+                     updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    id,
+                    row.name.as_str(),
+                    row.uscc.as_str(),
+                    row.taxpayer_type.as_str(),
+                    row.legal_rep_name.as_str(),
+                    row.legal_rep_id_number.as_bytes(),
+                    row.legal_rep_id_index.as_bytes(),
+                    row.assigned_accountant.map(|u| u.to_string()),
+                    row.created_at_ms,
+                    row.updated_at_ms,
+                    row.version,
+                ],
+            )
+            .map_err(map_unique)?;
+            insert_event(tx, &event)
+        })
+        .await
+    }
+
+    async fn client_get(&self, scope: Scope, id: ClientId) -> Result<Option<ClientRecord>> {
+        self.run(move |c| client_get(c, scope, id)).await
+    }
+
+    async fn client_get_audited(
+        &self,
+        scope: Scope,
+        id: ClientId,
+        event: AuditEvent,
+    ) -> Result<Option<ClientRecord>> {
+        self.write(move |tx| {
+            let found = client_get(tx, scope, id)?;
+            if found.is_some() {
+                insert_event(tx, &event)?;
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn client_list(&self, scope: Scope, page: Page) -> Result<Vec<ClientRecord>> {
+        self.run(move |c| {
+            let (kind, user) = scope::params(scope);
+            let mut stmt =
+                c.prepare_cached(&format!("{CLIENT_SELECT} ORDER BY c.name, c.id LIMIT ?3 OFFSET ?4"))?;
+            let rows = stmt.query_map(params![kind, user, page.limit, page.offset], client_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn client_count(&self, scope: Scope) -> Result<u64> {
+        self.run(move |c| {
+            let (kind, user) = scope::params(scope);
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM clients c
+                 WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))",
+                params![kind, user],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn client_find_by_id_number(
+        &self,
+        scope: Scope,
+        index: &BlindIndex,
+        event: AuditEvent,
+    ) -> Result<Vec<ClientRecord>> {
+        let index = index.as_bytes().to_vec();
+        self.write(move |tx| {
+            let (kind, user) = scope::params(scope);
+            let found = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "{CLIENT_SELECT} AND c.legal_rep_id_index = ?3 ORDER BY c.name, c.id LIMIT 100"
+                ))?;
+                let rows = stmt.query_map(params![kind, user, index], client_from)?;
+                collect(rows)?
+            };
+            insert_event(tx, &event)?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn client_update(
+        &self,
+        scope: Scope,
+        id: ClientId,
+        expected_version: i64,
+        change: ClientChange,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx| {
+            let current = client_get(tx, scope, id)?.ok_or(StoreError::NotFound)?;
+            if current.row.version != expected_version {
+                return Err(StoreError::VersionConflict);
+            }
+            let (sealed, index) = match &change.legal_rep_id_number {
+                Some((s, i)) => (Some(s.as_bytes().to_vec()), Some(i.as_bytes().to_vec())),
+                None => (None, None),
+            };
+            tx.execute(
+                "UPDATE clients SET
+                     name = COALESCE(?1, name),
+                     uscc = COALESCE(?2, uscc),
+                     taxpayer_type = COALESCE(?3, taxpayer_type),
+                     legal_rep_name = COALESCE(?4, legal_rep_name),
+                     legal_rep_id_number = COALESCE(?5, legal_rep_id_number),
+                     legal_rep_id_index = COALESCE(?6, legal_rep_id_index),
+                     updated_at = ?7,
+                     version = version + 1
+                 WHERE id = ?8 AND version = ?9",
+                params![
+                    change.name.as_ref().map(|v| v.as_str()),
+                    change.uscc.as_ref().map(|v| v.as_str()),
+                    change.taxpayer_type.map(|v| v.as_str()),
+                    change.legal_rep_name.as_ref().map(|v| v.as_str()),
+                    sealed,
+                    index,
+                    change.updated_at_ms,
+                    id.to_string(),
+                    expected_version,
+                ],
+            )
+            .map_err(map_unique)?;
+            insert_event(tx, &event)
+        })
+        .await
+    }
+
+    async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()> {
+        self.write(move |tx| {
+            if client_get(tx, scope, id)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let id = id.to_string();
+            tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
+            tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
+            insert_event(tx, &event)
+        })
+        .await
+    }
+
+    async fn audit_append(&self, event: AuditEvent) -> Result<()> {
+        self.write(move |tx| insert_event(tx, &event)).await
+    }
+
+    async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, id, at, actor_user_id, actor_name, session_ref, source, action,
+                     resource, record_id, fields, outcome, request_id, detail
+                 FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok(Ok(StoredEvent {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    at_ms: r.get(2)?,
+                    actor_user_id: r.get(3)?,
+                    actor_name: r.get(4)?,
+                    session_ref: r.get(5)?,
+                    source: r.get(6)?,
+                    action: r.get(7)?,
+                    resource: r.get(8)?,
+                    record_id: r.get(9)?,
+                    fields: r.get(10)?,
+                    outcome: r.get(11)?,
+                    request_id: r.get(12)?,
+                    detail: r.get(13)?,
+                }))
+            })?;
+            collect(rows)
+        })
+        .await
+    }
+}
+
+fn insert_user(tx: &Connection, u: &NewUser) -> Result<()> {
+    tx.execute(
+        "INSERT INTO users (id, username, role, password_hash, must_change_password, disabled,
+             created_at, password_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+        params![
+            u.id.to_string(),
+            u.username.as_str(),
+            u.role.as_str(),
+            u.password_hash.0,
+            u.must_change_password,
+            u.created_at_ms,
+        ],
+    )
+    .map_err(map_unique)?;
+    Ok(())
+}
