@@ -1,0 +1,123 @@
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use zf_app::{ClientPage, ClientView, IdNumberQuery};
+use zf_domain::{ClientPatch, NewClient};
+
+use crate::extract::{Authorized, ClientIdPath, JsonBody, QueryParams};
+use crate::routes::AppState;
+use crate::ApiError;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Rows to skip (default 0).
+    pub offset: Option<u32>,
+    /// Rows to return, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// List the clients in the caller's scope, sensitive fields masked.
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListParams),
+    responses((status = 200, body = ClientPage), (status = 401), (status = 403)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authorized,
+    QueryParams(p): QueryParams<ListParams>,
+) -> Result<Json<ClientPage>, ApiError> {
+    let page = state
+        .app
+        .client_list(&auth.grant, p.offset.unwrap_or(0), p.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(page))
+}
+
+/// Create a client. The legal representative's ID number is encrypted under the client's own key.
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = NewClient,
+    responses((status = 201, body = ClientView), (status = 409, description = "USCC already registered"),
+              (status = 422, description = "A field is invalid")))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<NewClient>,
+) -> Result<Response, ApiError> {
+    let view = state.app.client_create(&auth.grant, body, &auth.meta).await?;
+    let location = format!("/api/v1/clients/{}", view.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view)).into_response())
+}
+
+/// Exact-match search by the legal representative's ID number (through its blind index).
+#[utoipa::path(post, path = "/api/v1/clients/search", tag = "clients", request_body = IdNumberQuery,
+    responses((status = 200, body = Vec<ClientView>)))]
+pub async fn search(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<IdNumberQuery>,
+) -> Result<Json<Vec<ClientView>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .client_search_id_number(&auth.grant, body, &auth.meta)
+            .await?,
+    ))
+}
+
+/// One client. A role that may see the ID number in full gets it, and the read is audited.
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = ClientView), (status = 404, description = "No such client in your scope")))]
+pub async fn read(
+    State(state): State<AppState>,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+) -> Result<Json<ClientView>, ApiError> {
+    Ok(Json(state.app.client_get(&auth.grant, id, &auth.meta).await?))
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request("If-Match must be the record's version, e.g. \"3\""))
+}
+
+/// Change some fields of a client. Send `If-Match: "<version>"` to refuse lost updates.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", request_body = ClientPatch,
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = ClientView), (status = 404), (status = 409, description = "Version or USCC conflict")))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ClientPatch>,
+) -> Result<Json<ClientView>, ApiError> {
+    let version = if_match(&headers)?;
+    Ok(Json(
+        state
+            .app
+            .client_update(&auth.grant, id, body, version, &auth.meta)
+            .await?,
+    ))
+}
+
+/// Delete a client and destroy its data key (crypto-shredding).
+#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 404)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+) -> Result<StatusCode, ApiError> {
+    state.app.client_delete(&auth.grant, id, &auth.meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,11 @@
+//! The JSON API under `/api/v1`. Handlers parse, call one [`zf_app::App`] method, and shape
+//! the answer; they hold no business rules.
+
+pub mod clients;
+pub mod openapi;
+pub mod session;
+
+/// Liveness for load balancers and orchestration; says nothing about data.
+pub async fn health() -> &'static str {
+    "ok"
+}

@@ -1,0 +1,126 @@
+//! One deployment's pieces put together: the data directory, the master key, the store and
+//! the application. The CLI's `serve` and every data subcommand open an instance the same way.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zf_app::{App, AppConfig, AppError};
+use zf_crypto::{KeyFileError, MasterKey};
+use zf_store::{PgStore, SqliteStore, Store, StoreError};
+
+/// Where the data lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseChoice {
+    /// The embedded database file (default: `<data>/zhangfang.db`).
+    Sqlite(PathBuf),
+    /// A `postgres://` URL shared by several nodes.
+    Postgres(String),
+}
+
+impl DatabaseChoice {
+    /// Reads `--database`: absent means the embedded default; otherwise a `postgres://`,
+    /// `postgresql://` or `sqlite://<path>` URL.
+    pub fn parse(data_dir: &Path, url: Option<&str>) -> Result<Self, InstanceError> {
+        match url.map(str::trim) {
+            None | Some("") => Ok(DatabaseChoice::Sqlite(data_dir.join("zhangfang.db"))),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(DatabaseChoice::Postgres(u.to_owned()))
+            }
+            Some(u) => match u.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Ok(DatabaseChoice::Sqlite(PathBuf::from(path))),
+                _ => Err(InstanceError::DatabaseUrl),
+            },
+        }
+    }
+
+    /// For logs: never the password of a PostgreSQL URL.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseChoice::Sqlite(p) => format!("SQLite at {}", p.display()),
+            DatabaseChoice::Postgres(url) => {
+                let host = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);
+                let host = host.split('?').next().unwrap_or(host);
+                format!("PostgreSQL at {host}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("the data directory {path} is accessible to other users (mode {mode:o}); run: chmod 700 {path}")]
+    DataDirPermissions { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    MasterKey(#[from] KeyFileError),
+    #[error("--database must be a postgres://… or sqlite://<path> URL")]
+    DatabaseUrl,
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    App(#[from] AppError),
+}
+
+pub struct Instance {
+    pub app: App,
+    pub data_dir: PathBuf,
+    pub database: DatabaseChoice,
+}
+
+/// Creates the data directory owner-only, or checks that an existing one is.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), InstanceError> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| InstanceError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    let mode = std::fs::metadata(dir)
+        .map_err(|source| InstanceError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(InstanceError::DataDirPermissions {
+            path: dir.to_owned(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
+}
+
+impl Instance {
+    pub async fn open(
+        data_dir: &Path,
+        database: DatabaseChoice,
+        config: AppConfig,
+    ) -> Result<Instance, InstanceError> {
+        prepare_data_dir(data_dir)?;
+        let (master, created) = MasterKey::load_or_create(&data_dir.join("master.key"))?;
+        if created {
+            tracing::warn!(
+                path = %data_dir.join("master.key").display(),
+                "created a new master key: back it up separately from the database; without it the data cannot be read"
+            );
+        }
+        let store: Arc<dyn Store> = match &database {
+            DatabaseChoice::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+            DatabaseChoice::Postgres(url) => Arc::new(PgStore::connect(url).await?),
+        };
+        let app = App::new(store, &master, config).await?;
+        Ok(Instance {
+            app,
+            data_dir: data_dir.to_owned(),
+            database,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The one authorization choke point. Every routed request passes here before its handler:
+//! the route's operation is looked up in the route table (absent means refused), the session
+//! is resolved, cross-site requests that change state are refused, and
+//! [`zf_policy::decide`] gives the grant a handler needs. Refusals are audited.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use zf_app::identity::SessionToken;
+use zf_app::RequestMeta;
+use zf_policy::{decide, Denied};
+
+use crate::error::REQUEST_ID;
+use crate::extract::Authorized;
+use crate::routes::AppState;
+use crate::{ApiError, SESSION_COOKIE};
+
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A browser tells where a request comes from; one that changes state must come from this
+/// origin. Together with the SameSite=Strict cookie and the form token this closes CSRF, and
+/// it also covers the sign-in form, which has no session yet.
+fn cross_site(req: &Request) -> bool {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if site != "same-origin" && site != "none" {
+            return true;
+        }
+    }
+    if let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        return origin != format!("https://{host}");
+    }
+    false
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let scoped_id = request_id.clone();
+    let mut res = REQUEST_ID
+        .scope(request_id.clone(), async move {
+            let request_id = scoped_id;
+            let Some(path) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned())
+            else {
+                return next.run(req).await; // unrouted: the fallback answers 404
+            };
+            let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+            let Some(operation) = state.operation(&method, &path) else {
+                tracing::error!(%method, %path, "route has no policy entry; refused");
+                return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "no policy for this route")
+                    .into_response();
+            };
+            if cross_site(&req) {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "cross_site",
+                    "requests that change data must come from this site",
+                )
+                .into_response();
+            }
+            let token = cookie(req.headers(), SESSION_COOKIE).and_then(SessionToken::from_presented);
+            let session = match &token {
+                Some(t) => match state.app.resolve_session(t).await {
+                    Ok(s) => s,
+                    Err(e) => return ApiError::from(e).into_response(),
+                },
+                None => None,
+            };
+            let meta = RequestMeta {
+                request_id: Some(request_id.clone()),
+                source: req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip().to_string()),
+                session_ref: session.as_ref().map(|s| s.session_ref.clone()),
+            };
+            let principal = session.as_ref().map(|s| &s.principal);
+            match decide(principal, operation) {
+                Ok(grant) => {
+                    req.extensions_mut().insert(Authorized {
+                        grant,
+                        csrf_token: session.as_ref().and(token.as_ref()).map(SessionToken::csrf_token),
+                        session,
+                        meta,
+                    });
+                    next.run(req).await
+                }
+                Err(denied) => {
+                    if principal.is_some() {
+                        if let Err(e) = state
+                            .app
+                            .audit_denied(principal, operation, &denied.to_string(), &meta)
+                            .await
+                        {
+                            return ApiError::from(e).into_response();
+                        }
+                    }
+                    refuse(&path, &denied)
+                }
+            }
+        })
+        .await;
+    if let Ok(v) = request_id.parse() {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// API callers get a JSON error; browsers are sent where they can continue.
+fn refuse(path: &str, denied: &Denied) -> Response {
+    if is_api(path) {
+        return ApiError::from_denied(denied).into_response();
+    }
+    match denied {
+        Denied::NotSignedIn => Redirect::to("/login").into_response(),
+        Denied::PasswordChangeRequired => Redirect::to("/password").into_response(),
+        Denied::Forbidden { .. } => crate::ui::forbidden_page(denied).into_response(),
+    }
+}

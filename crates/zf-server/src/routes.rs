@@ -1,0 +1,160 @@
+//! The route table: every route with the one [`Operation`] the policy decides it by. Routes are
+//! only added through [`Table::add`], which records the operation; the policy layer refuses any
+//! routed request whose (method, path) is not in the table, so a route without a policy entry
+//! cannot serve anything.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use zf_app::App;
+use zf_policy::Operation;
+
+use crate::{api, headers, policy, ui};
+
+/// Largest request body accepted anywhere; documents get their own limit when they arrive.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    pub fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Patch => MethodFilter::PATCH,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// One row of the table, for tests and documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub verb: Verb,
+    pub path: &'static str,
+    pub operation: Operation,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    /// Matched path → the operation of each method on it.
+    operations: Arc<HashMap<&'static str, Vec<(Method, Operation)>>>,
+}
+
+impl AppState {
+    pub(crate) fn operation(&self, method: &Method, path: &str) -> Option<Operation> {
+        self.operations
+            .get(path)?
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, op)| *op)
+    }
+}
+
+struct Table {
+    router: Router<AppState>,
+    specs: Vec<RouteSpec>,
+}
+
+impl Table {
+    fn add<H, T>(mut self, verb: Verb, path: &'static str, operation: Operation, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(verb.filter(), handler));
+        self.specs.push(RouteSpec {
+            verb,
+            path,
+            operation,
+        });
+        self
+    }
+}
+
+fn table() -> Table {
+    use Operation::*;
+    use Verb::*;
+    Table {
+        router: Router::new(),
+        specs: Vec::new(),
+    }
+    // JSON API
+    .add(Get, "/api/v1/openapi.json", PublicDocument, api::openapi::document)
+    .add(Get, "/healthz", PublicDocument, api::health)
+    .add(Post, "/api/v1/session", Login, api::session::login)
+    .add(Get, "/api/v1/session", WhoAmI, api::session::who_am_i)
+    .add(Delete, "/api/v1/session", Logout, api::session::logout)
+    .add(Put, "/api/v1/session/password", ChangeOwnPassword, api::session::change_password)
+    .add(Get, "/api/v1/clients", ClientList, api::clients::list)
+    .add(Post, "/api/v1/clients", ClientCreate, api::clients::create)
+    .add(Post, "/api/v1/clients/search", ClientSearch, api::clients::search)
+    .add(Get, "/api/v1/clients/{id}", ClientRead, api::clients::read)
+    .add(Patch, "/api/v1/clients/{id}", ClientUpdate, api::clients::update)
+    .add(Delete, "/api/v1/clients/{id}", ClientDelete, api::clients::delete)
+    // Web UI
+    .add(Get, "/assets/app.css", PublicDocument, ui::assets::stylesheet)
+    .add(Get, "/", PublicDocument, ui::pages::home)
+    .add(Get, "/language", PublicDocument, ui::pages::language)
+    .add(Get, "/login", PublicDocument, ui::session::login_page)
+    .add(Post, "/login", Login, ui::session::login_submit)
+    .add(Post, "/logout", Logout, ui::session::logout)
+    .add(Get, "/password", ChangeOwnPassword, ui::session::password_page)
+    .add(Post, "/password", ChangeOwnPassword, ui::session::password_submit)
+    .add(Get, "/clients", ClientList, ui::clients::list)
+    .add(Post, "/clients", ClientCreate, ui::clients::create)
+    .add(Get, "/clients/new", ClientCreate, ui::clients::new_form)
+    .add(Post, "/clients/search", ClientSearch, ui::clients::search)
+    .add(Get, "/clients/{id}", ClientRead, ui::clients::detail)
+}
+
+/// Every route of the server with its operation.
+pub fn route_table() -> Vec<RouteSpec> {
+    table().specs
+}
+
+/// The complete application router, with the policy layer and security headers on every route.
+pub fn router(app: App) -> Router {
+    let Table { router, specs } = table();
+    let mut operations: HashMap<&'static str, Vec<(Method, Operation)>> = HashMap::new();
+    for s in &specs {
+        operations
+            .entry(s.path)
+            .or_default()
+            .push((s.verb.method(), s.operation));
+    }
+    let state = AppState {
+        app,
+        operations: Arc::new(operations),
+    };
+    router
+        .fallback(ui::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), policy::enforce))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .with_state(state)
+}

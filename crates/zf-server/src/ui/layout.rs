@@ -1,0 +1,71 @@
+use maud::{html, Markup, DOCTYPE};
+
+use super::i18n::{Lang, Msg};
+use crate::extract::Authorized;
+
+/// A page without the signed-in navigation (sign-in, errors).
+pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.t(Msg::AppName)) }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body {
+                header.top {
+                    span.brand { (lang.t(Msg::AppName)) }
+                    (language_switch(lang))
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+fn language_switch(lang: Lang) -> Markup {
+    html! {
+        nav.lang {
+            @match lang {
+                Lang::Zh => a href="/language?set=en" hreflang="en" { "English" },
+                Lang::En => a href="/language?set=zh" hreflang="zh-CN" { "中文" },
+            }
+        }
+    }
+}
+
+/// A page for a signed-in user: navigation, who is signed in, and a sign-out form.
+pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup {
+    let user = auth
+        .session
+        .as_ref()
+        .map(|s| (s.principal.username.as_str().to_owned(), s.principal.role.label_zh()));
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.t(Msg::AppName)) }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/clients" { (lang.t(Msg::AppName)) }
+                    nav.main { a href="/clients" { (lang.t(Msg::Clients)) } }
+                    @if let Some((name, role)) = user {
+                        span.user { (lang.t(Msg::SignedInAs)) " " strong { (name) } " (" (role) ")" }
+                        form.inline method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+                            button type="submit" { (lang.t(Msg::SignOut)) }
+                        }
+                    }
+                    (language_switch(lang))
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}

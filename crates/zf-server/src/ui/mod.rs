@@ -1,0 +1,60 @@
+//! The server-rendered web UI: zh-CN first, English second, no script at all, so it runs under
+//! a Content-Security-Policy that forbids every script. Forms carry a token derived from the
+//! session (see `zf_app::identity::SessionToken::csrf_token`).
+
+pub mod assets;
+pub mod clients;
+mod i18n;
+mod layout;
+pub mod pages;
+pub mod session;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use zf_policy::Denied;
+
+pub use i18n::Lang;
+
+use crate::extract::Authorized;
+
+/// The form token must match the session's; compared in constant time.
+pub(crate) fn csrf_ok(auth: &Authorized, presented: &str) -> bool {
+    auth.csrf_token
+        .as_deref()
+        .is_some_and(|t| zf_crypto::constant_time_eq(t.as_bytes(), presented.as_bytes()))
+}
+
+pub(crate) fn csrf_refused(lang: Lang) -> Response {
+    let body = layout::bare(lang, lang.t(i18n::Msg::Forbidden), html! {
+        p.error { (lang.t(i18n::Msg::CsrfFailed)) }
+        p { a href="/clients" { (lang.t(i18n::Msg::Clients)) } }
+    });
+    (StatusCode::FORBIDDEN, body).into_response()
+}
+
+pub fn forbidden_page(denied: &Denied) -> Response {
+    let lang = Lang::Zh;
+    let body = layout::bare(lang, lang.t(i18n::Msg::Forbidden), html! {
+        p.error { (lang.t(i18n::Msg::Forbidden)) " — " (denied.to_string()) }
+        form method="post" action="/logout" { button type="submit" { (lang.t(i18n::Msg::SignOut)) } }
+    });
+    (StatusCode::FORBIDDEN, body).into_response()
+}
+
+pub async fn not_found(headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+    {
+        return crate::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+            .into_response();
+    }
+    let body = layout::bare(lang, lang.t(i18n::Msg::NotFound), html! {
+        p { (lang.t(i18n::Msg::NotFound)) }
+        p { a href="/" { (lang.t(i18n::Msg::Home)) } }
+    });
+    (StatusCode::NOT_FOUND, body).into_response()
+}

@@ -1,0 +1,138 @@
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::i18n::{Lang, Msg};
+use super::{csrf_ok, csrf_refused, layout};
+use crate::api::session::{clear_cookie, session_cookie};
+use crate::extract::Authorized;
+use crate::routes::AppState;
+use crate::ApiError;
+
+fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
+    layout::bare(lang, lang.t(Msg::SignIn), html! {
+        form.card method="post" action="/login" {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            label for="username" { (lang.t(Msg::Username)) }
+            input #username name="username" autocomplete="username" required value=(username);
+            label for="password" { (lang.t(Msg::Password)) }
+            input #password name="password" type="password" autocomplete="current-password" required;
+            button type="submit" { (lang.t(Msg::SignIn)) }
+        }
+    })
+}
+
+pub async fn login_page(headers: HeaderMap, auth: Authorized) -> Response {
+    if auth.session.is_some() {
+        return Redirect::to("/clients").into_response();
+    }
+    login_form(Lang::from_headers(&headers), None, "").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: SecretString,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    match state.app.login(&form.username, form.password, &auth.meta).await {
+        Ok(outcome) => {
+            let next = if outcome.principal.must_change_password { "/password" } else { "/clients" };
+            ([(header::SET_COOKIE, session_cookie(&outcome))], Redirect::to(next)).into_response()
+        }
+        Err(zf_app::AppError::LoginFailed) => (
+            StatusCode::UNAUTHORIZED,
+            login_form(lang, Some(lang.t(Msg::LoginFailed)), &form.username),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(Lang::from_headers(&headers));
+    }
+    if let Some(session) = &auth.session {
+        if let Err(e) = state.app.logout(&auth.grant, session, &auth.meta).await {
+            return ApiError::from(e).into_response();
+        }
+    }
+    ([(header::SET_COOKIE, clear_cookie())], Redirect::to("/login")).into_response()
+}
+
+fn password_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Markup {
+    let must = auth.session.as_ref().is_some_and(|s| s.principal.must_change_password);
+    layout::page(lang, auth, lang.t(Msg::ChangePassword), html! {
+        form.card method="post" action="/password" {
+            @if must { p.note { (lang.t(Msg::MustChangePassword)) } }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+            label for="current_password" { (lang.t(Msg::CurrentPassword)) }
+            input #current_password name="current_password" type="password" autocomplete="current-password" required;
+            label for="new_password" { (lang.t(Msg::NewPassword)) }
+            input #new_password name="new_password" type="password" autocomplete="new-password" minlength="12" required;
+            button type="submit" { (lang.t(Msg::ChangePassword)) }
+        }
+    })
+}
+
+pub async fn password_page(headers: HeaderMap, auth: Authorized) -> Markup {
+    password_form(Lang::from_headers(&headers), &auth, None)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let Some(session) = &auth.session else {
+        return Redirect::to("/login").into_response();
+    };
+    match state
+        .app
+        .change_own_password(&auth.grant, session, form.current_password, form.new_password, &auth.meta)
+        .await
+    {
+        Ok(()) => Redirect::to("/clients").into_response(),
+        Err(e @ (zf_app::AppError::Invalid(_) | zf_app::AppError::Password(_))) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            password_form(lang, &auth, Some(&e.to_string())),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
