@@ -17,7 +17,10 @@ pub enum StoreError {
     #[error("the database schema is at version {found}, newer than this binary knows ({known}); refusing to downgrade")]
     NewerSchema { found: i64, known: i64 },
     #[error("stored value in {column} cannot be read back: {reason}")]
-    Corrupt { column: &'static str, reason: String },
+    Corrupt {
+        column: &'static str,
+        reason: String,
+    },
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("SQLite connection pool: {0}")]

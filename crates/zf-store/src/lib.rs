@@ -43,8 +43,12 @@ pub trait Store: Send + Sync + 'static {
     // --- system keys -----------------------------------------------------------------------
     /// Stores `candidate` under `name` unless a key is already there, and returns the stored
     /// one; concurrent nodes therefore agree on a single key.
-    async fn system_key_get_or_insert(&self, name: &str, candidate: WrappedKey, now_ms: i64)
-        -> Result<WrappedKey>;
+    async fn system_key_get_or_insert(
+        &self,
+        name: &str,
+        candidate: WrappedKey,
+        now_ms: i64,
+    ) -> Result<WrappedKey>;
 
     // --- users -----------------------------------------------------------------------------
     async fn user_count(&self) -> Result<u64>;

@@ -15,8 +15,8 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::decode;
 use crate::{
-    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result,
-    SessionRow, Store, StoreError, Unique, UserRow,
+    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result, SessionRow,
+    Store, StoreError, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -67,7 +67,10 @@ impl PgStore {
         )
         .await?;
         let current: i64 = tx
-            .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[])
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+                &[],
+            )
             .await?
             .get(0);
         if current > latest_version() {
@@ -386,7 +389,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent) -> Result<()> {
+    async fn client_insert(
+        &self,
+        row: ClientRow,
+        key: WrappedKey,
+        event: AuditEvent,
+    ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let id = row.id.to_string();
@@ -452,7 +460,12 @@ impl Store for PgStore {
         let rows = c
             .query(
                 &stmt,
-                &[&kind, &user, &i64::from(page.limit), &i64::from(page.offset)],
+                &[
+                    &kind,
+                    &user,
+                    &i64::from(page.limit),
+                    &i64::from(page.offset),
+                ],
             )
             .await?;
         rows.iter().map(client_from).collect()
@@ -487,9 +500,7 @@ impl Store for PgStore {
                 "{CLIENT_SELECT} AND c.legal_rep_id_index = $3 ORDER BY c.name, c.id LIMIT 100"
             ))
             .await?;
-        let rows = tx
-            .query(&stmt, &[&kind, &user, &index.as_bytes()])
-            .await?;
+        let rows = tx.query(&stmt, &[&kind, &user, &index.as_bytes()]).await?;
         let found = rows.iter().map(client_from).collect::<Result<Vec<_>>>()?;
         insert_event(&tx, &event).await?;
         tx.commit().await?;
@@ -506,7 +517,9 @@ impl Store for PgStore {
     ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let current = client_get(&tx, scope, id).await?.ok_or(StoreError::NotFound)?;
+        let current = client_get(&tx, scope, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if current.row.version != expected_version {
             return Err(StoreError::VersionConflict);
         }
@@ -555,7 +568,8 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         let id = id.to_string();
-        tx.execute("DELETE FROM clients WHERE id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM clients WHERE id = $1", &[&id])
+            .await?;
         tx.execute("DELETE FROM client_keys WHERE client_id = $1", &[&id])
             .await?;
         insert_event(&tx, &event).await?;

@@ -1,5 +1,5 @@
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
-use zf_domain::{ClientId, ClientName, PersonName, TaxpayerType, UserId, Username, Uscc};
+use zf_domain::{ClientId, ClientName, PersonName, TaxpayerType, Uscc, UserId, Username};
 use zf_policy::Role;
 
 /// An argon2id PHC string. Not a secret in itself, but never worth printing.

@@ -15,8 +15,8 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::decode;
 use crate::{
-    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result,
-    SessionRow, Store, StoreError, Unique, UserRow,
+    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result, SessionRow,
+    Store, StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -26,6 +26,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
+        create_owner_only(path)?;
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             // FULL: a response is released only after its audit event is on disk.
             // secure_delete: a destroyed client key is overwritten, not left in free pages.
@@ -79,6 +80,28 @@ impl SqliteStore {
             Ok(out)
         })
         .await
+    }
+}
+
+/// Creates the database file readable by its owner only; SQLite gives the WAL and shared-memory
+/// files the same mode.
+fn create_owner_only(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!(
+            "cannot create the database file {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -385,7 +408,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent) -> Result<()> {
+    async fn client_insert(
+        &self,
+        row: ClientRow,
+        key: WrappedKey,
+        event: AuditEvent,
+    ) -> Result<()> {
         self.write(move |tx| {
             let id = row.id.to_string();
             tx.execute(
@@ -440,8 +468,9 @@ impl Store for SqliteStore {
     async fn client_list(&self, scope: Scope, page: Page) -> Result<Vec<ClientRecord>> {
         self.run(move |c| {
             let (kind, user) = scope::params(scope);
-            let mut stmt =
-                c.prepare_cached(&format!("{CLIENT_SELECT} ORDER BY c.name, c.id LIMIT ?3 OFFSET ?4"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "{CLIENT_SELECT} ORDER BY c.name, c.id LIMIT ?3 OFFSET ?4"
+            ))?;
             let rows = stmt.query_map(params![kind, user, page.limit, page.offset], client_from)?;
             collect(rows)
         })

@@ -1,1 +1,56 @@
-fn main() {}
+//! `zhangfang`: the one binary. Subcommands are thin: they read configuration, open the
+//! instance, and call the application or the server.
+
+mod config;
+mod serve;
+mod user;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::CommonArgs;
+
+#[derive(Parser)]
+#[command(name = "zhangfang", version, about = "账房 Zhangfang — a security-first CRM for tax-agency firms")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web UI and the JSON API over HTTPS.
+    Serve(serve::ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let settings = config::Settings::load(&cli.common)?;
+        config::init_logging(&settings);
+        match cli.command {
+            Command::Serve(args) => serve::run(settings, args).await,
+            Command::User(cmd) => user::run(settings, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

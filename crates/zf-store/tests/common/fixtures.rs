@@ -8,7 +8,7 @@ use zf_crypto::{
     Aad, BlindIndex, BlindIndexKey, CryptoError, Dek, Kek, KeyVersion, MasterKey, Sealed,
     WrappedKey,
 };
-use zf_domain::{ClientId, ClientName, IdNumber, PersonName, TaxpayerType, UserId, Username, Uscc};
+use zf_domain::{ClientId, ClientName, IdNumber, PersonName, TaxpayerType, Uscc, UserId, Username};
 use zf_policy::Role;
 use zf_store::{ClientRecord, ClientRow, NewUser, PasswordHash, SessionRow, Store, UserRow};
 
@@ -149,7 +149,10 @@ pub fn assert_same_client(found: &ClientRow, expected: &ClientRow) {
     assert_eq!(found.name, expected.name, "name");
     assert_eq!(found.uscc, expected.uscc, "uscc");
     assert_eq!(found.taxpayer_type, expected.taxpayer_type, "taxpayer_type");
-    assert_eq!(found.legal_rep_name, expected.legal_rep_name, "legal_rep_name");
+    assert_eq!(
+        found.legal_rep_name, expected.legal_rep_name,
+        "legal_rep_name"
+    );
     assert_eq!(
         found.legal_rep_id_number, expected.legal_rep_id_number,
         "legal_rep_id_number"
@@ -220,7 +223,11 @@ pub async fn expect_audit<T>(
                 "{what}: expected exactly one new audit event"
             );
             let last = after.last().expect("one event");
-            assert_eq!(last.id, event.id.to_string(), "{what}: not the event passed in");
+            assert_eq!(
+                last.id,
+                event.id.to_string(),
+                "{what}: not the event passed in"
+            );
             assert_eq!(last.action, event.action.as_str(), "{what}: action");
         }
         None => assert_eq!(

@@ -168,7 +168,10 @@ impl TestDb {
                          WHERE table_schema = '{schema}' AND table_name = 'schema_migrations'"
                     ))
                     .await;
-                assert_eq!(here, 1, "the store did not migrate the test schema {schema}");
+                assert_eq!(
+                    here, 1,
+                    "the store did not migrate the test schema {schema}"
+                );
                 Ok(Box::new(store))
             }
         }
@@ -199,7 +202,9 @@ impl TestDb {
                 .execute(sql, [])
                 .map(|n| n as u64)
                 .map_err(|e| e.to_string()),
-            Backend::Postgres { raw, .. } => raw.execute(sql, &[]).await.map_err(|e| pg_message(&e)),
+            Backend::Postgres { raw, .. } => {
+                raw.execute(sql, &[]).await.map_err(|e| pg_message(&e))
+            }
         }
     }
 

@@ -1,0 +1,120 @@
+//! Layered configuration: built-in defaults, then the TOML file, then environment variables,
+//! then command-line flags. Unknown keys in the file are refused, so a typo never silently
+//! leaves a setting at its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use zf_app::AppConfig;
+use zf_server::DatabaseChoice;
+
+/// Options every subcommand that touches data takes, so an operator can run them beside a
+/// running server against the same data.
+#[derive(Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// Data directory: database, master key, TLS certificate.
+    #[arg(long, global = true, env = "ZHANGFANG_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Database URL: postgres://user@host/db for a shared PostgreSQL; the embedded SQLite
+    /// file in the data directory when absent.
+    #[arg(long, global = true, env = "ZHANGFANG_DATABASE", value_name = "URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Configuration file (TOML). Default: <data>/zhangfang.toml if it exists.
+    #[arg(long, global = true, env = "ZHANGFANG_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The file's keys. Every key is optional; the file itself is optional.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub database: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub firm_name: Option<String>,
+    pub session_idle_minutes: Option<u32>,
+    pub session_absolute_hours: Option<u32>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+}
+
+/// The merged result.
+#[derive(Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database: DatabaseChoice,
+    pub file: FileConfig,
+    pub app: AppConfig,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("configuration file {} is not valid", path.display()))
+}
+
+impl Settings {
+    pub fn load(args: &CommonArgs) -> anyhow::Result<Settings> {
+        let default_data = PathBuf::from("zhangfang-data");
+        let explicit_file = args.config.is_some();
+        let file_path = args
+            .config
+            .clone()
+            .unwrap_or_else(|| args.data.clone().unwrap_or_else(|| default_data.clone()).join("zhangfang.toml"));
+        let file = if explicit_file || file_path.exists() {
+            read_file(&file_path)?
+        } else {
+            FileConfig::default()
+        };
+        let data_dir = args.data.clone().or_else(|| file.data.clone()).unwrap_or(default_data);
+        let database_url = args.database.clone().or_else(|| file.database.clone());
+        let database = DatabaseChoice::parse(&data_dir, database_url.as_deref())?;
+        let mut app = AppConfig {
+            firm_name: file.firm_name.clone(),
+            ..AppConfig::default()
+        };
+        if let Some(m) = file.session_idle_minutes {
+            if !(1..=24 * 60).contains(&m) {
+                bail!("session_idle_minutes must be between 1 and 1440");
+            }
+            app.session_idle_timeout_ms = i64::from(m) * 60_000;
+        }
+        if let Some(h) = file.session_absolute_hours {
+            if !(1..=72).contains(&h) {
+                bail!("session_absolute_hours must be between 1 and 72");
+            }
+            app.session_absolute_timeout_ms = i64::from(h) * 3_600_000;
+        }
+        if let Some(f) = &file.log_format {
+            if f != "text" && f != "json" {
+                bail!("log_format must be \"text\" or \"json\", not {f:?}");
+            }
+        }
+        Ok(Settings {
+            data_dir,
+            database,
+            file,
+            app,
+        })
+    }
+}
+
+pub fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZHANGFANG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = if settings.file.log_format.as_deref() == Some("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,82 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use zf_server::tls::{self, TlsFiles};
+use zf_server::Instance;
+
+use crate::config::Settings;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ZHANGFANG_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM). Default: a self-signed certificate for localhost.
+    #[arg(long, env = "ZHANGFANG_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, env = "ZHANGFANG_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    let listen = match args.listen.or(settings.file.listen) {
+        Some(a) => a,
+        None => DEFAULT_LISTEN.parse().context("default listen address")?,
+    };
+    let instance = Instance::open(&settings.data_dir, settings.database.clone(), settings.app.clone()).await?;
+    let files = match (args.tls_cert.or(settings.file.tls_cert.clone()), args.tls_key.or(settings.file.tls_key.clone())) {
+        (Some(cert), Some(key)) => TlsFiles { cert, key },
+        (None, None) => tls::ensure_self_signed(&settings.data_dir)?,
+        _ => anyhow::bail!("tls_cert and tls_key must be given together"),
+    };
+    let tls_config = tls::server_config(&files)?;
+    if let Some(secret) = instance.app.create_first_admin().await? {
+        // Printed once, to the operator's terminal only; never logged.
+        println!();
+        println!("  First administrator created.");
+        println!("    username:           {}", secret.username.as_str());
+        println!("    one-time password:  {}", secret.password.expose_secret());
+        println!("  Sign in at https://{listen}/login and choose a new password.");
+        println!("  This password is shown only this once.");
+        println!();
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!(
+        address = %bound,
+        database = %instance.database.describe(),
+        data = %instance.data_dir.display(),
+        "serving HTTPS"
+    );
+    println!("Zhangfang is serving on https://{bound}/");
+    zf_server::serve(listener, tls_config, zf_server::router(instance.app), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,77 @@
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::Context;
+use clap::Subcommand;
+use secrecy::{ExposeSecret, SecretString};
+use zf_audit::Actor;
+use zf_domain::Username;
+use zf_policy::Role;
+use zf_server::Instance;
+
+use crate::config::Settings;
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input when piped, otherwise generated
+    /// and printed once; either way it is one-time and must be replaced at first sign-in.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// system_admin, security_admin, audit_admin, supervisor, accountant, auditor or sales.
+        #[arg(long)]
+        role: String,
+        /// Read the one-time password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let username = Username::parse(&username).context("invalid --username")?;
+            let role = Role::parse(&role).context("invalid --role")?;
+            let password = if password_stdin {
+                let stdin = std::io::stdin();
+                if stdin.is_terminal() {
+                    eprint!("One-time password for {}: ", username.as_str());
+                }
+                let mut line = String::new();
+                stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
+                let trimmed = line.trim_end_matches(['\n', '\r']).to_owned();
+                zeroize_string(line);
+                Some(SecretString::from(trimmed))
+            } else {
+                None
+            };
+            let instance = Instance::open(&settings.data_dir, settings.database.clone(), settings.app.clone()).await?;
+            let given = password.is_some();
+            let secret = instance
+                .app
+                .add_user(username, role, password, Actor::cli(&os_user()))
+                .await?;
+            println!("Created user {} with role {}.", secret.username.as_str(), role.as_str());
+            if !given {
+                println!("One-time password (shown once): {}", secret.password.expose_secret());
+            }
+            println!("The user must choose a new password at first sign-in.");
+            Ok(())
+        }
+    }
+}
+
+fn zeroize_string(s: String) {
+    use zeroize::Zeroize;
+    let mut s = s;
+    s.zeroize();
+}
