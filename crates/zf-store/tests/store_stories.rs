@@ -423,11 +423,11 @@ async fn sessions_live_and_end(db: &TestDb) {
 
     store.session_touch(&s1.id_hash, T0 + 5_000).await.unwrap();
     let (touched, _) = store.session_get(&s1.id_hash).await.unwrap().unwrap();
-    assert_eq!(
-        touched,
-        SessionRowExt::with_last_seen(&s1, T0 + 5_000),
-        "touch moves last_seen only"
-    );
+    let expected = zf_store::SessionRow {
+        last_seen_ms: T0 + 5_000,
+        ..s1.clone()
+    };
+    assert_eq!(touched, expected, "touch moves last_seen only");
 
     // A session of a user that does not exist is refused, with no login recorded.
     let orphan = expect_audit(
@@ -494,18 +494,6 @@ async fn sessions_live_and_end(db: &TestDb) {
     let (still, owner) = store.session_get(&bobs.id_hash).await.unwrap().unwrap();
     assert_eq!(still, bobs);
     assert_eq!(owner.id, bob.id);
-}
-
-trait SessionRowExt {
-    fn with_last_seen(&self, at: i64) -> Self;
-}
-
-impl SessionRowExt for zf_store::SessionRow {
-    fn with_last_seen(&self, at: i64) -> Self {
-        let mut s = self.clone();
-        s.last_seen_ms = at;
-        s
-    }
 }
 
 // --- 5. clients ------------------------------------------------------------------------------

@@ -1,0 +1,281 @@
+//! The binary as an operator uses it: `serve` on a fresh directory, `user add` beside it, the
+//! refusal of a loose master key, and two nodes on one PostgreSQL database.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
+
+struct Node {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `zhangfang serve` on a random port and waits for its "serving" line.
+fn serve(data: &Path, database: Option<&str>) -> Node {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("ZHANGFANG_DATABASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd.spawn().expect("spawn zhangfang serve");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start");
+        let serving = line.strip_prefix("Zhangfang is serving on ").map(|u| u.trim_end_matches('/').to_owned());
+        stdout.push(line);
+        if let Some(base) = serving {
+            return Node { child, base, stdout };
+        }
+    }
+}
+
+fn client(data: &Path) -> reqwest::Client {
+    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+fn user_add(data: &Path, database: Option<&str>, username: &str, role: &str, password: &str) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["user", "add", "--username", username, "--role", role, "--password-stdin", "--data"])
+        .arg(data)
+        .env_remove("ZHANGFANG_DATABASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn sign_in_and_replace(c: &reqwest::Client, base: &str, user: &str, one_time: &str, fresh: &str) {
+    let r = c
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": user, "password": one_time}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .put(format!("{base}/api/v1/session/password"))
+        .json(&json!({"current_password": one_time, "new_password": fresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("zhangfang-data");
+    let node = serve(&data, None);
+    for file in ["master.key", "zhangfang.db", "tls/cert.pem", "tls/key.pem"] {
+        assert!(data.join(file).exists(), "{file} missing");
+    }
+    let mode = |p: &str| std::fs::metadata(data.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("master.key"), 0o600);
+    assert_eq!(mode("tls/key.pem"), 0o600);
+    assert_eq!(mode("zhangfang.db"), 0o600);
+    assert_eq!(mode(""), 0o700);
+    let secret_line = node
+        .stdout
+        .iter()
+        .find(|l| l.contains("one-time password:"))
+        .expect("the setup secret is printed");
+    let password = secret_line.split_whitespace().last().unwrap().to_owned();
+
+    // The first administrator signs in over HTTPS and must replace the password first.
+    let c = client(&data);
+    let r = c
+        .post(format!("{}/api/v1/session", node.base))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["must_change_password"], true);
+
+    // Plain HTTP on the same port gets no HTTP answer.
+    let plain = reqwest::Client::new()
+        .get(node.base.replace("https://", "http://"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() == 400);
+
+    // A user added beside the running server can sign in to it.
+    let out = user_add(&data, None, "lisi", "accountant", "one-time for accountant 1");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c2 = client(&data);
+    sign_in_and_replace(&c2, &node.base, "lisi", "one-time for accountant 1", "accountant own pass phrase").await;
+
+    // A restart does not print a secret again.
+    drop(node);
+    let again = serve(&data, None);
+    assert!(again.stdout.iter().all(|l| !l.contains("one-time password")));
+}
+
+#[test]
+fn a_master_key_readable_by_others_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let out = user_add(&data, None, "zhangsan", "accountant", "first password 12");
+    assert!(out.status.success());
+    std::fs::set_permissions(data.join("master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = user_add(&data, None, "lisi", "accountant", "second password 12");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("master.key") && err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn bad_flags_and_values_exit_non_zero_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["user", "add", "--username", "x", "--role", "accountant"], "username"),
+        (vec!["user", "add", "--username", "zhangsan", "--role", "root"], "unknown role"),
+        (vec!["serve", "--listen", "nowhere"], "invalid value"),
+        (vec!["serve", "--tls-cert", "/nonexistent"], "--tls-key"),
+        (vec!["user", "add", "--username", "zhangsan", "--role", "accountant", "--database", "mysql://x"], "postgres://"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(BIN).args(&args).arg("--data").arg(&data).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let bad_config = tmp.path().join("bad.toml");
+    std::fs::write(&bad_config, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["user", "add", "--username", "zhangsan", "--role", "accountant", "--config"])
+        .arg(&bad_config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listne`"));
+}
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("ZF_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("ZF_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "ZF_REQUIRE_POSTGRES=1 but ZF_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping PostgreSQL: ZF_TEST_POSTGRES_URL not set");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
+    let Some(url) = postgres_url() else { return };
+    let schema = format!("zf_t_cli_{}", std::process::id());
+    let (pg, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let db = format!("{url}{sep}options=-csearch_path%3D{schema}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let node_a = serve(&dir_a, Some(&db));
+    // The second node shares the master key (copied by the operator) and nothing else.
+    std::fs::create_dir_all(&dir_b).unwrap();
+    std::fs::set_permissions(&dir_b, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy(dir_a.join("master.key"), dir_b.join("master.key")).unwrap();
+    std::fs::set_permissions(dir_b.join("master.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let node_b = serve(&dir_b, Some(&db));
+    assert!(node_b.stdout.iter().all(|l| !l.contains("one-time password")), "only one node creates the administrator");
+
+    let out = user_add(&dir_a, Some(&db), "kuaiji", "accountant", "node test one-time 1");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Each node has its own self-signed certificate; one client trusts both.
+    let pem_a = std::fs::read(dir_a.join("tls/cert.pem")).unwrap();
+    let pem_b = std::fs::read(dir_b.join("tls/cert.pem")).unwrap();
+    let c = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem_a).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem_b).unwrap())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    sign_in_and_replace(&c, &node_a.base, "kuaiji", "node test one-time 1", "shared cluster pass phrase").await;
+    let id_number = "11010519491231002X";
+    let r = c
+        .post(format!("{}/api/v1/clients", node_a.base))
+        .json(&json!({
+            "name": "双节点测试有限公司",
+            "uscc": "91350100M000100Y43",
+            "taxpayer_type": "small_scale",
+            "legal_rep_name": "王五",
+            "legal_rep_id_number": id_number,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // The cookie jar is keyed by host; node B is the same host on another port, and cookies
+    // ignore ports, so the session made on A is presented to B.
+    let r = c.get(format!("{}/api/v1/clients/{id}", node_b.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the session from node A is valid on node B");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["legal_rep_id_number"]["value"], id_number);
+    assert_eq!(body["name"], "双节点测试有限公司");
+
+    // Logging out on B ends the session for A too.
+    assert_eq!(c.delete(format!("{}/api/v1/session", node_b.base)).send().await.unwrap().status(), 204);
+    let r = c.get(format!("{}/api/v1/session", node_a.base)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    drop(node_a);
+    drop(node_b);
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
