@@ -87,13 +87,26 @@ impl App {
             .map_err(|_| AppError::Internal("decrypted ID number does not parse".into()))
     }
 
-    /// Builds the view of a record at the given visibility, decrypting only when needed.
-    fn view(&self, record: &ClientRecord, visibility: Visibility) -> Result<ClientView, AppError> {
+    /// Builds the view of a record at the given visibility, decrypting only when needed;
+    /// `dek` saves the unwrap when the caller already holds the client's key.
+    fn view(
+        &self,
+        record: &ClientRecord,
+        visibility: Visibility,
+        dek: Option<&Dek>,
+    ) -> Result<ClientView, AppError> {
         let id_number = match visibility {
             Visibility::Hidden => SensitiveValue::Hidden,
             Visibility::Masked | Visibility::Visible => {
-                let dek = self.keys.client_key(record.row.id, &record.key)?;
-                let id = self.open_id_number(record, &dek)?;
+                let unwrapped;
+                let dek = match dek {
+                    Some(d) => d,
+                    None => {
+                        unwrapped = self.keys.client_key(record.row.id, &record.key)?;
+                        &unwrapped
+                    }
+                };
+                let id = self.open_id_number(record, dek)?;
                 if visibility == Visibility::Visible {
                     SensitiveValue::Visible(id.as_str().to_owned())
                 } else {
@@ -166,20 +179,11 @@ impl App {
             .client_insert(record.row.clone(), record.key.clone(), event)
             .await?;
         // The creator typed the number in; echo it only at the visibility their role allows.
-        let visibility = match grant.visibility(Field::LegalRepIdNumber) {
-            Visibility::Visible => Visibility::Visible,
-            other => other,
-        };
-        let mut view = self.view(&record, Visibility::Hidden)?;
-        view.legal_rep_id_number = match visibility {
-            Visibility::Visible => SensitiveValue::Visible(
-                self.open_id_number(&record, &dek)?.as_str().to_owned(),
-            ),
-            Visibility::Masked => {
-                SensitiveValue::Masked(self.open_id_number(&record, &dek)?.masked())
-            }
-            Visibility::Hidden => SensitiveValue::Hidden,
-        };
+        let view = self.view(
+            &record,
+            grant.visibility(Field::LegalRepIdNumber),
+            Some(&dek),
+        )?;
         Ok(view)
     }
 
@@ -204,7 +208,7 @@ impl App {
             self.store.client_get(grant.scope(), id).await?
         };
         let record = record.ok_or(AppError::NotFound)?;
-        self.view(&record, visibility)
+        self.view(&record, visibility, None)
     }
 
     pub async fn client_list(
@@ -222,7 +226,7 @@ impl App {
         let visibility = Self::list_visibility(grant);
         let items = records
             .iter()
-            .map(|r| self.view(r, visibility))
+            .map(|r| self.view(r, visibility, None))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ClientPage {
             items,
@@ -248,7 +252,10 @@ impl App {
             .client_find_by_id_number(grant.scope(), &index, event)
             .await?;
         let visibility = Self::list_visibility(grant);
-        records.iter().map(|r| self.view(r, visibility)).collect()
+        records
+            .iter()
+            .map(|r| self.view(r, visibility, None))
+            .collect()
     }
 
     pub async fn client_update(
@@ -273,7 +280,11 @@ impl App {
                 let dek = self.keys.client_key(id, &current.key)?;
                 fields.push(ID_NUMBER);
                 Some((
-                    dek.seal(self.keys.data_key_version(), new.as_str().as_bytes(), &aad(id)),
+                    dek.seal(
+                        self.keys.data_key_version(),
+                        new.as_str().as_bytes(),
+                        &aad(id),
+                    ),
                     self.keys.id_number_index(new),
                 ))
             }
@@ -310,8 +321,7 @@ impl App {
             .client_get(grant.scope(), id)
             .await?
             .ok_or(AppError::NotFound)?;
-        Self::list_visibility(grant);
-        self.view(&updated, Self::list_visibility(grant))
+        self.view(&updated, Self::list_visibility(grant), None)
     }
 
     /// Deletes a client. Its data key is destroyed in the same transaction (crypto-shredding),
@@ -339,7 +349,10 @@ impl App {
     ) -> Result<(), AppError> {
         let actor = zf_audit::Actor {
             user_id: principal.map(|p| p.user_id),
-            name: principal.map_or_else(|| "anonymous".to_owned(), |p| p.username.as_str().to_owned()),
+            name: principal.map_or_else(
+                || "anonymous".to_owned(),
+                |p| p.username.as_str().to_owned(),
+            ),
             session_ref: meta.session_ref.clone(),
             source: meta.source.clone(),
         };

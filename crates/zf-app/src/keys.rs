@@ -57,6 +57,7 @@ impl Keys {
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {
-        self.blind_index.index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
+        self.blind_index
+            .index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
     }
 }

@@ -70,10 +70,7 @@ pub enum Denied {
     #[error("your one-time password must be changed before anything else")]
     PasswordChangeRequired,
     #[error("your role ({role}) may not {operation}")]
-    Forbidden {
-        role: Role,
-        operation: &'static str,
-    },
+    Forbidden { role: Role, operation: &'static str },
 }
 
 /// The one policy decision every request passes before it touches data.

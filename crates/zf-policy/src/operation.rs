@@ -63,7 +63,10 @@ impl Operation {
 
     /// Operations a user with a one-time password may still perform, so that they can replace it.
     pub fn allowed_before_password_change(self) -> bool {
-        matches!(self.requirement(), Requirement::Public | Requirement::SignedIn)
+        matches!(
+            self.requirement(),
+            Requirement::Public | Requirement::SignedIn
+        )
     }
 
     pub fn as_str(self) -> &'static str {

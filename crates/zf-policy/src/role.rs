@@ -68,8 +68,7 @@ impl Role {
         }
         const SYSTEM_ADMIN: &[Permission] =
             &[p(User, Read), p(User, Create), p(SystemConfig, Read)];
-        const SECURITY_ADMIN: &[Permission] =
-            &[p(SecurityPolicy, Read), p(SecurityPolicy, Update)];
+        const SECURITY_ADMIN: &[Permission] = &[p(SecurityPolicy, Read), p(SecurityPolicy, Update)];
         const AUDIT_ADMIN: &[Permission] = &[p(AuditLog, Read), p(AuditLog, Export)];
         const SUPERVISOR: &[Permission] = &[
             p(Client, Read),

@@ -53,11 +53,19 @@ impl ApiError {
 
     pub fn from_denied(denied: &Denied) -> Self {
         match denied {
-            Denied::NotSignedIn => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", denied.to_string()),
-            Denied::PasswordChangeRequired => {
-                Self::new(StatusCode::FORBIDDEN, "password_change_required", denied.to_string())
+            Denied::NotSignedIn => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                denied.to_string(),
+            ),
+            Denied::PasswordChangeRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                denied.to_string(),
+            ),
+            Denied::Forbidden { .. } => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string())
             }
-            Denied::Forbidden { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string()),
         }
     }
 }
@@ -67,14 +75,18 @@ impl From<AppError> for ApiError {
         match e {
             AppError::Denied(d) => Self::from_denied(&d),
             AppError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
-            AppError::Password(p) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "password_policy", p.to_string())
-            }
+            AppError::Password(p) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password_policy",
+                p.to_string(),
+            ),
             AppError::NotFound => Self::not_found(),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
-            AppError::LoginFailed => {
-                Self::new(StatusCode::UNAUTHORIZED, "login_failed", AppError::LoginFailed.to_string())
-            }
+            AppError::LoginFailed => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "login_failed",
+                AppError::LoginFailed.to_string(),
+            ),
             AppError::Internal(cause) => {
                 tracing::error!(request_id = ?current_request_id(), %cause, "internal error");
                 Self::new(

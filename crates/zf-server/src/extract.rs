@@ -30,11 +30,17 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            format!("the request body is not valid: {}", e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")),
+            format!(
+                "the request body is not valid: {}",
+                e.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
+            ),
         ),
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
             "the request body is not well-formed JSON: {}",
-            e.body_text().trim_start_matches("Failed to parse the request body as JSON: ")
+            e.body_text()
+                .trim_start_matches("Failed to parse the request body as JSON: ")
         )),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -48,7 +54,10 @@ fn json_rejection(r: JsonRejection) -> ApiError {
                 "the request body is larger than this endpoint accepts",
             )
         }
-        other => ApiError::bad_request(format!("the request body could not be read: {}", other.body_text())),
+        other => ApiError::bad_request(format!(
+            "the request body could not be read: {}",
+            other.body_text()
+        )),
     }
 }
 
@@ -80,7 +89,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             .await
             .map(|q| QueryParams(q.0))
             .map_err(|e: QueryRejection| {
-                ApiError::bad_request(format!("invalid query string: {}", e.body_text().trim_start_matches("Failed to deserialize query string: ")))
+                ApiError::bad_request(format!(
+                    "invalid query string: {}",
+                    e.body_text()
+                        .trim_start_matches("Failed to deserialize query string: ")
+                ))
             })
     }
 }
@@ -109,8 +122,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
 
 impl Authorized {
     pub fn session(&self) -> Result<&SessionContext, ApiError> {
-        self.session
-            .as_ref()
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first"))
+        self.session.as_ref().ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
+        })
     }
 }

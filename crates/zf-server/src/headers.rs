@@ -14,13 +14,25 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+    set(
+        h,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000; includeSubDomains",
+    );
     set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(h, header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
+    set(
+        h,
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
     set(
         h,
         header::HeaderName::from_static("permissions-policy"),

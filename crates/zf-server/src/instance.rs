@@ -50,7 +50,10 @@ impl DatabaseChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the data directory {path} is accessible to other users (mode {mode:o}); run: chmod 700 {path}")]
     DataDirPermissions { path: PathBuf, mode: u32 },
     #[error(transparent)]

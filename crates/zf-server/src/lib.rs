@@ -20,7 +20,7 @@ mod ui;
 pub use error::ApiError;
 pub use instance::{DatabaseChoice, Instance, InstanceError};
 pub use listener::{serve, ServerError};
-pub use routes::{router, route_table, RouteSpec};
+pub use routes::{route_table, router, RouteSpec};
 
 /// Name of the session cookie. `__Host-` makes the browser refuse it unless it is Secure,
 /// has Path=/ and no Domain, so no sibling host can set or read it.

@@ -88,7 +88,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for requests in flight");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish in time and were closed");
     }
     Ok(())

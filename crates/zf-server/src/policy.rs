@@ -61,15 +61,26 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
     let mut res = REQUEST_ID
         .scope(request_id.clone(), async move {
             let request_id = scoped_id;
-            let Some(path) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned())
+            let Some(path) = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str().to_owned())
             else {
                 return next.run(req).await; // unrouted: the fallback answers 404
             };
-            let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+            let method = if req.method() == Method::HEAD {
+                Method::GET
+            } else {
+                req.method().clone()
+            };
             let Some(operation) = state.operation(&method, &path) else {
                 tracing::error!(%method, %path, "route has no policy entry; refused");
-                return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "no policy for this route")
-                    .into_response();
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "no policy for this route",
+                )
+                .into_response();
             };
             if cross_site(&req) {
                 return ApiError::new(
@@ -79,7 +90,8 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                 )
                 .into_response();
             }
-            let token = cookie(req.headers(), SESSION_COOKIE).and_then(SessionToken::from_presented);
+            let token =
+                cookie(req.headers(), SESSION_COOKIE).and_then(SessionToken::from_presented);
             let session = match &token {
                 Some(t) => match state.app.resolve_session(t).await {
                     Ok(s) => s,
@@ -100,7 +112,10 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                 Ok(grant) => {
                     req.extensions_mut().insert(Authorized {
                         grant,
-                        csrf_token: session.as_ref().and(token.as_ref()).map(SessionToken::csrf_token),
+                        csrf_token: session
+                            .as_ref()
+                            .and(token.as_ref())
+                            .map(SessionToken::csrf_token),
                         session,
                         meta,
                     });

@@ -48,7 +48,11 @@ pub fn ensure_self_signed(dir: &Path) -> Result<TlsFiles, TlsError> {
         .mode(0o700)
         .create(&tls_dir)
         .map_err(|e| fail(e.to_string()))?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let certified = rcgen::generate_simple_self_signed(names).map_err(|e| fail(e.to_string()))?;
     let mut key = std::fs::OpenOptions::new()
         .write(true)

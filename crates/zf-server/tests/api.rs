@@ -29,8 +29,14 @@ async fn error_code(r: reqwest::Response) -> (StatusCode, String, String) {
     let body: Value = r.json().await.unwrap_or(Value::Null);
     (
         status,
-        body["error"]["code"].as_str().unwrap_or_default().to_owned(),
-        body["error"]["message"].as_str().unwrap_or_default().to_owned(),
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -56,7 +62,14 @@ async fn login_sets_a_host_cookie_and_logout_ends_the_session_on_the_server(b: B
     let who = |c: String| {
         let raw = raw.clone();
         let url = s.url("/api/v1/session");
-        async move { raw.get(url).header("cookie", c).send().await.unwrap().status() }
+        async move {
+            raw.get(url)
+                .header("cookie", c)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
     };
     assert_eq!(who(token.clone()).await, StatusCode::OK);
     let r = raw
@@ -71,7 +84,10 @@ async fn login_sets_a_host_cookie_and_logout_ends_the_session_on_the_server(b: B
     // The first session is unaffected.
     assert_eq!(acc.get("/api/v1/session").await.status(), StatusCode::OK);
     // A wrong password and an unknown user get the same answer.
-    for (user, pw) in [("wangwu", "wrong password here"), ("nobody", "wrong password here")] {
+    for (user, pw) in [
+        ("wangwu", "wrong password here"),
+        ("nobody", "wrong password here"),
+    ] {
         let r = raw
             .post(s.url("/api/v1/session"))
             .json(&json!({"username": user, "password": pw}))
@@ -79,7 +95,10 @@ async fn login_sets_a_host_cookie_and_logout_ends_the_session_on_the_server(b: B
             .await
             .unwrap();
         let (status, code, message) = error_code(r).await;
-        assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "login_failed"));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "login_failed")
+        );
         assert!(message.contains("username or password"));
     }
     let failed = s
@@ -91,9 +110,7 @@ async fn login_sets_a_host_cookie_and_logout_ends_the_session_on_the_server(b: B
     assert_eq!(failed, 2);
 }
 
-async fn administrator_is_refused_client_data_accountant_reads_it_and_both_are_audited(
-    b: Backend,
-) {
+async fn administrator_is_refused_client_data_accountant_reads_it_and_both_are_audited(b: Backend) {
     let Some(s) = start(b).await else { return };
     let admin = s.signed_in("sysadmin", Role::SystemAdmin).await;
     let acc = s.signed_in("kuaiji", Role::Accountant).await;
@@ -103,8 +120,14 @@ async fn administrator_is_refused_client_data_accountant_reads_it_and_both_are_a
 
     let r = admin.get(&format!("/api/v1/clients/{id}")).await;
     let (status, code, _) = error_code(r).await;
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
-    assert_eq!(admin.get("/api/v1/clients").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    assert_eq!(
+        admin.get("/api/v1/clients").await.status(),
+        StatusCode::FORBIDDEN
+    );
 
     let r = acc.get(&format!("/api/v1/clients/{id}")).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -119,7 +142,11 @@ async fn administrator_is_refused_client_data_accountant_reads_it_and_both_are_a
         .find(|e| e.action == "access_denied" && e.actor_name == "sysadmin")
         .expect("the administrator's refusal is audited");
     assert_eq!(denied.outcome, "denied");
-    assert!(denied.detail.as_deref().unwrap_or("").contains("client_read"));
+    assert!(denied
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("client_read"));
     let read = events
         .iter()
         .find(|e| e.action == "client_sensitive_read" && e.actor_name == "kuaiji")
@@ -152,7 +179,10 @@ async fn a_one_time_password_allows_nothing_but_changing_it(b: Backend) {
     assert_eq!(body["must_change_password"], true);
     let r = c.get(s.url("/api/v1/clients")).send().await.unwrap();
     let (status, code, _) = error_code(r).await;
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "password_change_required"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "password_change_required")
+    );
     // A password that breaks the policy is refused with the rule it broke.
     let r = c
         .put(s.url("/api/v1/session/password"))
@@ -161,7 +191,10 @@ async fn a_one_time_password_allows_nothing_but_changing_it(b: Backend) {
         .await
         .unwrap();
     let (status, code, message) = error_code(r).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "password_policy"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "password_policy")
+    );
     assert!(message.contains("at least 12"));
     let r = c
         .put(s.url("/api/v1/session/password"))
@@ -170,7 +203,14 @@ async fn a_one_time_password_allows_nothing_but_changing_it(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(c.get(s.url("/api/v1/clients")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        c.get(s.url("/api/v1/clients"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 async fn every_write_commits_with_its_audit_event(b: Backend) {
@@ -180,19 +220,31 @@ async fn every_write_commits_with_its_audit_event(b: Backend) {
     let c = sup.create_client(&client_body(2, &id_number(2))).await;
     let id = c["id"].as_str().unwrap();
     let r = sup
-        .patch(&format!("/api/v1/clients/{id}"), &json!({"name": "北京新名字有限公司"}))
+        .patch(
+            &format!("/api/v1/clients/{id}"),
+            &json!({"name": "北京新名字有限公司"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(sup.delete(&format!("/api/v1/clients/{id}")).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        sup.delete(&format!("/api/v1/clients/{id}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let events = s.audit().await;
     let actions: Vec<&str> = events[before..].iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["client_created", "client_updated", "client_deleted"]);
+    assert_eq!(
+        actions,
+        ["client_created", "client_updated", "client_deleted"]
+    );
     let updated = &events[before + 1];
     assert_eq!(updated.fields, r#"["name"]"#);
     assert_eq!(updated.record_id.as_deref(), Some(id));
     assert!(updated.request_id.is_some());
     // The deleted client is gone with its key: no read path can reach it.
-    assert_eq!(sup.get(&format!("/api/v1/clients/{id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        sup.get(&format!("/api/v1/clients/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing(b: Backend) {
@@ -223,25 +275,154 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing(b: Backend) {
             .send()
     };
     let cases: Vec<(&str, reqwest::Response, StatusCode, &str)> = vec![
-        ("malformed JSON", raw("{\"name\": ", "application/json").await.unwrap(), StatusCode::BAD_REQUEST, "well-formed"),
-        ("not JSON content type", raw("name=x", "application/x-www-form-urlencoded").await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("wrong type", acc.post("/api/v1/clients", &with("name", json!(42))).await, StatusCode::UNPROCESSABLE_ENTITY, "name"),
-        ("invalid USCC", acc.post("/api/v1/clients", &with("uscc", json!(bad_uscc))).await, StatusCode::UNPROCESSABLE_ENTITY, "check character"),
-        ("invalid ID number", acc.post("/api/v1/clients", &with("legal_rep_id_number", json!(bad_id))).await, StatusCode::UNPROCESSABLE_ENTITY, "check"),
-        ("unknown taxpayer type", acc.post("/api/v1/clients", &with("taxpayer_type", json!("huge"))).await, StatusCode::UNPROCESSABLE_ENTITY, "taxpayer type"),
-        ("unknown field", acc.post("/api/v1/clients", &with("is_admin", json!(true))).await, StatusCode::UNPROCESSABLE_ENTITY, "unknown field"),
-        ("missing field", acc.post("/api/v1/clients", &json!({"name": "只有名字有限公司"})).await, StatusCode::UNPROCESSABLE_ENTITY, "missing field"),
-        ("oversized body", acc.post("/api/v1/clients", &with("name", json!("很".repeat(70_000)))).await, StatusCode::PAYLOAD_TOO_LARGE, "larger"),
-        ("duplicate USCC", acc.post("/api/v1/clients", &with("uscc", existing["uscc"].clone())).await, StatusCode::CONFLICT, "already exists"),
-        ("malformed id in path", acc.get("/api/v1/clients/not-a-uuid").await, StatusCode::BAD_REQUEST, "UUID"),
-        ("unknown query parameter", acc.get("/api/v1/clients?limit=5&drop=1").await, StatusCode::BAD_REQUEST, "unknown field"),
-        ("empty update", acc.patch(&format!("/api/v1/clients/{id}"), &json!({})).await, StatusCode::UNPROCESSABLE_ENTITY, "no field"),
-        ("invalid update", acc.patch(&format!("/api/v1/clients/{id}"), &json!({"uscc": "123"})).await, StatusCode::UNPROCESSABLE_ENTITY, "18"),
-        ("bad If-Match", acc.client.patch(acc.url(&format!("/api/v1/clients/{id}"))).header("if-match", "abc").json(&json!({"name": "某某有限公司"})).send().await.unwrap(), StatusCode::BAD_REQUEST, "If-Match"),
-        ("missing session", s.client(false).get(s.url("/api/v1/clients")).send().await.unwrap(), StatusCode::UNAUTHORIZED, "sign in"),
-        ("forged session", s.client(false).get(s.url("/api/v1/clients")).header("cookie", "__Host-zf_session=AAAAAAAAAAAAAAAAAAAAAA").send().await.unwrap(), StatusCode::UNAUTHORIZED, "sign in"),
-        ("wrong role", acc.delete(&format!("/api/v1/clients/{id}")).await, StatusCode::FORBIDDEN, "may not"),
-        ("bad login body", s.client(false).post(s.url("/api/v1/session")).json(&json!({"user": "x"})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "unknown field"),
+        (
+            "malformed JSON",
+            raw("{\"name\": ", "application/json").await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "well-formed",
+        ),
+        (
+            "not JSON content type",
+            raw("name=x", "application/x-www-form-urlencoded")
+                .await
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "wrong type",
+            acc.post("/api/v1/clients", &with("name", json!(42))).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            "invalid USCC",
+            acc.post("/api/v1/clients", &with("uscc", json!(bad_uscc)))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "check character",
+        ),
+        (
+            "invalid ID number",
+            acc.post(
+                "/api/v1/clients",
+                &with("legal_rep_id_number", json!(bad_id)),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "check",
+        ),
+        (
+            "unknown taxpayer type",
+            acc.post("/api/v1/clients", &with("taxpayer_type", json!("huge")))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "taxpayer type",
+        ),
+        (
+            "unknown field",
+            acc.post("/api/v1/clients", &with("is_admin", json!(true)))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            "missing field",
+            acc.post("/api/v1/clients", &json!({"name": "只有名字有限公司"}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing field",
+        ),
+        (
+            "oversized body",
+            acc.post("/api/v1/clients", &with("name", json!("很".repeat(70_000))))
+                .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger",
+        ),
+        (
+            "duplicate USCC",
+            acc.post("/api/v1/clients", &with("uscc", existing["uscc"].clone()))
+                .await,
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            "malformed id in path",
+            acc.get("/api/v1/clients/not-a-uuid").await,
+            StatusCode::BAD_REQUEST,
+            "UUID",
+        ),
+        (
+            "unknown query parameter",
+            acc.get("/api/v1/clients?limit=5&drop=1").await,
+            StatusCode::BAD_REQUEST,
+            "unknown field",
+        ),
+        (
+            "empty update",
+            acc.patch(&format!("/api/v1/clients/{id}"), &json!({}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no field",
+        ),
+        (
+            "invalid update",
+            acc.patch(&format!("/api/v1/clients/{id}"), &json!({"uscc": "123"}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "18",
+        ),
+        (
+            "bad If-Match",
+            acc.client
+                .patch(acc.url(&format!("/api/v1/clients/{id}")))
+                .header("if-match", "abc")
+                .json(&json!({"name": "某某有限公司"}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "If-Match",
+        ),
+        (
+            "missing session",
+            s.client(false)
+                .get(s.url("/api/v1/clients"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "sign in",
+        ),
+        (
+            "forged session",
+            s.client(false)
+                .get(s.url("/api/v1/clients"))
+                .header("cookie", "__Host-zf_session=AAAAAAAAAAAAAAAAAAAAAA")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "sign in",
+        ),
+        (
+            "wrong role",
+            acc.delete(&format!("/api/v1/clients/{id}")).await,
+            StatusCode::FORBIDDEN,
+            "may not",
+        ),
+        (
+            "bad login body",
+            s.client(false)
+                .post(s.url("/api/v1/session"))
+                .json(&json!({"user": "x"}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
     ];
     for (what, r, expected, needle) in cases {
         let (status, code, message) = error_code(r).await;
@@ -252,13 +433,24 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing(b: Backend) {
             "{what}: message {message:?} should mention {needle:?}"
         );
     }
-    assert_eq!(s.client_count().await, clients_before, "no client was written");
+    assert_eq!(
+        s.client_count().await,
+        clients_before,
+        "no client was written"
+    );
     let after: Vec<_> = s.audit().await.into_iter().skip(audit_before).collect();
     assert!(
-        after.iter().all(|e| e.outcome != "success" || e.action == "login"),
+        after
+            .iter()
+            .all(|e| e.outcome != "success" || e.action == "login"),
         "only refusals were audited: {after:?}"
     );
-    let unchanged = acc.get(&format!("/api/v1/clients/{id}")).await.json::<Value>().await.unwrap();
+    let unchanged = acc
+        .get(&format!("/api/v1/clients/{id}"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     assert_eq!(unchanged["version"], 1);
     assert_eq!(unchanged["uscc"], existing["uscc"]);
 }
@@ -270,8 +462,16 @@ async fn accountants_see_only_their_own_clients_and_others_answer_404(b: Backend
     let sup = s.signed_in("zhuguan-c", Role::Supervisor).await;
     let mine = a.create_client(&client_body(5, &id_number(5))).await;
     let id = mine["id"].as_str().unwrap();
-    assert_eq!(other.get(&format!("/api/v1/clients/{id}")).await.status(), StatusCode::NOT_FOUND);
-    let r = other.patch(&format!("/api/v1/clients/{id}"), &json!({"name": "改名有限公司"})).await;
+    assert_eq!(
+        other.get(&format!("/api/v1/clients/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = other
+        .patch(
+            &format!("/api/v1/clients/{id}"),
+            &json!({"name": "改名有限公司"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let page: Value = other.get("/api/v1/clients").await.json().await.unwrap();
     assert_eq!(page["total"], 0);
@@ -295,16 +495,26 @@ async fn exact_search_on_the_encrypted_id_number(b: Backend) {
     acc.create_client(&client_body(12, &shared)).await;
     acc.create_client(&client_body(13, &id_number(13))).await;
     let r = acc
-        .post("/api/v1/clients/search", &json!({"legal_rep_id_number": shared}))
+        .post(
+            "/api/v1/clients/search",
+            &json!({"legal_rep_id_number": shared}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let found: Vec<Value> = r.json().await.unwrap();
     assert_eq!(found.len(), 2);
     let r = acc
-        .post("/api/v1/clients/search", &json!({"legal_rep_id_number": id_number(99)}))
+        .post(
+            "/api/v1/clients/search",
+            &json!({"legal_rep_id_number": id_number(99)}),
+        )
         .await;
     assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 0);
-    assert!(s.audit().await.iter().any(|e| e.action == "client_searched"));
+    assert!(s
+        .audit()
+        .await
+        .iter()
+        .any(|e| e.action == "client_searched"));
 }
 
 async fn update_with_versions_and_delete_by_supervisor(b: Backend) {
@@ -353,7 +563,10 @@ async fn cross_site_writes_are_refused(b: Backend) {
         .await
         .unwrap();
     let (status, code, _) = error_code(r).await;
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "cross_site"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "cross_site")
+    );
     let r = acc
         .client
         .post(acc.url("/api/v1/clients"))
@@ -367,7 +580,14 @@ async fn cross_site_writes_are_refused(b: Backend) {
     let r = acc
         .client
         .post(acc.url("/clients"))
-        .form(&[("csrf", "forged"), ("name", "伪造有限公司"), ("uscc", "x"), ("taxpayer_type", "general"), ("legal_rep_name", "x"), ("legal_rep_id_number", "x")])
+        .form(&[
+            ("csrf", "forged"),
+            ("name", "伪造有限公司"),
+            ("uscc", "x"),
+            ("taxpayer_type", "general"),
+            ("legal_rep_name", "x"),
+            ("legal_rep_id_number", "x"),
+        ])
         .send()
         .await
         .unwrap();
@@ -378,12 +598,28 @@ async fn cross_site_writes_are_refused(b: Backend) {
 async fn security_headers_on_every_response(b: Backend) {
     let Some(s) = start(b).await else { return };
     let c = s.client(false);
-    for path in ["/login", "/api/v1/clients", "/api/v1/openapi.json", "/no/such/page"] {
+    for path in [
+        "/login",
+        "/api/v1/clients",
+        "/api/v1/openapi.json",
+        "/no/such/page",
+    ] {
         let r = c.get(s.url(path)).send().await.unwrap();
         let h = r.headers();
-        assert!(h["strict-transport-security"].to_str().unwrap().contains("max-age="), "{path}");
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .contains("max-age="),
+            "{path}"
+        );
         let csp = h["content-security-policy"].to_str().unwrap();
-        for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "default-src 'none'"] {
+        for directive in [
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "default-src 'none'",
+        ] {
             assert!(csp.contains(directive), "{path}: {directive}");
         }
         assert!(!csp.contains("unsafe-inline"));

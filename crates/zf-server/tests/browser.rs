@@ -441,7 +441,7 @@ async fn web_ui_in_headless_chromium() {
         &page,
         "form.card button[type=submit]",
         "the new client's page",
-        |p| is_client_detail(p),
+        is_client_detail,
     )
     .await;
     check_page(&page, "zh-CN").await;

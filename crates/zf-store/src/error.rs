@@ -25,7 +25,7 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("SQLite connection pool: {0}")]
     SqlitePool(#[from] r2d2::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", pg_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("PostgreSQL connection pool: {0}")]
     PostgresPool(String),
@@ -41,5 +41,14 @@ impl StoreError {
             column,
             reason: reason.to_string(),
         }
+    }
+}
+
+/// `tokio_postgres::Error` displays only "db error"; the server's own message is what an
+/// operator needs in the log.
+fn pg_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
     }
 }

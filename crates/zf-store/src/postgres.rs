@@ -50,10 +50,10 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::PostgresPool(e.to_string()))
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(pg) => StoreError::Postgres(pg),
+            other => StoreError::PostgresPool(other.to_string()),
+        })
     }
 
     async fn migrate(&self) -> Result<()> {

@@ -20,7 +20,13 @@ pub struct CommonArgs {
     pub data: Option<PathBuf>,
     /// Database URL: postgres://user@host/db for a shared PostgreSQL; the embedded SQLite
     /// file in the data directory when absent.
-    #[arg(long, global = true, env = "ZHANGFANG_DATABASE", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "ZHANGFANG_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// Configuration file (TOML). Default: <data>/zhangfang.toml if it exists.
     #[arg(long, global = true, env = "ZHANGFANG_CONFIG", value_name = "FILE")]
@@ -63,16 +69,22 @@ impl Settings {
     pub fn load(args: &CommonArgs) -> anyhow::Result<Settings> {
         let default_data = PathBuf::from("zhangfang-data");
         let explicit_file = args.config.is_some();
-        let file_path = args
-            .config
-            .clone()
-            .unwrap_or_else(|| args.data.clone().unwrap_or_else(|| default_data.clone()).join("zhangfang.toml"));
+        let file_path = args.config.clone().unwrap_or_else(|| {
+            args.data
+                .clone()
+                .unwrap_or_else(|| default_data.clone())
+                .join("zhangfang.toml")
+        });
         let file = if explicit_file || file_path.exists() {
             read_file(&file_path)?
         } else {
             FileConfig::default()
         };
-        let data_dir = args.data.clone().or_else(|| file.data.clone()).unwrap_or(default_data);
+        let data_dir = args
+            .data
+            .clone()
+            .or_else(|| file.data.clone())
+            .unwrap_or(default_data);
         let database_url = args.database.clone().or_else(|| file.database.clone());
         let database = DatabaseChoice::parse(&data_dir, database_url.as_deref())?;
         let mut app = AppConfig {

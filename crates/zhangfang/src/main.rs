@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use crate::config::CommonArgs;
 
 #[derive(Parser)]
-#[command(name = "zhangfang", version, about = "账房 Zhangfang — a security-first CRM for tax-agency firms")]
+#[command(
+    name = "zhangfang",
+    version,
+    about = "账房 Zhangfang — a security-first CRM for tax-agency firms"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -31,7 +35,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -16,10 +16,20 @@ pub struct ServeArgs {
     #[arg(long, env = "ZHANGFANG_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// TLS certificate chain (PEM). Default: a self-signed certificate for localhost.
-    #[arg(long, env = "ZHANGFANG_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "ZHANGFANG_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
     tls_cert: Option<PathBuf>,
     /// TLS private key (PEM) for --tls-cert.
-    #[arg(long, env = "ZHANGFANG_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "ZHANGFANG_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
     tls_key: Option<PathBuf>,
 }
 
@@ -30,8 +40,16 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => a,
         None => DEFAULT_LISTEN.parse().context("default listen address")?,
     };
-    let instance = Instance::open(&settings.data_dir, settings.database.clone(), settings.app.clone()).await?;
-    let files = match (args.tls_cert.or(settings.file.tls_cert.clone()), args.tls_key.or(settings.file.tls_key.clone())) {
+    let instance = Instance::open(
+        &settings.data_dir,
+        settings.database.clone(),
+        settings.app.clone(),
+    )
+    .await?;
+    let files = match (
+        args.tls_cert.or(settings.file.tls_cert.clone()),
+        args.tls_key.or(settings.file.tls_key.clone()),
+    ) {
         (Some(cert), Some(key)) => TlsFiles { cert, key },
         (None, None) => tls::ensure_self_signed(&settings.data_dir)?,
         _ => anyhow::bail!("tls_cert and tls_key must be given together"),
@@ -42,7 +60,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         println!();
         println!("  First administrator created.");
         println!("    username:           {}", secret.username.as_str());
-        println!("    one-time password:  {}", secret.password.expose_secret());
+        println!(
+            "    one-time password:  {}",
+            secret.password.expose_secret()
+        );
         println!("  Sign in at https://{listen}/login and choose a new password.");
         println!("  This password is shown only this once.");
         println!();
@@ -58,7 +79,13 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         "serving HTTPS"
     );
     println!("Zhangfang is serving on https://{bound}/");
-    zf_server::serve(listener, tls_config, zf_server::router(instance.app), shutdown_signal()).await?;
+    zf_server::serve(
+        listener,
+        tls_config,
+        zf_server::router(instance.app),
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

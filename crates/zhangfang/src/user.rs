@@ -47,22 +47,37 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
                     eprint!("One-time password for {}: ", username.as_str());
                 }
                 let mut line = String::new();
-                stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
+                stdin
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
                 let trimmed = line.trim_end_matches(['\n', '\r']).to_owned();
                 zeroize_string(line);
                 Some(SecretString::from(trimmed))
             } else {
                 None
             };
-            let instance = Instance::open(&settings.data_dir, settings.database.clone(), settings.app.clone()).await?;
+            let instance = Instance::open(
+                &settings.data_dir,
+                settings.database.clone(),
+                settings.app.clone(),
+            )
+            .await?;
             let given = password.is_some();
             let secret = instance
                 .app
                 .add_user(username, role, password, Actor::cli(&os_user()))
                 .await?;
-            println!("Created user {} with role {}.", secret.username.as_str(), role.as_str());
+            println!(
+                "Created user {} with role {}.",
+                secret.username.as_str(),
+                role.as_str()
+            );
             if !given {
-                println!("One-time password (shown once): {}", secret.password.expose_secret());
+                println!(
+                    "One-time password (shown once): {}",
+                    secret.password.expose_secret()
+                );
             }
             println!("The user must choose a new password at first sign-in.");
             Ok(())

@@ -38,8 +38,14 @@ fn serve(data: &Path, database: Option<&str>) -> Node {
     if let Some(url) = database {
         cmd.args(["--database", url]);
     }
-    let mut child = cmd.spawn().expect("spawn zhangfang serve");
-    let out = child.stdout.take().unwrap();
+    let child = cmd.spawn().expect("spawn zhangfang serve");
+    // Owned by the node from here on, so a failed start still kills the process.
+    let mut node = Node {
+        child,
+        base: String::new(),
+        stdout: Vec::new(),
+    };
+    let out = node.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -48,13 +54,17 @@ fn serve(data: &Path, database: Option<&str>) -> Node {
             }
         }
     });
-    let mut stdout = Vec::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start");
-        let serving = line.strip_prefix("Zhangfang is serving on ").map(|u| u.trim_end_matches('/').to_owned());
-        stdout.push(line);
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not start");
+        let serving = line
+            .strip_prefix("Zhangfang is serving on ")
+            .map(|u| u.trim_end_matches('/').to_owned());
+        node.stdout.push(line);
         if let Some(base) = serving {
-            return Node { child, base, stdout };
+            node.base = base;
+            return node;
         }
     }
 }
@@ -70,23 +80,49 @@ fn client(data: &Path) -> reqwest::Client {
         .unwrap()
 }
 
-fn user_add(data: &Path, database: Option<&str>, username: &str, role: &str, password: &str) -> std::process::Output {
+fn user_add(
+    data: &Path,
+    database: Option<&str>,
+    username: &str,
+    role: &str,
+    password: &str,
+) -> std::process::Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(["user", "add", "--username", username, "--role", role, "--password-stdin", "--data"])
-        .arg(data)
-        .env_remove("ZHANGFANG_DATABASE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "user",
+        "add",
+        "--username",
+        username,
+        "--role",
+        role,
+        "--password-stdin",
+        "--data",
+    ])
+    .arg(data)
+    .env_remove("ZHANGFANG_DATABASE")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     if let Some(url) = database {
         cmd.args(["--database", url]);
     }
     let mut child = cmd.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
-async fn sign_in_and_replace(c: &reqwest::Client, base: &str, user: &str, one_time: &str, fresh: &str) {
+async fn sign_in_and_replace(
+    c: &reqwest::Client,
+    base: &str,
+    user: &str,
+    one_time: &str,
+    fresh: &str,
+) {
     let r = c
         .post(format!("{base}/api/v1/session"))
         .json(&json!({"username": user, "password": one_time}))
@@ -111,7 +147,13 @@ async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret
     for file in ["master.key", "zhangfang.db", "tls/cert.pem", "tls/key.pem"] {
         assert!(data.join(file).exists(), "{file} missing");
     }
-    let mode = |p: &str| std::fs::metadata(data.join(p)).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &str| {
+        std::fs::metadata(data.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
     assert_eq!(mode("master.key"), 0o600);
     assert_eq!(mode("tls/key.pem"), 0o600);
     assert_eq!(mode("zhangfang.db"), 0o600);
@@ -132,7 +174,10 @@ async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["must_change_password"], true);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["must_change_password"],
+        true
+    );
 
     // Plain HTTP on the same port gets no HTTP answer.
     let plain = reqwest::Client::new()
@@ -143,15 +188,35 @@ async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret
     assert!(plain.is_err() || plain.unwrap().status() == 400);
 
     // A user added beside the running server can sign in to it.
-    let out = user_add(&data, None, "lisi", "accountant", "one-time for accountant 1");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = user_add(
+        &data,
+        None,
+        "lisi",
+        "accountant",
+        "one-time for accountant 1",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let c2 = client(&data);
-    sign_in_and_replace(&c2, &node.base, "lisi", "one-time for accountant 1", "accountant own pass phrase").await;
+    sign_in_and_replace(
+        &c2,
+        &node.base,
+        "lisi",
+        "one-time for accountant 1",
+        "accountant own pass phrase",
+    )
+    .await;
 
     // A restart does not print a secret again.
     drop(node);
     let again = serve(&data, None);
-    assert!(again.stdout.iter().all(|l| !l.contains("one-time password")));
+    assert!(again
+        .stdout
+        .iter()
+        .all(|l| !l.contains("one-time password")));
 }
 
 #[test]
@@ -160,11 +225,18 @@ fn a_master_key_readable_by_others_is_refused() {
     let data = tmp.path().join("d");
     let out = user_add(&data, None, "zhangsan", "accountant", "first password 12");
     assert!(out.status.success());
-    std::fs::set_permissions(data.join("master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        data.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let out = user_add(&data, None, "lisi", "accountant", "second password 12");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("master.key") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("master.key") && err.contains("chmod 600"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -172,14 +244,37 @@ fn bad_flags_and_values_exit_non_zero_with_a_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["user", "add", "--username", "x", "--role", "accountant"], "username"),
-        (vec!["user", "add", "--username", "zhangsan", "--role", "root"], "unknown role"),
+        (
+            vec!["user", "add", "--username", "x", "--role", "accountant"],
+            "username",
+        ),
+        (
+            vec!["user", "add", "--username", "zhangsan", "--role", "root"],
+            "unknown role",
+        ),
         (vec!["serve", "--listen", "nowhere"], "invalid value"),
         (vec!["serve", "--tls-cert", "/nonexistent"], "--tls-key"),
-        (vec!["user", "add", "--username", "zhangsan", "--role", "accountant", "--database", "mysql://x"], "postgres://"),
+        (
+            vec![
+                "user",
+                "add",
+                "--username",
+                "zhangsan",
+                "--role",
+                "accountant",
+                "--database",
+                "mysql://x",
+            ],
+            "postgres://",
+        ),
     ];
     for (args, needle) in cases {
-        let out = Command::new(BIN).args(&args).arg("--data").arg(&data).output().unwrap();
+        let out = Command::new(BIN)
+            .args(&args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
@@ -187,7 +282,15 @@ fn bad_flags_and_values_exit_non_zero_with_a_reason() {
     let bad_config = tmp.path().join("bad.toml");
     std::fs::write(&bad_config, "listne = \"127.0.0.1:1\"\n").unwrap();
     let out = Command::new(BIN)
-        .args(["user", "add", "--username", "zhangsan", "--role", "accountant", "--config"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "zhangsan",
+            "--role",
+            "accountant",
+            "--config",
+        ])
         .arg(&bad_config)
         .output()
         .unwrap();
@@ -213,11 +316,15 @@ fn postgres_url() -> Option<String> {
 async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
     let Some(url) = postgres_url() else { return };
     let schema = format!("zf_t_cli_{}", std::process::id());
-    let (pg, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+    let (pg, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
+    tokio::spawn(conn);
+    pg.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .await
+    .unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
     let db = format!("{url}{sep}options=-csearch_path%3D{schema}");
 
@@ -228,12 +335,32 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
     std::fs::create_dir_all(&dir_b).unwrap();
     std::fs::set_permissions(&dir_b, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::copy(dir_a.join("master.key"), dir_b.join("master.key")).unwrap();
-    std::fs::set_permissions(dir_b.join("master.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        dir_b.join("master.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let node_b = serve(&dir_b, Some(&db));
-    assert!(node_b.stdout.iter().all(|l| !l.contains("one-time password")), "only one node creates the administrator");
+    assert!(
+        node_b
+            .stdout
+            .iter()
+            .all(|l| !l.contains("one-time password")),
+        "only one node creates the administrator"
+    );
 
-    let out = user_add(&dir_a, Some(&db), "kuaiji", "accountant", "node test one-time 1");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = user_add(
+        &dir_a,
+        Some(&db),
+        "kuaiji",
+        "accountant",
+        "node test one-time 1",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Each node has its own self-signed certificate; one client trusts both.
     let pem_a = std::fs::read(dir_a.join("tls/cert.pem")).unwrap();
     let pem_b = std::fs::read(dir_b.join("tls/cert.pem")).unwrap();
@@ -245,7 +372,14 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
         .cookie_store(true)
         .build()
         .unwrap();
-    sign_in_and_replace(&c, &node_a.base, "kuaiji", "node test one-time 1", "shared cluster pass phrase").await;
+    sign_in_and_replace(
+        &c,
+        &node_a.base,
+        "kuaiji",
+        "node test one-time 1",
+        "shared cluster pass phrase",
+    )
+    .await;
     let id_number = "11010519491231002X";
     let r = c
         .post(format!("{}/api/v1/clients", node_a.base))
@@ -260,22 +394,46 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The cookie jar is keyed by host; node B is the same host on another port, and cookies
     // ignore ports, so the session made on A is presented to B.
-    let r = c.get(format!("{}/api/v1/clients/{id}", node_b.base)).send().await.unwrap();
-    assert_eq!(r.status(), 200, "the session from node A is valid on node B");
+    let r = c
+        .get(format!("{}/api/v1/clients/{id}", node_b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the session from node A is valid on node B"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["legal_rep_id_number"]["value"], id_number);
     assert_eq!(body["name"], "双节点测试有限公司");
 
     // Logging out on B ends the session for A too.
-    assert_eq!(c.delete(format!("{}/api/v1/session", node_b.base)).send().await.unwrap().status(), 204);
-    let r = c.get(format!("{}/api/v1/session", node_a.base)).send().await.unwrap();
+    assert_eq!(
+        c.delete(format!("{}/api/v1/session", node_b.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let r = c
+        .get(format!("{}/api/v1/session", node_a.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     drop(node_a);
     drop(node_b);
-    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }

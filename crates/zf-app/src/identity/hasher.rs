@@ -92,10 +92,22 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
         let h = Hasher::new();
-        let stored = h.hash(SecretString::from("correct horse battery")).await.unwrap();
+        let stored = h
+            .hash(SecretString::from("correct horse battery"))
+            .await
+            .unwrap();
         assert!(stored.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(h.verify(SecretString::from("correct horse battery"), Some(stored.clone())).await);
-        assert!(!h.verify(SecretString::from("correct horse batterY"), Some(stored)).await);
+        assert!(
+            h.verify(
+                SecretString::from("correct horse battery"),
+                Some(stored.clone())
+            )
+            .await
+        );
+        assert!(
+            !h.verify(SecretString::from("correct horse batterY"), Some(stored))
+                .await
+        );
     }
 
     #[tokio::test]

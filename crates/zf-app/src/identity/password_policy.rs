@@ -69,7 +69,10 @@ mod tests {
     #[test]
     fn rules() {
         let u = user();
-        assert_eq!(check_password("short", &u, None), Err(PasswordPolicyError::TooShort { min: 12 }));
+        assert_eq!(
+            check_password("short", &u, None),
+            Err(PasswordPolicyError::TooShort { min: 12 })
+        );
         assert_eq!(
             check_password(&"x".repeat(129), &u, None),
             Err(PasswordPolicyError::TooLong { max: 128 })
@@ -82,8 +85,14 @@ mod tests {
             check_password("acme tax bureau!", &u, Some("ACME")),
             Err(PasswordPolicyError::ContainsName)
         );
-        assert_eq!(check_password("Password1234", &u, None), Err(PasswordPolicyError::Common));
-        assert_eq!(check_password("长城在北方的山上很美丽", &u, None), Err(PasswordPolicyError::TooShort { min: 12 }));
+        assert_eq!(
+            check_password("Password1234", &u, None),
+            Err(PasswordPolicyError::Common)
+        );
+        assert_eq!(
+            check_password("长城在北方的山上很美丽", &u, None),
+            Err(PasswordPolicyError::TooShort { min: 12 })
+        );
         assert!(check_password("violet tractor enjoys rain", &u, None).is_ok());
     }
 }

@@ -93,9 +93,10 @@ impl App {
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await;
-        let attempted = parsed
-            .as_ref()
-            .map_or_else(|| "(malformed username)".to_owned(), |u| u.as_str().to_owned());
+        let attempted = parsed.as_ref().map_or_else(
+            || "(malformed username)".to_owned(),
+            |u| u.as_str().to_owned(),
+        );
         let user = match user {
             Some(u) if verified && !u.disabled => u,
             other => {

@@ -85,7 +85,11 @@ impl App {
     ) -> Result<SetupSecret, AppError> {
         let password = match password {
             Some(p) => {
-                check_password(p.expose_secret(), &username, self.config.firm_name.as_deref())?;
+                check_password(
+                    p.expose_secret(),
+                    &username,
+                    self.config.firm_name.as_deref(),
+                )?;
                 p
             }
             None => generate_password(),

@@ -44,9 +44,17 @@ pub async fn create(
     auth: Authorized,
     JsonBody(body): JsonBody<NewClient>,
 ) -> Result<Response, ApiError> {
-    let view = state.app.client_create(&auth.grant, body, &auth.meta).await?;
+    let view = state
+        .app
+        .client_create(&auth.grant, body, &auth.meta)
+        .await?;
     let location = format!("/api/v1/clients/{}", view.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
 }
 
 /// Exact-match search by the legal representative's ID number (through its blind index).
@@ -74,7 +82,9 @@ pub async fn read(
     auth: Authorized,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Json<ClientView>, ApiError> {
-    Ok(Json(state.app.client_get(&auth.grant, id, &auth.meta).await?))
+    Ok(Json(
+        state.app.client_get(&auth.grant, id, &auth.meta).await?,
+    ))
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {

@@ -61,7 +61,10 @@ pub async fn login(
     auth: Authorized,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.app.login(&body.username, body.password, &auth.meta).await?;
+    let outcome = state
+        .app
+        .login(&body.username, body.password, &auth.meta)
+        .await?;
     let info = SessionInfo {
         username: outcome.principal.username.as_str().to_owned(),
         role: outcome.principal.role.as_str().to_owned(),
@@ -92,8 +95,15 @@ pub async fn who_am_i(auth: Authorized) -> Result<Json<SessionInfo>, ApiError> {
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204, description = "Signed out"), (status = 401, description = "Not signed in")))]
 pub async fn logout(State(state): State<AppState>, auth: Authorized) -> Result<Response, ApiError> {
-    state.app.logout(&auth.grant, auth.session()?, &auth.meta).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie())]).into_response())
+    state
+        .app
+        .logout(&auth.grant, auth.session()?, &auth.meta)
+        .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, clear_cookie())],
+    )
+        .into_response())
 }
 
 /// Replace the caller's own password; other sessions of the user end.

@@ -91,22 +91,27 @@ pub async fn list(
         zf_policy::Resource::Client,
         zf_policy::Action::Create,
     ));
-    Ok(layout::page(lang, &auth, lang.t(Msg::Clients), html! {
-        div.toolbar {
-            @if may_create { a.button href="/clients/new" { (lang.t(Msg::NewClient)) } }
-            (search_form(lang, &auth))
-        }
-        (client_table(lang, &page.items))
-        div.pager {
-            span { (lang.t(Msg::Total)) " " (page.total) }
-            @if offset > 0 {
-                a href={ "/clients?offset=" (offset.saturating_sub(PAGE)) } { (lang.t(Msg::Previous)) }
+    Ok(layout::page(
+        lang,
+        &auth,
+        lang.t(Msg::Clients),
+        html! {
+            div.toolbar {
+                @if may_create { a.button href="/clients/new" { (lang.t(Msg::NewClient)) } }
+                (search_form(lang, &auth))
             }
-            @if u64::from(offset) + u64::from(PAGE) < page.total {
-                a href={ "/clients?offset=" (offset + PAGE) } { (lang.t(Msg::Next)) }
+            (client_table(lang, &page.items))
+            div.pager {
+                span { (lang.t(Msg::Total)) " " (page.total) }
+                @if offset > 0 {
+                    a href={ "/clients?offset=" (offset.saturating_sub(PAGE)) } { (lang.t(Msg::Previous)) }
+                }
+                @if u64::from(offset) + u64::from(PAGE) < page.total {
+                    a href={ "/clients?offset=" (offset + PAGE) } { (lang.t(Msg::Next)) }
+                }
             }
-        }
-    }))
+        },
+    ))
 }
 
 /// The create form's fields as typed, kept to re-show them beside an error.
@@ -135,31 +140,41 @@ impl ClientForm {
 }
 
 fn client_form(lang: Lang, auth: &Authorized, form: &ClientForm, error: Option<&str>) -> Markup {
-    layout::page(lang, auth, lang.t(Msg::NewClient), html! {
-        form.card method="post" action="/clients" {
-            @if let Some(e) = error { p.error role="alert" { (e) } }
-            input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
-            label for="name" { (lang.t(Msg::ClientName)) }
-            input #name name="name" required value=(form.name);
-            label for="uscc" { (lang.t(Msg::Uscc)) }
-            input #uscc name="uscc" required maxlength="18" value=(form.uscc);
-            label for="taxpayer_type" { (lang.t(Msg::TaxpayerType)) }
-            select #taxpayer_type name="taxpayer_type" {
-                @for t in TaxpayerType::ALL {
-                    option value=(t.as_str()) selected[form.taxpayer_type == t.as_str()] { (taxpayer_label(lang, t)) }
+    layout::page(
+        lang,
+        auth,
+        lang.t(Msg::NewClient),
+        html! {
+            form.card method="post" action="/clients" {
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+                label for="name" { (lang.t(Msg::ClientName)) }
+                input #name name="name" required value=(form.name);
+                label for="uscc" { (lang.t(Msg::Uscc)) }
+                input #uscc name="uscc" required maxlength="18" value=(form.uscc);
+                label for="taxpayer_type" { (lang.t(Msg::TaxpayerType)) }
+                select #taxpayer_type name="taxpayer_type" {
+                    @for t in TaxpayerType::ALL {
+                        option value=(t.as_str()) selected[form.taxpayer_type == t.as_str()] { (taxpayer_label(lang, t)) }
+                    }
                 }
+                label for="legal_rep_name" { (lang.t(Msg::LegalRepName)) }
+                input #legal_rep_name name="legal_rep_name" required value=(form.legal_rep_name);
+                label for="legal_rep_id_number" { (lang.t(Msg::LegalRepIdNumber)) }
+                input #legal_rep_id_number name="legal_rep_id_number" required maxlength="18" autocomplete="off";
+                button type="submit" { (lang.t(Msg::Create)) }
             }
-            label for="legal_rep_name" { (lang.t(Msg::LegalRepName)) }
-            input #legal_rep_name name="legal_rep_name" required value=(form.legal_rep_name);
-            label for="legal_rep_id_number" { (lang.t(Msg::LegalRepIdNumber)) }
-            input #legal_rep_id_number name="legal_rep_id_number" required maxlength="18" autocomplete="off";
-            button type="submit" { (lang.t(Msg::Create)) }
-        }
-    })
+        },
+    )
 }
 
 pub async fn new_form(headers: HeaderMap, auth: Authorized) -> Markup {
-    client_form(Lang::from_headers(&headers), &auth, &ClientForm::default(), None)
+    client_form(
+        Lang::from_headers(&headers),
+        &auth,
+        &ClientForm::default(),
+        None,
+    )
 }
 
 pub async fn create(
@@ -175,15 +190,20 @@ pub async fn create(
     let new = match form.parse() {
         Ok(n) => n,
         Err(msg) => {
-            return (StatusCode::UNPROCESSABLE_ENTITY, client_form(lang, &auth, &form, Some(&msg)))
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                client_form(lang, &auth, &form, Some(&msg)),
+            )
                 .into_response()
         }
     };
     match state.app.client_create(&auth.grant, new, &auth.meta).await {
         Ok(view) => Redirect::to(&format!("/clients/{}", view.id)).into_response(),
-        Err(AppError::Conflict(msg)) => {
-            (StatusCode::CONFLICT, client_form(lang, &auth, &form, Some(&msg))).into_response()
-        }
+        Err(AppError::Conflict(msg)) => (
+            StatusCode::CONFLICT,
+            client_form(lang, &auth, &form, Some(&msg)),
+        )
+            .into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -205,28 +225,48 @@ pub async fn search(
         return csrf_refused(lang);
     }
     let (status, body) = match IdNumber::parse(&form.legal_rep_id_number) {
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, html! { p.error role="alert" { (e.to_string()) } }),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            html! { p.error role="alert" { (e.to_string()) } },
+        ),
         Ok(id) => match state
             .app
-            .client_search_id_number(&auth.grant, IdNumberQuery { legal_rep_id_number: id }, &auth.meta)
+            .client_search_id_number(
+                &auth.grant,
+                IdNumberQuery {
+                    legal_rep_id_number: id,
+                },
+                &auth.meta,
+            )
             .await
         {
             Ok(found) => (StatusCode::OK, client_table(lang, &found)),
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
-    let page = layout::page(lang, &auth, lang.t(Msg::SearchResults), html! {
-        div.toolbar { (search_form(lang, &auth)) }
-        (body)
-        p { a href="/clients" { (lang.t(Msg::Back)) } }
-    });
+    let page = layout::page(
+        lang,
+        &auth,
+        lang.t(Msg::SearchResults),
+        html! {
+            div.toolbar { (search_form(lang, &auth)) }
+            (body)
+            p { a href="/clients" { (lang.t(Msg::Back)) } }
+        },
+    );
     (status, page).into_response()
 }
 
 fn time(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .ok()
-        .and_then(|t| t.to_offset(time::macros::offset!(+8)).format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .and_then(|t| {
+            t.to_offset(time::macros::offset!(+8))
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]"
+                ))
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -238,20 +278,24 @@ pub async fn detail(
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
     let c = state.app.client_get(&auth.grant, id, &auth.meta).await?;
-    Ok(layout::page(lang, &auth, &c.name.clone(), html! {
-        dl.card {
-            dt { (lang.t(Msg::Uscc)) } dd { (c.uscc) }
-            dt { (lang.t(Msg::TaxpayerType)) } dd { (taxpayer_label(lang, c.taxpayer_type)) }
-            dt { (lang.t(Msg::LegalRepName)) } dd { (c.legal_rep_name) }
-            dt { (lang.t(Msg::LegalRepIdNumber)) } dd { (sensitive(lang, &c.legal_rep_id_number)) }
-            dt { (lang.t(Msg::Created)) } dd { (time(c.created_at)) }
-            dt { (lang.t(Msg::Updated)) } dd { (time(c.updated_at)) }
-            dt { (lang.t(Msg::Version)) } dd { (c.version) }
-        }
-        @if matches!(c.legal_rep_id_number, SensitiveValue::Visible(_)) {
-            p.note { (lang.t(Msg::SensitiveReadAudited)) }
-        }
-        p { a href="/clients" { (lang.t(Msg::Back)) } }
-    }))
+    Ok(layout::page(
+        lang,
+        &auth,
+        &c.name.clone(),
+        html! {
+            dl.card {
+                dt { (lang.t(Msg::Uscc)) } dd { (c.uscc) }
+                dt { (lang.t(Msg::TaxpayerType)) } dd { (taxpayer_label(lang, c.taxpayer_type)) }
+                dt { (lang.t(Msg::LegalRepName)) } dd { (c.legal_rep_name) }
+                dt { (lang.t(Msg::LegalRepIdNumber)) } dd { (sensitive(lang, &c.legal_rep_id_number)) }
+                dt { (lang.t(Msg::Created)) } dd { (time(c.created_at)) }
+                dt { (lang.t(Msg::Updated)) } dd { (time(c.updated_at)) }
+                dt { (lang.t(Msg::Version)) } dd { (c.version) }
+            }
+            @if matches!(c.legal_rep_id_number, SensitiveValue::Visible(_)) {
+                p.note { (lang.t(Msg::SensitiveReadAudited)) }
+            }
+            p { a href="/clients" { (lang.t(Msg::Back)) } }
+        },
+    ))
 }
-

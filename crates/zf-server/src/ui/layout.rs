@@ -38,10 +38,12 @@ fn language_switch(lang: Lang) -> Markup {
 
 /// A page for a signed-in user: navigation, who is signed in, and a sign-out form.
 pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup {
-    let user = auth
-        .session
-        .as_ref()
-        .map(|s| (s.principal.username.as_str().to_owned(), s.principal.role.label_zh()));
+    let user = auth.session.as_ref().map(|s| {
+        (
+            s.principal.username.as_str().to_owned(),
+            s.principal.role.label_zh(),
+        )
+    });
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {

@@ -26,19 +26,27 @@ pub(crate) fn csrf_ok(auth: &Authorized, presented: &str) -> bool {
 }
 
 pub(crate) fn csrf_refused(lang: Lang) -> Response {
-    let body = layout::bare(lang, lang.t(i18n::Msg::Forbidden), html! {
-        p.error { (lang.t(i18n::Msg::CsrfFailed)) }
-        p { a href="/clients" { (lang.t(i18n::Msg::Clients)) } }
-    });
+    let body = layout::bare(
+        lang,
+        lang.t(i18n::Msg::Forbidden),
+        html! {
+            p.error { (lang.t(i18n::Msg::CsrfFailed)) }
+            p { a href="/clients" { (lang.t(i18n::Msg::Clients)) } }
+        },
+    );
     (StatusCode::FORBIDDEN, body).into_response()
 }
 
 pub fn forbidden_page(denied: &Denied) -> Response {
     let lang = Lang::Zh;
-    let body = layout::bare(lang, lang.t(i18n::Msg::Forbidden), html! {
-        p.error { (lang.t(i18n::Msg::Forbidden)) " — " (denied.to_string()) }
-        form method="post" action="/logout" { button type="submit" { (lang.t(i18n::Msg::SignOut)) } }
-    });
+    let body = layout::bare(
+        lang,
+        lang.t(i18n::Msg::Forbidden),
+        html! {
+            p.error { (lang.t(i18n::Msg::Forbidden)) " — " (denied.to_string()) }
+            form method="post" action="/logout" { button type="submit" { (lang.t(i18n::Msg::SignOut)) } }
+        },
+    );
     (StatusCode::FORBIDDEN, body).into_response()
 }
 
@@ -52,9 +60,13 @@ pub async fn not_found(headers: HeaderMap) -> Response {
         return crate::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
             .into_response();
     }
-    let body = layout::bare(lang, lang.t(i18n::Msg::NotFound), html! {
-        p { (lang.t(i18n::Msg::NotFound)) }
-        p { a href="/" { (lang.t(i18n::Msg::Home)) } }
-    });
+    let body = layout::bare(
+        lang,
+        lang.t(i18n::Msg::NotFound),
+        html! {
+            p { (lang.t(i18n::Msg::NotFound)) }
+            p { a href="/" { (lang.t(i18n::Msg::Home)) } }
+        },
+    );
     (StatusCode::NOT_FOUND, body).into_response()
 }

@@ -23,8 +23,6 @@ pub struct LanguageChoice {
 /// link cannot be turned into an open redirect.
 pub async fn language(QueryParams(choice): QueryParams<LanguageChoice>) -> Response {
     let code = if choice.set == "en" { "en" } else { "zh" };
-    let cookie = format!(
-        "{LANG_COOKIE}={code}; Path=/; Secure; SameSite=Strict; Max-Age=31536000"
-    );
+    let cookie = format!("{LANG_COOKIE}={code}; Path=/; Secure; SameSite=Strict; Max-Age=31536000");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }

@@ -14,16 +14,20 @@ use crate::routes::AppState;
 use crate::ApiError;
 
 fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
-    layout::bare(lang, lang.t(Msg::SignIn), html! {
-        form.card method="post" action="/login" {
-            @if let Some(e) = error { p.error role="alert" { (e) } }
-            label for="username" { (lang.t(Msg::Username)) }
-            input #username name="username" autocomplete="username" required value=(username);
-            label for="password" { (lang.t(Msg::Password)) }
-            input #password name="password" type="password" autocomplete="current-password" required;
-            button type="submit" { (lang.t(Msg::SignIn)) }
-        }
-    })
+    layout::bare(
+        lang,
+        lang.t(Msg::SignIn),
+        html! {
+            form.card method="post" action="/login" {
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                label for="username" { (lang.t(Msg::Username)) }
+                input #username name="username" autocomplete="username" required value=(username);
+                label for="password" { (lang.t(Msg::Password)) }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { (lang.t(Msg::SignIn)) }
+            }
+        },
+    )
 }
 
 pub async fn login_page(headers: HeaderMap, auth: Authorized) -> Response {
@@ -46,10 +50,22 @@ pub async fn login_submit(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    match state.app.login(&form.username, form.password, &auth.meta).await {
+    match state
+        .app
+        .login(&form.username, form.password, &auth.meta)
+        .await
+    {
         Ok(outcome) => {
-            let next = if outcome.principal.must_change_password { "/password" } else { "/clients" };
-            ([(header::SET_COOKIE, session_cookie(&outcome))], Redirect::to(next)).into_response()
+            let next = if outcome.principal.must_change_password {
+                "/password"
+            } else {
+                "/clients"
+            };
+            (
+                [(header::SET_COOKIE, session_cookie(&outcome))],
+                Redirect::to(next),
+            )
+                .into_response()
         }
         Err(zf_app::AppError::LoginFailed) => (
             StatusCode::UNAUTHORIZED,
@@ -79,23 +95,35 @@ pub async fn logout(
             return ApiError::from(e).into_response();
         }
     }
-    ([(header::SET_COOKIE, clear_cookie())], Redirect::to("/login")).into_response()
+    (
+        [(header::SET_COOKIE, clear_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response()
 }
 
 fn password_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Markup {
-    let must = auth.session.as_ref().is_some_and(|s| s.principal.must_change_password);
-    layout::page(lang, auth, lang.t(Msg::ChangePassword), html! {
-        form.card method="post" action="/password" {
-            @if must { p.note { (lang.t(Msg::MustChangePassword)) } }
-            @if let Some(e) = error { p.error role="alert" { (e) } }
-            input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
-            label for="current_password" { (lang.t(Msg::CurrentPassword)) }
-            input #current_password name="current_password" type="password" autocomplete="current-password" required;
-            label for="new_password" { (lang.t(Msg::NewPassword)) }
-            input #new_password name="new_password" type="password" autocomplete="new-password" minlength="12" required;
-            button type="submit" { (lang.t(Msg::ChangePassword)) }
-        }
-    })
+    let must = auth
+        .session
+        .as_ref()
+        .is_some_and(|s| s.principal.must_change_password);
+    layout::page(
+        lang,
+        auth,
+        lang.t(Msg::ChangePassword),
+        html! {
+            form.card method="post" action="/password" {
+                @if must { p.note { (lang.t(Msg::MustChangePassword)) } }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+                label for="current_password" { (lang.t(Msg::CurrentPassword)) }
+                input #current_password name="current_password" type="password" autocomplete="current-password" required;
+                label for="new_password" { (lang.t(Msg::NewPassword)) }
+                input #new_password name="new_password" type="password" autocomplete="new-password" minlength="12" required;
+                button type="submit" { (lang.t(Msg::ChangePassword)) }
+            }
+        },
+    )
 }
 
 pub async fn password_page(headers: HeaderMap, auth: Authorized) -> Markup {
@@ -124,7 +152,13 @@ pub async fn password_submit(
     };
     match state
         .app
-        .change_own_password(&auth.grant, session, form.current_password, form.new_password, &auth.meta)
+        .change_own_password(
+            &auth.grant,
+            session,
+            form.current_password,
+            form.new_password,
+            &auth.meta,
+        )
         .await
     {
         Ok(()) => Redirect::to("/clients").into_response(),

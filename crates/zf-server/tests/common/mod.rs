@@ -68,7 +68,10 @@ pub async fn fresh_postgres_schema() -> Option<(String, String)> {
         .await
         .expect("create schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    Some((format!("{url}{sep}options=-csearch_path%3D{schema}"), schema))
+    Some((
+        format!("{url}{sep}options=-csearch_path%3D{schema}"),
+        schema,
+    ))
 }
 
 pub struct TestServer {
@@ -167,7 +170,10 @@ impl TestServer {
             username: username.to_owned(),
         };
         let r = session
-            .post("/api/v1/session", &json!({"username": username, "password": one_time}))
+            .post(
+                "/api/v1/session",
+                &json!({"username": username, "password": one_time}),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "login {username}");
         let r = session
@@ -177,12 +183,20 @@ impl TestServer {
             .send()
             .await
             .expect("send");
-        assert_eq!(r.status(), StatusCode::NO_CONTENT, "password change {username}");
+        assert_eq!(
+            r.status(),
+            StatusCode::NO_CONTENT,
+            "password change {username}"
+        );
         session
     }
 
     pub async fn audit(&self) -> Vec<StoredEvent> {
-        self.app.store().audit_events(0, 100_000).await.expect("audit events")
+        self.app
+            .store()
+            .audit_events(0, 100_000)
+            .await
+            .expect("audit events")
     }
 
     pub async fn client_count(&self) -> u64 {
@@ -219,15 +233,29 @@ impl Session {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("send")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("send")
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.patch(self.url(path)).json(body).send().await.expect("send")
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("send")
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client.delete(self.url(path)).send().await.expect("send")
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("send")
     }
 
     pub async fn create_client(&self, body: &Value) -> Value {
@@ -256,4 +284,3 @@ pub fn id_number(n: u32) -> String {
         .as_str()
         .to_owned()
 }
-
