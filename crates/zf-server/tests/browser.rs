@@ -43,6 +43,9 @@ fn chromium() -> Option<PathBuf> {
     let from_env = std::env::var_os("ZF_CHROMIUM")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
+    if let Some(p) = &from_env {
+        assert!(p.is_file(), "ZF_CHROMIUM={} is not a file", p.display());
+    }
     let found = from_env
         .or_else(|| Some(PathBuf::from("/usr/bin/chromium")).filter(|p| p.is_file()))
         .or_else(|| {
