@@ -179,7 +179,11 @@ pub fn route_table() -> Vec<RouteSpec> {
 
 /// The complete application router, with the policy layer and security headers on every route.
 pub fn router(app: App) -> Router {
-    let Table { router, specs } = table();
+    assemble(table(), app)
+}
+
+fn assemble(table: Table, app: App) -> Router {
+    let Table { router, specs } = table;
     let mut operations: HashMap<&'static str, Vec<(Method, Operation)>> = HashMap::new();
     for s in &specs {
         operations
@@ -200,4 +204,42 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+    use zf_app::AppConfig;
+    use zf_crypto::MasterKey;
+    use zf_store::SqliteStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_route_added_around_the_table_is_refused_before_its_handler_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let app = App::new(store, &MasterKey::generate(), AppConfig::default())
+            .await
+            .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let mut t = table();
+        t.router = t.router.route(
+            "/sneaky",
+            get(move || async move {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                "client data"
+            }),
+        );
+        let res = assemble(t, app)
+            .oneshot(Request::get("/sneaky").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
 }
