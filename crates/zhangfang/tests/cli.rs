@@ -212,11 +212,31 @@ async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret
 
     // A restart does not print a secret again.
     drop(node);
-    let again = serve(&data, None);
+    let mut again = serve(&data, None);
     assert!(again
         .stdout
         .iter()
         .all(|l| !l.contains("one-time password")));
+
+    // SIGTERM stops it cleanly.
+    let pid = again.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = again.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
 }
 
 #[test]

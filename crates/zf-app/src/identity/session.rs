@@ -83,7 +83,6 @@ impl App {
         password: SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, AppError> {
-        let now = now_ms();
         let parsed = Username::parse(username).ok();
         let user = match &parsed {
             Some(u) => self.store.user_by_username(u).await?,
@@ -93,6 +92,9 @@ impl App {
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await;
+        // Read after the hash: the session's clock starts when it is created, not when the
+        // slow verification began.
+        let now = now_ms();
         let attempted = parsed.as_ref().map_or_else(
             || "(malformed username)".to_owned(),
             |u| u.as_str().to_owned(),

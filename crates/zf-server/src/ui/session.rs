@@ -116,6 +116,9 @@ fn password_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Markup {
                 @if must { p.note { (lang.t(Msg::MustChangePassword)) } }
                 @if let Some(e) = error { p.error role="alert" { (e) } }
                 input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+                // Lets password managers file the new password under the right account.
+                input type="text" name="username" autocomplete="username" hidden readonly
+                    value=(auth.session.as_ref().map_or("", |s| s.principal.username.as_str()));
                 label for="current_password" { (lang.t(Msg::CurrentPassword)) }
                 input #current_password name="current_password" type="password" autocomplete="current-password" required;
                 label for="new_password" { (lang.t(Msg::NewPassword)) }
