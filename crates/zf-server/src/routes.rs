@@ -96,80 +96,39 @@ impl Table {
     }
 }
 
+#[rustfmt::skip] // one route per line: the table is read as a table
 fn table() -> Table {
     use Operation::*;
     use Verb::*;
-    Table {
-        router: Router::new(),
-        specs: Vec::new(),
-    }
+    Table { router: Router::new(), specs: Vec::new() }
     // JSON API
-    .add(
-        Get,
-        "/api/v1/openapi.json",
-        PublicDocument,
-        api::openapi::document,
-    )
-    .add(Get, "/healthz", PublicDocument, api::health)
-    .add(Post, "/api/v1/session", Login, api::session::login)
-    .add(Get, "/api/v1/session", WhoAmI, api::session::who_am_i)
-    .add(Delete, "/api/v1/session", Logout, api::session::logout)
-    .add(
-        Put,
-        "/api/v1/session/password",
-        ChangeOwnPassword,
-        api::session::change_password,
-    )
-    .add(Get, "/api/v1/clients", ClientList, api::clients::list)
-    .add(Post, "/api/v1/clients", ClientCreate, api::clients::create)
-    .add(
-        Post,
-        "/api/v1/clients/search",
-        ClientSearch,
-        api::clients::search,
-    )
-    .add(Get, "/api/v1/clients/{id}", ClientRead, api::clients::read)
-    .add(
-        Patch,
-        "/api/v1/clients/{id}",
-        ClientUpdate,
-        api::clients::update,
-    )
-    .add(
-        Delete,
-        "/api/v1/clients/{id}",
-        ClientDelete,
-        api::clients::delete,
-    )
+    .add(Get,    "/api/v1/openapi.json",      PublicDocument,    api::openapi::document)
+    .add(Get,    "/healthz",                  PublicDocument,    api::health)
+    .add(Post,   "/api/v1/session",           Login,             api::session::login)
+    .add(Get,    "/api/v1/session",           WhoAmI,            api::session::who_am_i)
+    .add(Delete, "/api/v1/session",           Logout,            api::session::logout)
+    .add(Put,    "/api/v1/session/password",  ChangeOwnPassword, api::session::change_password)
+    .add(Get,    "/api/v1/clients",           ClientList,        api::clients::list)
+    .add(Post,   "/api/v1/clients",           ClientCreate,      api::clients::create)
+    .add(Post,   "/api/v1/clients/search",    ClientSearch,      api::clients::search)
+    .add(Get,    "/api/v1/clients/{id}",      ClientRead,        api::clients::read)
+    .add(Patch,  "/api/v1/clients/{id}",      ClientUpdate,      api::clients::update)
+    .add(Delete, "/api/v1/clients/{id}",      ClientDelete,      api::clients::delete)
     // Web UI
-    .add(
-        Get,
-        "/assets/app.css",
-        PublicDocument,
-        ui::assets::stylesheet,
-    )
-    .add(Get, "/", PublicDocument, ui::pages::home)
-    .add(Get, "/language", PublicDocument, ui::pages::language)
-    .add(Get, "/login", PublicDocument, ui::session::login_page)
-    .add(Post, "/login", Login, ui::session::login_submit)
-    .add(Post, "/logout", Logout, ui::session::logout)
-    .add(
-        Get,
-        "/password",
-        ChangeOwnPassword,
-        ui::session::password_page,
-    )
-    .add(
-        Post,
-        "/password",
-        ChangeOwnPassword,
-        ui::session::password_submit,
-    )
-    .add(Get, "/clients", ClientList, ui::clients::list)
-    .add(Post, "/clients", ClientCreate, ui::clients::create)
-    .add(Get, "/clients/new", ClientCreate, ui::clients::new_form)
-    .add(Post, "/clients/search", ClientSearch, ui::clients::search)
-    .add(Get, "/clients/{id}", ClientRead, ui::clients::detail)
+    .add(Get,    "/assets/app.css",           PublicDocument,    ui::assets::stylesheet)
+    .add(Get,    "/favicon.ico",              PublicDocument,    ui::assets::favicon)
+    .add(Get,    "/",                         PublicDocument,    ui::pages::home)
+    .add(Get,    "/language",                 PublicDocument,    ui::pages::language)
+    .add(Get,    "/login",                    PublicDocument,    ui::session::login_page)
+    .add(Post,   "/login",                    Login,             ui::session::login_submit)
+    .add(Post,   "/logout",                   Logout,            ui::session::logout)
+    .add(Get,    "/password",                 ChangeOwnPassword, ui::session::password_page)
+    .add(Post,   "/password",                 ChangeOwnPassword, ui::session::password_submit)
+    .add(Get,    "/clients",                  ClientList,        ui::clients::list)
+    .add(Post,   "/clients",                  ClientCreate,      ui::clients::create)
+    .add(Get,    "/clients/new",              ClientCreate,      ui::clients::new_form)
+    .add(Post,   "/clients/search",           ClientSearch,      ui::clients::search)
+    .add(Get,    "/clients/{id}",             ClientRead,        ui::clients::detail)
 }
 
 /// Every route of the server with its operation.
