@@ -27,8 +27,13 @@ impl Drop for Node {
 
 /// Starts `zhangfang serve` on a random port and waits for its "serving" line.
 fn serve(data: &Path, database: Option<&str>) -> Node {
+    serve_with(data, database, &[])
+}
+
+fn serve_with(data: &Path, database: Option<&str>, extra: &[&str]) -> Node {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve")
+        .args(extra)
         .arg("--data")
         .arg(data)
         .args(["--listen", "127.0.0.1:0"])
@@ -456,4 +461,63 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
     pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn serve_uses_the_operators_certificate_when_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("c.pem"), tmp.path().join("k.pem"));
+    // An end-entity certificate, as a CA would issue one (not a self-signed CA).
+    let conf = tmp.path().join("req.cnf");
+    std::fs::write(
+        &conf,
+        "[req]\ndistinguished_name=dn\nx509_extensions=ext\nprompt=no\n[dn]\nCN=zhangfang.test\n\
+         [ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-days", "2", "-config"])
+        .arg(&conf)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    match made {
+        Ok(out) if out.status.success() => {}
+        _ => {
+            eprintln!("skipping: openssl cannot make a certificate here");
+            return;
+        }
+    }
+    let data = tmp.path().join("d");
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let node = serve_with(&data, None, &["--tls-cert", c, "--tls-key", k]);
+    assert!(
+        !data.join("tls").exists(),
+        "no self-signed certificate when one is given"
+    );
+    let pem = std::fs::read(&cert).unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/healthz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

@@ -3,17 +3,23 @@ use maud::{html, Markup, DOCTYPE};
 use super::i18n::{Lang, Msg};
 use crate::extract::Authorized;
 
+fn head(lang: Lang, title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · " (lang.t(Msg::AppName)) }
+            link rel="stylesheet" href="/assets/app.css";
+        }
+    }
+}
+
 /// A page without the signed-in navigation (sign-in, errors).
 pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (lang.t(Msg::AppName)) }
-                link rel="stylesheet" href="/assets/app.css";
-            }
+            (head(lang, title))
             body {
                 header.top {
                     span.brand { (lang.t(Msg::AppName)) }
@@ -47,12 +53,7 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (lang.t(Msg::AppName)) }
-                link rel="stylesheet" href="/assets/app.css";
-            }
+            (head(lang, title))
             body {
                 header.top {
                     a.brand href="/clients" { (lang.t(Msg::AppName)) }
