@@ -26,10 +26,16 @@ pub enum UserCommand {
     },
 }
 
+/// Who ran the command, for the audit event: the login name, or the numeric uid where the
+/// environment names nobody (services, containers).
 fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| std::fs::metadata("/proc/self").ok().map(|m| format!("uid {}", m.uid())))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
