@@ -2,8 +2,16 @@
 //! refusal. The store writes an event in the same transaction as the change it describes; the
 //! hash chain and its verification build on this type.
 
+mod chain;
+mod checkpoint;
+mod verify;
+
 use serde::Serialize;
 use zf_domain::UserId;
+
+pub use chain::GENESIS;
+pub use checkpoint::{Checkpoint, CheckpointFileError};
+pub use verify::{Finding, Report, Verifier};
 
 /// Everything that is audited. An enum, never a free string, so the set is reviewable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -166,4 +174,55 @@ pub struct StoredEvent {
     pub outcome: String,
     pub request_id: Option<String>,
     pub detail: Option<String>,
+    /// The chain link of the previous event (32 bytes).
+    #[serde(serialize_with = "hex_bytes")]
+    pub prev_hash: Vec<u8>,
+    /// HMAC-SHA256 of this event with `prev_hash`, under the audit chain key (32 bytes).
+    #[serde(serialize_with = "hex_bytes")]
+    pub hash: Vec<u8>,
+}
+
+fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(bytes))
+}
+
+/// How urgent an alert is; maps to syslog severities and chat-robot wording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A security alert raised by a monitoring rule. Like events, it names people, records and
+/// fields, never a sensitive value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub id: String,
+    pub at_ms: i64,
+    /// The rule that fired, e.g. `failed_login_burst`, `read_volume`, `honeytoken`.
+    pub rule: String,
+    pub severity: Severity,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub source: Option<String>,
+    /// One line a person on call can act on.
+    pub summary: String,
+    /// The event that triggered it.
+    pub event_seq: Option<i64>,
+    /// What the product did about it: `alert`, `lock_account`, `revoke_sessions`, …
+    pub responses: Vec<String>,
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::aead;
+use crate::audit::{AuditChainKey, AuditSigningKey};
 use crate::blind_index::BlindIndexKey;
 use crate::dek::Dek;
 use crate::encoding::length_prefixed;
@@ -24,6 +25,8 @@ pub struct Kek {
 enum KeyKind {
     Dek,
     BlindIndex,
+    AuditChain,
+    AuditSigning,
 }
 
 impl KeyKind {
@@ -31,6 +34,8 @@ impl KeyKind {
         match self {
             Self::Dek => b"dek",
             Self::BlindIndex => b"blind-index-key",
+            Self::AuditChain => b"audit-chain-key",
+            Self::AuditSigning => b"audit-signing-key",
         }
     }
 }
@@ -72,6 +77,32 @@ impl Kek {
     ) -> Result<BlindIndexKey, CryptoError> {
         self.unwrap_bytes(KeyKind::BlindIndex, wrapped, context)
             .map(BlindIndexKey::from_secret)
+    }
+
+    pub fn wrap_audit_chain_key(&self, key: &AuditChainKey, context: &[u8]) -> WrappedKey {
+        self.wrap_bytes(KeyKind::AuditChain, key.secret(), context)
+    }
+
+    pub fn unwrap_audit_chain_key(
+        &self,
+        wrapped: &WrappedKey,
+        context: &[u8],
+    ) -> Result<AuditChainKey, CryptoError> {
+        self.unwrap_bytes(KeyKind::AuditChain, wrapped, context)
+            .map(AuditChainKey::from_secret)
+    }
+
+    pub fn wrap_audit_signing_key(&self, key: &AuditSigningKey, context: &[u8]) -> WrappedKey {
+        self.wrap_bytes(KeyKind::AuditSigning, key.secret(), context)
+    }
+
+    pub fn unwrap_audit_signing_key(
+        &self,
+        wrapped: &WrappedKey,
+        context: &[u8],
+    ) -> Result<AuditSigningKey, CryptoError> {
+        self.unwrap_bytes(KeyKind::AuditSigning, wrapped, context)
+            .map(AuditSigningKey::from_secret)
     }
 
     fn wrap_bytes(&self, kind: KeyKind, key: &KeyBytes, context: &[u8]) -> WrappedKey {

@@ -11,6 +11,7 @@
 //! Key material lives on the heap, is zeroized on drop, and is never printed by `Debug`.
 
 mod aead;
+pub mod audit;
 pub mod blind_index;
 pub mod dek;
 mod encoding;
@@ -24,6 +25,7 @@ mod secret;
 pub mod suite;
 pub mod util;
 
+pub use audit::{verify_audit_signature, AuditChainKey, AuditSigningKey};
 pub use blind_index::{BlindIndex, BlindIndexKey};
 pub use dek::Dek;
 pub use envelope::{Aad, Sealed, WrappedKey};
