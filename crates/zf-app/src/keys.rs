@@ -1,16 +1,32 @@
-use zf_crypto::{BlindIndex, BlindIndexKey, Dek, Kek, KeyVersion, MasterKey, WrappedKey};
+use std::sync::Arc;
+
+use zf_crypto::{
+    AuditChainKey, AuditSigningKey, BlindIndex, BlindIndexKey, Dek, Kek, KeyVersion, MasterKey,
+    WrappedKey,
+};
 use zf_domain::{ClientId, IdNumber};
 use zf_store::Store;
 
 use crate::{now_ms, AppError};
 
 const BLIND_INDEX_KEY: &str = "blind-index/v1";
+const AUDIT_CHAIN_KEY: &str = "audit-chain/v1";
+const AUDIT_SIGNING_KEY: &str = "audit-signing/v1";
 const ID_NUMBER_DOMAIN: &str = "clients.legal_rep_id_number";
 
 /// The keys a running node holds: the current KEK and the system keys it has unwrapped.
 pub struct Keys {
     kek: Kek,
     blind_index: BlindIndexKey,
+    audit_chain: Arc<AuditChainKey>,
+    audit_signing: AuditSigningKey,
+}
+
+const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \
+     the master key file does not belong to this database";
+
+fn context(name: &str) -> String {
+    format!("system:{name}")
 }
 
 impl Keys {
@@ -18,21 +34,52 @@ impl Keys {
     /// start together agree on one key because the store keeps whichever was written first.
     pub async fn load(store: &dyn Store, master: &MasterKey) -> Result<Self, AppError> {
         let kek = master.kek(KeyVersion(1));
-        let context = format!("system:{BLIND_INDEX_KEY}");
-        let candidate = kek.wrap_blind_index_key(&BlindIndexKey::generate(), context.as_bytes());
+        let now = now_ms();
+        let foreign = |_| AppError::Internal(FOREIGN_MASTER_KEY.into());
+
+        let ctx = context(BLIND_INDEX_KEY);
+        let candidate = kek.wrap_blind_index_key(&BlindIndexKey::generate(), ctx.as_bytes());
         let stored = store
-            .system_key_get_or_insert(BLIND_INDEX_KEY, candidate, now_ms())
+            .system_key_get_or_insert(BLIND_INDEX_KEY, candidate, now)
             .await?;
         let blind_index = kek
-            .unwrap_blind_index_key(&stored, context.as_bytes())
-            .map_err(|_| {
-                AppError::Internal(
-                    "the blind-index key does not unwrap with this master key: \
-                     the master key file does not belong to this database"
-                        .into(),
-                )
-            })?;
-        Ok(Keys { kek, blind_index })
+            .unwrap_blind_index_key(&stored, ctx.as_bytes())
+            .map_err(foreign)?;
+
+        let ctx = context(AUDIT_CHAIN_KEY);
+        let candidate = kek.wrap_audit_chain_key(&AuditChainKey::generate(), ctx.as_bytes());
+        let stored = store
+            .system_key_get_or_insert(AUDIT_CHAIN_KEY, candidate, now)
+            .await?;
+        let audit_chain = kek
+            .unwrap_audit_chain_key(&stored, ctx.as_bytes())
+            .map_err(foreign)?;
+
+        let ctx = context(AUDIT_SIGNING_KEY);
+        let candidate = kek.wrap_audit_signing_key(&AuditSigningKey::generate(), ctx.as_bytes());
+        let stored = store
+            .system_key_get_or_insert(AUDIT_SIGNING_KEY, candidate, now)
+            .await?;
+        let audit_signing = kek
+            .unwrap_audit_signing_key(&stored, ctx.as_bytes())
+            .map_err(foreign)?;
+
+        let keys = Keys {
+            kek,
+            blind_index,
+            audit_chain: Arc::new(audit_chain),
+            audit_signing,
+        };
+        store.install_audit_chain_key(keys.audit_chain.clone());
+        Ok(keys)
+    }
+
+    pub fn audit_chain(&self) -> &AuditChainKey {
+        &self.audit_chain
+    }
+
+    pub fn audit_signing(&self) -> &AuditSigningKey {
+        &self.audit_signing
     }
 
     fn client_context(id: ClientId) -> String {

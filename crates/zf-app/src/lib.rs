@@ -2,6 +2,7 @@
 //! [`zf_policy::Grant`], does the crypto, writes through the [`zf_store::Store`] with its audit
 //! event, and returns plain views. The HTTP server and the CLI are thin doors onto this crate.
 
+mod audit;
 mod clients;
 mod clock;
 mod error;

@@ -106,22 +106,22 @@ mod tests {
             &key,
         );
         assert_eq!(row.hash, key.link(&row.canonical()).to_vec());
-        let edits: Vec<Box<dyn Fn(&mut StoredEvent)>> = vec![
-            Box::new(|r| r.seq += 1),
-            Box::new(|r| r.at_ms += 1),
-            Box::new(|r| r.id.push('x')),
-            Box::new(|r| r.actor_user_id = Some("u".into())),
-            Box::new(|r| r.actor_name.push('x')),
-            Box::new(|r| r.session_ref = Some(String::new())),
-            Box::new(|r| r.source = Some("10.0.0.1".into())),
-            Box::new(|r| r.action = "logout".into()),
-            Box::new(|r| r.resource = None),
-            Box::new(|r| r.record_id = Some("c2".into())),
-            Box::new(|r| r.fields = "[]".into()),
-            Box::new(|r| r.outcome = "denied".into()),
-            Box::new(|r| r.request_id = Some("r".into())),
-            Box::new(|r| r.detail = Some("d".into())),
-            Box::new(|r| r.prev_hash[0] ^= 1),
+        let edits: [fn(&mut StoredEvent); 15] = [
+            |r| r.seq += 1,
+            |r| r.at_ms += 1,
+            |r| r.id.push('x'),
+            |r| r.actor_user_id = Some("u".into()),
+            |r| r.actor_name.push('x'),
+            |r| r.session_ref = Some(String::new()),
+            |r| r.source = Some("10.0.0.1".into()),
+            |r| r.action = "logout".into(),
+            |r| r.resource = None,
+            |r| r.record_id = Some("c2".into()),
+            |r| r.fields = "[]".into(),
+            |r| r.outcome = "denied".into(),
+            |r| r.request_id = Some("r".into()),
+            |r| r.detail = Some("d".into()),
+            |r| r.prev_hash[0] ^= 1,
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut copy = row.clone();

@@ -30,6 +30,10 @@ pub enum AuditAction {
     ClientSearched,
     /// A request the policy refused.
     AccessDenied,
+    /// `audit verify` ran; the outcome says whether the log was intact.
+    AuditVerified,
+    /// Signed checkpoints were written out of the database.
+    AuditCheckpointsExported,
 }
 
 impl AuditAction {
@@ -46,6 +50,8 @@ impl AuditAction {
             AuditAction::ClientSensitiveRead => "client_sensitive_read",
             AuditAction::ClientSearched => "client_searched",
             AuditAction::AccessDenied => "access_denied",
+            AuditAction::AuditVerified => "audit_verified",
+            AuditAction::AuditCheckpointsExported => "audit_checkpoints_exported",
         }
     }
 }

@@ -136,6 +136,12 @@ impl<'k> Verifier<'k> {
             .map(|s| (s, false))
     }
 
+    /// The link this event's verification will ask `find` about, if any: callers that cannot
+    /// look up synchronously resolve it before calling [`Verifier::feed`].
+    pub fn lookup_needed(&self, row: &StoredEvent) -> Option<Vec<u8>> {
+        (!self.links_at(row, row.seq) && row.prev_hash != GENESIS).then(|| row.prev_hash.clone())
+    }
+
     /// Checks the next stored event. `find` answers which `seq` holds a given link.
     pub fn feed(&mut self, row: &StoredEvent, mut find: impl FnMut(&[u8]) -> Option<i64>) {
         self.events += 1;

@@ -7,6 +7,7 @@
 //! [`zf_policy::Scope`] of the caller's grant and add it as a row filter, so no unscoped client
 //! query exists.
 
+mod chain;
 mod error;
 mod migrations;
 mod postgres;
@@ -15,11 +16,12 @@ mod scope;
 mod sqlite;
 
 use async_trait::async_trait;
-use zf_audit::{AuditEvent, StoredEvent};
+use zf_audit::{AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::Scope;
 
+pub use chain::ChainCell;
 pub use error::{StoreError, Unique};
 pub use migrations::MIGRATIONS;
 pub use postgres::PgStore;
@@ -33,6 +35,15 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Page {
     pub offset: u32,
     pub limit: u32,
+}
+
+/// The chain head and, from the same snapshot, the highest event in the table; the two differ
+/// only if rows were added behind the application's back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub max_event_seq: i64,
 }
 
 #[async_trait]
@@ -108,8 +119,20 @@ pub trait Store: Send + Sync + 'static {
     async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()>;
 
     // --- audit -----------------------------------------------------------------------------
+    /// Gives the store the key it links every audit event with. Until it is installed, every
+    /// write that carries an event fails: an unchained event is never written.
+    fn install_audit_chain_key(&self, key: std::sync::Arc<zf_crypto::AuditChainKey>);
     /// Records an event that accompanies no change (a refusal, a login failure).
     async fn audit_append(&self, event: AuditEvent) -> Result<()>;
     /// Events with `seq > after`, oldest first.
     async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// The chain head as the application recorded it, read in one snapshot with the highest
+    /// `seq` actually in the table.
+    async fn audit_head(&self) -> Result<AuditHead>;
+    /// Which event carries this link.
+    async fn audit_seq_of_hash(&self, hash: &[u8]) -> Result<Option<i64>>;
+    /// Stores a signed checkpoint; false if one for that position exists already.
+    async fn audit_checkpoint_add(&self, checkpoint: Checkpoint) -> Result<bool>;
+    /// Every stored checkpoint, oldest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>>;
 }

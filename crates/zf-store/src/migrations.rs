@@ -10,7 +10,7 @@ pub struct Migration {
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
-    name: "users, sessions, system and client keys, clients, audit events",
+    name: "users, sessions, system and client keys, clients, the chained audit log",
     sqlite: r#"
 CREATE TABLE system_keys (
     name TEXT PRIMARY KEY,
@@ -58,7 +58,7 @@ CREATE INDEX clients_id_index ON clients(legal_rep_id_index);
 CREATE INDEX clients_assigned ON clients(assigned_accountant, name);
 CREATE INDEX clients_name ON clients(name, id);
 CREATE TABLE audit_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     at INTEGER NOT NULL,
     actor_user_id TEXT,
@@ -71,14 +71,37 @@ CREATE TABLE audit_events (
     fields TEXT NOT NULL,
     outcome TEXT NOT NULL,
     request_id TEXT,
-    detail TEXT
+    detail TEXT,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
 );
+CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
 CREATE INDEX audit_events_record ON audit_events(resource, record_id, seq);
 CREATE INDEX audit_events_actor ON audit_events(actor_user_id, at);
+CREATE INDEX audit_events_action ON audit_events(action, at);
+CREATE INDEX audit_events_source ON audit_events(source, at);
+CREATE INDEX audit_events_at ON audit_events(at);
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
+CREATE TABLE audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    at INTEGER NOT NULL,
+    public_key BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 "#,
     postgres: r#"
 CREATE TABLE system_keys (
@@ -127,7 +150,7 @@ CREATE INDEX clients_id_index ON clients(legal_rep_id_index);
 CREATE INDEX clients_assigned ON clients(assigned_accountant, name);
 CREATE INDEX clients_name ON clients(name, id);
 CREATE TABLE audit_events (
-    seq BIGSERIAL PRIMARY KEY,
+    seq BIGINT PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     at BIGINT NOT NULL,
     actor_user_id TEXT,
@@ -140,15 +163,38 @@ CREATE TABLE audit_events (
     fields TEXT NOT NULL,
     outcome TEXT NOT NULL,
     request_id TEXT,
-    detail TEXT
+    detail TEXT,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL
 );
+CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
 CREATE INDEX audit_events_record ON audit_events(resource, record_id, seq);
 CREATE INDEX audit_events_actor ON audit_events(actor_user_id, at);
+CREATE INDEX audit_events_action ON audit_events(action, at);
+CREATE INDEX audit_events_source ON audit_events(source, at);
+CREATE INDEX audit_events_at ON audit_events(at);
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
 CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
 FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash BYTEA NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
+CREATE TABLE audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    hash BYTEA NOT NULL,
+    at BIGINT NOT NULL,
+    public_key BYTEA NOT NULL,
+    signature BYTEA NOT NULL
+);
+CREATE TRIGGER audit_checkpoints_no_change BEFORE UPDATE OR DELETE ON audit_checkpoints
+FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
 FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
 "#,
 }];

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
-use zf_audit::{AuditEvent, StoredEvent};
+use zf_audit::{AuditEvent, Checkpoint, StoredEvent};
+use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::Scope;
@@ -15,8 +16,8 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::decode;
 use crate::{
-    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result, SessionRow,
-    Store, StoreError, Unique, UserRow,
+    scope, AuditHead, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
+    PasswordHash, Result, SessionRow, Store, StoreError, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -25,6 +26,7 @@ const FIRST_USER_LOCK: i64 = 0x7a68_616e_6767;
 
 pub struct PgStore {
     pool: Pool,
+    chain: ChainCell,
 }
 
 impl PgStore {
@@ -44,7 +46,10 @@ impl PgStore {
             .max_size(16)
             .build()
             .map_err(|e| StoreError::PostgresPool(e.to_string()))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            chain: ChainCell::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -106,34 +111,74 @@ fn map_unique(e: tokio_postgres::Error) -> StoreError {
     StoreError::Postgres(e)
 }
 
-async fn insert_event(c: &impl GenericClient, e: &AuditEvent) -> Result<()> {
+/// Appends `e` to the chain inside the caller's transaction. The head row is locked until that
+/// transaction ends, so nodes writing at once take turns and the chain stays one line.
+async fn insert_event(c: &impl GenericClient, chain: &ChainCell, e: &AuditEvent) -> Result<()> {
+    let key = chain.key()?;
+    let head = c
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        .await?;
+    let head = c.query_one(&head, &[]).await?;
+    let (seq, prev): (i64, Vec<u8>) = (head.try_get(0)?, head.try_get(1)?);
+    let row = StoredEvent::chained(seq + 1, e, &prev, key);
     let stmt = c
         .prepare_cached(
-            "INSERT INTO audit_events (id, at, actor_user_id, actor_name, session_ref, source,
-                 action, resource, record_id, fields, outcome, request_id, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO audit_events (seq, id, at, actor_user_id, actor_name, session_ref, source,
+                 action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .await?;
     c.execute(
         &stmt,
         &[
-            &e.id.to_string(),
-            &e.at_ms,
-            &e.actor.user_id.map(|u| u.to_string()),
-            &e.actor.name,
-            &e.actor.session_ref,
-            &e.actor.source,
-            &e.action.as_str(),
-            &e.resource,
-            &e.record_id,
-            &e.fields_json(),
-            &e.outcome.as_str(),
-            &e.request_id,
-            &e.detail,
+            &row.seq,
+            &row.id,
+            &row.at_ms,
+            &row.actor_user_id,
+            &row.actor_name,
+            &row.session_ref,
+            &row.source,
+            &row.action,
+            &row.resource,
+            &row.record_id,
+            &row.fields,
+            &row.outcome,
+            &row.request_id,
+            &row.detail,
+            &row.prev_hash,
+            &row.hash,
         ],
     )
     .await?;
+    let update = c
+        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .await?;
+    c.execute(&update, &[&row.seq, &row.hash]).await?;
     Ok(())
+}
+
+const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref, source, action,
+    resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
+
+fn event_from(r: &Row) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        at_ms: r.try_get(2)?,
+        actor_user_id: r.try_get(3)?,
+        actor_name: r.try_get(4)?,
+        session_ref: r.try_get(5)?,
+        source: r.try_get(6)?,
+        action: r.try_get(7)?,
+        resource: r.try_get(8)?,
+        record_id: r.try_get(9)?,
+        fields: r.try_get(10)?,
+        outcome: r.try_get(11)?,
+        request_id: r.try_get(12)?,
+        detail: r.try_get(13)?,
+        prev_hash: r.try_get(14)?,
+        hash: r.try_get(15)?,
+    })
 }
 
 async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
@@ -249,7 +294,7 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         insert_user(&tx, &user).await?;
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -267,7 +312,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         insert_user(&tx, &user).await?;
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -305,7 +350,7 @@ impl Store for PgStore {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -326,7 +371,7 @@ impl Store for PgStore {
             ],
         )
         .await?;
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -371,7 +416,7 @@ impl Store for PgStore {
         tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash])
             .await?;
         if let Some(event) = &event {
-            insert_event(&tx, event).await?;
+            insert_event(&tx, &self.chain, event).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -424,7 +469,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(map_unique)?;
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -443,7 +488,7 @@ impl Store for PgStore {
         let tx = c.transaction().await?;
         let found = client_get(&tx, scope, id).await?;
         if found.is_some() {
-            insert_event(&tx, &event).await?;
+            insert_event(&tx, &self.chain, &event).await?;
         }
         tx.commit().await?;
         Ok(found)
@@ -502,7 +547,7 @@ impl Store for PgStore {
             .await?;
         let rows = tx.query(&stmt, &[&kind, &user, &index.as_bytes()]).await?;
         let found = rows.iter().map(client_from).collect::<Result<Vec<_>>>()?;
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(found)
     }
@@ -556,7 +601,7 @@ impl Store for PgStore {
         if n == 0 {
             return Err(StoreError::VersionConflict);
         }
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -572,43 +617,88 @@ impl Store for PgStore {
             .await?;
         tx.execute("DELETE FROM client_keys WHERE client_id = $1", &[&id])
             .await?;
-        insert_event(&tx, &event).await?;
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn audit_append(&self, event: AuditEvent) -> Result<()> {
-        insert_event(&self.client().await?, &event).await
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            ))
+            .await?;
+        let rows = c.query(&stmt, &[&after, &i64::from(limit)]).await?;
+        rows.iter().map(event_from).collect()
+    }
+
+    fn install_audit_chain_key(&self, key: std::sync::Arc<AuditChainKey>) {
+        self.chain.install(key);
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead> {
+        let r = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT h.seq, h.hash, COALESCE((SELECT MAX(seq) FROM audit_events), 0)::BIGINT FROM audit_head h WHERE h.id = 1",
+                &[],
+            )
+            .await?;
+        Ok(AuditHead {
+            seq: r.try_get(0)?,
+            hash: r.try_get(1)?,
+            max_event_seq: r.try_get(2)?,
+        })
+    }
+
+    async fn audit_seq_of_hash(&self, hash: &[u8]) -> Result<Option<i64>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT seq FROM audit_events WHERE hash = $1")
+            .await?;
+        Ok(c.query_opt(&stmt, &[&hash]).await?.map(|r| r.get(0)))
+    }
+
+    async fn audit_checkpoint_add(&self, cp: Checkpoint) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+                &[&cp.seq, &cp.hash, &cp.at_ms, &cp.public_key, &cp.signature],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT seq, id, at, actor_user_id, actor_name, session_ref, source, action,
-                     resource, record_id, fields, outcome, request_id, detail
-                 FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&after, &i64::from(limit)],
+                "SELECT seq, hash, at, public_key, signature FROM audit_checkpoints ORDER BY seq",
+                &[],
             )
             .await?;
         rows.iter()
             .map(|r| {
-                Ok(StoredEvent {
+                Ok(Checkpoint {
                     seq: r.try_get(0)?,
-                    id: r.try_get(1)?,
+                    hash: r.try_get(1)?,
                     at_ms: r.try_get(2)?,
-                    actor_user_id: r.try_get(3)?,
-                    actor_name: r.try_get(4)?,
-                    session_ref: r.try_get(5)?,
-                    source: r.try_get(6)?,
-                    action: r.try_get(7)?,
-                    resource: r.try_get(8)?,
-                    record_id: r.try_get(9)?,
-                    fields: r.try_get(10)?,
-                    outcome: r.try_get(11)?,
-                    request_id: r.try_get(12)?,
-                    detail: r.try_get(13)?,
+                    public_key: r.try_get(3)?,
+                    signature: r.try_get(4)?,
                 })
             })
             .collect()

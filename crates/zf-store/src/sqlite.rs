@@ -2,12 +2,14 @@
 //! connection (one thread hop per request, not per query), inside one transaction.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use zf_audit::{AuditEvent, StoredEvent};
+use zf_audit::{AuditEvent, Checkpoint, StoredEvent};
+use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::Scope;
@@ -15,12 +17,13 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::decode;
 use crate::{
-    scope, ClientChange, ClientRecord, ClientRow, NewUser, Page, PasswordHash, Result, SessionRow,
-    Store, StoreError, Unique, UserRow,
+    scope, AuditHead, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
+    PasswordHash, Result, SessionRow, Store, StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    chain: Arc<ChainCell>,
 }
 
 impl SqliteStore {
@@ -46,7 +49,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))??;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            chain: Arc::new(ChainCell::default()),
+        };
         store.run(migrate).await?;
         Ok(store)
     }
@@ -71,11 +77,12 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &ChainCell) -> Result<T> + Send + 'static,
     {
+        let chain = self.chain.clone();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = work(&tx)?;
+            let out = work(&tx, &chain)?;
             tx.commit()?;
             Ok(out)
         })
@@ -150,29 +157,65 @@ fn map_unique(e: rusqlite::Error) -> StoreError {
     StoreError::Sqlite(e)
 }
 
-fn insert_event(tx: &Connection, e: &AuditEvent) -> Result<()> {
+/// Appends `e` to the chain: reads the head, links the event after it, moves the head. The
+/// write transaction is IMMEDIATE, so no other writer can interleave.
+fn insert_event(tx: &Connection, chain: &ChainCell, e: &AuditEvent) -> Result<()> {
+    let key = chain.key()?;
+    let (seq, prev): (i64, Vec<u8>) = tx
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let row = StoredEvent::chained(seq + 1, e, &prev, key);
     tx.prepare_cached(
-        "INSERT INTO audit_events (id, at, actor_user_id, actor_name, session_ref, source,
-             action, resource, record_id, fields, outcome, request_id, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO audit_events (seq, id, at, actor_user_id, actor_name, session_ref, source,
+             action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
-        e.id.to_string(),
-        e.at_ms,
-        e.actor.user_id.map(|u| u.to_string()),
-        e.actor.name,
-        e.actor.session_ref,
-        e.actor.source,
-        e.action.as_str(),
-        e.resource,
-        e.record_id,
-        e.fields_json(),
-        e.outcome.as_str(),
-        e.request_id,
-        e.detail,
+        row.seq,
+        row.id,
+        row.at_ms,
+        row.actor_user_id,
+        row.actor_name,
+        row.session_ref,
+        row.source,
+        row.action,
+        row.resource,
+        row.record_id,
+        row.fields,
+        row.outcome,
+        row.request_id,
+        row.detail,
+        row.prev_hash,
+        row.hash,
     ])?;
+    tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
+        .execute(params![row.seq, row.hash])?;
     Ok(())
 }
+
+fn event_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredEvent>> {
+    Ok(Ok(StoredEvent {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        at_ms: r.get(2)?,
+        actor_user_id: r.get(3)?,
+        actor_name: r.get(4)?,
+        session_ref: r.get(5)?,
+        source: r.get(6)?,
+        action: r.get(7)?,
+        resource: r.get(8)?,
+        record_id: r.get(9)?,
+        fields: r.get(10)?,
+        outcome: r.get(11)?,
+        request_id: r.get(12)?,
+        detail: r.get(13)?,
+        prev_hash: r.get(14)?,
+        hash: r.get(15)?,
+    }))
+}
+
+const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref, source, action,
+    resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at";
@@ -242,7 +285,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<WrappedKey> {
         let name = name.to_owned();
-        self.write(move |tx| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT INTO system_keys (name, wrapped, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO NOTHING",
@@ -267,21 +310,21 @@ impl Store for SqliteStore {
     }
 
     async fn user_create(&self, user: NewUser, event: AuditEvent) -> Result<()> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             insert_user(tx, &user)?;
-            insert_event(tx, &event)
+            insert_event(tx, chain, &event)
         })
         .await
     }
 
     async fn user_create_first(&self, user: NewUser, event: AuditEvent) -> Result<bool> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             let n: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
             if n > 0 {
                 return Ok(false);
             }
             insert_user(tx, &user)?;
-            insert_event(tx, &event)?;
+            insert_event(tx, chain, &event)?;
             Ok(true)
         })
         .await
@@ -308,7 +351,7 @@ impl Store for SqliteStore {
         now_ms: i64,
         event: AuditEvent,
     ) -> Result<()> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             let n = tx.execute(
                 "UPDATE users SET password_hash = ?1, must_change_password = ?2,
                      password_changed_at = ?3 WHERE id = ?4",
@@ -317,13 +360,13 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
-            insert_event(tx, &event)
+            insert_event(tx, chain, &event)
         })
         .await
     }
 
     async fn session_create(&self, s: SessionRow, event: AuditEvent) -> Result<()> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             tx.execute(
                 "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry,
                      source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -336,7 +379,7 @@ impl Store for SqliteStore {
                     s.source
                 ],
             )?;
-            insert_event(tx, &event)
+            insert_event(tx, chain, &event)
         })
         .await
     }
@@ -374,7 +417,7 @@ impl Store for SqliteStore {
 
     async fn session_touch(&self, id_hash: &[u8], now_ms: i64) -> Result<()> {
         let id_hash = id_hash.to_vec();
-        self.write(move |tx| {
+        self.write(move |tx, _| {
             tx.execute(
                 "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
                 params![now_ms, id_hash],
@@ -386,10 +429,10 @@ impl Store for SqliteStore {
 
     async fn session_delete(&self, id_hash: &[u8], event: Option<AuditEvent>) -> Result<()> {
         let id_hash = id_hash.to_vec();
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
             if let Some(event) = &event {
-                insert_event(tx, event)?;
+                insert_event(tx, chain, event)?;
             }
             Ok(())
         })
@@ -398,7 +441,7 @@ impl Store for SqliteStore {
 
     async fn session_delete_for_user(&self, user: UserId, keep: Option<&[u8]>) -> Result<()> {
         let keep = keep.map(<[u8]>::to_vec).unwrap_or_default();
-        self.write(move |tx| {
+        self.write(move |tx, _| {
             tx.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND id_hash <> ?2",
                 params![user.to_string(), keep],
@@ -414,7 +457,7 @@ impl Store for SqliteStore {
         key: WrappedKey,
         event: AuditEvent,
     ) -> Result<()> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             let id = row.id.to_string();
             tx.execute(
                 "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES (?1, ?2, ?3)",
@@ -440,7 +483,7 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(map_unique)?;
-            insert_event(tx, &event)
+            insert_event(tx, chain, &event)
         })
         .await
     }
@@ -455,10 +498,10 @@ impl Store for SqliteStore {
         id: ClientId,
         event: AuditEvent,
     ) -> Result<Option<ClientRecord>> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             let found = client_get(tx, scope, id)?;
             if found.is_some() {
-                insert_event(tx, &event)?;
+                insert_event(tx, chain, &event)?;
             }
             Ok(found)
         })
@@ -498,7 +541,7 @@ impl Store for SqliteStore {
         event: AuditEvent,
     ) -> Result<Vec<ClientRecord>> {
         let index = index.as_bytes().to_vec();
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             let (kind, user) = scope::params(scope);
             let found = {
                 let mut stmt = tx.prepare_cached(&format!(
@@ -507,7 +550,7 @@ impl Store for SqliteStore {
                 let rows = stmt.query_map(params![kind, user, index], client_from)?;
                 collect(rows)?
             };
-            insert_event(tx, &event)?;
+            insert_event(tx, chain, &event)?;
             Ok(found)
         })
         .await
@@ -521,7 +564,7 @@ impl Store for SqliteStore {
         change: ClientChange,
         event: AuditEvent,
     ) -> Result<()> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             let current = client_get(tx, scope, id)?.ok_or(StoreError::NotFound)?;
             if current.row.version != expected_version {
                 return Err(StoreError::VersionConflict);
@@ -554,51 +597,97 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(map_unique)?;
-            insert_event(tx, &event)
+            insert_event(tx, chain, &event)
         })
         .await
     }
 
     async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()> {
-        self.write(move |tx| {
+        self.write(move |tx, chain| {
             if client_get(tx, scope, id)?.is_none() {
                 return Err(StoreError::NotFound);
             }
             let id = id.to_string();
             tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
             tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
-            insert_event(tx, &event)
+            insert_event(tx, chain, &event)
         })
         .await
     }
 
     async fn audit_append(&self, event: AuditEvent) -> Result<()> {
-        self.write(move |tx| insert_event(tx, &event)).await
+        self.write(move |tx, chain| insert_event(tx, chain, &event))
+            .await
     }
 
     async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
         self.run(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT seq, id, at, actor_user_id, actor_name, session_ref, source, action,
-                     resource, record_id, fields, outcome, request_id, detail
-                 FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![after, limit], event_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    fn install_audit_chain_key(&self, key: Arc<AuditChainKey>) {
+        self.chain.install(key);
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead> {
+        self.run(|c| {
+            Ok(c.query_row(
+                "SELECT h.seq, h.hash, COALESCE((SELECT MAX(seq) FROM audit_events), 0) FROM audit_head h WHERE h.id = 1",
+                [],
+                |r| {
+                    Ok(AuditHead {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                        max_event_seq: r.get(2)?,
+                    })
+                },
+            )?)
+        })
+        .await
+    }
+
+    async fn audit_seq_of_hash(&self, hash: &[u8]) -> Result<Option<i64>> {
+        let hash = hash.to_vec();
+        self.run(move |c| {
+            Ok(
+                c.prepare_cached("SELECT seq FROM audit_events WHERE hash = ?1")?
+                    .query_row([hash], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn audit_checkpoint_add(&self, cp: Checkpoint) -> Result<bool> {
+        self.write(move |tx, _| {
+            let n = tx.execute(
+                "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING",
+                params![cp.seq, cp.hash, cp.at_ms, cp.public_key, cp.signature],
             )?;
-            let rows = stmt.query_map(params![after, limit], |r| {
-                Ok(Ok(StoredEvent {
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, hash, at, public_key, signature FROM audit_checkpoints ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Ok(Checkpoint {
                     seq: r.get(0)?,
-                    id: r.get(1)?,
+                    hash: r.get(1)?,
                     at_ms: r.get(2)?,
-                    actor_user_id: r.get(3)?,
-                    actor_name: r.get(4)?,
-                    session_ref: r.get(5)?,
-                    source: r.get(6)?,
-                    action: r.get(7)?,
-                    resource: r.get(8)?,
-                    record_id: r.get(9)?,
-                    fields: r.get(10)?,
-                    outcome: r.get(11)?,
-                    request_id: r.get(12)?,
-                    detail: r.get(13)?,
+                    public_key: r.get(3)?,
+                    signature: r.get(4)?,
                 }))
             })?;
             collect(rows)

@@ -47,6 +47,11 @@ pub struct FileConfig {
     pub session_absolute_hours: Option<u32>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
+    /// How often the server seals the audit chain with a signed checkpoint (default 300).
+    pub audit_checkpoint_seconds: Option<u64>,
+    /// Where the server also appends each checkpoint: a location outside the database,
+    /// ideally write-once, that `audit verify --checkpoints` reads.
+    pub audit_checkpoint_file: Option<PathBuf>,
 }
 
 /// The merged result.
@@ -102,6 +107,9 @@ impl Settings {
                 bail!("session_absolute_hours must be between 1 and 72");
             }
             app.session_absolute_timeout_ms = i64::from(h) * 3_600_000;
+        }
+        if file.audit_checkpoint_seconds == Some(0) {
+            bail!("audit_checkpoint_seconds must be at least 1");
         }
         if let Some(f) = &file.log_format {
             if f != "text" && f != "json" {

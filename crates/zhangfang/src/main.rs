@@ -1,6 +1,7 @@
 //! `zhangfang`: the one binary. Subcommands are thin: they read configuration, open the
 //! instance, and call the application or the server.
 
+mod audit;
 mod config;
 mod serve;
 mod user;
@@ -31,6 +32,9 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Verify the audit log and manage its signed checkpoints.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(settings, args).await,
             Command::User(cmd) => user::run(settings, cmd).await,
+            Command::Audit(cmd) => audit::run(settings, cmd).await,
         }
     });
     match result {

@@ -79,13 +79,20 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         "serving HTTPS"
     );
     println!("Zhangfang is serving on https://{bound}/");
-    zf_server::serve(
-        listener,
-        tls_config,
-        zf_server::router(instance.app),
-        shutdown_signal(),
+    let sealer = tokio::spawn(seal_periodically(
+        instance.app.clone(),
+        std::time::Duration::from_secs(settings.file.audit_checkpoint_seconds.unwrap_or(300)),
+        settings.file.audit_checkpoint_file.clone(),
+    ));
+    let router = zf_server::router(instance.app.clone());
+    zf_server::serve(listener, tls_config, router, shutdown_signal()).await?;
+    sealer.abort();
+    // The last events of this run are sealed before the process ends.
+    seal_once(
+        &instance.app,
+        settings.file.audit_checkpoint_file.as_deref(),
     )
-    .await?;
+    .await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -105,5 +112,34 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+async fn seal_once(app: &zf_app::App, file: Option<&std::path::Path>) {
+    match app.audit_checkpoint().await {
+        Ok(Some(cp)) => {
+            tracing::info!(seq = cp.seq, "audit checkpoint signed");
+            if let Some(path) = file {
+                if let Err(e) = crate::audit::append_checkpoint(path, &cp) {
+                    tracing::error!(error = %e, "cannot write the audit checkpoint file");
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "cannot sign an audit checkpoint"),
+    }
+}
+
+async fn seal_periodically(
+    app: zf_app::App,
+    every: std::time::Duration,
+    file: Option<std::path::PathBuf>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        seal_once(&app, file.as_deref()).await;
     }
 }

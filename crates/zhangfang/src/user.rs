@@ -28,7 +28,7 @@ pub enum UserCommand {
 
 /// Who ran the command, for the audit event: the login name, or the numeric uid where the
 /// environment names nobody (services, containers).
-fn os_user() -> String {
+pub fn os_user() -> String {
     use std::os::unix::fs::MetadataExt;
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -99,4 +99,9 @@ fn zeroize_string(s: String) {
     use zeroize::Zeroize;
     let mut s = s;
     s.zeroize();
+}
+
+/// The audit actor for a command run from this shell.
+pub fn os_actor() -> Actor {
+    Actor::cli(&os_user())
 }

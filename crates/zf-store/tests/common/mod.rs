@@ -73,6 +73,8 @@ pub enum Kind {
 /// again for a second node on the same database.
 pub struct TestDb {
     backend: Backend,
+    /// One chain key per database, shared by every node opened on it.
+    chain_key: std::sync::Arc<zf_crypto::AuditChainKey>,
 }
 
 enum Backend {
@@ -96,6 +98,7 @@ impl TestDb {
         let path = dir.path().join("zhangfang.db");
         TestDb {
             backend: Backend::Sqlite { _dir: dir, path },
+            chain_key: std::sync::Arc::new(zf_crypto::AuditChainKey::generate()),
         }
     }
 
@@ -144,6 +147,7 @@ impl TestDb {
                 schema,
                 raw,
             },
+            chain_key: std::sync::Arc::new(zf_crypto::AuditChainKey::generate()),
         })
     }
 
@@ -156,6 +160,13 @@ impl TestDb {
 
     /// Opens a store on this database, running its migrations.
     pub async fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        let store = self.open_unkeyed().await?;
+        store.install_audit_chain_key(self.chain_key.clone());
+        Ok(store)
+    }
+
+    /// Opens a store without its audit chain key, as a node is before its keys are loaded.
+    pub async fn open_unkeyed(&self) -> Result<Box<dyn Store>, StoreError> {
         match &self.backend {
             Backend::Sqlite { path, .. } => Ok(Box::new(SqliteStore::open(path).await?)),
             Backend::Postgres { url, schema, .. } => {

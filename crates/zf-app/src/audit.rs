@@ -1,0 +1,106 @@
+//! The audit log's tamper evidence, as the application runs it: signed checkpoints of the
+//! chain head, and verification of the whole log against them and against copies kept outside.
+
+use std::collections::HashMap;
+
+use zf_audit::{
+    Actor, AuditAction, AuditEvent, Checkpoint, Finding, Outcome, Report, Verifier, GENESIS,
+};
+
+use crate::{now_ms, App, AppError};
+
+const PAGE: u32 = 10_000;
+
+impl App {
+    /// The Ed25519 public key that signs this deployment's checkpoints.
+    pub fn audit_public_key(&self) -> [u8; 32] {
+        self.keys.audit_signing().public_key()
+    }
+
+    /// Seals the chain head with a signed checkpoint, unless it has not moved since the last
+    /// one. Several nodes may call this at once; one checkpoint per position is kept.
+    pub async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>, AppError> {
+        let head = self.store.audit_head().await?;
+        let (seq, hash) = (head.seq, head.hash);
+        if seq == 0 {
+            return Ok(None);
+        }
+        let last = self
+            .store
+            .audit_checkpoints()
+            .await?
+            .last()
+            .map_or(0, |c| c.seq);
+        if seq <= last {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::sign(seq, &hash, now_ms(), self.keys.audit_signing());
+        self.store.audit_checkpoint_add(checkpoint.clone()).await?;
+        Ok(Some(checkpoint))
+    }
+
+    pub async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, AppError> {
+        Ok(self.store.audit_checkpoints().await?)
+    }
+
+    /// Records who ran a verification or an export, and what it found, in the log itself.
+    pub async fn audit_record_operation(
+        &self,
+        operator: Actor,
+        action: AuditAction,
+        outcome: Outcome,
+        detail: String,
+    ) -> Result<(), AppError> {
+        let event = AuditEvent::new(now_ms(), operator, action, outcome).detail(detail);
+        Ok(self.store.audit_append(event).await?)
+    }
+
+    /// Walks the whole log and checks every link, the chain head, the checkpoints stored in the
+    /// database and `external` ones kept elsewhere (exported files), all against this
+    /// deployment's audit key.
+    pub async fn audit_verify(&self, external: &[Checkpoint]) -> Result<Report, AppError> {
+        let trusted = self.audit_public_key();
+        let key = self.keys.audit_chain();
+        let mut verifier = Verifier::new(key, 0, &GENESIS);
+        for cp in self.store.audit_checkpoints().await? {
+            verifier.expect(&cp, &trusted, "database");
+        }
+        for cp in external {
+            verifier.expect(cp, &trusted, "exported checkpoint");
+        }
+        // The walk stops at the head read now; events appended meanwhile are not its business.
+        let start = self.store.audit_head().await?;
+        let mut after = 0;
+        'walk: loop {
+            let page = self.store.audit_events(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            let mut found: HashMap<Vec<u8>, i64> =
+                page.iter().map(|r| (r.hash.clone(), r.seq)).collect();
+            for row in &page {
+                if let Some(link) = verifier.lookup_needed(row) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(link) {
+                        if let Some(seq) = self.store.audit_seq_of_hash(slot.key()).await? {
+                            slot.insert(seq);
+                        }
+                    }
+                }
+            }
+            for row in &page {
+                if row.seq > start.seq {
+                    break 'walk;
+                }
+                verifier.feed(row, |h| found.get(h).copied());
+            }
+        }
+        let mut report = verifier.finish(Some((start.seq, start.hash)));
+        // Rows beyond the head in one snapshot were not written by the application.
+        let end = self.store.audit_head().await?;
+        if end.max_event_seq > end.seq {
+            report
+                .findings
+                .push(Finding::AppendedOutside { first: end.seq + 1 });
+        }
+        Ok(report)
+    }
+}

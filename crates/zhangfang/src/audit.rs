@@ -1,0 +1,154 @@
+//! `zhangfang audit …`: the audit administrator's tools for tamper evidence.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Subcommand;
+use zf_audit::{AuditAction, Checkpoint, Outcome};
+use zf_server::Instance;
+
+use crate::config::Settings;
+use crate::user::os_actor;
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the whole log and check every link, the chain head and the signed checkpoints.
+    /// Exits non-zero and names the first events found edited, deleted, inserted, reordered or
+    /// truncated.
+    Verify {
+        /// Checkpoints kept outside the database (written by `audit checkpoint --append` or
+        /// the server's `audit_checkpoint_file`); they reveal a truncated tail or a rewritten log.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Seal the chain head with a signed checkpoint now and print it.
+    Checkpoint {
+        /// Also append it to this file (kept outside the database, ideally write-once).
+        #[arg(long, value_name = "FILE")]
+        append: Option<PathBuf>,
+    },
+    /// Write every signed checkpoint in the database to a file, one JSON line each.
+    ExportCheckpoints {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Appends one checkpoint line, creating the file if needed; shared with the server's
+/// periodic checkpoints.
+pub fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(file, "{}", checkpoint.to_json_line())
+        .and_then(|()| file.sync_data())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_checkpoints(paths: &[PathBuf]) -> anyhow::Result<Vec<Checkpoint>> {
+    let mut all = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read checkpoint file {}", path.display()))?;
+        all.extend(
+            Checkpoint::parse_lines(&text)
+                .with_context(|| format!("checkpoint file {}", path.display()))?,
+        );
+    }
+    Ok(all)
+}
+
+pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
+    // Read the files before opening anything, so a bad path fails fast and changes nothing.
+    let external = match &cmd {
+        AuditCommand::Verify { checkpoints } => read_checkpoints(checkpoints)?,
+        _ => Vec::new(),
+    };
+    let instance = Instance::open(
+        &settings.data_dir,
+        settings.database.clone(),
+        settings.app.clone(),
+    )
+    .await?;
+    let app = &instance.app;
+    match cmd {
+        AuditCommand::Verify { .. } => {
+            let started = Instant::now();
+            let report = app.audit_verify(&external).await?;
+            let secs = started.elapsed().as_secs_f64();
+            let rate = report.events as f64 / secs.max(1e-9);
+            println!(
+                "Verified {} events up to #{} in {secs:.2} s ({rate:.0} events/s) against {} exported checkpoints.",
+                report.events,
+                report.last_seq,
+                external.len()
+            );
+            let (outcome, detail) = if report.is_intact() {
+                println!("The audit log is intact.");
+                (Outcome::Success, format!("{} events intact", report.events))
+            } else {
+                println!("The audit log has been tampered with:");
+                for f in &report.findings {
+                    println!("  - {f}");
+                }
+                (
+                    Outcome::Failed,
+                    format!(
+                        "{} findings; first: {}",
+                        report.findings.len(),
+                        report.findings[0]
+                    ),
+                )
+            };
+            app.audit_record_operation(os_actor(), AuditAction::AuditVerified, outcome, detail)
+                .await?;
+            if !report.is_intact() {
+                anyhow::bail!("audit verification failed");
+            }
+            Ok(())
+        }
+        AuditCommand::Checkpoint { append } => {
+            match app.audit_checkpoint().await? {
+                Some(cp) => {
+                    if let Some(path) = &append {
+                        append_checkpoint(path, &cp)?;
+                    }
+                    println!("{}", cp.to_json_line());
+                }
+                None => {
+                    let last = app.audit_checkpoints().await?.pop();
+                    match (last, &append) {
+                        (Some(cp), Some(path)) => {
+                            append_checkpoint(path, &cp)?;
+                            println!("{}", cp.to_json_line());
+                        }
+                        (Some(cp), None) => println!("{}", cp.to_json_line()),
+                        (None, _) => println!("The audit log is empty; nothing to seal."),
+                    }
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::ExportCheckpoints { out } => {
+            let all = app.audit_checkpoints().await?;
+            let text: String = all.iter().map(|c| c.to_json_line() + "\n").collect();
+            std::fs::write(&out, text)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            app.audit_record_operation(
+                os_actor(),
+                AuditAction::AuditCheckpointsExported,
+                Outcome::Success,
+                format!("{} checkpoints to {}", all.len(), out.display()),
+            )
+            .await?;
+            println!("Wrote {} checkpoints to {}.", all.len(), out.display());
+            Ok(())
+        }
+    }
+}
