@@ -521,3 +521,74 @@ async fn serve_uses_the_operators_certificate_when_given() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+fn zhangfang(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("ZHANGFANG_DATABASE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn audit_verify_names_tampering_and_exits_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    for (i, name) in ["zhangsan", "lisi", "wangwu"].iter().enumerate() {
+        let out = user_add(
+            &data,
+            None,
+            name,
+            "accountant",
+            &format!("password number {i} ok"),
+        );
+        assert!(out.status.success());
+    }
+    let file = tmp.path().join("checkpoints.jsonl");
+    let out = zhangfang(
+        &data,
+        &["audit", "checkpoint", "--append", file.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = zhangfang(
+        &data,
+        &["audit", "verify", "--checkpoints", file.to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("intact") && text.contains("events/s"),
+        "{text}"
+    );
+
+    // Someone with the database file edits the second event.
+    let db = rusqlite::Connection::open(data.join("zhangfang.db")).unwrap();
+    db.execute_batch(
+        "DROP TRIGGER audit_events_no_update;
+         UPDATE audit_events SET detail = 'role system_admin' WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(db);
+    let out = zhangfang(
+        &data,
+        &["audit", "verify", "--checkpoints", file.to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("event #2 was edited"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audit verification failed"));
+
+    // A missing checkpoint file is a clear error that changes nothing.
+    let out = zhangfang(
+        &data,
+        &["audit", "verify", "--checkpoints", "/nonexistent.jsonl"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read checkpoint file"));
+}
