@@ -4,10 +4,14 @@
 use std::collections::HashMap;
 
 use zf_audit::{
-    Actor, AuditAction, AuditEvent, Checkpoint, Finding, Outcome, Report, Verifier, GENESIS,
+    Actor, AuditAction, AuditEvent, Checkpoint, Finding, Outcome, Report, StoredEvent, Verifier,
+    GENESIS,
 };
 
-use crate::{now_ms, App, AppError};
+use zf_policy::Grant;
+use zf_store::AuditQuery;
+
+use crate::{now_ms, App, AppError, RequestMeta};
 
 const PAGE: u32 = 10_000;
 
@@ -41,6 +45,27 @@ impl App {
 
     pub async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, AppError> {
         Ok(self.store.audit_checkpoints().await?)
+    }
+
+    /// Searches the audit log for an audit administrator; the search itself is audited, with
+    /// its filters, so investigations leave a trail too.
+    pub async fn audit_search(
+        &self,
+        grant: &Grant,
+        query: AuditQuery,
+        meta: &RequestMeta,
+    ) -> Result<Vec<StoredEvent>, AppError> {
+        let found = self.store.audit_search(&query).await?;
+        let event = AuditEvent::new(
+            now_ms(),
+            crate::actor(grant, meta),
+            AuditAction::AuditSearched,
+            Outcome::Success,
+        )
+        .request(meta.request_id.clone())
+        .detail(describe(&query));
+        self.store.audit_append(event).await?;
+        Ok(found)
     }
 
     /// Records who ran a verification or an export, and what it found, in the log itself.
@@ -102,5 +127,32 @@ impl App {
                 .push(Finding::AppendedOutside { first: end.seq + 1 });
         }
         Ok(report)
+    }
+}
+
+/// The filters of a search in words, for its own audit event.
+fn describe(q: &AuditQuery) -> String {
+    let mut parts = Vec::new();
+    for (name, value) in [
+        ("actor", q.actor.as_deref()),
+        ("resource", q.resource.as_deref()),
+        ("record", q.record_id.as_deref()),
+        ("action", q.action.as_deref()),
+        ("source", q.source.as_deref()),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{name}={v}"));
+        }
+    }
+    if let Some(v) = q.from_ms {
+        parts.push(format!("from={v}"));
+    }
+    if let Some(v) = q.to_ms {
+        parts.push(format!("to={v}"));
+    }
+    if parts.is_empty() {
+        "all events".into()
+    } else {
+        parts.join(" ")
     }
 }

@@ -34,6 +34,10 @@ pub enum AuditAction {
     AuditVerified,
     /// Signed checkpoints were written out of the database.
     AuditCheckpointsExported,
+    /// Someone searched the audit log; the detail holds the filters.
+    AuditSearched,
+    /// The audit log was exported for security tooling.
+    AuditExported,
 }
 
 impl AuditAction {
@@ -52,6 +56,8 @@ impl AuditAction {
             AuditAction::AccessDenied => "access_denied",
             AuditAction::AuditVerified => "audit_verified",
             AuditAction::AuditCheckpointsExported => "audit_checkpoints_exported",
+            AuditAction::AuditSearched => "audit_searched",
+            AuditAction::AuditExported => "audit_exported",
         }
     }
 }

@@ -18,6 +18,8 @@ pub enum Operation {
     ClientRead,
     ClientUpdate,
     ClientDelete,
+    /// Search and read the audit log.
+    AuditSearch,
 }
 
 /// What a caller must hold to perform an operation.
@@ -32,7 +34,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -44,6 +46,7 @@ impl Operation {
         Operation::ClientRead,
         Operation::ClientUpdate,
         Operation::ClientDelete,
+        Operation::AuditSearch,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -58,6 +61,9 @@ impl Operation {
             Operation::ClientCreate => client(Action::Create),
             Operation::ClientUpdate => client(Action::Update),
             Operation::ClientDelete => client(Action::Delete),
+            Operation::AuditSearch => {
+                Permission(crate::Permission::new(Resource::AuditLog, Action::Read))
+            }
         }
     }
 
@@ -82,6 +88,7 @@ impl Operation {
             Operation::ClientRead => "client_read",
             Operation::ClientUpdate => "client_update",
             Operation::ClientDelete => "client_delete",
+            Operation::AuditSearch => "audit_search",
         }
     }
 }

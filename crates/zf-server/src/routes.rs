@@ -114,6 +114,7 @@ fn table() -> Table {
     .add(Get,    "/api/v1/clients/{id}",      ClientRead,        api::clients::read)
     .add(Patch,  "/api/v1/clients/{id}",      ClientUpdate,      api::clients::update)
     .add(Delete, "/api/v1/clients/{id}",      ClientDelete,      api::clients::delete)
+    .add(Get,    "/api/v1/audit/events",      AuditSearch,       api::audit::search)
     // Web UI
     .add(Get,    "/assets/app.css",           PublicDocument,    ui::assets::stylesheet)
     .add(Get,    "/favicon.ico",              PublicDocument,    ui::assets::favicon)
@@ -129,6 +130,7 @@ fn table() -> Table {
     .add(Get,    "/clients/new",              ClientCreate,      ui::clients::new_form)
     .add(Post,   "/clients/search",           ClientSearch,      ui::clients::search)
     .add(Get,    "/clients/{id}",             ClientRead,        ui::clients::detail)
+    .add(Get,    "/audit",                    AuditSearch,       ui::audit::search)
 }
 
 /// Every route of the server with its operation.

@@ -37,6 +37,75 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// A search of the audit log. Every filter is optional; present ones are combined with AND and
+/// each is served by an index. Results come newest first, `limit` at a time, before the cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub resource: Option<String>,
+    pub record_id: Option<String>,
+    pub action: Option<String>,
+    pub source: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Continue after the last row of the previous page: (at, seq).
+    pub before: Option<(i64, i64)>,
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The WHERE clause and its parameters in order, with placeholders made by `ph(n)`.
+    pub(crate) fn clause(&self, ph: impl Fn(usize) -> String) -> (String, Vec<QueryValue>) {
+        let mut parts = Vec::new();
+        let mut values = Vec::new();
+        let mut add = |sql: &str, value: QueryValue, values: &mut Vec<QueryValue>| {
+            values.push(value);
+            parts.push(sql.replace('?', &ph(values.len())));
+        };
+        if let Some(v) = &self.actor {
+            add("actor_name = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.resource {
+            add("resource = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.record_id {
+            add("record_id = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.action {
+            add("action = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.source {
+            add("source = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = self.from_ms {
+            add("at >= ?", QueryValue::Int(v), &mut values);
+        }
+        if let Some(v) = self.to_ms {
+            add("at < ?", QueryValue::Int(v), &mut values);
+        }
+        if let Some((at, seq)) = self.before {
+            values.push(QueryValue::Int(at));
+            values.push(QueryValue::Int(at));
+            values.push(QueryValue::Int(seq));
+            let (a, b, c) = (ph(values.len() - 2), ph(values.len() - 1), ph(values.len()));
+            parts.push(format!("(at < {a} OR (at = {b} AND seq < {c}))"));
+        }
+        let clause = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", parts.join(" AND "))
+        };
+        (clause, values)
+    }
+}
+
+/// A bound parameter of a dynamically built audit query.
+#[derive(Clone, Debug)]
+pub(crate) enum QueryValue {
+    Text(String),
+    Int(i64),
+}
+
 /// The chain head and, from the same snapshot, the highest event in the table; the two differ
 /// only if rows were added behind the application's back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,4 +204,6 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_checkpoint_add(&self, checkpoint: Checkpoint) -> Result<bool>;
     /// Every stored checkpoint, oldest first.
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>>;
+    /// Events matching `query`, newest first.
+    async fn audit_search(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>>;
 }

@@ -76,11 +76,11 @@ CREATE TABLE audit_events (
     hash BLOB NOT NULL
 );
 CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
-CREATE INDEX audit_events_record ON audit_events(resource, record_id, seq);
-CREATE INDEX audit_events_actor ON audit_events(actor_user_id, at);
-CREATE INDEX audit_events_action ON audit_events(action, at);
-CREATE INDEX audit_events_source ON audit_events(source, at);
-CREATE INDEX audit_events_at ON audit_events(at);
+CREATE INDEX audit_events_record ON audit_events(resource, record_id, at, seq);
+CREATE INDEX audit_events_actor ON audit_events(actor_name, at, seq);
+CREATE INDEX audit_events_action ON audit_events(action, at, seq);
+CREATE INDEX audit_events_source ON audit_events(source, at, seq);
+CREATE INDEX audit_events_at ON audit_events(at, seq);
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
@@ -168,11 +168,11 @@ CREATE TABLE audit_events (
     hash BYTEA NOT NULL
 );
 CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
-CREATE INDEX audit_events_record ON audit_events(resource, record_id, seq);
-CREATE INDEX audit_events_actor ON audit_events(actor_user_id, at);
-CREATE INDEX audit_events_action ON audit_events(action, at);
-CREATE INDEX audit_events_source ON audit_events(source, at);
-CREATE INDEX audit_events_at ON audit_events(at);
+CREATE INDEX audit_events_record ON audit_events(resource, record_id, at, seq);
+CREATE INDEX audit_events_actor ON audit_events(actor_name, at, seq);
+CREATE INDEX audit_events_action ON audit_events(action, at, seq);
+CREATE INDEX audit_events_source ON audit_events(source, at, seq);
+CREATE INDEX audit_events_at ON audit_events(at, seq);
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
 CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events

@@ -16,8 +16,8 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::decode;
 use crate::{
-    scope, AuditHead, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
-    PasswordHash, Result, SessionRow, Store, StoreError, Unique, UserRow,
+    scope, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
+    PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -680,6 +680,32 @@ impl Store for PgStore {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    async fn audit_search(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>> {
+        let (clause, values) = query.clause(|n| format!("${n}"));
+        let limit = query.limit.clamp(1, 10_000);
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events {clause}
+             ORDER BY at DESC, seq DESC LIMIT {limit}"
+        );
+        let params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = values
+            .into_iter()
+            .map(|v| match v {
+                QueryValue::Text(t) => {
+                    Box::new(t) as Box<dyn tokio_postgres::types::ToSql + Sync + Send>
+                }
+                QueryValue::Int(i) => Box::new(i),
+            })
+            .collect();
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&sql).await?;
+        let rows = c.query(&stmt, &refs).await?;
+        rows.iter().map(event_from).collect()
     }
 
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>> {

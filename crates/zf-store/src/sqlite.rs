@@ -17,8 +17,8 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::decode;
 use crate::{
-    scope, AuditHead, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
-    PasswordHash, Result, SessionRow, Store, StoreError, Unique, UserRow,
+    scope, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
+    PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -672,6 +672,28 @@ impl Store for SqliteStore {
                 params![cp.seq, cp.hash, cp.at_ms, cp.public_key, cp.signature],
             )?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn audit_search(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>> {
+        let (clause, values) = query.clause(|n| format!("?{n}"));
+        let limit = query.limit.clamp(1, 10_000);
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events {clause}
+                 ORDER BY at DESC, seq DESC LIMIT {limit}"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let params: Vec<Box<dyn rusqlite::ToSql>> = values
+                .into_iter()
+                .map(|v| match v {
+                    QueryValue::Text(t) => Box::new(t) as Box<dyn rusqlite::ToSql>,
+                    QueryValue::Int(i) => Box::new(i),
+                })
+                .collect();
+            let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), event_from)?;
+            collect(rows)
         })
         .await
     }

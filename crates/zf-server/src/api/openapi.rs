@@ -1,7 +1,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{clients, session};
+use super::{audit, clients, session};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -9,9 +9,9 @@ use super::{clients, session};
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete,
+        clients::delete, audit::search,
     ),
-    tags((name = "session"), (name = "clients"))
+    tags((name = "session"), (name = "clients"), (name = "audit"))
 )]
 pub struct ApiDoc;
 

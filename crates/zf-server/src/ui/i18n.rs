@@ -47,6 +47,17 @@ pub enum Msg {
     Hidden,
     SearchResults,
     Back,
+    AuditLog,
+    AuditUser,
+    AuditClient,
+    AuditAction,
+    AuditSource,
+    AuditFrom,
+    AuditTo,
+    AuditTime,
+    AuditRecord,
+    AuditFields,
+    AuditOutcome,
 }
 
 impl Lang {
@@ -118,6 +129,17 @@ impl Lang {
             Hidden => ("（无权查看）", "(hidden)"),
             SearchResults => ("查找结果", "Search results"),
             Back => ("返回", "Back"),
+            AuditLog => ("审计日志", "Audit log"),
+            AuditUser => ("用户", "User"),
+            AuditClient => ("客户编号", "Client id"),
+            AuditAction => ("操作", "Action"),
+            AuditSource => ("来源地址", "Source address"),
+            AuditFrom => ("起始时间", "From"),
+            AuditTo => ("截止时间", "To"),
+            AuditTime => ("时间", "Time"),
+            AuditRecord => ("对象", "Record"),
+            AuditFields => ("字段", "Fields"),
+            AuditOutcome => ("结果", "Outcome"),
         };
         match self {
             Lang::Zh => zh,

@@ -44,6 +44,12 @@ fn language_switch(lang: Lang) -> Markup {
 
 /// A page for a signed-in user: navigation, who is signed in, and a sign-out form.
 pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup {
+    let may = |resource| {
+        auth.grant.may(zf_policy::Permission::new(
+            resource,
+            zf_policy::Action::Read,
+        ))
+    };
     let user = auth.session.as_ref().map(|s| {
         (
             s.principal.username.as_str().to_owned(),
@@ -57,7 +63,10 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
             body {
                 header.top {
                     a.brand href="/clients" { (lang.t(Msg::AppName)) }
-                    nav.main { a href="/clients" { (lang.t(Msg::Clients)) } }
+                    nav.main {
+                        @if may(zf_policy::Resource::Client) { a href="/clients" { (lang.t(Msg::Clients)) } " " }
+                        @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
+                    }
                     @if let Some((name, role)) = user {
                         span.user { (lang.t(Msg::SignedInAs)) " " strong { (name) } " (" (role) ")" }
                         form.inline method="post" action="/logout" {

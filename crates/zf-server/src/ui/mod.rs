@@ -3,6 +3,7 @@
 //! session (see `zf_app::identity::SessionToken::csrf_token`).
 
 pub mod assets;
+pub mod audit;
 pub mod clients;
 mod i18n;
 mod layout;

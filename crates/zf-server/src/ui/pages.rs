@@ -6,10 +6,18 @@ use super::i18n::LANG_COOKIE;
 use crate::extract::{Authorized, QueryParams};
 
 pub async fn home(auth: Authorized) -> Redirect {
-    if auth.session.is_some() {
-        Redirect::to("/clients")
-    } else {
+    let reads = |resource| {
+        auth.grant.may(zf_policy::Permission::new(
+            resource,
+            zf_policy::Action::Read,
+        ))
+    };
+    if auth.session.is_none() {
         Redirect::to("/login")
+    } else if reads(zf_policy::Resource::AuditLog) && !reads(zf_policy::Resource::Client) {
+        Redirect::to("/audit")
+    } else {
+        Redirect::to("/clients")
     }
 }
 
