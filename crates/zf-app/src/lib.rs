@@ -8,6 +8,7 @@ mod clock;
 mod error;
 pub mod identity;
 mod keys;
+pub mod monitor;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub struct AppConfig {
     pub session_absolute_timeout_ms: i64,
     /// The firm's name; passwords containing it are refused.
     pub firm_name: Option<String>,
+    pub monitor: monitor::MonitorConfig,
 }
 
 impl Default for AppConfig {
@@ -37,6 +39,7 @@ impl Default for AppConfig {
             session_idle_timeout_ms: 30 * 60 * 1000,
             session_absolute_timeout_ms: 12 * 60 * 60 * 1000,
             firm_name: None,
+            monitor: monitor::MonitorConfig::default(),
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct App {
     pub(crate) keys: Arc<Keys>,
     pub(crate) config: Arc<AppConfig>,
     pub(crate) hasher: identity::Hasher,
+    pub(crate) sinks: monitor::Sinks,
 }
 
 impl App {
@@ -72,6 +76,7 @@ impl App {
             keys: Arc::new(keys),
             config: Arc::new(config),
             hasher: identity::Hasher::new(),
+            sinks: monitor::Sinks::default(),
         })
     }
 

@@ -38,6 +38,17 @@ pub enum AuditAction {
     AuditSearched,
     /// The audit log was exported for security tooling.
     AuditExported,
+    /// A monitoring rule raised an alert.
+    AlertRaised,
+    AlertAcknowledged,
+    AlertResolved,
+    /// An account was locked, by a monitoring rule or by an administrator.
+    AccountLocked,
+    AccountUnlocked,
+    /// Every session of an account was ended.
+    SessionsRevoked,
+    /// A decoy client was planted to catch insiders and intruders.
+    HoneytokenPlanted,
 }
 
 impl AuditAction {
@@ -58,6 +69,13 @@ impl AuditAction {
             AuditAction::AuditCheckpointsExported => "audit_checkpoints_exported",
             AuditAction::AuditSearched => "audit_searched",
             AuditAction::AuditExported => "audit_exported",
+            AuditAction::AlertRaised => "alert_raised",
+            AuditAction::AlertAcknowledged => "alert_acknowledged",
+            AuditAction::AlertResolved => "alert_resolved",
+            AuditAction::AccountLocked => "account_locked",
+            AuditAction::AccountUnlocked => "account_unlocked",
+            AuditAction::SessionsRevoked => "sessions_revoked",
+            AuditAction::HoneytokenPlanted => "honeytoken_planted",
         }
     }
 }
@@ -237,4 +255,61 @@ pub struct Alert {
     pub event_seq: Option<i64>,
     /// What the product did about it: `alert`, `lock_account`, `revoke_sessions`, …
     pub responses: Vec<String>,
+}
+
+/// Where an alert stands in the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(AlertStatus::Open),
+            "acknowledged" => Some(AlertStatus::Acknowledged),
+            "resolved" => Some(AlertStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// An alert as the console shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlertRecord {
+    #[serde(flatten)]
+    pub alert: Alert,
+    pub status: AlertStatus,
+    pub updated_at_ms: i64,
+    pub updated_by: Option<String>,
+}
+
+/// Somewhere events and alerts go besides the database: a SIEM, a chat robot. Calls must not
+/// block; a sink queues and delivers on its own.
+pub trait SecuritySink: Send + Sync {
+    fn event(&self, event: &StoredEvent);
+    fn alert(&self, alert: &Alert);
 }

@@ -20,6 +20,9 @@ pub enum Operation {
     ClientDelete,
     /// Search and read the audit log.
     AuditSearch,
+    /// The alert console.
+    AlertList,
+    AlertUpdate,
 }
 
 /// What a caller must hold to perform an operation.
@@ -34,7 +37,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 14] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -47,6 +50,8 @@ impl Operation {
         Operation::ClientUpdate,
         Operation::ClientDelete,
         Operation::AuditSearch,
+        Operation::AlertList,
+        Operation::AlertUpdate,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -63,6 +68,12 @@ impl Operation {
             Operation::ClientDelete => client(Action::Delete),
             Operation::AuditSearch => {
                 Permission(crate::Permission::new(Resource::AuditLog, Action::Read))
+            }
+            Operation::AlertList => {
+                Permission(crate::Permission::new(Resource::Alert, Action::Read))
+            }
+            Operation::AlertUpdate => {
+                Permission(crate::Permission::new(Resource::Alert, Action::Update))
             }
         }
     }
@@ -89,6 +100,8 @@ impl Operation {
             Operation::ClientUpdate => "client_update",
             Operation::ClientDelete => "client_delete",
             Operation::AuditSearch => "audit_search",
+            Operation::AlertList => "alert_list",
+            Operation::AlertUpdate => "alert_update",
         }
     }
 }

@@ -68,7 +68,12 @@ impl Role {
         }
         const SYSTEM_ADMIN: &[Permission] =
             &[p(User, Read), p(User, Create), p(SystemConfig, Read)];
-        const SECURITY_ADMIN: &[Permission] = &[p(SecurityPolicy, Read), p(SecurityPolicy, Update)];
+        const SECURITY_ADMIN: &[Permission] = &[
+            p(SecurityPolicy, Read),
+            p(SecurityPolicy, Update),
+            p(Alert, Read),
+            p(Alert, Update),
+        ];
         const AUDIT_ADMIN: &[Permission] = &[p(AuditLog, Read), p(AuditLog, Export)];
         const SUPERVISOR: &[Permission] = &[
             p(Client, Read),
@@ -128,6 +133,8 @@ impl std::fmt::Display for Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
     Client,
+    /// Security alerts raised by the monitoring rules.
+    Alert,
     User,
     AuditLog,
     SystemConfig,

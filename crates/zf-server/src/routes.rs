@@ -115,6 +115,9 @@ fn table() -> Table {
     .add(Patch,  "/api/v1/clients/{id}",      ClientUpdate,      api::clients::update)
     .add(Delete, "/api/v1/clients/{id}",      ClientDelete,      api::clients::delete)
     .add(Get,    "/api/v1/audit/events",      AuditSearch,       api::audit::search)
+    .add(Get,    "/api/v1/alerts",            AlertList,         api::alerts::list)
+    .add(Post,   "/api/v1/alerts/{id}/acknowledge", AlertUpdate, api::alerts::acknowledge)
+    .add(Post,   "/api/v1/alerts/{id}/resolve",     AlertUpdate, api::alerts::resolve)
     // Web UI
     .add(Get,    "/assets/app.css",           PublicDocument,    ui::assets::stylesheet)
     .add(Get,    "/favicon.ico",              PublicDocument,    ui::assets::favicon)
@@ -131,6 +134,9 @@ fn table() -> Table {
     .add(Post,   "/clients/search",           ClientSearch,      ui::clients::search)
     .add(Get,    "/clients/{id}",             ClientRead,        ui::clients::detail)
     .add(Get,    "/audit",                    AuditSearch,       ui::audit::search)
+    .add(Get,    "/alerts",                   AlertList,         ui::alerts::list)
+    .add(Post,   "/alerts/{id}/acknowledge",  AlertUpdate,       ui::alerts::acknowledge)
+    .add(Post,   "/alerts/{id}/resolve",      AlertUpdate,       ui::alerts::resolve)
 }
 
 /// Every route of the server with its operation.

@@ -13,11 +13,13 @@
 
 mod config;
 mod sender;
+mod sinks;
 pub mod syslog;
 mod text;
 pub mod webhook;
 
 pub use config::{SyslogConfig, WebhookConfig, WebhookKind};
 pub use sender::{FlushError, SenderStats, SyslogError, SyslogTlsSender, DEFAULT_QUEUE_CAPACITY};
+pub use sinks::WebhookSink;
 pub use syslog::Facility;
 pub use webhook::{Webhook, WebhookConfigError, WebhookError, Webhooks};

@@ -16,7 +16,7 @@ mod scope;
 mod sqlite;
 
 use async_trait::async_trait;
-use zf_audit::{AuditEvent, Checkpoint, StoredEvent};
+use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::Scope;
@@ -46,6 +46,7 @@ pub struct AuditQuery {
     pub record_id: Option<String>,
     pub action: Option<String>,
     pub source: Option<String>,
+    pub outcome: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     /// Continue after the last row of the previous page: (at, seq).
@@ -76,6 +77,9 @@ impl AuditQuery {
         }
         if let Some(v) = &self.source {
             add("source = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.outcome {
+            add("outcome = ?", QueryValue::Text(v.clone()), &mut values);
         }
         if let Some(v) = self.from_ms {
             add("at >= ?", QueryValue::Int(v), &mut values);
@@ -206,4 +210,38 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>>;
     /// Events matching `query`, newest first.
     async fn audit_search(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>>;
+    /// How many events match `query` (its cursor and limit are ignored).
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64>;
+
+    // --- monitoring ------------------------------------------------------------------------
+    /// The last event the monitoring rules have seen.
+    async fn monitor_position(&self) -> Result<i64>;
+    /// Claims the events after `from` up to `to` for this node; false if another node moved
+    /// the position first.
+    async fn monitor_advance(&self, from: i64, to: i64) -> Result<bool>;
+    /// Stores an alert with its audit event; false if an alert with the same `dedup_key`
+    /// exists (the same rule, user and window already alerted).
+    async fn alert_raise(&self, alert: Alert, dedup_key: String, event: AuditEvent)
+        -> Result<bool>;
+    /// Alerts newest first, optionally of one status.
+    async fn alerts(&self, status: Option<AlertStatus>, limit: u32) -> Result<Vec<AlertRecord>>;
+    async fn alert_set_status(
+        &self,
+        id: &str,
+        status: AlertStatus,
+        by: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Locks or unlocks an account; locking also ends all its sessions.
+    async fn user_set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Ends every session of an account.
+    async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()>;
+    async fn honeytoken_add(&self, client: ClientId, now_ms: i64, event: AuditEvent) -> Result<()>;
+    async fn honeytokens(&self) -> Result<Vec<String>>;
 }

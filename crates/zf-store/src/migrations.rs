@@ -8,10 +8,11 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users, sessions, system and client keys, clients, the chained audit log",
-    sqlite: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users, sessions, system and client keys, clients, the chained audit log",
+        sqlite: r#"
 CREATE TABLE system_keys (
     name TEXT PRIMARY KEY,
     wrapped BLOB NOT NULL,
@@ -103,7 +104,7 @@ BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 "#,
-    postgres: r#"
+        postgres: r#"
 CREATE TABLE system_keys (
     name TEXT PRIMARY KEY,
     wrapped BYTEA NOT NULL,
@@ -197,7 +198,68 @@ FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
 CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
 FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "security monitoring: rule cursor, alerts, honeytokens",
+        sqlite: r#"
+CREATE TABLE monitor_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq INTEGER NOT NULL
+);
+INSERT INTO monitor_state (id, last_seq) VALUES (1, 0);
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL CONSTRAINT alerts_dedup_key UNIQUE,
+    at INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    user_id TEXT,
+    username TEXT,
+    source TEXT,
+    summary TEXT NOT NULL,
+    event_seq INTEGER,
+    responses TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT
+);
+CREATE INDEX alerts_status ON alerts(status, at);
+CREATE TABLE honeytokens (
+    client_id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+"#,
+        postgres: r#"
+CREATE TABLE monitor_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq BIGINT NOT NULL
+);
+INSERT INTO monitor_state (id, last_seq) VALUES (1, 0);
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL CONSTRAINT alerts_dedup_key UNIQUE,
+    at BIGINT NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    user_id TEXT,
+    username TEXT,
+    source TEXT,
+    summary TEXT NOT NULL,
+    event_seq BIGINT,
+    responses TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT
+);
+CREATE INDEX alerts_status ON alerts(status, at);
+CREATE TABLE honeytokens (
+    client_id TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+"#,
+    },
+];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)

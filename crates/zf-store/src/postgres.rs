@@ -7,14 +7,14 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
-use zf_audit::{AuditEvent, Checkpoint, StoredEvent};
+use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::Scope;
 
 use crate::migrations::{latest_version, MIGRATIONS};
-use crate::rows::decode;
+use crate::rows::{alerts, decode};
 use crate::{
     scope, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
     PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique, UserRow,
@@ -689,23 +689,204 @@ impl Store for PgStore {
             "SELECT {EVENT_COLUMNS} FROM audit_events {clause}
              ORDER BY at DESC, seq DESC LIMIT {limit}"
         );
-        let params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = values
-            .into_iter()
-            .map(|v| match v {
-                QueryValue::Text(t) => {
-                    Box::new(t) as Box<dyn tokio_postgres::types::ToSql + Sync + Send>
-                }
-                QueryValue::Int(i) => Box::new(i),
-            })
-            .collect();
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
+        let params = boxed(values);
+        let refs = refs(&params);
         let c = self.client().await?;
         let stmt = c.prepare_cached(&sql).await?;
         let rows = c.query(&stmt, &refs).await?;
         rows.iter().map(event_from).collect()
+    }
+
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
+        let mut q = query.clone();
+        q.before = None;
+        let (clause, values) = q.clause(|n| format!("${n}"));
+        let params = boxed(values);
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!("SELECT COUNT(*) FROM audit_events {clause}"))
+            .await?;
+        let n: i64 = c.query_one(&stmt, &refs(&params)).await?.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn monitor_position(&self) -> Result<i64> {
+        Ok(self
+            .client()
+            .await?
+            .query_one("SELECT last_seq FROM monitor_state WHERE id = 1", &[])
+            .await?
+            .try_get(0)?)
+    }
+
+    async fn monitor_advance(&self, from: i64, to: i64) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE monitor_state SET last_seq = $1 WHERE id = 1 AND last_seq = $2",
+                &[&to, &from],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn alert_raise(
+        &self,
+        alert: Alert,
+        dedup_key: String,
+        event: AuditEvent,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "INSERT INTO alerts (id, dedup_key, at, rule, severity, user_id, username, source,
+                     summary, event_seq, responses, status, updated_at, updated_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $3, NULL)
+                 ON CONFLICT (dedup_key) DO NOTHING",
+                &[
+                    &alert.id,
+                    &dedup_key,
+                    &alert.at_ms,
+                    &alert.rule,
+                    &alert.severity.as_str(),
+                    &alert.user_id,
+                    &alert.username,
+                    &alert.source,
+                    &alert.summary,
+                    &alert.event_seq,
+                    &alerts::responses_json(&alert),
+                ],
+            )
+            .await?;
+        if n == 1 {
+            insert_event(&tx, &self.chain, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn alerts(&self, status: Option<AlertStatus>, limit: u32) -> Result<Vec<AlertRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "{} WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY at DESC LIMIT $2",
+                    alerts::SELECT
+                ),
+                &[&status.map(AlertStatus::as_str), &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                alerts::decode(alerts::AlertColumns {
+                    id: r.try_get(0)?,
+                    at_ms: r.try_get(1)?,
+                    rule: r.try_get(2)?,
+                    severity: r.try_get(3)?,
+                    user_id: r.try_get(4)?,
+                    username: r.try_get(5)?,
+                    source: r.try_get(6)?,
+                    summary: r.try_get(7)?,
+                    event_seq: r.try_get(8)?,
+                    responses: r.try_get(9)?,
+                    status: r.try_get(10)?,
+                    updated_at_ms: r.try_get(11)?,
+                    updated_by: r.try_get(12)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn alert_set_status(
+        &self,
+        id: &str,
+        status: AlertStatus,
+        by: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE alerts SET status = $1, updated_at = $2, updated_by = $3 WHERE id = $4",
+                &[&status.as_str(), &now_ms, &by, &id],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE users SET disabled = $1 WHERE username = $2",
+                &[&disabled, &username.as_str()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if disabled {
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+                &[&username.as_str()],
+            )
+            .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            &[&username.as_str()],
+        )
+        .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn honeytoken_add(&self, client: ClientId, now_ms: i64, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO honeytokens (client_id, created_at) VALUES ($1, $2)
+             ON CONFLICT (client_id) DO NOTHING",
+            &[&client.to_string(), &now_ms],
+        )
+        .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn honeytokens(&self) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT client_id FROM honeytokens ORDER BY client_id", &[])
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>> {
@@ -729,4 +910,23 @@ impl Store for PgStore {
             })
             .collect()
     }
+}
+
+type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+fn boxed(values: Vec<QueryValue>) -> Vec<Param> {
+    values
+        .into_iter()
+        .map(|v| match v {
+            QueryValue::Text(t) => Box::new(t) as Param,
+            QueryValue::Int(i) => Box::new(i),
+        })
+        .collect()
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
 }

@@ -167,3 +167,56 @@ pub(crate) mod decode {
         })
     }
 }
+
+pub(crate) mod alerts {
+    use zf_audit::{Alert, AlertRecord, AlertStatus, Severity};
+
+    use crate::{Result, StoreError};
+
+    /// The columns of an alert row, in the order the queries select them.
+    pub struct AlertColumns {
+        pub id: String,
+        pub at_ms: i64,
+        pub rule: String,
+        pub severity: String,
+        pub user_id: Option<String>,
+        pub username: Option<String>,
+        pub source: Option<String>,
+        pub summary: String,
+        pub event_seq: Option<i64>,
+        pub responses: String,
+        pub status: String,
+        pub updated_at_ms: i64,
+        pub updated_by: Option<String>,
+    }
+
+    pub const SELECT: &str = "SELECT id, at, rule, severity, user_id, username, source, summary,
+        event_seq, responses, status, updated_at, updated_by FROM alerts";
+
+    pub fn decode(c: AlertColumns) -> Result<AlertRecord> {
+        Ok(AlertRecord {
+            alert: Alert {
+                id: c.id,
+                at_ms: c.at_ms,
+                rule: c.rule,
+                severity: Severity::parse(&c.severity)
+                    .ok_or_else(|| StoreError::corrupt("alerts.severity", &c.severity))?,
+                user_id: c.user_id,
+                username: c.username,
+                source: c.source,
+                summary: c.summary,
+                event_seq: c.event_seq,
+                responses: serde_json::from_str(&c.responses)
+                    .map_err(|e| StoreError::corrupt("alerts.responses", e))?,
+            },
+            status: AlertStatus::parse(&c.status)
+                .ok_or_else(|| StoreError::corrupt("alerts.status", &c.status))?,
+            updated_at_ms: c.updated_at_ms,
+            updated_by: c.updated_by,
+        })
+    }
+
+    pub fn responses_json(alert: &Alert) -> String {
+        serde_json::to_string(&alert.responses).unwrap_or_else(|_| "[]".into())
+    }
+}

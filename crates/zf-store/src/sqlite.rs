@@ -8,14 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use zf_audit::{AuditEvent, Checkpoint, StoredEvent};
+use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::Scope;
 
 use crate::migrations::{latest_version, MIGRATIONS};
-use crate::rows::decode;
+use crate::rows::{alerts, decode};
 use crate::{
     scope, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
     PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique, UserRow,
@@ -685,14 +685,188 @@ impl Store for SqliteStore {
                  ORDER BY at DESC, seq DESC LIMIT {limit}"
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let params: Vec<Box<dyn rusqlite::ToSql>> = values
-                .into_iter()
-                .map(|v| match v {
-                    QueryValue::Text(t) => Box::new(t) as Box<dyn rusqlite::ToSql>,
-                    QueryValue::Int(i) => Box::new(i),
-                })
-                .collect();
+            let params = boxed(values);
             let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), event_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
+        let mut q = query.clone();
+        q.before = None;
+        let (clause, values) = q.clause(|n| format!("?{n}"));
+        self.run(move |c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT COUNT(*) FROM audit_events {clause}"))?;
+            let params = boxed(values);
+            let n: i64 = stmt.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn monitor_position(&self) -> Result<i64> {
+        self.run(|c| {
+            Ok(
+                c.query_row("SELECT last_seq FROM monitor_state WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn monitor_advance(&self, from: i64, to: i64) -> Result<bool> {
+        self.write(move |tx, _| {
+            let n = tx.execute(
+                "UPDATE monitor_state SET last_seq = ?1 WHERE id = 1 AND last_seq = ?2",
+                params![to, from],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn alert_raise(
+        &self,
+        alert: Alert,
+        dedup_key: String,
+        event: AuditEvent,
+    ) -> Result<bool> {
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "INSERT INTO alerts (id, dedup_key, at, rule, severity, user_id, username, source,
+                     summary, event_seq, responses, status, updated_at, updated_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?3, NULL)
+                 ON CONFLICT (dedup_key) DO NOTHING",
+                params![
+                    alert.id,
+                    dedup_key,
+                    alert.at_ms,
+                    alert.rule,
+                    alert.severity.as_str(),
+                    alert.user_id,
+                    alert.username,
+                    alert.source,
+                    alert.summary,
+                    alert.event_seq,
+                    alerts::responses_json(&alert),
+                ],
+            )?;
+            if n == 1 {
+                insert_event(tx, chain, &event)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn alerts(&self, status: Option<AlertStatus>, limit: u32) -> Result<Vec<AlertRecord>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{} WHERE (?1 IS NULL OR status = ?1) ORDER BY at DESC LIMIT ?2",
+                alerts::SELECT
+            ))?;
+            let rows = stmt.query_map(params![status.map(AlertStatus::as_str), limit], |r| {
+                Ok(alerts::decode(alerts::AlertColumns {
+                    id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    rule: r.get(2)?,
+                    severity: r.get(3)?,
+                    user_id: r.get(4)?,
+                    username: r.get(5)?,
+                    source: r.get(6)?,
+                    summary: r.get(7)?,
+                    event_seq: r.get(8)?,
+                    responses: r.get(9)?,
+                    status: r.get(10)?,
+                    updated_at_ms: r.get(11)?,
+                    updated_by: r.get(12)?,
+                }))
+            })?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn alert_set_status(
+        &self,
+        id: &str,
+        status: AlertStatus,
+        by: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE alerts SET status = ?1, updated_at = ?2, updated_by = ?3 WHERE id = ?4",
+                params![status.as_str(), now_ms, by, id],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn user_set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let username = username.as_str().to_owned();
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE users SET disabled = ?1 WHERE username = ?2",
+                params![disabled, username],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if disabled {
+                tx.execute(
+                    "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+                    [&username],
+                )?;
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()> {
+        let username = username.as_str().to_owned();
+        self.write(move |tx, chain| {
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+                [&username],
+            )?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn honeytoken_add(&self, client: ClientId, now_ms: i64, event: AuditEvent) -> Result<()> {
+        self.write(move |tx, chain| {
+            tx.execute(
+                "INSERT INTO honeytokens (client_id, created_at) VALUES (?1, ?2)
+                 ON CONFLICT (client_id) DO NOTHING",
+                params![client.to_string(), now_ms],
+            )?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn honeytokens(&self) -> Result<Vec<String>> {
+        self.run(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT client_id FROM honeytokens ORDER BY client_id")?;
+            let rows = stmt.query_map([], |r| Ok(Ok(r.get(0)?)))?;
             collect(rows)
         })
         .await
@@ -733,4 +907,14 @@ fn insert_user(tx: &Connection, u: &NewUser) -> Result<()> {
     )
     .map_err(map_unique)?;
     Ok(())
+}
+
+fn boxed(values: Vec<QueryValue>) -> Vec<Box<dyn rusqlite::ToSql>> {
+    values
+        .into_iter()
+        .map(|v| match v {
+            QueryValue::Text(t) => Box::new(t) as Box<dyn rusqlite::ToSql>,
+            QueryValue::Int(i) => Box::new(i),
+        })
+        .collect()
 }

@@ -35,6 +35,16 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Mark a client as a decoy (honeytoken): any access to it raises a critical alert.
+    Honeytoken {
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: String,
+    },
+    /// Write the audit log as JSON lines for security tooling.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 /// Appends one checkpoint line, creating the file if needed; shared with the server's
@@ -133,6 +143,46 @@ pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                     }
                 }
             }
+            Ok(())
+        }
+        AuditCommand::Honeytoken { client } => {
+            let id = zf_domain::ClientId::parse(&client).context("invalid --client")?;
+            app.plant_honeytoken(id, os_actor()).await?;
+            println!("Client {id} is now a honeytoken: any access raises a critical alert.");
+            Ok(())
+        }
+        AuditCommand::Export { out } => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| {
+                    format!("cannot create {} (it must not exist yet)", out.display())
+                })?;
+            let mut after = 0;
+            let mut count = 0u64;
+            loop {
+                let page = app.store().audit_events(after, 10_000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in &page {
+                    let line = serde_json::to_string(e).context("encode event")?;
+                    writeln!(file, "{line}")
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                    count += 1;
+                }
+            }
+            file.sync_all()
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            app.audit_record_operation(
+                os_actor(),
+                AuditAction::AuditExported,
+                Outcome::Success,
+                format!("{count} events to {}", out.display()),
+            )
+            .await?;
+            println!("Wrote {count} events to {}.", out.display());
             Ok(())
         }
         AuditCommand::ExportCheckpoints { out } => {

@@ -52,6 +52,22 @@ pub struct FileConfig {
     /// Where the server also appends each checkpoint: a location outside the database,
     /// ideally write-once, that `audit verify --checkpoints` reads.
     pub audit_checkpoint_file: Option<PathBuf>,
+    /// How often the monitoring rules look at new events, in milliseconds (default 1000).
+    pub monitor_interval_ms: Option<u64>,
+    /// The monitoring rules: `[monitor.failed_logins]`, `[monitor.read_volume]`, …
+    pub monitor: Option<zf_app::monitor::MonitorConfig>,
+    /// Where events and alerts go besides the database.
+    pub siem: Option<SiemConfig>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SiemConfig {
+    /// Every audit event and alert as RFC 5424 syslog over TLS.
+    pub syslog: Option<zf_siem::SyslogConfig>,
+    /// Alerts to chat robots (企业微信, 钉钉, 飞书) or any JSON endpoint.
+    #[serde(default)]
+    pub webhooks: Vec<zf_siem::WebhookConfig>,
 }
 
 /// The merged result.
@@ -94,6 +110,7 @@ impl Settings {
         let database = DatabaseChoice::parse(&data_dir, database_url.as_deref())?;
         let mut app = AppConfig {
             firm_name: file.firm_name.clone(),
+            monitor: file.monitor.clone().unwrap_or_default(),
             ..AppConfig::default()
         };
         if let Some(m) = file.session_idle_minutes {
@@ -107,6 +124,9 @@ impl Settings {
                 bail!("session_absolute_hours must be between 1 and 72");
             }
             app.session_absolute_timeout_ms = i64::from(h) * 3_600_000;
+        }
+        if file.monitor_interval_ms == Some(0) {
+            bail!("monitor_interval_ms must be at least 1");
         }
         if file.audit_checkpoint_seconds == Some(0) {
             bail!("audit_checkpoint_seconds must be at least 1");

@@ -84,9 +84,15 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(settings.file.audit_checkpoint_seconds.unwrap_or(300)),
         settings.file.audit_checkpoint_file.clone(),
     ));
+    connect_sinks(&instance.app, settings.file.siem.as_ref())?;
+    let monitor = tokio::spawn(monitor_continuously(
+        instance.app.clone(),
+        std::time::Duration::from_millis(settings.file.monitor_interval_ms.unwrap_or(1000)),
+    ));
     let router = zf_server::router(instance.app.clone());
     zf_server::serve(listener, tls_config, router, shutdown_signal()).await?;
     sealer.abort();
+    monitor.abort();
     // The last events of this run are sealed before the process ends.
     seal_once(
         &instance.app,
@@ -141,5 +147,37 @@ async fn seal_periodically(
     loop {
         ticks.tick().await;
         seal_once(&app, file.as_deref()).await;
+    }
+}
+
+/// Starts the configured senders and hands them to the monitoring loop.
+fn connect_sinks(
+    app: &zf_app::App,
+    siem: Option<&crate::config::SiemConfig>,
+) -> anyhow::Result<()> {
+    let Some(siem) = siem else { return Ok(()) };
+    if let Some(syslog) = &siem.syslog {
+        let sender = zf_siem::SyslogTlsSender::start(syslog).context("syslog")?;
+        app.sinks().add(std::sync::Arc::new(sender));
+        tracing::info!(address = %syslog.address, "forwarding audit events and alerts to syslog");
+    }
+    if !siem.webhooks.is_empty() {
+        let hooks = zf_siem::Webhooks::new(siem.webhooks.iter().cloned()).context("webhooks")?;
+        tracing::info!(count = hooks.len(), "forwarding alerts to webhooks");
+        app.sinks().add(std::sync::Arc::new(zf_siem::WebhookSink(
+            std::sync::Arc::new(hooks),
+        )));
+    }
+    Ok(())
+}
+
+async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = app.monitor_tick().await {
+            tracing::error!(error = %e, "security monitoring failed this round");
+        }
     }
 }

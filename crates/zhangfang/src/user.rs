@@ -24,6 +24,11 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Re-enable an account locked by a monitoring rule, after investigation.
+    Unlock {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 /// Who ran the command, for the audit event: the login name, or the numeric uid where the
@@ -90,6 +95,27 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
                 );
             }
             println!("The user must choose a new password at first sign-in.");
+            Ok(())
+        }
+        UserCommand::Unlock { username } => {
+            let username = Username::parse(&username).context("invalid --username")?;
+            let instance = Instance::open(
+                &settings.data_dir,
+                settings.database.clone(),
+                settings.app.clone(),
+            )
+            .await?;
+            instance
+                .app
+                .unlock_user(&username, os_actor())
+                .await
+                .map_err(|e| match e {
+                    zf_app::AppError::NotFound => {
+                        anyhow::anyhow!("no user named {}", username.as_str())
+                    }
+                    other => other.into(),
+                })?;
+            println!("Unlocked {}; they may sign in again.", username.as_str());
             Ok(())
         }
     }

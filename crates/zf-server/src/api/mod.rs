@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Handlers parse, call one [`zf_app::App`] method, and shape
 //! the answer; they hold no business rules.
 
+pub mod alerts;
 pub mod audit;
 pub mod clients;
 pub mod openapi;

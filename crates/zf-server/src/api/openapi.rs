@@ -1,7 +1,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{audit, clients, session};
+use super::{alerts, audit, clients, session};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -9,9 +9,9 @@ use super::{audit, clients, session};
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete, audit::search,
+        clients::delete, audit::search, alerts::list, alerts::acknowledge, alerts::resolve,
     ),
-    tags((name = "session"), (name = "clients"), (name = "audit"))
+    tags((name = "session"), (name = "clients"), (name = "audit"), (name = "alerts"))
 )]
 pub struct ApiDoc;
 

@@ -58,6 +58,14 @@ pub enum Msg {
     AuditRecord,
     AuditFields,
     AuditOutcome,
+    Alerts,
+    NoAlerts,
+    Severity,
+    Rule,
+    Summary,
+    Status,
+    Acknowledge,
+    Resolve,
 }
 
 impl Lang {
@@ -140,6 +148,14 @@ impl Lang {
             AuditRecord => ("对象", "Record"),
             AuditFields => ("字段", "Fields"),
             AuditOutcome => ("结果", "Outcome"),
+            Alerts => ("安全告警", "Security alerts"),
+            NoAlerts => ("暂无告警。", "No alerts."),
+            Severity => ("级别", "Severity"),
+            Rule => ("规则", "Rule"),
+            Summary => ("摘要", "Summary"),
+            Status => ("状态", "Status"),
+            Acknowledge => ("确认", "Acknowledge"),
+            Resolve => ("关闭", "Resolve"),
         };
         match self {
             Lang::Zh => zh,

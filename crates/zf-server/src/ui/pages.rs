@@ -16,6 +16,8 @@ pub async fn home(auth: Authorized) -> Redirect {
         Redirect::to("/login")
     } else if reads(zf_policy::Resource::AuditLog) && !reads(zf_policy::Resource::Client) {
         Redirect::to("/audit")
+    } else if reads(zf_policy::Resource::Alert) {
+        Redirect::to("/alerts")
     } else {
         Redirect::to("/clients")
     }

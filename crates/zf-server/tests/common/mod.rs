@@ -87,6 +87,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server; `None` when the backend is unavailable and not required.
     pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, AppConfig::default()).await
+    }
+
+    /// Starts a server with the given application settings (timeouts, monitoring rules).
+    pub async fn start_with(backend: Backend, config: AppConfig) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let (database, schema) = match backend {
@@ -96,7 +101,7 @@ impl TestServer {
                 (DatabaseChoice::Postgres(url), Some(schema))
             }
         };
-        let instance = Instance::open(&data, database.clone(), AppConfig::default())
+        let instance = Instance::open(&data, database.clone(), config)
             .await
             .expect("open instance");
         let files = tls::ensure_self_signed(&data).expect("certificate");
