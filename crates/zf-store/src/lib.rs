@@ -197,6 +197,8 @@ pub trait Store: Send + Sync + 'static {
     fn install_audit_chain_key(&self, key: std::sync::Arc<zf_crypto::AuditChainKey>);
     /// Records an event that accompanies no change (a refusal, a login failure).
     async fn audit_append(&self, event: AuditEvent) -> Result<()>;
+    /// Records many events in one transaction, chained in order (bulk loads, benchmarks).
+    async fn audit_append_batch(&self, events: Vec<AuditEvent>) -> Result<()>;
     /// Events with `seq > after`, oldest first.
     async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>>;
     /// The chain head as the application recorded it, read in one snapshot with the highest

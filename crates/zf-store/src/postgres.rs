@@ -622,6 +622,16 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn audit_append_batch(&self, events: Vec<AuditEvent>) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        for e in &events {
+            insert_event(&tx, &self.chain, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn audit_append(&self, event: AuditEvent) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

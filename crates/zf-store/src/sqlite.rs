@@ -615,6 +615,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn audit_append_batch(&self, events: Vec<AuditEvent>) -> Result<()> {
+        self.write(move |tx, chain| {
+            for e in &events {
+                insert_event(tx, chain, e)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn audit_append(&self, event: AuditEvent) -> Result<()> {
         self.write(move |tx, chain| insert_event(tx, chain, &event))
             .await

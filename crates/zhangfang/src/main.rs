@@ -2,6 +2,7 @@
 //! instance, and call the application or the server.
 
 mod audit;
+mod bench;
 mod config;
 mod serve;
 mod user;
@@ -35,6 +36,9 @@ enum Command {
     /// Verify the audit log and manage its signed checkpoints.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Measure this machine: figures beside their raw baselines.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(settings, args).await,
             Command::User(cmd) => user::run(settings, cmd).await,
             Command::Audit(cmd) => audit::run(settings, cmd).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
     match result {
