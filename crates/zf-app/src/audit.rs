@@ -68,6 +68,32 @@ impl App {
         Ok(found)
     }
 
+    /// Writes the whole log as JSON lines (oldest first) for security tooling; returns how
+    /// many events it wrote. Events hold field names only, never values, so the file holds
+    /// nothing sensitive — it still names people, so callers create it owner-only.
+    pub async fn audit_export(
+        &self,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, AppError> {
+        let mut after = 0;
+        let mut count = 0;
+        loop {
+            let page = self.store.audit_events(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for e in &page {
+                let line =
+                    serde_json::to_string(e).map_err(|e| AppError::Internal(e.to_string()))?;
+                writeln!(out, "{line}")
+                    .map_err(|e| AppError::Internal(format!("cannot write the export: {e}")))?;
+                count += 1;
+            }
+        }
+        out.flush()
+            .map_err(|e| AppError::Internal(format!("cannot write the export: {e}")))?;
+        Ok(count)
+    }
+
     /// Records who ran a verification or an export, and what it found, in the log itself.
     pub async fn audit_record_operation(
         &self,

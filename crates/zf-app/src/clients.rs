@@ -355,6 +355,7 @@ impl App {
             ),
             session_ref: meta.session_ref.clone(),
             source: meta.source.clone(),
+            device: meta.device.clone(),
         };
         let event = AuditEvent::new(now_ms(), actor, AuditAction::AccessDenied, Outcome::Denied)
             .request(meta.request_id.clone())

@@ -51,6 +51,8 @@ pub struct RequestMeta {
     pub source: Option<String>,
     /// A short, non-secret reference to the caller's session.
     pub session_ref: Option<String>,
+    /// The User-Agent the caller sent, shortened.
+    pub device: Option<String>,
 }
 
 /// The application state shared by every request.
@@ -97,12 +99,14 @@ pub(crate) fn actor(grant: &Grant, meta: &RequestMeta) -> Actor {
             name: p.username.as_str().to_owned(),
             session_ref: meta.session_ref.clone(),
             source: meta.source.clone(),
+            device: meta.device.clone(),
         },
         None => Actor {
             user_id: None,
             name: "anonymous".into(),
             session_ref: None,
             source: meta.source.clone(),
+            device: meta.device.clone(),
         },
     }
 }

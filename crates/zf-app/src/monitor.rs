@@ -200,6 +200,7 @@ fn monitor_actor() -> Actor {
         name: "monitor".into(),
         session_ref: None,
         source: None,
+        device: None,
     }
 }
 
@@ -376,10 +377,9 @@ impl App {
         Ok(out)
     }
 
+    /// A successful sign-in from an address, or with a device, this user never signed in from
+    /// before (their very first sign-in excepted).
     async fn new_source(&self, e: &StoredEvent) -> Result<Vec<Finding>, AppError> {
-        let Some(source) = &e.source else {
-            return Ok(Vec::new());
-        };
         let logins = AuditQuery {
             actor: Some(e.actor_name.clone()),
             action: Some("login".into()),
@@ -387,31 +387,57 @@ impl App {
             to_ms: Some(e.at_ms),
             ..AuditQuery::default()
         };
-        let earlier = self.store.audit_count(&logins).await?;
-        let here = self
-            .store
-            .audit_count(&AuditQuery {
-                source: Some(source.clone()),
-                ..logins
-            })
-            .await?;
-        if earlier == 0 || here > 0 {
+        if self.store.audit_count(&logins).await? == 0 {
             return Ok(Vec::new());
         }
-        Ok(vec![Finding {
-            rule: "new_source",
-            severity: Severity::Low,
-            dedup_key: format!("new_source:{}:{source}", e.actor_name),
-            username: Some(e.actor_name.clone()),
-            user_id: e.actor_user_id.clone(),
-            source: Some(source.clone()),
-            summary: format!(
-                "新地址登录 / {} signed in from a new address {source}",
-                e.actor_name
-            ),
-            event_seq: e.seq,
-            respond: self.config.monitor.new_source.respond.clone(),
-        }])
+        let mut out = Vec::new();
+        let respond = &self.config.monitor.new_source.respond;
+        if let Some(source) = &e.source {
+            let q = AuditQuery {
+                source: Some(source.clone()),
+                ..logins.clone()
+            };
+            if self.store.audit_count(&q).await? == 0 {
+                out.push(Finding {
+                    rule: "new_source",
+                    severity: Severity::Low,
+                    dedup_key: format!("new_source:{}:{source}", e.actor_name),
+                    username: Some(e.actor_name.clone()),
+                    user_id: e.actor_user_id.clone(),
+                    source: Some(source.clone()),
+                    summary: format!(
+                        "新地址登录 / {} signed in from a new address {source}",
+                        e.actor_name
+                    ),
+                    event_seq: e.seq,
+                    respond: respond.clone(),
+                });
+            }
+        }
+        if let Some(device) = &e.device {
+            let q = AuditQuery {
+                device: Some(device.clone()),
+                ..logins
+            };
+            if self.store.audit_count(&q).await? == 0 {
+                let short: String = device.chars().take(60).collect();
+                out.push(Finding {
+                    rule: "new_device",
+                    severity: Severity::Low,
+                    dedup_key: format!("new_device:{}:{device}", e.actor_name),
+                    username: Some(e.actor_name.clone()),
+                    user_id: e.actor_user_id.clone(),
+                    source: e.source.clone(),
+                    summary: format!(
+                        "新设备登录 / {} signed in with a new device ({short})",
+                        e.actor_name
+                    ),
+                    event_seq: e.seq,
+                    respond: respond.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn read_volume(&self, e: &StoredEvent) -> Result<Vec<Finding>, AppError> {

@@ -35,6 +35,7 @@ impl StoredEvent {
             actor_name: event.actor.name.clone(),
             session_ref: event.actor.session_ref.clone(),
             source: event.actor.source.clone(),
+            device: event.actor.device.clone(),
             action: event.action.as_str().to_owned(),
             resource: event.resource.map(str::to_owned),
             record_id: event.record_id.clone(),
@@ -67,6 +68,7 @@ impl StoredEvent {
             Some(self.actor_name.as_bytes()),
             self.session_ref.as_deref().map(str::as_bytes),
             self.source.as_deref().map(str::as_bytes),
+            self.device.as_deref().map(str::as_bytes),
             Some(self.action.as_bytes()),
             self.resource.as_deref().map(str::as_bytes),
             self.record_id.as_deref().map(str::as_bytes),
@@ -106,7 +108,7 @@ mod tests {
             &key,
         );
         assert_eq!(row.hash, key.link(&row.canonical()).to_vec());
-        let edits: [fn(&mut StoredEvent); 15] = [
+        let edits: [fn(&mut StoredEvent); 16] = [
             |r| r.seq += 1,
             |r| r.at_ms += 1,
             |r| r.id.push('x'),
@@ -114,6 +116,7 @@ mod tests {
             |r| r.actor_name.push('x'),
             |r| r.session_ref = Some(String::new()),
             |r| r.source = Some("10.0.0.1".into()),
+            |r| r.device = Some("curl/8".into()),
             |r| r.action = "logout".into(),
             |r| r.resource = None,
             |r| r.record_id = Some("c2".into()),

@@ -106,6 +106,9 @@ pub struct Actor {
     /// A short, non-secret reference to the session (a prefix of its hash), never the session id.
     pub session_ref: Option<String>,
     pub source: Option<String>,
+    /// The client software as it named itself (User-Agent), shortened; never trusted, only
+    /// recorded.
+    pub device: Option<String>,
 }
 
 impl Actor {
@@ -115,6 +118,7 @@ impl Actor {
             name: "system".into(),
             session_ref: None,
             source: None,
+            device: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl Actor {
             name: format!("cli:{os_user}"),
             session_ref: None,
             source: Some("local".into()),
+            device: None,
         }
     }
 }
@@ -197,6 +202,7 @@ pub struct StoredEvent {
     pub actor_name: String,
     pub session_ref: Option<String>,
     pub source: Option<String>,
+    pub device: Option<String>,
     pub action: String,
     pub resource: Option<String>,
     pub record_id: Option<String>,

@@ -51,6 +51,13 @@ fn cross_site(req: &Request) -> bool {
     false
 }
 
+/// The User-Agent as an audit field: printable characters only, at most 160 of them.
+fn device(headers: &axum::http::HeaderMap) -> Option<String> {
+    let ua = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let clean: String = ua.chars().filter(|c| !c.is_control()).take(160).collect();
+    (!clean.trim().is_empty()).then_some(clean)
+}
+
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
 }
@@ -106,6 +113,7 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                     .get::<ConnectInfo<SocketAddr>>()
                     .map(|c| c.0.ip().to_string()),
                 session_ref: session.as_ref().map(|s| s.session_ref.clone()),
+                device: device(req.headers()),
             };
             let principal = session.as_ref().map(|s| &s.principal);
             match decide(principal, operation) {

@@ -18,6 +18,7 @@ on_both_stores!(
     a_mass_read_raises_an_alert_locks_the_account_and_reaches_syslog,
     a_honeytoken_catches_its_reader,
     a_burst_of_failed_sign_ins_is_noticed,
+    a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited,
 );
 
 fn config() -> AppConfig {
@@ -217,6 +218,19 @@ async fn a_mass_read_raises_an_alert_locks_the_account_and_reaches_syslog(b: Bac
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
+
+    // The JSON-lines export for security tooling holds no seeded sensitive value either.
+    let mut export = Vec::new();
+    let n = s.app.audit_export(&mut export).await.unwrap();
+    assert_eq!(n, s.audit().await.len() as u64);
+    let export = String::from_utf8(export).unwrap();
+    assert!(export.contains("client_sensitive_read"));
+    for secret in (700..735).map(id_number) {
+        assert!(
+            !export.contains(&secret),
+            "a sensitive value reached the export"
+        );
+    }
 }
 
 async fn a_honeytoken_catches_its_reader(b: Backend) {
@@ -279,4 +293,51 @@ async fn a_burst_of_failed_sign_ins_is_noticed(b: Backend) {
             .any(|a| a.source.as_deref() == Some("127.0.0.1") && a.username.is_none()),
         "by address too: {raised:?}"
     );
+}
+
+async fn a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited(b: Backend) {
+    let Some(s) = TestServer::start_with(b, config()).await else {
+        return;
+    };
+    s.signed_in("shebei", Role::Accountant).await;
+    let sign_in = |ua: &'static str| {
+        let c = s.client(false);
+        let url = s.url("/api/v1/session");
+        async move {
+            c.post(url)
+                .header("user-agent", ua)
+                .json(&json!({"username": "shebei", "password": "a fresh pass phrase for tests"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        sign_in("Mozilla/5.0 (Windows NT 10.0) Firefox/130.0").await,
+        StatusCode::OK
+    );
+    s.app.monitor_tick().await.unwrap();
+    assert_eq!(
+        sign_in("Mozilla/5.0 (Windows NT 10.0) Firefox/130.0").await,
+        StatusCode::OK
+    );
+    let raised = s.app.monitor_tick().await.unwrap();
+    assert!(
+        raised.iter().all(|a| a.rule != "new_device"),
+        "a known device: {raised:?}"
+    );
+    assert_eq!(sign_in("python-requests/2.32").await, StatusCode::OK);
+    let raised = s.app.monitor_tick().await.unwrap();
+    assert!(
+        raised
+            .iter()
+            .any(|a| a.rule == "new_device" && a.summary.contains("python-requests")),
+        "{raised:?}"
+    );
+    let events = s.audit().await;
+    assert!(events
+        .iter()
+        .any(|e| e.device.as_deref() == Some("python-requests/2.32")));
+    assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
 }

@@ -233,6 +233,7 @@ impl Formatter {
         sd.opt("resource", event.resource.as_deref());
         sd.opt("record", event.record_id.as_deref());
         sd.opt("source", event.source.as_deref());
+        sd.opt("device", event.device.as_deref());
         sd.opt("request", event.request_id.as_deref());
         sd.param("id", &event.id);
         sd.opt("user", event.actor_user_id.as_deref());
@@ -346,6 +347,7 @@ mod tests {
             actor_name: "张三".into(),
             session_ref: Some("ab12cd34".into()),
             source: Some("203.0.113.9".into()),
+            device: None,
             action: "client_sensitive_read".into(),
             resource: Some("clients".into()),
             record_id: Some("c-19".into()),

@@ -46,6 +46,7 @@ pub struct AuditQuery {
     pub record_id: Option<String>,
     pub action: Option<String>,
     pub source: Option<String>,
+    pub device: Option<String>,
     pub outcome: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
@@ -77,6 +78,9 @@ impl AuditQuery {
         }
         if let Some(v) = &self.source {
             add("source = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.device {
+            add("device = ?", QueryValue::Text(v.clone()), &mut values);
         }
         if let Some(v) = &self.outcome {
             add("outcome = ?", QueryValue::Text(v.clone()), &mut values);

@@ -124,8 +124,9 @@ async fn insert_event(c: &impl GenericClient, chain: &ChainCell, e: &AuditEvent)
     let stmt = c
         .prepare_cached(
             "INSERT INTO audit_events (seq, id, at, actor_user_id, actor_name, session_ref, source,
-                 action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 device, action, resource, record_id, fields, outcome, request_id, detail,
+                 prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .await?;
     c.execute(
@@ -138,6 +139,7 @@ async fn insert_event(c: &impl GenericClient, chain: &ChainCell, e: &AuditEvent)
             &row.actor_name,
             &row.session_ref,
             &row.source,
+            &row.device,
             &row.action,
             &row.resource,
             &row.record_id,
@@ -157,8 +159,8 @@ async fn insert_event(c: &impl GenericClient, chain: &ChainCell, e: &AuditEvent)
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref, source, action,
-    resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
+const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref, source, device,
+    action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
 
 fn event_from(r: &Row) -> Result<StoredEvent> {
     Ok(StoredEvent {
@@ -169,15 +171,16 @@ fn event_from(r: &Row) -> Result<StoredEvent> {
         actor_name: r.try_get(4)?,
         session_ref: r.try_get(5)?,
         source: r.try_get(6)?,
-        action: r.try_get(7)?,
-        resource: r.try_get(8)?,
-        record_id: r.try_get(9)?,
-        fields: r.try_get(10)?,
-        outcome: r.try_get(11)?,
-        request_id: r.try_get(12)?,
-        detail: r.try_get(13)?,
-        prev_hash: r.try_get(14)?,
-        hash: r.try_get(15)?,
+        device: r.try_get(7)?,
+        action: r.try_get(8)?,
+        resource: r.try_get(9)?,
+        record_id: r.try_get(10)?,
+        fields: r.try_get(11)?,
+        outcome: r.try_get(12)?,
+        request_id: r.try_get(13)?,
+        detail: r.try_get(14)?,
+        prev_hash: r.try_get(15)?,
+        hash: r.try_get(16)?,
     })
 }
 

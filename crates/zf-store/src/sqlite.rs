@@ -167,8 +167,9 @@ fn insert_event(tx: &Connection, chain: &ChainCell, e: &AuditEvent) -> Result<()
     let row = StoredEvent::chained(seq + 1, e, &prev, key);
     tx.prepare_cached(
         "INSERT INTO audit_events (seq, id, at, actor_user_id, actor_name, session_ref, source,
-             action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             device, action, resource, record_id, fields, outcome, request_id, detail, prev_hash,
+             hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         row.seq,
@@ -178,6 +179,7 @@ fn insert_event(tx: &Connection, chain: &ChainCell, e: &AuditEvent) -> Result<()
         row.actor_name,
         row.session_ref,
         row.source,
+        row.device,
         row.action,
         row.resource,
         row.record_id,
@@ -202,20 +204,21 @@ fn event_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredEvent>> {
         actor_name: r.get(4)?,
         session_ref: r.get(5)?,
         source: r.get(6)?,
-        action: r.get(7)?,
-        resource: r.get(8)?,
-        record_id: r.get(9)?,
-        fields: r.get(10)?,
-        outcome: r.get(11)?,
-        request_id: r.get(12)?,
-        detail: r.get(13)?,
-        prev_hash: r.get(14)?,
-        hash: r.get(15)?,
+        device: r.get(7)?,
+        action: r.get(8)?,
+        resource: r.get(9)?,
+        record_id: r.get(10)?,
+        fields: r.get(11)?,
+        outcome: r.get(12)?,
+        request_id: r.get(13)?,
+        detail: r.get(14)?,
+        prev_hash: r.get(15)?,
+        hash: r.get(16)?,
     }))
 }
 
-const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref, source, action,
-    resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
+const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref, source, device,
+    action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at";

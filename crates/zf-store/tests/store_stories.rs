@@ -1046,6 +1046,7 @@ async fn audit_log_is_append_only_and_reads_back_what_was_written(db: &TestDb) {
                 name: "alice".into(),
                 session_ref: Some("5f2e9c01".into()),
                 source: Some("203.0.113.9".into()),
+                device: None,
             },
             AuditAction::ClientSensitiveRead,
             Outcome::Success,

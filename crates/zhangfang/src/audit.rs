@@ -160,19 +160,7 @@ pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                 .with_context(|| {
                     format!("cannot create {} (it must not exist yet)", out.display())
                 })?;
-            let mut after = 0;
-            let mut count = 0u64;
-            loop {
-                let page = app.store().audit_events(after, 10_000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for e in &page {
-                    let line = serde_json::to_string(e).context("encode event")?;
-                    writeln!(file, "{line}")
-                        .with_context(|| format!("cannot write {}", out.display()))?;
-                    count += 1;
-                }
-            }
+            let count = app.audit_export(&mut file).await?;
             file.sync_all()
                 .with_context(|| format!("cannot write {}", out.display()))?;
             app.audit_record_operation(

@@ -61,6 +61,7 @@ fn event(i: u64, users: u64) -> AuditEvent {
             (user / 8) % 256,
             user % 251
         )),
+        device: None,
     };
     let e = AuditEvent::new(
         START_MS + i as i64 * STEP_MS,

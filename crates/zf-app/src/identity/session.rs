@@ -107,6 +107,7 @@ impl App {
                     name: attempted,
                     session_ref: None,
                     source: meta.source.clone(),
+                    device: meta.device.clone(),
                 };
                 self.store
                     .audit_append(
@@ -125,6 +126,7 @@ impl App {
             name: user.username.as_str().to_owned(),
             session_ref: Some(session_ref(&id_hash)),
             source: meta.source.clone(),
+            device: meta.device.clone(),
         };
         self.store
             .session_create(

@@ -71,6 +71,7 @@ impl AuditFilters {
             record_id: nonempty(&record),
             action: nonempty(&self.action),
             source: nonempty(&self.source),
+            device: None,
             outcome: None,
             from_ms: self
                 .from

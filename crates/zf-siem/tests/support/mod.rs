@@ -86,6 +86,7 @@ pub fn event(seq: i64) -> StoredEvent {
         actor_name: "张三".into(),
         session_ref: Some("ab12cd34".into()),
         source: Some("203.0.113.9".into()),
+        device: None,
         action: "login".into(),
         resource: None,
         record_id: None,

@@ -50,6 +50,7 @@ pub fn event(action: AuditAction) -> AuditEvent {
         name: "supervisor1".into(),
         session_ref: Some("a1b2c3d4".into()),
         source: Some("198.51.100.7".into()),
+        device: None,
     };
     AuditEvent::new(T0 + 1, actor, action, Outcome::Success)
         .request(Some(format!("req-{}", uuid::Uuid::new_v4().simple())))
