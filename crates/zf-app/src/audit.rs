@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use zf_audit::{
-    Actor, AuditAction, AuditEvent, Checkpoint, Finding, Outcome, Report, StoredEvent, Verifier,
-    GENESIS,
+    Actor, Archive, ArchiveManifest, AuditAction, AuditEvent, Checkpoint, Finding, Outcome, Report,
+    StoredEvent, Verifier, GENESIS,
 };
 
 use zf_policy::Grant;
-use zf_store::AuditQuery;
+use zf_store::{ArchiveRecord, AuditQuery};
 
 use crate::{now_ms, App, AppError, RequestMeta};
 
@@ -94,6 +94,58 @@ impl App {
         Ok(count)
     }
 
+    /// Moves the oldest events, up to `before_ms` and never younger than the retention, to a
+    /// signed, compressed archive written to `out`, after checking the whole log verifies.
+    /// Returns the archive's manifest, or `None` if nothing is old enough.
+    pub async fn audit_archive(
+        &self,
+        before_ms: i64,
+        out: &mut (dyn std::io::Write + Send),
+        operator: Actor,
+    ) -> Result<Option<ArchiveManifest>, AppError> {
+        let retention = i64::from(self.config.audit_retention_days) * 86_400_000;
+        let cutoff = before_ms.min(now_ms() - retention);
+        let Some((first, last)) = self.store.audit_archivable(cutoff).await? else {
+            return Ok(None);
+        };
+        let report = self.audit_verify(&[]).await?;
+        if let Some(f) = report.findings.first() {
+            return Err(AppError::Invalid(format!(
+                "the audit log does not verify, so nothing is archived: {f}"
+            )));
+        }
+        let mut events = Vec::new();
+        let mut after = first - 1;
+        while after < last {
+            let page = self.store.audit_events(after, PAGE).await?;
+            let Some(tail) = page.last() else { break };
+            after = tail.seq;
+            events.extend(page.into_iter().filter(|e| e.seq <= last));
+        }
+        let manifest = Archive::write(&events, now_ms(), self.keys.audit_signing(), out)
+            .map_err(|e| AppError::Internal(format!("cannot write the archive: {e}")))?;
+        let record = ArchiveRecord {
+            first_seq: manifest.first_seq,
+            last_seq: manifest.last_seq,
+            last_hash: manifest.last_hash.clone(),
+            sha256: manifest.sha256.clone(),
+            created_at_ms: manifest.created_at_ms,
+            signature: manifest.signature.clone(),
+        };
+        let event = AuditEvent::new(
+            now_ms(),
+            operator,
+            AuditAction::AuditArchived,
+            Outcome::Success,
+        )
+        .detail(format!(
+            "events #{} to #{} archived",
+            manifest.first_seq, manifest.last_seq
+        ));
+        self.store.audit_archive_commit(record, event).await?;
+        Ok(Some(manifest))
+    }
+
     /// Records who ran a verification or an export, and what it found, in the log itself.
     pub async fn audit_record_operation(
         &self,
@@ -110,9 +162,69 @@ impl App {
     /// database and `external` ones kept elsewhere (exported files), all against this
     /// deployment's audit key.
     pub async fn audit_verify(&self, external: &[Checkpoint]) -> Result<Report, AppError> {
+        self.audit_verify_with_archives(external, &[]).await
+    }
+
+    /// As [`App::audit_verify`], and also checks archive files: each must be signed by the audit
+    /// key, chain correctly inside, follow the one before it, and match what the log recorded
+    /// when it was archived.
+    pub async fn audit_verify_with_archives(
+        &self,
+        external: &[Checkpoint],
+        archives: &[Archive],
+    ) -> Result<Report, AppError> {
         let trusted = self.audit_public_key();
         let key = self.keys.audit_chain();
-        let mut verifier = Verifier::new(key, 0, &GENESIS);
+        let records = self.store.audit_archives().await?;
+        let mut archive_findings = Vec::new();
+        let (mut expect_seq, mut expect_hash) = (0, GENESIS.to_vec());
+        for a in archives {
+            let m = &a.manifest;
+            let mut problem = |p: &str| {
+                archive_findings.push(Finding::Archive {
+                    first: m.first_seq,
+                    last: m.last_seq,
+                    problem: p.to_owned(),
+                })
+            };
+            if !m.signed_by(&trusted) {
+                problem("its manifest is not signed by this deployment's audit key");
+            }
+            if m.first_seq != expect_seq + 1 || m.first_prev_hash != expect_hash {
+                problem("it does not follow the archive (or the start of the log) before it");
+            }
+            match records.iter().find(|r| r.last_seq == m.last_seq) {
+                Some(r)
+                    if r.first_seq == m.first_seq
+                        && r.last_hash == m.last_hash
+                        && r.sha256 == m.sha256 => {}
+                Some(_) => problem("it differs from the archive the log recorded"),
+                None => problem("the log recorded no such archive"),
+            }
+            let mut inner = Verifier::new(key, m.first_seq - 1, &m.first_prev_hash);
+            let by_hash: HashMap<Vec<u8>, i64> =
+                a.events.iter().map(|e| (e.hash.clone(), e.seq)).collect();
+            for e in &a.events {
+                inner.feed(e, |h| by_hash.get(h).copied());
+            }
+            let inner = inner.finish(Some((m.last_seq, m.last_hash.clone())));
+            archive_findings.extend(inner.findings);
+            expect_seq = m.last_seq;
+            expect_hash = m.last_hash.clone();
+        }
+        // The log in the database continues after the last archived segment.
+        let (start_seq, start_hash) = records
+            .last()
+            .map_or((0, GENESIS.to_vec()), |r| (r.last_seq, r.last_hash.clone()));
+        if !archives.is_empty() && (expect_seq, &expect_hash) != (start_seq, &start_hash) {
+            archive_findings.push(Finding::Archive {
+                first: expect_seq,
+                last: start_seq,
+                problem: "the archives given do not reach the start of the log in the database"
+                    .into(),
+            });
+        }
+        let mut verifier = Verifier::new(key, start_seq, &start_hash);
         for cp in self.store.audit_checkpoints().await? {
             verifier.expect(&cp, &trusted, "database");
         }
@@ -145,6 +257,9 @@ impl App {
             }
         }
         let mut report = verifier.finish(Some((start.seq, start.hash)));
+        report.events += archives.iter().map(|a| a.events.len() as u64).sum::<u64>();
+        archive_findings.append(&mut report.findings);
+        report.findings = archive_findings;
         // Rows beyond the head in one snapshot were not written by the application.
         let end = self.store.audit_head().await?;
         if end.max_event_seq > end.seq {

@@ -31,6 +31,8 @@ pub struct AppConfig {
     /// The firm's name; passwords containing it are refused.
     pub firm_name: Option<String>,
     pub monitor: monitor::MonitorConfig,
+    /// Days an audit event must be kept before it may be archived (at least 180).
+    pub audit_retention_days: u32,
 }
 
 impl Default for AppConfig {
@@ -40,6 +42,7 @@ impl Default for AppConfig {
             session_absolute_timeout_ms: 12 * 60 * 60 * 1000,
             firm_name: None,
             monitor: monitor::MonitorConfig::default(),
+            audit_retention_days: 180,
         }
     }
 }
@@ -73,6 +76,10 @@ impl App {
         config: AppConfig,
     ) -> Result<Self, AppError> {
         let keys = Keys::load(store.as_ref(), master).await?;
+        store
+            .audit_set_retention(i64::from(config.audit_retention_days) * 86_400_000)
+            .await
+            .map_err(|e| AppError::Invalid(format!("audit retention: {e}")))?;
         Ok(App {
             store,
             keys: Arc::new(keys),

@@ -17,18 +17,7 @@ pub struct Checkpoint {
     pub signature: Vec<u8>,
 }
 
-mod hex_serde {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        hex::decode(text).map_err(serde::de::Error::custom)
-    }
-}
+use crate::hex_serde;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointFileError {

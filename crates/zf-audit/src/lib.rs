@@ -2,6 +2,7 @@
 //! refusal. The store writes an event in the same transaction as the change it describes; the
 //! hash chain and its verification build on this type.
 
+mod archive;
 mod chain;
 mod checkpoint;
 mod verify;
@@ -9,6 +10,7 @@ mod verify;
 use serde::Serialize;
 use zf_domain::UserId;
 
+pub use archive::{Archive, ArchiveError, ArchiveManifest};
 pub use chain::GENESIS;
 pub use checkpoint::{Checkpoint, CheckpointFileError};
 pub use verify::{Finding, Report, Verifier};
@@ -49,6 +51,8 @@ pub enum AuditAction {
     SessionsRevoked,
     /// A decoy client was planted to catch insiders and intruders.
     HoneytokenPlanted,
+    /// Events past their retention were moved to a signed archive file.
+    AuditArchived,
 }
 
 impl AuditAction {
@@ -76,6 +80,7 @@ impl AuditAction {
             AuditAction::AccountUnlocked => "account_unlocked",
             AuditAction::SessionsRevoked => "sessions_revoked",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",
+            AuditAction::AuditArchived => "audit_archived",
         }
     }
 }
@@ -192,8 +197,8 @@ impl AuditEvent {
     }
 }
 
-/// A stored event as read back, for investigation and tests.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A stored event as read back, for investigation, export and archives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub seq: i64,
     pub id: String,
@@ -211,15 +216,24 @@ pub struct StoredEvent {
     pub request_id: Option<String>,
     pub detail: Option<String>,
     /// The chain link of the previous event (32 bytes).
-    #[serde(serialize_with = "hex_bytes")]
+    #[serde(with = "hex_serde")]
     pub prev_hash: Vec<u8>,
     /// HMAC-SHA256 of this event with `prev_hash`, under the audit chain key (32 bytes).
-    #[serde(serialize_with = "hex_bytes")]
+    #[serde(with = "hex_serde")]
     pub hash: Vec<u8>,
 }
 
-fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(bytes))
+pub(crate) mod hex_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// How urgent an alert is; maps to syslog severities and chat-robot wording.

@@ -34,6 +34,12 @@ pub enum Finding {
     CheckpointMismatch { seq: i64, source: String },
     /// A checkpoint whose signature does not verify under the trusted key.
     BadSignature { seq: i64, source: String },
+    /// An archive segment that is not what the log recorded, or not signed by the audit key.
+    Archive {
+        first: i64,
+        last: i64,
+        problem: String,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -49,6 +55,7 @@ impl fmt::Display for Finding {
             Finding::AppendedOutside { first } => write!(f, "events from #{first} on were added to the table outside the application"),
             Finding::CheckpointMismatch { seq, source } => write!(f, "the log at event #{seq} differs from the signed checkpoint ({source})"),
             Finding::BadSignature { seq, source } => write!(f, "the checkpoint at event #{seq} ({source}) is not signed by the trusted audit key"),
+            Finding::Archive { first, last, problem } => write!(f, "the archive of events #{first} to #{last}: {problem}"),
         }
     }
 }
@@ -65,6 +72,7 @@ impl Finding {
             Finding::Deleted { last, .. } => *last,
             Finding::Truncated { last_present, .. } => *last_present,
             Finding::AppendedOutside { first } => *first,
+            Finding::Archive { last, .. } => *last,
         }
     }
 }

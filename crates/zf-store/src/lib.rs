@@ -107,6 +107,17 @@ impl AuditQuery {
     }
 }
 
+/// A segment of the log moved to an archive file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveRecord {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub last_hash: Vec<u8>,
+    pub sha256: Vec<u8>,
+    pub created_at_ms: i64,
+    pub signature: Vec<u8>,
+}
+
 /// A bound parameter of a dynamically built audit query.
 #[derive(Clone, Debug)]
 pub(crate) enum QueryValue {
@@ -214,6 +225,16 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_checkpoint_add(&self, checkpoint: Checkpoint) -> Result<bool>;
     /// Every stored checkpoint, oldest first.
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>>;
+    /// Sets how long events must be kept; the schema refuses less than 180 days.
+    async fn audit_set_retention(&self, retention_ms: i64) -> Result<()>;
+    /// The oldest stretch of the log (from its first event) whose events are all older than
+    /// `cutoff_ms`, as (first, last) positions; `None` if there is none.
+    async fn audit_archivable(&self, cutoff_ms: i64) -> Result<Option<(i64, i64)>>;
+    /// Records an archived segment and removes its events from the table, with its event, in
+    /// one transaction. The schema refuses to remove events younger than the retention.
+    async fn audit_archive_commit(&self, record: ArchiveRecord, event: AuditEvent) -> Result<u64>;
+    /// Every archived segment, oldest first.
+    async fn audit_archives(&self) -> Result<Vec<ArchiveRecord>>;
     /// Events matching `query`, newest first.
     async fn audit_search(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>>;
     /// How many events match `query` (its cursor and limit are ignored).

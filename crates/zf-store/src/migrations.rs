@@ -85,8 +85,28 @@ CREATE INDEX audit_events_source ON audit_events(source, at, seq);
 CREATE INDEX audit_events_at ON audit_events(at, seq);
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE audit_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    retention_ms INTEGER NOT NULL CHECK (retention_ms >= 15552000000)
+);
+INSERT INTO audit_settings (id, retention_ms) VALUES (1, 15552000000);
+CREATE TABLE audit_archives (
+    last_seq INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    last_hash BLOB NOT NULL,
+    sha256 BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TRIGGER audit_archives_no_update BEFORE UPDATE ON audit_archives
+BEGIN SELECT RAISE(ABORT, 'audit archives are append-only'); END;
+CREATE TRIGGER audit_archives_no_delete BEFORE DELETE ON audit_archives
+BEGIN SELECT RAISE(ABORT, 'audit archives are append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+WHEN NOT EXISTS (SELECT 1 FROM audit_archives a WHERE OLD.seq BETWEEN a.first_seq AND a.last_seq)
+  OR OLD.at >= CAST(strftime('%s', 'now') AS INTEGER) * 1000
+               - (SELECT retention_ms FROM audit_settings WHERE id = 1)
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only: only archived events past their retention may be removed'); END;
 CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
@@ -176,9 +196,34 @@ CREATE INDEX audit_events_actor ON audit_events(actor_name, at, seq);
 CREATE INDEX audit_events_action ON audit_events(action, at, seq);
 CREATE INDEX audit_events_source ON audit_events(source, at, seq);
 CREATE INDEX audit_events_at ON audit_events(at, seq);
+CREATE TABLE audit_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    retention_ms BIGINT NOT NULL CHECK (retention_ms >= 15552000000)
+);
+INSERT INTO audit_settings (id, retention_ms) VALUES (1, 15552000000);
+CREATE TABLE audit_archives (
+    last_seq BIGINT PRIMARY KEY,
+    first_seq BIGINT NOT NULL,
+    last_hash BYTEA NOT NULL,
+    sha256 BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    signature BYTEA NOT NULL
+);
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
+CREATE FUNCTION audit_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE'
+       AND EXISTS (SELECT 1 FROM audit_archives a WHERE OLD.seq BETWEEN a.first_seq AND a.last_seq)
+       AND OLD.at < (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT
+                    - (SELECT retention_ms FROM audit_settings WHERE id = 1) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit log is append-only: only archived events past their retention may be removed';
+END $$;
 CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+FOR EACH ROW EXECUTE FUNCTION audit_events_guard();
+CREATE TRIGGER audit_archives_no_change BEFORE UPDATE OR DELETE ON audit_archives
 FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
 FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();

@@ -16,8 +16,9 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode};
 use crate::{
-    scope, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
-    PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique, UserRow,
+    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow,
+    NewUser, Page, PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique,
+    UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -708,6 +709,80 @@ impl Store for PgStore {
         let stmt = c.prepare_cached(&sql).await?;
         let rows = c.query(&stmt, &refs).await?;
         rows.iter().map(event_from).collect()
+    }
+
+    async fn audit_set_retention(&self, retention_ms: i64) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE audit_settings SET retention_ms = $1 WHERE id = 1",
+                &[&retention_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_archivable(&self, cutoff_ms: i64) -> Result<Option<(i64, i64)>> {
+        let c = self.client().await?;
+        let r = c
+            .query_one(
+                "SELECT (SELECT MIN(seq) FROM audit_events),
+                        (SELECT MIN(seq) FROM audit_events WHERE at >= $1),
+                        (SELECT MAX(seq) FROM audit_events)",
+                &[&cutoff_ms],
+            )
+            .await?;
+        let (first, young, max): (Option<i64>, Option<i64>, Option<i64>) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let (Some(first), Some(max)) = (first, max) else {
+            return Ok(None);
+        };
+        let last = young.map_or(max, |s| s - 1);
+        Ok((last >= first).then_some((first, last)))
+    }
+
+    async fn audit_archive_commit(&self, a: ArchiveRecord, event: AuditEvent) -> Result<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO audit_archives (last_seq, first_seq, last_hash, sha256, created_at, signature)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&a.last_seq, &a.first_seq, &a.last_hash, &a.sha256, &a.created_at_ms, &a.signature],
+        )
+        .await?;
+        let n = tx
+            .execute(
+                "DELETE FROM audit_events WHERE seq BETWEEN $1 AND $2",
+                &[&a.first_seq, &a.last_seq],
+            )
+            .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn audit_archives(&self) -> Result<Vec<ArchiveRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT first_seq, last_seq, last_hash, sha256, created_at, signature
+                 FROM audit_archives ORDER BY last_seq",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ArchiveRecord {
+                    first_seq: r.try_get(0)?,
+                    last_seq: r.try_get(1)?,
+                    last_hash: r.try_get(2)?,
+                    sha256: r.try_get(3)?,
+                    created_at_ms: r.try_get(4)?,
+                    signature: r.try_get(5)?,
+                })
+            })
+            .collect()
     }
 
     async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {

@@ -17,8 +17,9 @@ use zf_policy::Scope;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode};
 use crate::{
-    scope, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow, NewUser, Page,
-    PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique, UserRow,
+    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow,
+    NewUser, Page, PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique,
+    UserRow,
 };
 
 pub struct SqliteStore {
@@ -700,6 +701,74 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare_cached(&sql)?;
             let params = boxed(values);
             let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), event_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn audit_set_retention(&self, retention_ms: i64) -> Result<()> {
+        self.write(move |tx, _| {
+            tx.execute(
+                "UPDATE audit_settings SET retention_ms = ?1 WHERE id = 1",
+                [retention_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_archivable(&self, cutoff_ms: i64) -> Result<Option<(i64, i64)>> {
+        self.run(move |c| {
+            let first: Option<i64> =
+                c.query_row("SELECT MIN(seq) FROM audit_events", [], |r| r.get(0))?;
+            let Some(first) = first else { return Ok(None) };
+            let young: Option<i64> = c.query_row(
+                "SELECT MIN(seq) FROM audit_events WHERE at >= ?1",
+                [cutoff_ms],
+                |r| r.get(0),
+            )?;
+            let last = match young {
+                Some(s) => s - 1,
+                None => c.query_row("SELECT MAX(seq) FROM audit_events", [], |r| r.get(0))?,
+            };
+            Ok((last >= first).then_some((first, last)))
+        })
+        .await
+    }
+
+    async fn audit_archive_commit(&self, a: ArchiveRecord, event: AuditEvent) -> Result<u64> {
+        self.write(move |tx, chain| {
+            tx.execute(
+                "INSERT INTO audit_archives (last_seq, first_seq, last_hash, sha256, created_at, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![a.last_seq, a.first_seq, a.last_hash, a.sha256, a.created_at_ms, a.signature],
+            )?;
+            let n = tx.execute(
+                "DELETE FROM audit_events WHERE seq BETWEEN ?1 AND ?2",
+                params![a.first_seq, a.last_seq],
+            )?;
+            insert_event(tx, chain, &event)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn audit_archives(&self) -> Result<Vec<ArchiveRecord>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT first_seq, last_seq, last_hash, sha256, created_at, signature
+                 FROM audit_archives ORDER BY last_seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Ok(ArchiveRecord {
+                    first_seq: r.get(0)?,
+                    last_seq: r.get(1)?,
+                    last_hash: r.get(2)?,
+                    sha256: r.get(3)?,
+                    created_at_ms: r.get(4)?,
+                    signature: r.get(5)?,
+                }))
+            })?;
             collect(rows)
         })
         .await

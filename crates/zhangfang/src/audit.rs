@@ -23,6 +23,18 @@ pub enum AuditCommand {
         /// the server's `audit_checkpoint_file`); they reveal a truncated tail or a rewritten log.
         #[arg(long, value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        /// Archive files written by `audit archive`, oldest first; they are checked too.
+        #[arg(long, value_name = "FILE")]
+        archive: Vec<PathBuf>,
+    },
+    /// Move events older than the retention (and than --before) to a signed, compressed archive
+    /// file, after verifying the whole log. Keep the file: `audit verify --archive` checks it.
+    Archive {
+        /// Archive events before this RFC 3339 time (never younger than the retention).
+        #[arg(long, value_name = "TIME")]
+        before: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Seal the chain head with a signed checkpoint now and print it.
     Checkpoint {
@@ -61,6 +73,17 @@ pub fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> anyhow::Result
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+fn read_archives(paths: &[PathBuf]) -> anyhow::Result<Vec<zf_audit::Archive>> {
+    paths
+        .iter()
+        .map(|p| {
+            let file = std::fs::File::open(p)
+                .with_context(|| format!("cannot read archive {}", p.display()))?;
+            zf_audit::Archive::read(file).with_context(|| format!("archive {}", p.display()))
+        })
+        .collect()
+}
+
 fn read_checkpoints(paths: &[PathBuf]) -> anyhow::Result<Vec<Checkpoint>> {
     let mut all = Vec::new();
     for path in paths {
@@ -76,9 +99,12 @@ fn read_checkpoints(paths: &[PathBuf]) -> anyhow::Result<Vec<Checkpoint>> {
 
 pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
     // Read the files before opening anything, so a bad path fails fast and changes nothing.
-    let external = match &cmd {
-        AuditCommand::Verify { checkpoints } => read_checkpoints(checkpoints)?,
-        _ => Vec::new(),
+    let (external, archives) = match &cmd {
+        AuditCommand::Verify {
+            checkpoints,
+            archive,
+        } => (read_checkpoints(checkpoints)?, read_archives(archive)?),
+        _ => (Vec::new(), Vec::new()),
     };
     let instance = Instance::open(
         &settings.data_dir,
@@ -90,14 +116,15 @@ pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Verify { .. } => {
             let started = Instant::now();
-            let report = app.audit_verify(&external).await?;
+            let report = app.audit_verify_with_archives(&external, &archives).await?;
             let secs = started.elapsed().as_secs_f64();
             let rate = report.events as f64 / secs.max(1e-9);
             println!(
-                "Verified {} events up to #{} in {secs:.2} s ({rate:.0} events/s) against {} exported checkpoints.",
+                "Verified {} events up to #{} in {secs:.2} s ({rate:.0} events/s) against {} exported checkpoints and {} archives.",
                 report.events,
                 report.last_seq,
-                external.len()
+                external.len(),
+                archives.len()
             );
             let (outcome, detail) = if report.is_intact() {
                 println!("The audit log is intact.");
@@ -144,6 +171,48 @@ pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        AuditCommand::Archive { before, out } => {
+            let before = time::OffsetDateTime::parse(
+                &before,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .context("--before must be an RFC 3339 time such as 2026-05-01T00:00:00+08:00")?;
+            let before_ms = i64::try_from(before.unix_timestamp_nanos() / 1_000_000)
+                .context("--before is out of range")?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| {
+                    format!("cannot create {} (it must not exist yet)", out.display())
+                })?;
+            match app.audit_archive(before_ms, &mut file, os_actor()).await {
+                Ok(Some(m)) => {
+                    file.sync_all()
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                    println!(
+                        "Archived events #{} to #{} ({}) to {}.",
+                        m.first_seq,
+                        m.last_seq,
+                        m.count,
+                        out.display()
+                    );
+                    Ok(())
+                }
+                Ok(None) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&out);
+                    println!("No event is old enough to archive.");
+                    Ok(())
+                }
+                Err(e) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&out);
+                    Err(e.into())
+                }
+            }
         }
         AuditCommand::Honeytoken { client } => {
             let id = zf_domain::ClientId::parse(&client).context("invalid --client")?;

@@ -52,6 +52,8 @@ pub struct FileConfig {
     /// Where the server also appends each checkpoint: a location outside the database,
     /// ideally write-once, that `audit verify --checkpoints` reads.
     pub audit_checkpoint_file: Option<PathBuf>,
+    /// Days audit events are kept before they may be archived (at least 180, the legal minimum).
+    pub audit_retention_days: Option<u32>,
     /// How often the monitoring rules look at new events, in milliseconds (default 1000).
     pub monitor_interval_ms: Option<u64>,
     /// The monitoring rules: `[monitor.failed_logins]`, `[monitor.read_volume]`, …
@@ -124,6 +126,12 @@ impl Settings {
                 bail!("session_absolute_hours must be between 1 and 72");
             }
             app.session_absolute_timeout_ms = i64::from(h) * 3_600_000;
+        }
+        if let Some(days) = file.audit_retention_days {
+            if days < 180 {
+                bail!("audit_retention_days must be at least 180 (the Cybersecurity Law requires six months)");
+            }
+            app.audit_retention_days = days;
         }
         if file.monitor_interval_ms == Some(0) {
             bail!("monitor_interval_ms must be at least 1");
