@@ -19,6 +19,7 @@ on_both_stores!(
     a_honeytoken_catches_its_reader,
     a_burst_of_failed_sign_ins_is_noticed,
     a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited,
+    access_outside_working_hours_is_noticed_when_enabled,
 );
 
 fn config() -> AppConfig {
@@ -340,4 +341,54 @@ async fn a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited(b: Bac
         .iter()
         .any(|e| e.device.as_deref() == Some("python-requests/2.32")));
     assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
+}
+
+async fn access_outside_working_hours_is_noticed_when_enabled(b: Backend) {
+    let mut c = config();
+    c.monitor.off_hours.enabled = true;
+    let Some(s) = TestServer::start_with(b, c).await else {
+        return;
+    };
+    // 03:00 and 10:00 in Beijing on 2025-11-20.
+    let night = 1_763_578_800_000; // 2025-11-19T19:00:00Z
+    let day = night + 7 * 3_600_000;
+    let actor = |at| {
+        zf_audit::AuditEvent::new(
+            at,
+            zf_audit::Actor {
+                user_id: Some(zf_domain::UserId::new_random()),
+                name: "yemao".into(),
+                session_ref: None,
+                source: Some("10.1.2.3".into()),
+                device: None,
+            },
+            zf_audit::AuditAction::ClientSensitiveRead,
+            zf_audit::Outcome::Success,
+        )
+        .on("clients", "c-1")
+    };
+    s.app
+        .store()
+        .audit_append_batch(vec![actor(day)])
+        .await
+        .unwrap();
+    assert!(s
+        .app
+        .monitor_tick()
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.rule != "off_hours"));
+    s.app
+        .store()
+        .audit_append_batch(vec![actor(night)])
+        .await
+        .unwrap();
+    let raised = s.app.monitor_tick().await.unwrap();
+    assert!(
+        raised
+            .iter()
+            .any(|a| a.rule == "off_hours" && a.username.as_deref() == Some("yemao")),
+        "{raised:?}"
+    );
 }

@@ -47,6 +47,29 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Search the log, newest first: "who touched client X", "what did user Y do between T1
+    /// and T2". Prints one JSON line per event.
+    Search {
+        /// Username of the actor.
+        #[arg(long)]
+        user: Option<String>,
+        /// A client id.
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// Source address.
+        #[arg(long)]
+        source: Option<String>,
+        /// RFC 3339 time, inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 time, exclusive.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Mark a client as a decoy (honeytoken): any access to it raises a critical alert.
     Honeytoken {
         #[arg(long, value_name = "CLIENT_ID")]
@@ -213,6 +236,59 @@ pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                     Err(e.into())
                 }
             }
+        }
+        AuditCommand::Search {
+            user,
+            client,
+            action,
+            source,
+            from,
+            to,
+            limit,
+        } => {
+            let time = |name: &str, v: Option<String>| -> anyhow::Result<Option<i64>> {
+                v.map(|v| {
+                    let t = time::OffsetDateTime::parse(
+                        &v,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .with_context(|| {
+                        format!(
+                            "--{name} must be an RFC 3339 time such as 2026-11-01T00:00:00+08:00"
+                        )
+                    })?;
+                    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+                        .with_context(|| format!("--{name} is out of range"))
+                })
+                .transpose()
+            };
+            let record = client
+                .map(|c| zf_domain::ClientId::parse(&c).map(|id| id.to_string()))
+                .transpose()
+                .context("invalid --client")?;
+            let query = zf_store::AuditQuery {
+                actor: user,
+                resource: record.as_ref().map(|_| "clients".to_owned()),
+                record_id: record,
+                action,
+                source,
+                from_ms: time("from", from)?,
+                to_ms: time("to", to)?,
+                limit: limit.clamp(1, 10_000),
+                ..zf_store::AuditQuery::default()
+            };
+            let found = app.store().audit_search(&query).await?;
+            for e in &found {
+                println!("{}", serde_json::to_string(e).context("encode event")?);
+            }
+            app.audit_record_operation(
+                os_actor(),
+                AuditAction::AuditSearched,
+                Outcome::Success,
+                format!("{} events from the command line", found.len()),
+            )
+            .await?;
+            Ok(())
         }
         AuditCommand::Honeytoken { client } => {
             let id = zf_domain::ClientId::parse(&client).context("invalid --client")?;

@@ -584,6 +584,33 @@ fn audit_verify_names_tampering_and_exits_non_zero() {
     assert!(text.contains("event #2 was edited"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("audit verification failed"));
 
+    // The operator's search answers "what did the command line do", newest first.
+    let out = zhangfang(
+        &data,
+        &[
+            "audit",
+            "search",
+            "--action",
+            "user_created",
+            "--limit",
+            "2",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["seq"].as_i64() > lines[1]["seq"].as_i64());
+    let out = zhangfang(&data, &["audit", "search", "--from", "last tuesday"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+
     // A missing checkpoint file is a clear error that changes nothing.
     let out = zhangfang(
         &data,
