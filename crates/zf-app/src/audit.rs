@@ -234,6 +234,9 @@ impl App {
         // The walk stops at the head read now; events appended meanwhile are not its business.
         let start = self.store.audit_head().await?;
         let mut after = 0;
+        // Each lookup outside the page is a scan of the table (links are not indexed, to keep
+        // appends cheap); a log damaged everywhere is described by its first breaks only.
+        let mut lookups_left = 64;
         'walk: loop {
             let page = self.store.audit_events(after, PAGE).await?;
             let Some(last) = page.last() else { break };
@@ -243,6 +246,10 @@ impl App {
             for row in &page {
                 if let Some(link) = verifier.lookup_needed(row) {
                     if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(link) {
+                        if lookups_left == 0 {
+                            continue;
+                        }
+                        lookups_left -= 1;
                         if let Some(seq) = self.store.audit_seq_of_hash(slot.key()).await? {
                             slot.insert(seq);
                         }

@@ -219,7 +219,7 @@ pub trait Store: Send + Sync + 'static {
     /// The chain head as the application recorded it, read in one snapshot with the highest
     /// `seq` actually in the table.
     async fn audit_head(&self) -> Result<AuditHead>;
-    /// Which event carries this link.
+    /// Which event carries this link. A scan, used only to explain a broken link.
     async fn audit_seq_of_hash(&self, hash: &[u8]) -> Result<Option<i64>>;
     /// Stores a signed checkpoint; false if one for that position exists already.
     async fn audit_checkpoint_add(&self, checkpoint: Checkpoint) -> Result<bool>;

@@ -77,7 +77,6 @@ CREATE TABLE audit_events (
     prev_hash BLOB NOT NULL,
     hash BLOB NOT NULL
 );
-CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
 CREATE INDEX audit_events_record ON audit_events(resource, record_id, at, seq);
 CREATE INDEX audit_events_actor ON audit_events(actor_name, at, seq);
 CREATE INDEX audit_events_action ON audit_events(action, at, seq);
@@ -190,7 +189,6 @@ CREATE TABLE audit_events (
     prev_hash BYTEA NOT NULL,
     hash BYTEA NOT NULL
 );
-CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
 CREATE INDEX audit_events_record ON audit_events(resource, record_id, at, seq);
 CREATE INDEX audit_events_actor ON audit_events(actor_name, at, seq);
 CREATE INDEX audit_events_action ON audit_events(action, at, seq);
