@@ -78,6 +78,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         data = %instance.data_dir.display(),
         "serving HTTPS"
     );
+    let shutdown = shutdown_signal()?;
     println!("Zhangfang is serving on https://{bound}/");
     let sealer = tokio::spawn(seal_periodically(
         instance.app.clone(),
@@ -90,7 +91,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         std::time::Duration::from_millis(settings.file.monitor_interval_ms.unwrap_or(1000)),
     ));
     let router = zf_server::router(instance.app.clone());
-    zf_server::serve(listener, tls_config, router, shutdown_signal()).await?;
+    zf_server::serve(listener, tls_config, router, shutdown).await?;
     sealer.abort();
     monitor.abort();
     // The last events of this run are sealed before the process ends.
@@ -103,22 +104,18 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the handlers for SIGTERM and Ctrl-C (SIGINT) now, before the server announces
+/// itself, so a signal that arrives at once still means "shut down gracefully".
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }
 
 async fn seal_once(app: &zf_app::App, file: Option<&std::path::Path>) {

@@ -456,6 +456,15 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // Both nodes wrote to one chain, and it verifies.
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--database", &db, "--data"])
+        .arg(&dir_b)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("intact"), "{text}");
+
     drop(node_a);
     drop(node_b);
     pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
