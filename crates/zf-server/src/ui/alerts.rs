@@ -7,24 +7,11 @@ use serde::Deserialize;
 use zf_audit::AlertStatus;
 
 use super::i18n::{Lang, Msg};
-use super::{csrf_ok, csrf_refused, layout};
+use super::{csrf_ok, csrf_refused, layout, time};
 use crate::api::alerts::{alert_id, AlertFilters};
 use crate::extract::{Authorized, QueryParams};
 use crate::routes::AppState;
 use crate::ApiError;
-
-fn time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.to_offset(time::macros::offset!(+8))
-                .format(time::macros::format_description!(
-                    "[year]-[month]-[day] [hour]:[minute]"
-                ))
-                .ok()
-        })
-        .unwrap_or_default()
-}
 
 pub async fn list(
     State(state): State<AppState>,

@@ -3,24 +3,11 @@ use axum::http::HeaderMap;
 use maud::{html, Markup};
 
 use super::i18n::{Lang, Msg};
-use super::layout;
+use super::{layout, time};
 use crate::api::audit::AuditFilters;
 use crate::extract::{Authorized, QueryParams};
 use crate::routes::AppState;
 use crate::ApiError;
-
-fn time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.to_offset(time::macros::offset!(+8))
-                .format(time::macros::format_description!(
-                    "[year]-[month]-[day] [hour]:[minute]:[second]"
-                ))
-                .ok()
-        })
-        .unwrap_or_default()
-}
 
 fn field(label: &str, name: &str, value: &Option<String>, hint: &str) -> Markup {
     html! {

@@ -8,7 +8,7 @@ use zf_app::{AppError, ClientView, IdNumberQuery, SensitiveValue};
 use zf_domain::{ClientName, IdNumber, NewClient, PersonName, TaxpayerType, Uscc};
 
 use super::i18n::{Lang, Msg};
-use super::{csrf_ok, csrf_refused, layout};
+use super::{csrf_ok, csrf_refused, layout, time};
 use crate::extract::{Authorized, ClientIdPath, QueryParams};
 use crate::routes::AppState;
 use crate::ApiError;
@@ -255,19 +255,6 @@ pub async fn search(
         },
     );
     (status, page).into_response()
-}
-
-fn time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.to_offset(time::macros::offset!(+8))
-                .format(time::macros::format_description!(
-                    "[year]-[month]-[day] [hour]:[minute]"
-                ))
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 pub async fn detail(

@@ -20,6 +20,20 @@ pub use i18n::Lang;
 
 use crate::extract::Authorized;
 
+/// A time as the firm reads it: Beijing time, to the minute.
+pub(crate) fn time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.to_offset(time::macros::offset!(+8))
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]"
+                ))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The form token must match the session's; compared in constant time.
 pub(crate) fn csrf_ok(auth: &Authorized, presented: &str) -> bool {
     auth.csrf_token
