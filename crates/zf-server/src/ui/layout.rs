@@ -62,7 +62,7 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
             (head(lang, title))
             body {
                 header.top {
-                    a.brand href="/clients" { (lang.t(Msg::AppName)) }
+                    a.brand href="/" { (lang.t(Msg::AppName)) }
                     nav.main {
                         @if may(zf_policy::Resource::Client) { a href="/clients" { (lang.t(Msg::Clients)) } " " }
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
