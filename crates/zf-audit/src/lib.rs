@@ -49,6 +49,8 @@ pub enum AuditAction {
     AccountUnlocked,
     /// Every session of an account was ended.
     SessionsRevoked,
+    /// A user's role changed (job transfer); the detail says from what to what and why.
+    RoleChanged,
     /// A decoy client was planted to catch insiders and intruders.
     HoneytokenPlanted,
     /// Events past their retention were moved to a signed archive file.
@@ -79,6 +81,7 @@ impl AuditAction {
             AuditAction::AccountLocked => "account_locked",
             AuditAction::AccountUnlocked => "account_unlocked",
             AuditAction::SessionsRevoked => "sessions_revoked",
+            AuditAction::RoleChanged => "role_changed",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",
             AuditAction::AuditArchived => "audit_archived",
         }

@@ -7,7 +7,9 @@
 mod decision;
 mod operation;
 mod role;
+mod separation;
 
 pub use decision::{decide, Denied, Grant, Principal, Scope, Visibility};
 pub use operation::{Operation, Requirement};
 pub use role::{Action, Field, Permission, Resource, Role, RoleParseError};
+pub use separation::{check_role_change, SeparationError};

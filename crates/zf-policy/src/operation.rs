@@ -23,6 +23,8 @@ pub enum Operation {
     /// The alert console.
     AlertList,
     AlertUpdate,
+    /// Change a user's role (job transfer).
+    RoleChange,
 }
 
 /// What a caller must hold to perform an operation.
@@ -37,7 +39,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 15] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -52,6 +54,7 @@ impl Operation {
         Operation::AuditSearch,
         Operation::AlertList,
         Operation::AlertUpdate,
+        Operation::RoleChange,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -75,6 +78,10 @@ impl Operation {
             Operation::AlertUpdate => {
                 Permission(crate::Permission::new(Resource::Alert, Action::Update))
             }
+            Operation::RoleChange => Permission(crate::Permission::new(
+                Resource::RoleAssignment,
+                Action::Update,
+            )),
         }
     }
 
@@ -102,6 +109,7 @@ impl Operation {
             Operation::AuditSearch => "audit_search",
             Operation::AlertList => "alert_list",
             Operation::AlertUpdate => "alert_update",
+            Operation::RoleChange => "role_change",
         }
     }
 }

@@ -73,6 +73,7 @@ impl Role {
             p(SecurityPolicy, Update),
             p(Alert, Read),
             p(Alert, Update),
+            p(RoleAssignment, Update),
         ];
         const AUDIT_ADMIN: &[Permission] = &[p(AuditLog, Read), p(AuditLog, Export)];
         const SUPERVISOR: &[Permission] = &[
@@ -105,6 +106,15 @@ impl Role {
         self.permissions().contains(&permission)
     }
 
+    /// The three administrators of 三员分立: security, system and audit administration are kept
+    /// apart from each other and from client work.
+    pub fn is_administrator(self) -> bool {
+        matches!(
+            self,
+            Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin
+        )
+    }
+
     /// Which client records the role reaches for a resource.
     pub(crate) fn client_scope_is_all(self) -> bool {
         matches!(self, Role::Supervisor | Role::Sales)
@@ -135,6 +145,8 @@ pub enum Resource {
     Client,
     /// Security alerts raised by the monitoring rules.
     Alert,
+    /// Which role a user holds.
+    RoleAssignment,
     User,
     AuditLog,
     SystemConfig,

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
-use zf_policy::Scope;
+use zf_policy::{Role, Scope};
 
 pub use chain::ChainCell;
 pub use error::{StoreError, Unique};
@@ -265,6 +265,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         username: &Username,
         disabled: bool,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Moves a user from `from` to `to`; `NotFound` if the user no longer holds `from`.
+    async fn user_set_role(
+        &self,
+        username: &Username,
+        from: Role,
+        to: Role,
         event: AuditEvent,
     ) -> Result<()>;
     /// Ends every session of an account.

@@ -11,7 +11,7 @@ use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEv
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
-use zf_policy::Scope;
+use zf_policy::{Role, Scope};
 
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode};
@@ -935,6 +935,29 @@ impl Store for PgStore {
                 &[&username.as_str()],
             )
             .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_set_role(
+        &self,
+        username: &Username,
+        from: Role,
+        to: Role,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE users SET role = $1 WHERE username = $2 AND role = $3",
+                &[&to.as_str(), &username.as_str(), &from.as_str()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
         }
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;

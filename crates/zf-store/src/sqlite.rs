@@ -12,7 +12,7 @@ use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEv
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
-use zf_policy::Scope;
+use zf_policy::{Role, Scope};
 
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode};
@@ -918,6 +918,27 @@ impl Store for SqliteStore {
                     "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
                     [&username],
                 )?;
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn user_set_role(
+        &self,
+        username: &Username,
+        from: Role,
+        to: Role,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let username = username.as_str().to_owned();
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE users SET role = ?1 WHERE username = ?2 AND role = ?3",
+                params![to.as_str(), username, from.as_str()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
             }
             insert_event(tx, chain, &event)
         })

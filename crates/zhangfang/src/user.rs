@@ -24,6 +24,16 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Move a user to another role (a job transfer, or granting an administrator role, which
+    /// only an operator on the server may do). Audited with the reason.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Re-enable an account locked by a monitoring rule, after investigation.
     Unlock {
         #[arg(long)]
@@ -95,6 +105,35 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
                 );
             }
             println!("The user must choose a new password at first sign-in.");
+            Ok(())
+        }
+        UserCommand::SetRole {
+            username,
+            role,
+            reason,
+        } => {
+            let username = Username::parse(&username).context("invalid --username")?;
+            let role = Role::parse(&role).context("invalid --role")?;
+            let instance = Instance::open(
+                &settings.data_dir,
+                settings.database.clone(),
+                settings.app.clone(),
+            )
+            .await?;
+            let from = instance
+                .app
+                .set_role_as_operator(&username, role, &reason, os_actor())
+                .await
+                .map_err(|e| match e {
+                    zf_app::AppError::NotFound => {
+                        anyhow::anyhow!("no user named {}", username.as_str())
+                    }
+                    other => other.into(),
+                })?;
+            println!(
+                "{} moved from {from} to {role}; effective on their next request.",
+                username.as_str()
+            );
             Ok(())
         }
         UserCommand::Unlock { username } => {

@@ -6,6 +6,7 @@
 
 mod hasher;
 mod password_policy;
+mod roles;
 mod session;
 mod users;
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod openapi;
 pub mod session;
+pub mod users;
 
 /// Liveness for load balancers and orchestration; says nothing about data.
 pub async fn health() -> &'static str {

@@ -1,0 +1,89 @@
+use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
+use zf_domain::Username;
+use zf_policy::{check_role_change, Grant, Role};
+
+use crate::{actor, now_ms, App, AppError, RequestMeta};
+
+/// A reason is part of every permission change's history: who, when, why.
+fn reason(text: &str) -> Result<String, AppError> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().count() > 200 {
+        return Err(AppError::Invalid(
+            "give a reason for the change, at most 200 characters".into(),
+        ));
+    }
+    Ok(t.chars().filter(|c| !c.is_control()).collect())
+}
+
+impl App {
+    /// A job transfer made by the security administrator. It takes effect on the user's very
+    /// next request, because every request reads the role afresh.
+    pub async fn change_role(
+        &self,
+        grant: &Grant,
+        username: &Username,
+        to: Role,
+        why: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        let why = reason(why)?;
+        let principal = grant.principal().ok_or(AppError::NotFound)?;
+        let user = self
+            .store
+            .user_by_username(username)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        check_role_change(principal, username.as_str(), user.role, to)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        self.set_role(username, user.role, to, &why, actor(grant, meta))
+            .await
+    }
+
+    /// The operator's path on the server itself, for administrator roles too; audited alike.
+    pub async fn set_role_as_operator(
+        &self,
+        username: &Username,
+        to: Role,
+        why: &str,
+        operator: Actor,
+    ) -> Result<Role, AppError> {
+        let why = reason(why)?;
+        let user = self
+            .store
+            .user_by_username(username)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if user.role == to {
+            return Err(AppError::Invalid(format!(
+                "{} already holds the role {}",
+                username.as_str(),
+                to
+            )));
+        }
+        self.set_role(username, user.role, to, &why, operator)
+            .await?;
+        Ok(user.role)
+    }
+
+    async fn set_role(
+        &self,
+        username: &Username,
+        from: Role,
+        to: Role,
+        why: &str,
+        by: Actor,
+    ) -> Result<(), AppError> {
+        let event = AuditEvent::new(now_ms(), by, AuditAction::RoleChanged, Outcome::Success)
+            .on("user", username.as_str())
+            .detail(format!("{from} -> {to}: {why}"));
+        self.store
+            .user_set_role(username, from, to, event)
+            .await
+            .map_err(|e| match e {
+                zf_store::StoreError::NotFound => AppError::Conflict(
+                    "the user's role changed meanwhile; reload and try again".into(),
+                ),
+                other => other.into(),
+            })
+    }
+}

@@ -1,0 +1,39 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use zf_domain::Username;
+use zf_policy::Role;
+
+use crate::extract::{Authorized, JsonBody};
+use crate::routes::AppState;
+use crate::ApiError;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// supervisor, accountant, auditor or sales (administrator roles change only on the server).
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Why, for the permission history (at most 200 characters).
+    pub reason: String,
+}
+
+/// Move a user to another role (job transfer; security administrators). Effective on the
+/// user's next request, in every session they have open.
+#[utoipa::path(put, path = "/api/v1/users/{username}/role", tag = "users", request_body = RoleChange,
+    params(("username" = String, Path)),
+    responses((status = 204), (status = 404), (status = 422, description = "Refused by separation of duties")))]
+pub async fn change_role(
+    State(state): State<AppState>,
+    auth: Authorized,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<RoleChange>,
+) -> Result<StatusCode, ApiError> {
+    let username = Username::parse(&username).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .app
+        .change_role(&auth.grant, &username, body.role, &body.reason, &auth.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,122 @@
+//! A job transfer takes effect on the very next request of a session opened before it, and the
+//! change respects separation of duties and leaves a history.
+
+mod common;
+
+use common::{client_body, id_number, Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use zf_policy::Role;
+
+on_both_stores!(a_moved_user_loses_access_on_the_next_request);
+
+async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+    let moving = s.signed_in("diaogang", Role::Accountant).await;
+    let c = moving
+        .create_client(&client_body(901, &id_number(901)))
+        .await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let read: Value = moving
+        .get(&format!("/api/v1/clients/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["legal_rep_id_number"]["visibility"], "visible");
+
+    // The security admin moves the accountant to sales while their session stays open.
+    let r = security
+        .client
+        .put(security.url("/api/v1/users/diaogang/role"))
+        .json(&json!({"role": "sales", "reason": "transferred to the sales team on 1 Dec"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // The very next request of the old session works under the new role: no full ID number,
+    // no more updates. (Sales reach every client, masked.)
+    let read: Value = moving
+        .get(&format!("/api/v1/clients/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["legal_rep_id_number"]["visibility"], "masked");
+    let r = moving
+        .patch(
+            &format!("/api/v1/clients/{id}"),
+            &json!({"name": "改名有限公司"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let who: Value = moving.get("/api/v1/session").await.json().await.unwrap();
+    assert_eq!(who["role"], "sales");
+
+    // Separation of duties: no administrator role through the API, not one's own role, and
+    // nobody but the security admin.
+    for (who, target, role, needle) in [
+        (
+            &security,
+            "diaogang",
+            "system_admin",
+            "second person's approval",
+        ),
+        (&security, "anquan", "supervisor", "own role"),
+        (&security, "diaogang", "sales", "already holds"),
+    ] {
+        let r = who
+            .client
+            .put(who.url(&format!("/api/v1/users/{target}/role")))
+            .json(&json!({"role": role, "reason": "test"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{target} → {role}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}"
+        );
+    }
+    let r = sup
+        .client
+        .put(sup.url("/api/v1/users/diaogang/role"))
+        .json(&json!({"role": "accountant", "reason": "bring back"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = security
+        .client
+        .put(security.url("/api/v1/users/diaogang/role"))
+        .json(&json!({"role": "accountant", "reason": "  "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The history: who, when, from what to what, and why.
+    let changes: Vec<_> = s
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "role_changed")
+        .collect();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].actor_name, "anquan");
+    assert_eq!(changes[0].record_id.as_deref(), Some("diaogang"));
+    assert_eq!(
+        changes[0].detail.as_deref(),
+        Some("accountant -> sales: transferred to the sales team on 1 Dec")
+    );
+}
