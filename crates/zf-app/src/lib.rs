@@ -33,6 +33,8 @@ pub struct AppConfig {
     pub monitor: monitor::MonitorConfig,
     /// Days an audit event must be kept before it may be archived (at least 180).
     pub audit_retention_days: u32,
+    /// Which addresses each role may work from; whose forwarding headers are believed.
+    pub network: zf_policy::NetworkPolicy,
 }
 
 impl Default for AppConfig {
@@ -43,6 +45,7 @@ impl Default for AppConfig {
             firm_name: None,
             monitor: monitor::MonitorConfig::default(),
             audit_retention_days: 180,
+            network: zf_policy::NetworkPolicy::default(),
         }
     }
 }

@@ -71,6 +71,8 @@ pub enum Denied {
     PasswordChangeRequired,
     #[error("your role ({role}) may not {operation}")]
     Forbidden { role: Role, operation: &'static str },
+    #[error("your role ({role}) may not be used from this network address")]
+    Network { role: Role },
 }
 
 /// The one policy decision every request passes before it touches data.

@@ -5,11 +5,13 @@
 //! the store's scoped readers and writers.
 
 mod decision;
+mod network;
 mod operation;
 mod role;
 mod separation;
 
 pub use decision::{decide, Denied, Grant, Principal, Scope, Visibility};
+pub use network::NetworkPolicy;
 pub use operation::{Operation, Requirement};
 pub use role::{Action, Field, Permission, Resource, Role, RoleParseError};
 pub use separation::{check_role_change, SeparationError};

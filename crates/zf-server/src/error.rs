@@ -66,6 +66,9 @@ impl ApiError {
             Denied::Forbidden { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string())
             }
+            Denied::Network { .. } => {
+                Self::new(StatusCode::FORBIDDEN, "network", denied.to_string())
+            }
         }
     }
 }

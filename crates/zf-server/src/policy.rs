@@ -106,17 +106,37 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                 },
                 None => None,
             };
+            let network = &state.app.config().network;
+            let peer = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            let address = peer.map(|peer| {
+                let forwarded = req
+                    .headers()
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok());
+                network.client_address(peer, forwarded)
+            });
             let meta = RequestMeta {
                 request_id: Some(request_id.clone()),
-                source: req
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| c.0.ip().to_string()),
+                source: address.map(|a| a.to_string()),
                 session_ref: session.as_ref().map(|s| s.session_ref.clone()),
                 device: device(req.headers()),
             };
             let principal = session.as_ref().map(|s| &s.principal);
-            match decide(principal, operation) {
+            let decision = decide(principal, operation).and_then(|grant| {
+                match (grant.principal(), address, operation.requirement()) {
+                    // Data access is confined; signing out or changing one's password is not.
+                    (Some(p), Some(a), zf_policy::Requirement::Permission(_))
+                        if !network.allows(p.role, a) =>
+                    {
+                        Err(Denied::Network { role: p.role })
+                    }
+                    _ => Ok(grant),
+                }
+            });
+            match decision {
                 Ok(grant) => {
                     req.extensions_mut().insert(Authorized {
                         grant,
@@ -158,6 +178,8 @@ fn refuse(path: &str, denied: &Denied) -> Response {
     match denied {
         Denied::NotSignedIn => Redirect::to("/login").into_response(),
         Denied::PasswordChangeRequired => Redirect::to("/password").into_response(),
-        Denied::Forbidden { .. } => crate::ui::forbidden_page(denied).into_response(),
+        Denied::Forbidden { .. } | Denied::Network { .. } => {
+            crate::ui::forbidden_page(denied).into_response()
+        }
     }
 }

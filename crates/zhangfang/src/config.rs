@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub monitor: Option<zf_app::monitor::MonitorConfig>,
     /// Where events and alerts go besides the database.
     pub siem: Option<SiemConfig>,
+    /// `trusted_proxies = [...]` and `[network.allow] accountant = ["10.8.0.0/16"]`.
+    pub network: Option<zf_policy::NetworkPolicy>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -113,6 +115,7 @@ impl Settings {
         let mut app = AppConfig {
             firm_name: file.firm_name.clone(),
             monitor: file.monitor.clone().unwrap_or_default(),
+            network: file.network.clone().unwrap_or_default(),
             ..AppConfig::default()
         };
         if let Some(m) = file.session_idle_minutes {
