@@ -10,18 +10,20 @@ use zf_app::AppConfig;
 use zf_policy::{NetworkPolicy, Role};
 
 fn config(trust_loopback_proxy: bool) -> AppConfig {
-    let mut c = AppConfig::default();
-    c.network = NetworkPolicy {
-        trusted_proxies: if trust_loopback_proxy {
-            vec!["127.0.0.1/32".parse().unwrap()]
-        } else {
-            vec![]
-        },
-        allow: [(Role::Accountant, vec!["192.0.2.0/24".parse().unwrap()])]
-            .into_iter()
-            .collect(),
+    let trusted = if trust_loopback_proxy {
+        vec!["127.0.0.1/32".parse().unwrap()]
+    } else {
+        vec![]
     };
-    c
+    AppConfig {
+        network: NetworkPolicy {
+            trusted_proxies: trusted,
+            allow: [(Role::Accountant, vec!["192.0.2.0/24".parse().unwrap()])]
+                .into_iter()
+                .collect(),
+        },
+        ..AppConfig::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
