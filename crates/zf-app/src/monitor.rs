@@ -146,14 +146,29 @@ impl Default for OffHours {
 }
 
 /// The rules, each configurable under `[monitor.<rule>]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
+    /// Accounts unused this many days are disabled (0 turns it off).
+    pub dormant_days: u32,
     pub failed_logins: FailedLogins,
     pub read_volume: ReadVolume,
     pub honeytoken: Honeytoken,
     pub new_source: NewSource,
     pub off_hours: OffHours,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            dormant_days: 90,
+            failed_logins: FailedLogins::default(),
+            read_volume: ReadVolume::default(),
+            honeytoken: Honeytoken::default(),
+            new_source: NewSource::default(),
+            off_hours: OffHours::default(),
+        }
+    }
 }
 
 /// The sinks alerts and events are forwarded to; filled at start-up from configuration.
@@ -571,6 +586,32 @@ impl App {
         }
         self.sinks.each(|s| s.alert(&alert));
         Ok(Some(alert))
+    }
+
+    /// Disables every account unused for `dormant_days` (default 90): no sign-in since then, or
+    /// never since it was created. Each is audited; the operator re-enables with `user unlock`.
+    pub async fn disable_dormant_accounts(&self) -> Result<Vec<Username>, AppError> {
+        let days = self.config.monitor.dormant_days;
+        if days == 0 {
+            return Ok(Vec::new());
+        }
+        let before = now_ms() - i64::from(days) * 24 * 60 * MINUTE;
+        let dormant = self.store.users_dormant(before).await?;
+        for user in &dormant {
+            let event = AuditEvent::new(
+                now_ms(),
+                monitor_actor(),
+                AuditAction::AccountLocked,
+                Outcome::Success,
+            )
+            .on("user", user.as_str())
+            .detail(format!("unused for {days} days"));
+            match self.store.user_set_disabled(user, true, event).await {
+                Ok(()) | Err(zf_store::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(dormant)
     }
 
     /// The alert console's list.

@@ -20,6 +20,7 @@ on_both_stores!(
     a_burst_of_failed_sign_ins_is_noticed,
     a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited,
     access_outside_working_hours_is_noticed_when_enabled,
+    accounts_unused_for_ninety_days_are_disabled,
 );
 
 fn config() -> AppConfig {
@@ -390,5 +391,84 @@ async fn access_outside_working_hours_is_noticed_when_enabled(b: Backend) {
             .iter()
             .any(|a| a.rule == "off_hours" && a.username.as_deref() == Some("yemao")),
         "{raised:?}"
+    );
+}
+
+/// Runs SQL directly against the store (to age accounts, as time would).
+async fn sql(s: &TestServer, statement: &str) {
+    match &s.database {
+        zf_server::DatabaseChoice::Sqlite(path) => {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(statement)
+                .unwrap();
+        }
+        zf_server::DatabaseChoice::Postgres(url) => {
+            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute(statement).await.unwrap();
+        }
+    }
+}
+
+async fn accounts_unused_for_ninety_days_are_disabled(b: Backend) {
+    let Some(s) = TestServer::start_with(b, config()).await else {
+        return;
+    };
+    let active = s.signed_in("huoyue", Role::Accountant).await;
+    let idle = s.signed_in("jiu", Role::Accountant).await;
+    s.app
+        .add_user(
+            zf_domain::Username::parse("chenshui").unwrap(),
+            Role::Sales,
+            None,
+            zf_audit::Actor::cli("test"),
+        )
+        .await
+        .unwrap();
+    let long_ago = zf_app::now_ms() - 100 * 86_400_000;
+    sql(&s, &format!("UPDATE users SET created_at = {long_ago} WHERE username IN ('chenshui', 'jiu', 'huoyue')")).await;
+    sql(
+        &s,
+        &format!(
+            "UPDATE users SET last_login_at = {} WHERE username = 'jiu'",
+            long_ago + 9 * 86_400_000
+        ),
+    )
+    .await;
+
+    let disabled: Vec<String> = s
+        .app
+        .disable_dormant_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        disabled,
+        vec!["chenshui", "jiu"],
+        "never signed in, or not for 91 days"
+    );
+    assert_eq!(
+        idle.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(active.get("/api/v1/session").await.status(), StatusCode::OK);
+    let locks: Vec<_> = s
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "account_locked")
+        .collect();
+    assert_eq!(locks.len(), 2);
+    assert!(locks
+        .iter()
+        .all(|e| e.detail.as_deref() == Some("unused for 90 days")));
+    assert!(
+        s.app.disable_dormant_accounts().await.unwrap().is_empty(),
+        "already disabled"
     );
 }

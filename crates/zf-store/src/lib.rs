@@ -275,6 +275,9 @@ pub trait Store: Send + Sync + 'static {
         to: Role,
         event: AuditEvent,
     ) -> Result<()>;
+    /// Usernames of enabled accounts whose last sign-in (or creation, if they never signed in)
+    /// is before `before_ms`.
+    async fn users_dormant(&self, before_ms: i64) -> Result<Vec<Username>>;
     /// Ends every session of an account.
     async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()>;
     async fn honeytoken_add(&self, client: ClientId, now_ms: i64, event: AuditEvent) -> Result<()>;

@@ -304,6 +304,12 @@ CREATE TABLE honeytokens (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        name: "users: time of last sign-in, for dormant-account handling",
+        sqlite: "ALTER TABLE users ADD COLUMN last_login_at INTEGER;",
+        postgres: "ALTER TABLE users ADD COLUMN last_login_at BIGINT;",
+    },
 ];
 
 pub fn latest_version() -> i64 {

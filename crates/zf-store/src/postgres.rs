@@ -375,6 +375,11 @@ impl Store for PgStore {
             ],
         )
         .await?;
+        tx.execute(
+            "UPDATE users SET last_login_at = $1 WHERE id = $2",
+            &[&s.created_at_ms, &s.user_id.to_string()],
+        )
+        .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
@@ -962,6 +967,24 @@ impl Store for PgStore {
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn users_dormant(&self, before_ms: i64) -> Result<Vec<Username>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT username FROM users
+                 WHERE NOT disabled AND COALESCE(last_login_at, created_at) < $1 ORDER BY username",
+                &[&before_ms],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let name: &str = r.try_get(0)?;
+                Username::parse(name).map_err(|e| StoreError::corrupt("username", e))
+            })
+            .collect()
     }
 
     async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()> {

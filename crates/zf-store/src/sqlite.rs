@@ -387,6 +387,10 @@ impl Store for SqliteStore {
                     s.source
                 ],
             )?;
+            tx.execute(
+                "UPDATE users SET last_login_at = ?1 WHERE id = ?2",
+                params![s.created_at_ms, s.user_id.to_string()],
+            )?;
             insert_event(tx, chain, &event)
         })
         .await
@@ -941,6 +945,21 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn users_dormant(&self, before_ms: i64) -> Result<Vec<Username>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT username FROM users
+                 WHERE disabled = 0 AND COALESCE(last_login_at, created_at) < ?1 ORDER BY username",
+            )?;
+            let rows = stmt.query_map([before_ms], |r| {
+                let name: String = r.get(0)?;
+                Ok(Username::parse(&name).map_err(|e| StoreError::corrupt("username", e)))
+            })?;
+            collect(rows)
         })
         .await
     }

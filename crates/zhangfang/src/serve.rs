@@ -171,10 +171,21 @@ fn connect_sinks(
 async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dormant_checked: Option<tokio::time::Instant> = None;
     loop {
         ticks.tick().await;
         if let Err(e) = app.monitor_tick().await {
             tracing::error!(error = %e, "security monitoring failed this round");
+        }
+        if dormant_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600)) {
+            dormant_checked = Some(tokio::time::Instant::now());
+            match app.disable_dormant_accounts().await {
+                Ok(users) if !users.is_empty() => {
+                    tracing::warn!(count = users.len(), "disabled dormant accounts")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "dormant-account check failed"),
+            }
         }
     }
 }
