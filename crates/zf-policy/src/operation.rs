@@ -25,6 +25,8 @@ pub enum Operation {
     AlertUpdate,
     /// Change a user's role (job transfer).
     RoleChange,
+    /// See what a user may do, and why ("why can Zhang San see this?").
+    EffectivePermissions,
 }
 
 /// What a caller must hold to perform an operation.
@@ -39,7 +41,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -55,6 +57,7 @@ impl Operation {
         Operation::AlertList,
         Operation::AlertUpdate,
         Operation::RoleChange,
+        Operation::EffectivePermissions,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -81,6 +84,10 @@ impl Operation {
             Operation::RoleChange => Permission(crate::Permission::new(
                 Resource::RoleAssignment,
                 Action::Update,
+            )),
+            Operation::EffectivePermissions => Permission(crate::Permission::new(
+                Resource::RoleAssignment,
+                Action::Read,
             )),
         }
     }
@@ -110,6 +117,7 @@ impl Operation {
             Operation::AlertList => "alert_list",
             Operation::AlertUpdate => "alert_update",
             Operation::RoleChange => "role_change",
+            Operation::EffectivePermissions => "effective_permissions",
         }
     }
 }

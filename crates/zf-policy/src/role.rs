@@ -73,6 +73,7 @@ impl Role {
             p(SecurityPolicy, Update),
             p(Alert, Read),
             p(Alert, Update),
+            p(RoleAssignment, Read),
             p(RoleAssignment, Update),
         ];
         const AUDIT_ADMIN: &[Permission] = &[p(AuditLog, Read), p(AuditLog, Export)];
@@ -113,6 +114,17 @@ impl Role {
             self,
             Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin
         )
+    }
+
+    /// Which client records the role reaches, in words for the effective-permission view.
+    pub fn client_scope(self) -> &'static str {
+        if !self.may(Permission::new(Resource::Client, Action::Read)) {
+            "none"
+        } else if self.client_scope_is_all() {
+            "all"
+        } else {
+            "assigned"
+        }
     }
 
     /// Which client records the role reaches for a resource.
@@ -173,6 +185,31 @@ pub struct Permission {
 impl Permission {
     pub const fn new(resource: Resource, action: Action) -> Self {
         Permission { resource, action }
+    }
+}
+
+impl Permission {
+    /// `resource:action`, e.g. `client:read`.
+    pub fn name(self) -> String {
+        let resource = match self.resource {
+            Resource::Client => "client",
+            Resource::Alert => "alert",
+            Resource::RoleAssignment => "role_assignment",
+            Resource::User => "user",
+            Resource::AuditLog => "audit_log",
+            Resource::SystemConfig => "system_config",
+            Resource::SecurityPolicy => "security_policy",
+        };
+        let action = match self.action {
+            Action::Read => "read",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Export => "export",
+            Action::Reveal => "reveal",
+            Action::Approve => "approve",
+        };
+        format!("{resource}:{action}")
     }
 }
 

@@ -119,6 +119,7 @@ fn table() -> Table {
     .add(Post,   "/api/v1/alerts/{id}/acknowledge", AlertUpdate, api::alerts::acknowledge)
     .add(Post,   "/api/v1/alerts/{id}/resolve",     AlertUpdate, api::alerts::resolve)
     .add(Put,    "/api/v1/users/{username}/role", RoleChange,  api::users::change_role)
+    .add(Get,    "/api/v1/users/{username}/permissions", EffectivePermissions, api::users::permissions)
     // Web UI
     .add(Get,    "/assets/app.css",           PublicDocument,    ui::assets::stylesheet)
     .add(Get,    "/favicon.ico",              PublicDocument,    ui::assets::favicon)

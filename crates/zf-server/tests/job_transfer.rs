@@ -105,6 +105,29 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
+    // "Why can they see this?": the effective permissions, as the security admin sees them.
+    let eff: Value = security
+        .get("/api/v1/users/diaogang/permissions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(eff["role"], "sales");
+    assert_eq!(eff["client_scope"], "all");
+    assert_eq!(eff["fields"]["legal_rep_id_number"], "masked");
+    assert!(eff["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("client:read")));
+    assert!(!eff["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("client:update")));
+    assert_eq!(
+        sup.get("/api/v1/users/diaogang/permissions").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
     // The history: who, when, from what to what, and why.
     let changes: Vec<_> = s
         .audit()

@@ -36,6 +36,7 @@ async fn every_route_with_every_role_agrees_with_the_policy() {
     sessions.push((None, s.client(false)));
     let table = zf_server::route_table();
     assert!(table.len() >= 20);
+    let mut cases = 0;
     for spec in &table {
         for (role, client) in &sessions {
             // Logging out would end the session the next routes need.
@@ -61,6 +62,7 @@ async fn every_route_with_every_role_agrees_with_the_policy() {
                 || (status == StatusCode::SEE_OTHER
                     && r.headers()["location"] == "/login"
                     && spec.operation != Operation::PublicDocument);
+            cases += 1;
             let what = format!("{:?} {} as {role:?} → {status}", spec.verb, spec.path);
             assert!(!status.is_server_error(), "{what}");
             if allowed {
@@ -73,6 +75,16 @@ async fn every_route_with_every_role_agrees_with_the_policy() {
             }
         }
     }
+    let logout_routes = table
+        .iter()
+        .filter(|r| r.operation == Operation::Logout)
+        .count();
+    assert_eq!(cases, (table.len() - logout_routes) * sessions.len());
+    println!(
+        "{cases} route × role cases ({} routes, {} callers)",
+        table.len(),
+        sessions.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,3 +87,61 @@ impl App {
             })
     }
 }
+
+/// What a user may do and why: their role, its permissions, which clients they reach, how
+/// much of each sensitive field they see, and where from.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EffectivePermissions {
+    pub username: String,
+    pub role: String,
+    pub role_label: String,
+    pub disabled: bool,
+    /// `resource:action`, e.g. `client:read`.
+    pub permissions: Vec<String>,
+    /// Which clients: `all`, `assigned` (only those assigned to them) or `none`.
+    pub client_scope: String,
+    /// Per sensitive field: `visible`, `masked` or `hidden`.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Address ranges data access is confined to; empty means anywhere.
+    pub network: Vec<String>,
+}
+
+impl App {
+    pub async fn effective_permissions(
+        &self,
+        username: &Username,
+    ) -> Result<EffectivePermissions, AppError> {
+        let user = self
+            .store
+            .user_by_username(username)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let role = user.role;
+        let visibility = |v: zf_policy::Visibility| match v {
+            zf_policy::Visibility::Visible => "visible",
+            zf_policy::Visibility::Masked => "masked",
+            zf_policy::Visibility::Hidden => "hidden",
+        };
+        Ok(EffectivePermissions {
+            username: user.username.as_str().to_owned(),
+            role: role.as_str().to_owned(),
+            role_label: role.label_zh().to_owned(),
+            disabled: user.disabled,
+            permissions: role.permissions().iter().map(|p| p.name()).collect(),
+            client_scope: role.client_scope().to_owned(),
+            fields: [(
+                "legal_rep_id_number".to_owned(),
+                visibility(role.visibility(zf_policy::Field::LegalRepIdNumber)).to_owned(),
+            )]
+            .into_iter()
+            .collect(),
+            network: self
+                .config
+                .network
+                .allow
+                .get(&role)
+                .map(|r| r.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        })
+    }
+}

@@ -9,7 +9,7 @@ use super::{alerts, audit, clients, session, users};
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role,
+        clients::delete, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions,
     ),
     tags((name = "session"), (name = "clients"), (name = "audit"), (name = "alerts"), (name = "users"))
 )]

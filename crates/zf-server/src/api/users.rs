@@ -37,3 +37,18 @@ pub async fn change_role(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// What a user may do, and why (security administrators).
+#[utoipa::path(get, path = "/api/v1/users/{username}/permissions", tag = "users",
+    params(("username" = String, Path)),
+    responses((status = 200, body = zf_app::identity::EffectivePermissions), (status = 404)))]
+pub async fn permissions(
+    State(state): State<AppState>,
+    _auth: Authorized,
+    Path(username): Path<String>,
+) -> Result<axum::Json<zf_app::identity::EffectivePermissions>, ApiError> {
+    let username = Username::parse(&username).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(axum::Json(
+        state.app.effective_permissions(&username).await?,
+    ))
+}
