@@ -9,6 +9,7 @@ mod error;
 pub mod identity;
 mod keys;
 pub mod monitor;
+pub mod reviews;
 
 use std::sync::Arc;
 

@@ -151,6 +151,10 @@ impl Default for OffHours {
 pub struct MonitorConfig {
     /// Accounts unused this many days are disabled (0 turns it off).
     pub dormant_days: u32,
+    /// An access review starts this many days after the last (0 turns it off).
+    pub access_review_every_days: u32,
+    /// Days reviewers have to answer before unanswered lines raise an alert.
+    pub access_review_due_days: u32,
     pub failed_logins: FailedLogins,
     pub read_volume: ReadVolume,
     pub honeytoken: Honeytoken,
@@ -162,6 +166,8 @@ impl Default for MonitorConfig {
     fn default() -> Self {
         MonitorConfig {
             dormant_days: 90,
+            access_review_every_days: 90,
+            access_review_due_days: 14,
             failed_logins: FailedLogins::default(),
             read_volume: ReadVolume::default(),
             honeytoken: Honeytoken::default(),
@@ -528,7 +534,7 @@ impl App {
             username: f.username.clone(),
             source: f.source.clone(),
             summary: f.summary.clone(),
-            event_seq: Some(f.event_seq),
+            event_seq: Some(f.event_seq).filter(|s| *s > 0),
             responses,
         };
         let event = AuditEvent::new(
@@ -612,6 +618,45 @@ impl App {
             }
         }
         Ok(dormant)
+    }
+
+    /// Raises one alert per campaign per day while lines stay unanswered past the due date.
+    pub async fn review_escalations(&self) -> Result<Vec<Alert>, AppError> {
+        let mut raised = Vec::new();
+        let now = now_ms();
+        for c in self.store.review_campaigns().await? {
+            if now <= c.due_at_ms {
+                continue;
+            }
+            let open = self
+                .store
+                .review_lines(&c.id)
+                .await?
+                .iter()
+                .filter(|l| l.decision.is_none())
+                .count();
+            if open == 0 {
+                continue;
+            }
+            let finding = Finding {
+                rule: "access_review_overdue",
+                severity: Severity::Medium,
+                dedup_key: format!("review_overdue:{}:{}", c.id, now / (24 * 60 * MINUTE)),
+                username: None,
+                user_id: None,
+                source: None,
+                summary: format!(
+                    "权限复核逾期 / access review {} has {open} unanswered lines past its due date",
+                    c.id
+                ),
+                event_seq: 0,
+                respond: vec![Response::Alert],
+            };
+            if let Some(alert) = self.raise(finding).await? {
+                raised.push(alert);
+            }
+        }
+        Ok(raised)
     }
 
     /// The alert console's list.

@@ -51,6 +51,10 @@ pub enum AuditAction {
     SessionsRevoked,
     /// A user's role changed (job transfer); the detail says from what to what and why.
     RoleChanged,
+    /// An access review campaign started.
+    ReviewStarted,
+    /// A reviewer certified or revoked one user's access.
+    ReviewDecided,
     /// A decoy client was planted to catch insiders and intruders.
     HoneytokenPlanted,
     /// Events past their retention were moved to a signed archive file.
@@ -82,6 +86,8 @@ impl AuditAction {
             AuditAction::AccountUnlocked => "account_unlocked",
             AuditAction::SessionsRevoked => "sessions_revoked",
             AuditAction::RoleChanged => "role_changed",
+            AuditAction::ReviewStarted => "review_started",
+            AuditAction::ReviewDecided => "review_decided",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",
             AuditAction::AuditArchived => "audit_archived",
         }

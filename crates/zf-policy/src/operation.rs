@@ -27,6 +27,9 @@ pub enum Operation {
     RoleChange,
     /// See what a user may do, and why ("why can Zhang San see this?").
     EffectivePermissions,
+    /// Start access reviews and answer their lines.
+    ReviewManage,
+    ReviewRead,
 }
 
 /// What a caller must hold to perform an operation.
@@ -41,7 +44,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 18] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -58,6 +61,8 @@ impl Operation {
         Operation::AlertUpdate,
         Operation::RoleChange,
         Operation::EffectivePermissions,
+        Operation::ReviewManage,
+        Operation::ReviewRead,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -85,9 +90,12 @@ impl Operation {
                 Resource::RoleAssignment,
                 Action::Update,
             )),
-            Operation::EffectivePermissions => Permission(crate::Permission::new(
+            Operation::EffectivePermissions | Operation::ReviewRead => Permission(
+                crate::Permission::new(Resource::RoleAssignment, Action::Read),
+            ),
+            Operation::ReviewManage => Permission(crate::Permission::new(
                 Resource::RoleAssignment,
-                Action::Read,
+                Action::Update,
             )),
         }
     }
@@ -118,6 +126,8 @@ impl Operation {
             Operation::AlertUpdate => "alert_update",
             Operation::RoleChange => "role_change",
             Operation::EffectivePermissions => "effective_permissions",
+            Operation::ReviewManage => "review_manage",
+            Operation::ReviewRead => "review_read",
         }
     }
 }

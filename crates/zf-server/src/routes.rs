@@ -120,6 +120,9 @@ fn table() -> Table {
     .add(Post,   "/api/v1/alerts/{id}/resolve",     AlertUpdate, api::alerts::resolve)
     .add(Put,    "/api/v1/users/{username}/role", RoleChange,  api::users::change_role)
     .add(Get,    "/api/v1/users/{username}/permissions", EffectivePermissions, api::users::permissions)
+    .add(Post,   "/api/v1/reviews",           ReviewManage,      api::reviews::start)
+    .add(Get,    "/api/v1/reviews/{id}",      ReviewRead,        api::reviews::read)
+    .add(Post,   "/api/v1/reviews/{id}/lines/{username}", ReviewManage, api::reviews::answer)
     // Web UI
     .add(Get,    "/assets/app.css",           PublicDocument,    ui::assets::stylesheet)
     .add(Get,    "/favicon.ico",              PublicDocument,    ui::assets::favicon)

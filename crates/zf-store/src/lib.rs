@@ -118,6 +118,31 @@ pub struct ArchiveRecord {
     pub signature: Vec<u8>,
 }
 
+/// An access-review campaign.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReviewCampaign {
+    pub id: String,
+    pub created_at_ms: i64,
+    pub due_at_ms: i64,
+    pub created_by: String,
+}
+
+/// One user's access as it stood when the campaign started, and what the reviewer decided.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReviewLine {
+    pub campaign_id: String,
+    pub username: String,
+    pub role: String,
+    /// Comma-separated `resource:action` names.
+    pub permissions: String,
+    pub client_scope: String,
+    /// `certified` or `revoked`; absent until answered.
+    pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at_ms: Option<i64>,
+    pub reason: Option<String>,
+}
+
 /// A bound parameter of a dynamically built audit query.
 #[derive(Clone, Debug)]
 pub(crate) enum QueryValue {
@@ -278,6 +303,31 @@ pub trait Store: Send + Sync + 'static {
     /// Usernames of enabled accounts whose last sign-in (or creation, if they never signed in)
     /// is before `before_ms`.
     async fn users_dormant(&self, before_ms: i64) -> Result<Vec<Username>>;
+    /// Every enabled account, by username.
+    async fn users_enabled(&self) -> Result<Vec<UserRow>>;
+
+    // --- access reviews --------------------------------------------------------------------
+    async fn review_create(
+        &self,
+        campaign: ReviewCampaign,
+        lines: Vec<ReviewLine>,
+        event: AuditEvent,
+    ) -> Result<()>;
+    async fn review_campaigns(&self) -> Result<Vec<ReviewCampaign>>;
+    async fn review_lines(&self, campaign_id: &str) -> Result<Vec<ReviewLine>>;
+    /// Answers an open line; `NotFound` if there is no such line or it was answered already.
+    /// Revoking also disables the account and ends its sessions, in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn review_decide(
+        &self,
+        campaign_id: &str,
+        username: &Username,
+        decision: &str,
+        by: &str,
+        at_ms: i64,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<()>;
     /// Ends every session of an account.
     async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()>;
     async fn honeytoken_add(&self, client: ClientId, now_ms: i64, event: AuditEvent) -> Result<()>;

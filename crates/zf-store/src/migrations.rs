@@ -310,6 +310,50 @@ CREATE TABLE honeytokens (
         sqlite: "ALTER TABLE users ADD COLUMN last_login_at INTEGER;",
         postgres: "ALTER TABLE users ADD COLUMN last_login_at BIGINT;",
     },
+    Migration {
+        version: 4,
+        name: "access reviews: campaigns and their lines",
+        sqlite: r#"
+CREATE TABLE review_campaigns (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE review_lines (
+    campaign_id TEXT NOT NULL REFERENCES review_campaigns(id),
+    username TEXT NOT NULL,
+    role TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    client_scope TEXT NOT NULL,
+    decision TEXT,
+    decided_by TEXT,
+    decided_at INTEGER,
+    reason TEXT,
+    PRIMARY KEY (campaign_id, username)
+);
+"#,
+        postgres: r#"
+CREATE TABLE review_campaigns (
+    id TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE review_lines (
+    campaign_id TEXT NOT NULL REFERENCES review_campaigns(id),
+    username TEXT NOT NULL,
+    role TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    client_scope TEXT NOT NULL,
+    decision TEXT,
+    decided_by TEXT,
+    decided_at BIGINT,
+    reason TEXT,
+    PRIMARY KEY (campaign_id, username)
+);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -17,8 +17,8 @@ use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode};
 use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow,
-    NewUser, Page, PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique,
-    UserRow,
+    NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionRow, Store,
+    StoreError, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -985,6 +985,139 @@ impl Store for PgStore {
                 Username::parse(name).map_err(|e| StoreError::corrupt("username", e))
             })
             .collect()
+    }
+
+    async fn users_enabled(&self) -> Result<Vec<UserRow>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE NOT u.disabled ORDER BY u.username"
+                ),
+                &[],
+            )
+            .await?;
+        rows.iter().map(|r| user_from(r, 0)).collect()
+    }
+
+    async fn review_create(
+        &self,
+        c: ReviewCampaign,
+        lines: Vec<ReviewLine>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO review_campaigns (id, created_at, due_at, created_by) VALUES ($1, $2, $3, $4)",
+            &[&c.id, &c.created_at_ms, &c.due_at_ms, &c.created_by],
+        )
+        .await?;
+        for l in &lines {
+            tx.execute(
+                "INSERT INTO review_lines (campaign_id, username, role, permissions, client_scope)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &l.campaign_id,
+                    &l.username,
+                    &l.role,
+                    &l.permissions,
+                    &l.client_scope,
+                ],
+            )
+            .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn review_campaigns(&self) -> Result<Vec<ReviewCampaign>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, created_at, due_at, created_by FROM review_campaigns ORDER BY created_at",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReviewCampaign {
+                    id: r.try_get(0)?,
+                    created_at_ms: r.try_get(1)?,
+                    due_at_ms: r.try_get(2)?,
+                    created_by: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn review_lines(&self, campaign_id: &str) -> Result<Vec<ReviewLine>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT campaign_id, username, role, permissions, client_scope, decision, decided_by,
+                     decided_at, reason FROM review_lines WHERE campaign_id = $1 ORDER BY username",
+                &[&campaign_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReviewLine {
+                    campaign_id: r.try_get(0)?,
+                    username: r.try_get(1)?,
+                    role: r.try_get(2)?,
+                    permissions: r.try_get(3)?,
+                    client_scope: r.try_get(4)?,
+                    decision: r.try_get(5)?,
+                    decided_by: r.try_get(6)?,
+                    decided_at_ms: r.try_get(7)?,
+                    reason: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn review_decide(
+        &self,
+        campaign_id: &str,
+        username: &Username,
+        decision: &str,
+        by: &str,
+        at_ms: i64,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE review_lines SET decision = $1, decided_by = $2, decided_at = $3, reason = $4
+                 WHERE campaign_id = $5 AND username = $6 AND decision IS NULL",
+                &[&decision, &by, &at_ms, &reason, &campaign_id, &username.as_str()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if decision == "revoked" {
+            tx.execute(
+                "UPDATE users SET disabled = TRUE WHERE username = $1",
+                &[&username.as_str()],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+                &[&username.as_str()],
+            )
+            .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()> {

@@ -18,8 +18,8 @@ use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode};
 use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow,
-    NewUser, Page, PasswordHash, QueryValue, Result, SessionRow, Store, StoreError, Unique,
-    UserRow,
+    NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionRow, Store,
+    StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -960,6 +960,121 @@ impl Store for SqliteStore {
                 Ok(Username::parse(&name).map_err(|e| StoreError::corrupt("username", e)))
             })?;
             collect(rows)
+        })
+        .await
+    }
+
+    async fn users_enabled(&self) -> Result<Vec<UserRow>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users u WHERE u.disabled = 0 ORDER BY u.username"
+            ))?;
+            let rows = stmt.query_map([], |r| user_from(r, 0))?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn review_create(
+        &self,
+        c: ReviewCampaign,
+        lines: Vec<ReviewLine>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            tx.execute(
+                "INSERT INTO review_campaigns (id, created_at, due_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+                params![c.id, c.created_at_ms, c.due_at_ms, c.created_by],
+            )?;
+            for l in &lines {
+                tx.execute(
+                    "INSERT INTO review_lines (campaign_id, username, role, permissions, client_scope)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![l.campaign_id, l.username, l.role, l.permissions, l.client_scope],
+                )?;
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn review_campaigns(&self) -> Result<Vec<ReviewCampaign>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, created_at, due_at, created_by FROM review_campaigns ORDER BY created_at",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Ok(ReviewCampaign {
+                    id: r.get(0)?,
+                    created_at_ms: r.get(1)?,
+                    due_at_ms: r.get(2)?,
+                    created_by: r.get(3)?,
+                }))
+            })?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn review_lines(&self, campaign_id: &str) -> Result<Vec<ReviewLine>> {
+        let id = campaign_id.to_owned();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT campaign_id, username, role, permissions, client_scope, decision, decided_by,
+                     decided_at, reason FROM review_lines WHERE campaign_id = ?1 ORDER BY username",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok(Ok(ReviewLine {
+                    campaign_id: r.get(0)?,
+                    username: r.get(1)?,
+                    role: r.get(2)?,
+                    permissions: r.get(3)?,
+                    client_scope: r.get(4)?,
+                    decision: r.get(5)?,
+                    decided_by: r.get(6)?,
+                    decided_at_ms: r.get(7)?,
+                    reason: r.get(8)?,
+                }))
+            })?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn review_decide(
+        &self,
+        campaign_id: &str,
+        username: &Username,
+        decision: &str,
+        by: &str,
+        at_ms: i64,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let (id, user, decision, by, reason) = (
+            campaign_id.to_owned(),
+            username.as_str().to_owned(),
+            decision.to_owned(),
+            by.to_owned(),
+            reason.to_owned(),
+        );
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE review_lines SET decision = ?1, decided_by = ?2, decided_at = ?3, reason = ?4
+                 WHERE campaign_id = ?5 AND username = ?6 AND decision IS NULL",
+                params![decision, by, at_ms, reason, id, user],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if decision == "revoked" {
+                tx.execute("UPDATE users SET disabled = 1 WHERE username = ?1", [&user])?;
+                tx.execute(
+                    "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+                    [&user],
+                )?;
+            }
+            insert_event(tx, chain, &event)
         })
         .await
     }

@@ -179,6 +179,20 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
         }
         if dormant_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600)) {
             dormant_checked = Some(tokio::time::Instant::now());
+            let rules = &app.config().monitor;
+            if rules.access_review_every_days > 0 {
+                match app
+                    .review_schedule(rules.access_review_every_days, rules.access_review_due_days)
+                    .await
+                {
+                    Ok(Some(v)) => tracing::info!(id = %v.campaign.id, "access review started"),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot start the access review"),
+                }
+            }
+            if let Err(e) = app.review_escalations().await {
+                tracing::error!(error = %e, "cannot check access reviews");
+            }
             match app.disable_dormant_accounts().await {
                 Ok(users) if !users.is_empty() => {
                     tracing::warn!(count = users.len(), "disabled dormant accounts")

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod audit;
 pub mod clients;
 pub mod openapi;
+pub mod reviews;
 pub mod session;
 pub mod users;
 

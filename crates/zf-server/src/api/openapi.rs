@@ -1,7 +1,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{alerts, audit, clients, session, users};
+use super::{alerts, audit, clients, reviews, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -9,9 +9,9 @@ use super::{alerts, audit, clients, session, users};
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions,
+        clients::delete, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
     ),
-    tags((name = "session"), (name = "clients"), (name = "audit"), (name = "alerts"), (name = "users"))
+    tags((name = "session"), (name = "clients"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"))
 )]
 pub struct ApiDoc;
 

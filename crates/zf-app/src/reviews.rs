@@ -1,0 +1,172 @@
+//! Periodic access reviews (default quarterly): every account's effective access is listed for
+//! the security administrator, who certifies or revokes each line; a revoked line disables the
+//! account at once, and lines left unanswered past the due date raise an alert.
+
+use serde::Serialize;
+use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
+use zf_domain::Username;
+use zf_policy::Grant;
+use zf_store::{ReviewCampaign, ReviewLine};
+
+use crate::{actor, now_ms, App, AppError, RequestMeta};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Certify,
+    Revoke,
+}
+
+/// A campaign with its lines, and which lines are overdue.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ReviewView {
+    #[schema(value_type = Object)]
+    pub campaign: ReviewCampaign,
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Vec<ReviewLine>,
+    /// Usernames whose line is unanswered past the due date.
+    pub overdue: Vec<String>,
+}
+
+impl App {
+    /// Starts a campaign listing every enabled account's access as it stands now.
+    pub async fn review_start(&self, by: Actor, due_days: u32) -> Result<ReviewView, AppError> {
+        if !(1..=90).contains(&due_days) {
+            return Err(AppError::Invalid("a review is due in 1 to 90 days".into()));
+        }
+        let now = now_ms();
+        let campaign = ReviewCampaign {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at_ms: now,
+            due_at_ms: now + i64::from(due_days) * DAY_MS,
+            created_by: by.name.clone(),
+        };
+        let lines: Vec<ReviewLine> = self
+            .store
+            .users_enabled()
+            .await?
+            .into_iter()
+            .map(|u| ReviewLine {
+                campaign_id: campaign.id.clone(),
+                username: u.username.as_str().to_owned(),
+                role: u.role.as_str().to_owned(),
+                permissions: u
+                    .role
+                    .permissions()
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                client_scope: u.role.client_scope().to_owned(),
+                decision: None,
+                decided_by: None,
+                decided_at_ms: None,
+                reason: None,
+            })
+            .collect();
+        let event = AuditEvent::new(now, by, AuditAction::ReviewStarted, Outcome::Success)
+            .on("review", &campaign.id)
+            .detail(format!("{} accounts, due in {due_days} days", lines.len()));
+        self.store
+            .review_create(campaign.clone(), lines, event)
+            .await?;
+        self.review_view(&campaign.id).await
+    }
+
+    pub async fn review_view(&self, id: &str) -> Result<ReviewView, AppError> {
+        let campaign = self
+            .store
+            .review_campaigns()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(AppError::NotFound)?;
+        let lines = self.store.review_lines(id).await?;
+        let late = now_ms() > campaign.due_at_ms;
+        let overdue = lines
+            .iter()
+            .filter(|l| late && l.decision.is_none())
+            .map(|l| l.username.clone())
+            .collect();
+        Ok(ReviewView {
+            campaign,
+            lines,
+            overdue,
+        })
+    }
+
+    /// Answers one line. Nobody reviews their own access.
+    pub async fn review_decide(
+        &self,
+        grant: &Grant,
+        campaign_id: &str,
+        username: &Username,
+        decision: ReviewDecision,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(AppError::Invalid(
+                "give a reason, at most 200 characters".into(),
+            ));
+        }
+        let by = actor(grant, meta);
+        if by.name == username.as_str() {
+            return Err(AppError::Invalid(
+                "nobody may review their own access".into(),
+            ));
+        }
+        let word = match decision {
+            ReviewDecision::Certify => "certified",
+            ReviewDecision::Revoke => "revoked",
+        };
+        let event = AuditEvent::new(
+            now_ms(),
+            by.clone(),
+            AuditAction::ReviewDecided,
+            Outcome::Success,
+        )
+        .on("user", username.as_str())
+        .detail(format!("{word} in review {campaign_id}: {reason}"))
+        .request(meta.request_id.clone());
+        self.store
+            .review_decide(
+                campaign_id,
+                username,
+                word,
+                &by.name,
+                now_ms(),
+                reason,
+                event,
+            )
+            .await
+            .map_err(|e| match e {
+                zf_store::StoreError::NotFound => AppError::Conflict(
+                    "no open line for this user in this review (answered already?)".into(),
+                ),
+                other => other.into(),
+            })
+    }
+
+    /// Starts a campaign when the latest is older than `every_days` (or there is none).
+    pub async fn review_schedule(
+        &self,
+        every_days: u32,
+        due_days: u32,
+    ) -> Result<Option<ReviewView>, AppError> {
+        let latest = self
+            .store
+            .review_campaigns()
+            .await?
+            .into_iter()
+            .map(|c| c.created_at_ms)
+            .max();
+        if latest.is_some_and(|t| now_ms() - t < i64::from(every_days) * DAY_MS) {
+            return Ok(None);
+        }
+        self.review_start(Actor::system(), due_days).await.map(Some)
+    }
+}

@@ -1,0 +1,119 @@
+//! An access review campaign end to end: created, answered, a revoked line takes effect at
+//! once, overdue lines are flagged and escalated.
+
+mod common;
+
+use common::{Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use zf_policy::Role;
+
+on_both_stores!(an_access_review_runs_end_to_end);
+
+async fn sql(s: &TestServer, statement: &str) {
+    match &s.database {
+        zf_server::DatabaseChoice::Sqlite(path) => {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(statement)
+                .unwrap();
+        }
+        zf_server::DatabaseChoice::Postgres(url) => {
+            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute(statement).await.unwrap();
+        }
+    }
+}
+
+async fn an_access_review_runs_end_to_end(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let keep = s.signed_in("liuren", Role::Accountant).await;
+    let go = s.signed_in("likai", Role::Accountant).await;
+    let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+
+    assert_eq!(
+        sup.post("/api/v1/reviews", &json!({"due_days": 7}))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = security
+        .post("/api/v1/reviews", &json!({"due_days": 7}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let view: Value = r.json().await.unwrap();
+    let id = view["campaign"]["id"].as_str().unwrap().to_owned();
+    let lines = view["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 4, "every enabled account");
+    let line = lines.iter().find(|l| l["username"] == "likai").unwrap();
+    assert_eq!(line["role"], "accountant");
+    assert_eq!(line["client_scope"], "assigned");
+    assert!(line["permissions"]
+        .as_str()
+        .unwrap()
+        .contains("client:update"));
+
+    let answer = |user: &'static str, decision: &'static str| {
+        let path = format!("/api/v1/reviews/{id}/lines/{user}");
+        let security = &security;
+        async move {
+            security
+                .post(
+                    &path,
+                    &json!({"decision": decision, "reason": "quarterly review"}),
+                )
+                .await
+                .status()
+        }
+    };
+    assert_eq!(answer("liuren", "certify").await, StatusCode::NO_CONTENT);
+    assert_eq!(answer("likai", "revoke").await, StatusCode::NO_CONTENT);
+    // The revoked line takes effect on the next request; the certified one does not change.
+    assert_eq!(
+        go.get("/api/v1/clients").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(keep.get("/api/v1/clients").await.status(), StatusCode::OK);
+    // Answered once; nobody answers their own line.
+    assert_eq!(answer("likai", "certify").await, StatusCode::CONFLICT);
+    assert_eq!(
+        answer("anquan", "certify").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Past the due date the unanswered lines are flagged, and escalated once a day.
+    sql(
+        &s,
+        &format!("UPDATE review_campaigns SET due_at = 0 WHERE id = '{id}'"),
+    )
+    .await;
+    let view: Value = security
+        .get(&format!("/api/v1/reviews/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let overdue: Vec<&str> = view["overdue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(overdue, vec!["anquan", "zhuguan"]);
+    let raised = s.app.review_escalations().await.unwrap();
+    assert_eq!(raised.len(), 1);
+    assert_eq!(raised[0].rule, "access_review_overdue");
+    assert!(s.app.review_escalations().await.unwrap().is_empty());
+    // A campaign this recent means the quarterly schedule waits.
+    assert!(s.app.review_schedule(90, 14).await.unwrap().is_none());
+
+    let actions: Vec<String> = s.audit().await.into_iter().map(|e| e.action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "review_started").count(), 1);
+    assert_eq!(actions.iter().filter(|a| *a == "review_decided").count(), 2);
+}
