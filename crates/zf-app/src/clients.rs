@@ -339,6 +339,49 @@ impl App {
         Ok(())
     }
 
+    /// Shows one masked field in full to a role that may reveal it, for a stated reason; the
+    /// reveal and its reason are audited before the value leaves.
+    pub async fn client_reveal(
+        &self,
+        grant: &Grant,
+        id: ClientId,
+        field: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<SensitiveValue, AppError> {
+        if field != ID_NUMBER {
+            return Err(AppError::Invalid(format!(
+                "{field:?} is not a field that can be revealed; try {ID_NUMBER:?}"
+            )));
+        }
+        let reason = reason.trim();
+        if reason.chars().count() < 4 || reason.chars().count() > 200 {
+            return Err(AppError::Invalid(
+                "state why you need the value (4 to 200 characters)".into(),
+            ));
+        }
+        if grant.visibility(Field::LegalRepIdNumber) == Visibility::Hidden {
+            return Err(AppError::Denied(zf_policy::Denied::Forbidden {
+                role: grant.principal().map_or(Role::Sales, |p| p.role),
+                operation: "client_reveal",
+            }));
+        }
+        let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
+        let event = self
+            .event(grant, meta, AuditAction::FieldRevealed)
+            .on(TABLE, id)
+            .fields(&[ID_NUMBER])
+            .detail(reason);
+        let record = self
+            .store
+            .client_get_audited(grant.scope(), id, event)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(self
+            .view(&record, Visibility::Visible, None)?
+            .legal_rep_id_number)
+    }
+
     /// Records a refused request. Called by the edge for every policy denial.
     pub async fn audit_denied(
         &self,

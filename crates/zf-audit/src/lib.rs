@@ -29,6 +29,8 @@ pub enum AuditAction {
     ClientDeleted,
     /// A read that returned a sensitive field in the clear.
     ClientSensitiveRead,
+    /// A masked field shown in full on request; the detail holds the stated reason.
+    FieldRevealed,
     ClientSearched,
     /// A request the policy refused.
     AccessDenied,
@@ -73,6 +75,7 @@ impl AuditAction {
             AuditAction::ClientUpdated => "client_updated",
             AuditAction::ClientDeleted => "client_deleted",
             AuditAction::ClientSensitiveRead => "client_sensitive_read",
+            AuditAction::FieldRevealed => "field_revealed",
             AuditAction::ClientSearched => "client_searched",
             AuditAction::AccessDenied => "access_denied",
             AuditAction::AuditVerified => "audit_verified",

@@ -30,6 +30,8 @@ pub enum Operation {
     /// Start access reviews and answer their lines.
     ReviewManage,
     ReviewRead,
+    /// Show one masked field of a client in full, with a stated reason.
+    ClientReveal,
 }
 
 /// What a caller must hold to perform an operation.
@@ -44,7 +46,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 19] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -63,6 +65,7 @@ impl Operation {
         Operation::EffectivePermissions,
         Operation::ReviewManage,
         Operation::ReviewRead,
+        Operation::ClientReveal,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -77,6 +80,7 @@ impl Operation {
             Operation::ClientCreate => client(Action::Create),
             Operation::ClientUpdate => client(Action::Update),
             Operation::ClientDelete => client(Action::Delete),
+            Operation::ClientReveal => client(Action::Reveal),
             Operation::AuditSearch => {
                 Permission(crate::Permission::new(Resource::AuditLog, Action::Read))
             }
@@ -121,6 +125,7 @@ impl Operation {
             Operation::ClientRead => "client_read",
             Operation::ClientUpdate => "client_update",
             Operation::ClientDelete => "client_delete",
+            Operation::ClientReveal => "client_reveal",
             Operation::AuditSearch => "audit_search",
             Operation::AlertList => "alert_list",
             Operation::AlertUpdate => "alert_update",

@@ -91,7 +91,9 @@ impl Role {
             p(Client, Reveal),
         ];
         const AUDITOR: &[Permission] = &[p(Client, Read)];
-        const SALES: &[Permission] = &[p(Client, Read), p(Client, Create)];
+        // Sales see ID numbers masked, and reveal one with a stated reason when a registration
+        // needs it; the reveal is audited.
+        const SALES: &[Permission] = &[p(Client, Read), p(Client, Create), p(Client, Reveal)];
         match self {
             Role::SystemAdmin => SYSTEM_ADMIN,
             Role::SecurityAdmin => SECURITY_ADMIN,

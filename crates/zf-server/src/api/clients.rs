@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use zf_app::{ClientPage, ClientView, IdNumberQuery};
+use zf_app::{ClientPage, ClientView, IdNumberQuery, SensitiveValue};
 use zf_domain::{ClientPatch, NewClient};
 
 use crate::extract::{Authorized, ClientIdPath, JsonBody, QueryParams};
@@ -130,4 +130,39 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state.app.client_delete(&auth.grant, id, &auth.meta).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// The masked field to show, e.g. `legal_rep_id_number`.
+    pub field: String,
+    /// Why the full value is needed; kept in the audit log.
+    pub reason: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Revealed {
+    pub field: String,
+    pub value: SensitiveValue,
+}
+
+/// Show one masked field in full, with a stated reason (audited).
+#[utoipa::path(post, path = "/api/v1/clients/{id}/reveal", tag = "clients", request_body = RevealRequest,
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Revealed), (status = 403), (status = 404), (status = 422)))]
+pub async fn reveal(
+    State(state): State<AppState>,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+    JsonBody(body): JsonBody<RevealRequest>,
+) -> Result<Json<Revealed>, ApiError> {
+    let value = state
+        .app
+        .client_reveal(&auth.grant, id, &body.field, &body.reason, &auth.meta)
+        .await?;
+    Ok(Json(Revealed {
+        field: body.field,
+        value,
+    }))
 }

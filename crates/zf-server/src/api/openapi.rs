@@ -9,7 +9,7 @@ use super::{alerts, audit, clients, reviews, session, users};
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
+        clients::delete, clients::reveal, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
     ),
     tags((name = "session"), (name = "clients"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"))
 )]

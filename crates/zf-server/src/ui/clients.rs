@@ -265,9 +265,18 @@ pub async fn detail(
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
     let c = state.app.client_get(&auth.grant, id, &auth.meta).await?;
-    Ok(layout::page(
+    Ok(detail_page(lang, &auth, &c, None))
+}
+
+fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str>) -> Markup {
+    let may_reveal = matches!(c.legal_rep_id_number, SensitiveValue::Masked(_))
+        && auth.grant.may(zf_policy::Permission::new(
+            zf_policy::Resource::Client,
+            zf_policy::Action::Reveal,
+        ));
+    layout::page(
         lang,
-        &auth,
+        auth,
         &c.name.clone(),
         html! {
             dl.card {
@@ -279,10 +288,65 @@ pub async fn detail(
                 dt { (lang.t(Msg::Updated)) } dd { (time(c.updated_at)) }
                 dt { (lang.t(Msg::Version)) } dd { (c.version) }
             }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if may_reveal {
+                form.card method="post" action={ "/clients/" (c.id) "/reveal" } {
+                    input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+                    label for="reason" { (lang.t(Msg::RevealReason)) }
+                    input #reason name="reason" required minlength="4" maxlength="200" autocomplete="off";
+                    button type="submit" { (lang.t(Msg::Reveal)) }
+                }
+            }
             @if matches!(c.legal_rep_id_number, SensitiveValue::Visible(_)) {
                 p.note { (lang.t(Msg::SensitiveReadAudited)) }
             }
             p { a href="/clients" { (lang.t(Msg::Back)) } }
         },
-    ))
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Shows the page again with the one field in full; the value is never put in a URL.
+pub async fn reveal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+    Form(form): Form<RevealForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let mut view = match state.app.client_get(&auth.grant, id, &auth.meta).await {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match state
+        .app
+        .client_reveal(
+            &auth.grant,
+            id,
+            "legal_rep_id_number",
+            &form.reason,
+            &auth.meta,
+        )
+        .await
+    {
+        Ok(value) => {
+            view.legal_rep_id_number = value;
+            detail_page(lang, &auth, &view, None).into_response()
+        }
+        Err(e @ AppError::Invalid(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            detail_page(lang, &auth, &view, Some(&e.to_string())),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }

@@ -66,6 +66,8 @@ pub enum Msg {
     Status,
     Acknowledge,
     Resolve,
+    Reveal,
+    RevealReason,
 }
 
 impl Lang {
@@ -156,6 +158,11 @@ impl Lang {
             Status => ("状态", "Status"),
             Acknowledge => ("确认", "Acknowledge"),
             Resolve => ("关闭", "Resolve"),
+            Reveal => ("显示完整号码", "Show in full"),
+            RevealReason => (
+                "查看原因（将记入审计日志）",
+                "Reason (recorded in the audit log)",
+            ),
         };
         match self {
             Lang::Zh => zh,
