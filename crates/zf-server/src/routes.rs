@@ -144,6 +144,12 @@ fn table() -> Table {
     .add(Get,    "/alerts",                   AlertList,         ui::alerts::list)
     .add(Post,   "/alerts/{id}/acknowledge",  AlertUpdate,       ui::alerts::acknowledge)
     .add(Post,   "/alerts/{id}/resolve",      AlertUpdate,       ui::alerts::resolve)
+    .add(Get,    "/users",                    EffectivePermissions, ui::admin::users)
+    .add(Post,   "/users/{username}/role",    RoleChange,        ui::admin::change_role)
+    .add(Get,    "/reviews",                  ReviewRead,        ui::admin::reviews)
+    .add(Post,   "/reviews",                  ReviewManage,      ui::admin::start_review)
+    .add(Get,    "/reviews/{id}",             ReviewRead,        ui::admin::review)
+    .add(Post,   "/reviews/{id}/lines/{username}", ReviewManage, ui::admin::answer)
 }
 
 /// Every route of the server with its operation.

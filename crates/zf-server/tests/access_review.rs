@@ -117,3 +117,66 @@ async fn an_access_review_runs_end_to_end(b: Backend) {
     assert_eq!(actions.iter().filter(|a| *a == "review_started").count(), 1);
     assert_eq!(actions.iter().filter(|a| *a == "review_decided").count(), 2);
 }
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token on the page")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_security_admin_screens_move_people_and_run_reviews() {
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let moving = s.signed_in("diaogang", Role::Accountant).await;
+    let page = security.get("/users").await.text().await.unwrap();
+    assert!(page.contains("diaogang") && page.contains("anquan"));
+    let csrf = csrf_of(&page);
+    let r = security
+        .client
+        .post(security.url("/users/diaogang/role"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("role", "sales"),
+            ("reason", "moved to sales"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let who: Value = moving.get("/api/v1/session").await.json().await.unwrap();
+    assert_eq!(who["role"], "sales");
+
+    let r = security
+        .client
+        .post(security.url("/reviews"))
+        .form(&[("csrf", csrf.as_str()), ("due_days", "10")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let review = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = security.get(&review).await.text().await.unwrap();
+    assert!(page.contains("diaogang"));
+    let r = security
+        .client
+        .post(security.url(&format!("{review}/lines/diaogang")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("decision", "revoke"),
+            ("reason", "left the firm"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        moving.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Nobody else sees these screens.
+    let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+    assert_eq!(sup.get("/users").await.status(), StatusCode::FORBIDDEN);
+}

@@ -68,6 +68,18 @@ pub enum Msg {
     Resolve,
     Reveal,
     RevealReason,
+    Users,
+    Role,
+    ClientScope,
+    Network,
+    ChangeRole,
+    Reason,
+    Reviews,
+    DueDays,
+    StartReview,
+    Overdue,
+    Certify,
+    Revoke,
 }
 
 impl Lang {
@@ -163,6 +175,18 @@ impl Lang {
                 "查看原因（将记入审计日志）",
                 "Reason (recorded in the audit log)",
             ),
+            Users => ("用户与权限", "Users and access"),
+            Role => ("角色", "Role"),
+            ClientScope => ("客户范围", "Client scope"),
+            Network => ("允许网络", "Allowed networks"),
+            ChangeRole => ("调岗", "Change role"),
+            Reason => ("原因", "Reason"),
+            Reviews => ("权限复核", "Access reviews"),
+            DueDays => ("复核期限（天）", "Days to answer"),
+            StartReview => ("发起复核", "Start a review"),
+            Overdue => ("逾期", "overdue"),
+            Certify => ("确认保留", "Certify"),
+            Revoke => ("撤销", "Revoke"),
         };
         match self {
             Lang::Zh => zh,

@@ -66,7 +66,8 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
                     nav.main {
                         @if may(zf_policy::Resource::Client) { a href="/clients" { (lang.t(Msg::Clients)) } " " }
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
-                        @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } }
+                        @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } " " }
+                        @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }
                     }
                     @if let Some((name, role)) = user {
                         span.user { (lang.t(Msg::SignedInAs)) " " strong { (name) } " (" (role) ")" }

@@ -2,6 +2,7 @@
 //! a Content-Security-Policy that forbids every script. Forms carry a token derived from the
 //! session (see `zf_app::identity::SessionToken::csrf_token`).
 
+pub mod admin;
 pub mod alerts;
 pub mod assets;
 pub mod audit;

@@ -1,0 +1,300 @@
+//! The security administrator's screens: users with their effective access and job transfers,
+//! and access review campaigns.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use zf_app::reviews::ReviewDecision;
+use zf_domain::Username;
+use zf_policy::Role;
+
+use super::i18n::{Lang, Msg};
+use super::{csrf_ok, csrf_refused, layout, time};
+use crate::extract::Authorized;
+use crate::routes::AppState;
+use crate::ApiError;
+
+const CLIENT_ROLES: [Role; 4] = [
+    Role::Supervisor,
+    Role::Accountant,
+    Role::Auditor,
+    Role::Sales,
+];
+
+fn users_page(
+    lang: Lang,
+    auth: &Authorized,
+    rows: &[zf_app::identity::EffectivePermissions],
+    error: Option<&str>,
+) -> Markup {
+    let csrf = auth.csrf_token.clone().unwrap_or_default();
+    layout::page(
+        lang,
+        auth,
+        lang.t(Msg::Users),
+        html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            table.audit {
+                thead { tr {
+                    th { (lang.t(Msg::Username)) }
+                    th { (lang.t(Msg::Role)) }
+                    th { (lang.t(Msg::ClientScope)) }
+                    th { (lang.t(Msg::LegalRepIdNumber)) }
+                    th { (lang.t(Msg::Network)) }
+                    th { (lang.t(Msg::ChangeRole)) }
+                } }
+                tbody {
+                    @for u in rows {
+                        tr {
+                            td { (u.username) }
+                            td { (u.role_label) br; span.note { (u.permissions.join(", ")) } }
+                            td { (u.client_scope) }
+                            td { (u.fields.get("legal_rep_id_number").map_or("", String::as_str)) }
+                            td { @if u.network.is_empty() { "*" } @else { (u.network.join(", ")) } }
+                            td {
+                                @if Role::parse(&u.role).is_ok_and(|r| !r.is_administrator()) {
+                                    form.inline method="post" action={ "/users/" (u.username) "/role" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        select name="role" {
+                                            @for r in CLIENT_ROLES {
+                                                option value=(r.as_str()) selected[r.as_str() == u.role] { (r.label_zh()) }
+                                            }
+                                        }
+                                        " "
+                                        input name="reason" required placeholder=(lang.t(Msg::Reason)) maxlength="200";
+                                        " "
+                                        button type="submit" { (lang.t(Msg::ChangeRole)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/reviews" { (lang.t(Msg::Reviews)) } }
+        },
+    )
+}
+
+async fn all_users(
+    state: &AppState,
+) -> Result<Vec<zf_app::identity::EffectivePermissions>, ApiError> {
+    let mut out = Vec::new();
+    for u in state
+        .app
+        .store()
+        .users_enabled()
+        .await
+        .map_err(zf_app::AppError::from)?
+    {
+        out.push(state.app.effective_permissions(&u.username).await?);
+    }
+    Ok(out)
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+) -> Result<Markup, ApiError> {
+    let lang = Lang::from_headers(&headers);
+    Ok(users_page(lang, &auth, &all_users(&state).await?, None))
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    role: String,
+    reason: String,
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Path(username): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let result = match (Username::parse(&username), Role::parse(&form.role)) {
+        (Ok(u), Ok(r)) => {
+            state
+                .app
+                .change_role(&auth.grant, &u, r, &form.reason, &auth.meta)
+                .await
+        }
+        (Err(e), _) => Err(zf_app::AppError::Invalid(e.to_string())),
+        (_, Err(e)) => Err(zf_app::AppError::Invalid(e.to_string())),
+    };
+    match result {
+        Ok(()) => Redirect::to("/users").into_response(),
+        Err(e @ (zf_app::AppError::Invalid(_) | zf_app::AppError::Conflict(_))) => {
+            match all_users(&state).await {
+                Ok(rows) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    users_page(lang, &auth, &rows, Some(&e.to_string())),
+                )
+                    .into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+pub async fn reviews(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+) -> Result<Markup, ApiError> {
+    let lang = Lang::from_headers(&headers);
+    let mut campaigns = state
+        .app
+        .store()
+        .review_campaigns()
+        .await
+        .map_err(zf_app::AppError::from)?;
+    campaigns.reverse();
+    let csrf = auth.csrf_token.clone().unwrap_or_default();
+    Ok(layout::page(
+        lang,
+        &auth,
+        lang.t(Msg::Reviews),
+        html! {
+            form.card method="post" action="/reviews" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="due_days" { (lang.t(Msg::DueDays)) }
+                input #due_days name="due_days" type="number" min="1" max="90" value="14";
+                button type="submit" { (lang.t(Msg::StartReview)) }
+            }
+            ul {
+                @for c in &campaigns {
+                    li { a href={ "/reviews/" (c.id) } { (time(c.created_at_ms)) } " → " (time(c.due_at_ms)) " · " (c.created_by) }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    csrf: String,
+    due_days: u32,
+}
+
+pub async fn start_review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<StartForm>,
+) -> Response {
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(Lang::from_headers(&headers));
+    }
+    let by = zf_audit::Actor {
+        user_id: auth.grant.principal().map(|p| p.user_id),
+        name: auth
+            .grant
+            .principal()
+            .map_or_else(|| "anonymous".into(), |p| p.username.as_str().to_owned()),
+        session_ref: auth.meta.session_ref.clone(),
+        source: auth.meta.source.clone(),
+        device: auth.meta.device.clone(),
+    };
+    match state.app.review_start(by, form.due_days).await {
+        Ok(v) => Redirect::to(&format!("/reviews/{}", v.campaign.id)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+pub async fn review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Path(id): Path<String>,
+) -> Result<Markup, ApiError> {
+    let lang = Lang::from_headers(&headers);
+    let view = state.app.review_view(&id).await?;
+    let csrf = auth.csrf_token.clone().unwrap_or_default();
+    Ok(layout::page(
+        lang,
+        &auth,
+        lang.t(Msg::Reviews),
+        html! {
+            p.note { (time(view.campaign.created_at_ms)) " → " (time(view.campaign.due_at_ms)) }
+            table.audit {
+                thead { tr {
+                    th { (lang.t(Msg::Username)) } th { (lang.t(Msg::Role)) } th { (lang.t(Msg::ClientScope)) }
+                    th { (lang.t(Msg::Status)) } th {}
+                } }
+                tbody {
+                    @for l in &view.lines {
+                        tr {
+                            td { (l.username) @if view.overdue.contains(&l.username) { " " strong.error { (lang.t(Msg::Overdue)) } } }
+                            td { (l.role) br; span.note { (l.permissions) } }
+                            td { (l.client_scope) }
+                            td { (l.decision.as_deref().unwrap_or("—")) @if let Some(by) = &l.decided_by { br; span.note { (by) ": " (l.reason.as_deref().unwrap_or("")) } } }
+                            td {
+                                @if l.decision.is_none() {
+                                    form.inline method="post" action={ "/reviews/" (view.campaign.id) "/lines/" (l.username) } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input name="reason" required placeholder=(lang.t(Msg::Reason)) maxlength="200";
+                                        " "
+                                        button type="submit" name="decision" value="certify" { (lang.t(Msg::Certify)) }
+                                        " "
+                                        button type="submit" name="decision" value="revoke" { (lang.t(Msg::Revoke)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct AnswerForm {
+    csrf: String,
+    decision: ReviewDecision,
+    reason: String,
+}
+
+pub async fn answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Path((id, username)): Path<(String, String)>,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(Lang::from_headers(&headers));
+    }
+    let result = match Username::parse(&username) {
+        Ok(u) => {
+            state
+                .app
+                .review_decide(
+                    &auth.grant,
+                    &id,
+                    &u,
+                    form.decision,
+                    &form.reason,
+                    &auth.meta,
+                )
+                .await
+        }
+        Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!("/reviews/{id}")).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
