@@ -36,6 +36,8 @@ pub struct AppConfig {
     pub audit_retention_days: u32,
     /// Which addresses each role may work from; whose forwarding headers are believed.
     pub network: zf_policy::NetworkPolicy,
+    /// Throttling and lockout of sign-ins.
+    pub login: identity::LoginPolicy,
 }
 
 impl Default for AppConfig {
@@ -47,6 +49,7 @@ impl Default for AppConfig {
             monitor: monitor::MonitorConfig::default(),
             audit_retention_days: 180,
             network: zf_policy::NetworkPolicy::default(),
+            login: identity::LoginPolicy::default(),
         }
     }
 }

@@ -303,6 +303,17 @@ pub trait Store: Send + Sync + 'static {
     /// Usernames of enabled accounts whose last sign-in (or creation, if they never signed in)
     /// is before `before_ms`.
     async fn users_dormant(&self, before_ms: i64) -> Result<Vec<Username>>;
+    /// Consecutive failed sign-ins of an account and until when it is locked.
+    async fn login_guard(&self, username: &Username) -> Result<(i64, Option<i64>)>;
+    /// Records a failed sign-in of an existing account with its new counter and lock, and its
+    /// audit event, in one transaction.
+    async fn login_failed(
+        &self,
+        username: &Username,
+        failed_logins: i64,
+        locked_until_ms: Option<i64>,
+        event: AuditEvent,
+    ) -> Result<()>;
     /// Every enabled account, by username.
     async fn users_enabled(&self) -> Result<Vec<UserRow>>;
 

@@ -354,6 +354,14 @@ CREATE TABLE review_lines (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        name: "users: consecutive failed sign-ins and lockout",
+        sqlite: "ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE users ADD COLUMN locked_until INTEGER;",
+        postgres: "ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+                   ALTER TABLE users ADD COLUMN locked_until BIGINT;",
+    },
 ];
 
 pub fn latest_version() -> i64 {

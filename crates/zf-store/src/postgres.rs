@@ -376,7 +376,7 @@ impl Store for PgStore {
         )
         .await?;
         tx.execute(
-            "UPDATE users SET last_login_at = $1 WHERE id = $2",
+            "UPDATE users SET last_login_at = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
             &[&s.created_at_ms, &s.user_id.to_string()],
         )
         .await?;
@@ -927,7 +927,8 @@ impl Store for PgStore {
         let tx = c.transaction().await?;
         let n = tx
             .execute(
-                "UPDATE users SET disabled = $1 WHERE username = $2",
+                "UPDATE users SET disabled = $1, failed_logins = 0, locked_until = NULL
+                 WHERE username = $2",
                 &[&disabled, &username.as_str()],
             )
             .await?;
@@ -985,6 +986,41 @@ impl Store for PgStore {
                 Username::parse(name).map_err(|e| StoreError::corrupt("username", e))
             })
             .collect()
+    }
+
+    async fn login_guard(&self, username: &Username) -> Result<(i64, Option<i64>)> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT failed_logins::BIGINT, locked_until FROM users WHERE username = $1",
+                &[&username.as_str()],
+            )
+            .await?;
+        Ok(match row {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+            None => (0, None),
+        })
+    }
+
+    async fn login_failed(
+        &self,
+        username: &Username,
+        failed_logins: i64,
+        locked_until_ms: Option<i64>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let failed = i32::try_from(failed_logins).unwrap_or(i32::MAX);
+        tx.execute(
+            "UPDATE users SET failed_logins = $1, locked_until = $2 WHERE username = $3",
+            &[&failed, &locked_until_ms, &username.as_str()],
+        )
+        .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn users_enabled(&self) -> Result<Vec<UserRow>> {

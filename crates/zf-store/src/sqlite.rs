@@ -388,7 +388,8 @@ impl Store for SqliteStore {
                 ],
             )?;
             tx.execute(
-                "UPDATE users SET last_login_at = ?1 WHERE id = ?2",
+                "UPDATE users SET last_login_at = ?1, failed_logins = 0, locked_until = NULL
+                 WHERE id = ?2",
                 params![s.created_at_ms, s.user_id.to_string()],
             )?;
             insert_event(tx, chain, &event)
@@ -911,7 +912,8 @@ impl Store for SqliteStore {
         let username = username.as_str().to_owned();
         self.write(move |tx, chain| {
             let n = tx.execute(
-                "UPDATE users SET disabled = ?1 WHERE username = ?2",
+                "UPDATE users SET disabled = ?1, failed_logins = 0, locked_until = NULL
+                 WHERE username = ?2",
                 params![disabled, username],
             )?;
             if n == 0 {
@@ -960,6 +962,37 @@ impl Store for SqliteStore {
                 Ok(Username::parse(&name).map_err(|e| StoreError::corrupt("username", e)))
             })?;
             collect(rows)
+        })
+        .await
+    }
+
+    async fn login_guard(&self, username: &Username) -> Result<(i64, Option<i64>)> {
+        let username = username.as_str().to_owned();
+        self.run(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT failed_logins, locked_until FROM users WHERE username = ?1",
+            )?
+            .query_row([username], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, None)))
+        })
+        .await
+    }
+
+    async fn login_failed(
+        &self,
+        username: &Username,
+        failed_logins: i64,
+        locked_until_ms: Option<i64>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let username = username.as_str().to_owned();
+        self.write(move |tx, chain| {
+            tx.execute(
+                "UPDATE users SET failed_logins = ?1, locked_until = ?2 WHERE username = ?3",
+                params![failed_logins, locked_until_ms, username],
+            )?;
+            insert_event(tx, chain, &event)
         })
         .await
     }

@@ -62,6 +62,8 @@ pub struct FileConfig {
     pub siem: Option<SiemConfig>,
     /// `trusted_proxies = [...]` and `[network.allow] accountant = ["10.8.0.0/16"]`.
     pub network: Option<zf_policy::NetworkPolicy>,
+    /// `[login] lock_after = 5`, `lock_minutes = 15`, `address_limit = 100`, …
+    pub login: Option<zf_app::identity::LoginPolicy>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -116,6 +118,7 @@ impl Settings {
             firm_name: file.firm_name.clone(),
             monitor: file.monitor.clone().unwrap_or_default(),
             network: file.network.clone().unwrap_or_default(),
+            login: file.login.clone().unwrap_or_default(),
             ..AppConfig::default()
         };
         if let Some(m) = file.session_idle_minutes {

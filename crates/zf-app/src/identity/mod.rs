@@ -13,5 +13,6 @@ mod users;
 pub use hasher::Hasher;
 pub use password_policy::{check_password, PasswordPolicyError};
 pub use roles::EffectivePermissions;
+pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};
 pub use users::SetupSecret;

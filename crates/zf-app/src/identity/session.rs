@@ -11,6 +11,44 @@ use zf_store::SessionRow;
 use crate::identity::check_password;
 use crate::{now_ms, App, AppError, RequestMeta};
 
+/// Sign-in throttling: an account locks after consecutive failures, for a time that doubles
+/// with each further failure; an address is refused after too many failures in a window.
+/// Locked accounts and throttled addresses get the very same answer, after the very same work,
+/// as a wrong password.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginPolicy {
+    /// Consecutive failures that lock an account (0 turns account lockout off).
+    pub lock_after: i64,
+    /// The first lock's length; each further failure doubles it, up to a day.
+    pub lock_minutes: i64,
+    /// Failures from one address within the window after which it is refused (0: off).
+    pub address_limit: u64,
+    pub address_window_minutes: i64,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        LoginPolicy {
+            lock_after: 5,
+            lock_minutes: 15,
+            address_limit: 100,
+            address_window_minutes: 10,
+        }
+    }
+}
+
+impl LoginPolicy {
+    fn lock_until(&self, failures: i64, now: i64) -> Option<i64> {
+        if self.lock_after <= 0 || failures < self.lock_after {
+            return None;
+        }
+        let doublings = u32::try_from((failures - self.lock_after).min(16)).unwrap_or(16);
+        let minutes = (self.lock_minutes.max(1) << doublings).min(24 * 60);
+        Some(now + minutes * 60_000)
+    }
+}
+
 /// The secret a browser or API client presents: 128 random bits. Only its SHA-256 is stored.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct SessionToken(String);
@@ -88,6 +126,28 @@ impl App {
             Some(u) => self.store.user_by_username(u).await?,
             None => None,
         };
+        let policy = &self.config.login;
+        let started = now_ms();
+        let (failures, locked_until) = match (&parsed, &user) {
+            (Some(u), Some(_)) => self.store.login_guard(u).await?,
+            _ => (0, None),
+        };
+        let locked = locked_until.is_some_and(|t| t > started);
+        let throttled = match (&meta.source, policy.address_limit) {
+            (Some(source), limit) if limit > 0 => {
+                let recent = zf_store::AuditQuery {
+                    source: Some(source.clone()),
+                    action: Some("login".into()),
+                    outcome: Some("failed".into()),
+                    from_ms: Some(started - policy.address_window_minutes.max(1) * 60_000),
+                    ..zf_store::AuditQuery::default()
+                };
+                self.store.audit_count(&recent).await? >= limit
+            }
+            _ => false,
+        };
+        // The hash is always computed, so a locked account or a throttled address answers
+        // after the same work as a wrong password.
         let verified = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -100,21 +160,34 @@ impl App {
             |u| u.as_str().to_owned(),
         );
         let user = match user {
-            Some(u) if verified && !u.disabled => u,
+            Some(u) if verified && !u.disabled && !locked && !throttled => u,
             other => {
+                let why = match &other {
+                    None => "unknown username",
+                    Some(_) if throttled => "too many failures from this address",
+                    Some(_) if locked => "account locked after repeated failures",
+                    Some(u) if u.disabled => "account disabled",
+                    Some(_) => "wrong password",
+                };
                 let actor = Actor {
-                    user_id: other.map(|u| u.id),
+                    user_id: other.as_ref().map(|u| u.id),
                     name: attempted,
                     session_ref: None,
                     source: meta.source.clone(),
                     device: meta.device.clone(),
                 };
-                self.store
-                    .audit_append(
-                        AuditEvent::new(now, actor, AuditAction::Login, Outcome::Failed)
-                            .request(meta.request_id.clone()),
-                    )
-                    .await?;
+                let event = AuditEvent::new(now, actor, AuditAction::Login, Outcome::Failed)
+                    .request(meta.request_id.clone())
+                    .detail(why);
+                match (&parsed, &other) {
+                    // Only a password tried against an open account counts towards its lock.
+                    (Some(name), Some(u)) if !locked && !throttled && !u.disabled => {
+                        let count = failures + 1;
+                        let until = policy.lock_until(count, now);
+                        self.store.login_failed(name, count, until, event).await?;
+                    }
+                    _ => self.store.audit_append(event).await?,
+                }
                 return Err(AppError::LoginFailed);
             }
         };
