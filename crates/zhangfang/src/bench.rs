@@ -31,6 +31,13 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Sign-in answers: how long an unknown username, a wrong password, a locked account and a
+    /// right password take, to show the first three cannot be told apart by timing.
+    Login {
+        /// Attempts of each kind.
+        #[arg(long, default_value_t = 40)]
+        attempts: u32,
+    },
 }
 
 const BATCH: u64 = 20_000;
@@ -87,12 +94,98 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Audit {
-        events,
-        users,
-        queries,
-        json,
-    } = cmd;
+    match cmd {
+        BenchCommand::Audit {
+            events,
+            users,
+            queries,
+            json,
+        } => audit(events, users, queries, json).await,
+        BenchCommand::Login { attempts } => login(attempts).await,
+    }
+}
+
+async fn login(attempts: u32) -> anyhow::Result<()> {
+    use secrecy::SecretString;
+    let scratch = tempfile::tempdir().context("scratch directory")?;
+    let data = scratch.path().join("data");
+    let config = AppConfig {
+        // Throttling by address would end the run; lockout is what is measured.
+        login: zf_app::identity::LoginPolicy {
+            address_limit: 0,
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let instance = Instance::open(&data, DatabaseChoice::parse(&data, None)?, config).await?;
+    let app = &instance.app;
+    let password = "a long enough pass phrase";
+    // One account per wrong-password attempt, so none of them locks during the run.
+    let mut names: Vec<String> = (0..attempts).map(|i| format!("known{i}")).collect();
+    names.extend(["locked".to_owned(), "right".to_owned()]);
+    for name in &names {
+        app.add_user(
+            zf_domain::Username::parse(name)?,
+            zf_policy::Role::Accountant,
+            Some(SecretString::from(password)),
+            Actor::cli("bench"),
+        )
+        .await?;
+    }
+    let meta = zf_app::RequestMeta {
+        source: Some("192.0.2.1".into()),
+        ..Default::default()
+    };
+    for _ in 0..5 {
+        let _ = app
+            .login("locked", SecretString::from("wrong wrong wrong"), &meta)
+            .await;
+    }
+    let labels = [
+        "unknown username",
+        "wrong password",
+        "locked account",
+        "right password",
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); labels.len()];
+    // Round-robin, so drift in the machine's load touches every kind alike.
+    for i in 0..attempts as usize {
+        let known = format!("known{i}");
+        let tries: [(&str, &str); 4] = [
+            ("nobody", "wrong wrong wrong"),
+            (&known, "wrong wrong wrong"),
+            ("locked", password),
+            ("right", password),
+        ];
+        for (k, (user, pw)) in tries.iter().enumerate() {
+            let t = Instant::now();
+            let _ = app.login(user, SecretString::from(*pw), &meta).await;
+            times[k].push(t.elapsed());
+        }
+    }
+    let mut rows = Vec::new();
+    for (label, mut t) in labels.into_iter().zip(times) {
+        t.sort();
+        rows.push((label, percentile(&t, 0.5), percentile(&t, 0.9)));
+    }
+    println!("| sign-in attempt | median | p90 |");
+    println!("| --- | --- | --- |");
+    for (label, p50, p90) in &rows {
+        println!("| {label} | {:.2} ms | {:.2} ms |", ms(*p50), ms(*p90));
+    }
+    let refusals: Vec<f64> = rows[..3].iter().map(|r| ms(r.1)).collect();
+    let (lo, hi) = refusals
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    println!(
+        "Largest difference between the medians of the three refusals: {:.2} ms ({:.1}% of the smallest).",
+        hi - lo,
+        100.0 * (hi - lo) / lo.max(1e-9)
+    );
+    Ok(())
+}
+
+async fn audit(events: u64, users: u64, queries: u64, json: Option<PathBuf>) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir().context("scratch directory")?;
     let data = scratch.path().join("data");
     let instance = Instance::open(

@@ -628,3 +628,41 @@ fn audit_verify_names_tampering_and_exits_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read checkpoint file"));
 }
+
+/// The benchmark is a command, not a timed test: here it runs on a tiny data set only to prove
+/// it works and prints its table.
+#[test]
+fn the_audit_benchmark_runs_on_a_tiny_data_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "audit",
+            "--events",
+            "3000",
+            "--users",
+            "20",
+            "--queries",
+            "5",
+            "--json",
+        ])
+        .arg(&json)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("| audit verify |") && text.contains("SHA-256"),
+        "{text}"
+    );
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(figures["events"], 3000);
+    assert!(figures["verify_events_per_s"].as_f64().unwrap() > 0.0);
+}

@@ -128,9 +128,10 @@ impl App {
         };
         let policy = &self.config.login;
         let started = now_ms();
-        let (failures, locked_until) = match (&parsed, &user) {
-            (Some(u), Some(_)) => self.store.login_guard(u).await?,
-            _ => (0, None),
+        // Asked for unknown names too, so both paths make the same queries.
+        let (failures, locked_until) = match &parsed {
+            Some(u) => self.store.login_guard(u).await?,
+            None => (0, None),
         };
         let locked = locked_until.is_some_and(|t| t > started);
         let throttled = match (&meta.source, policy.address_limit) {
