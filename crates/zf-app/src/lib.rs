@@ -83,8 +83,16 @@ impl App {
         config: AppConfig,
     ) -> Result<Self, AppError> {
         let keys = Keys::load(store.as_ref(), master).await?;
+        let days = config.audit_retention_days;
+        let event = zf_audit::AuditEvent::new(
+            now_ms(),
+            Actor::system(),
+            zf_audit::AuditAction::AuditRetentionChanged,
+            zf_audit::Outcome::Success,
+        )
+        .detail(format!("{days} days"));
         store
-            .audit_set_retention(i64::from(config.audit_retention_days) * 86_400_000)
+            .audit_set_retention(i64::from(days) * 86_400_000, event)
             .await
             .map_err(|e| AppError::Invalid(format!("audit retention: {e}")))?;
         Ok(App {

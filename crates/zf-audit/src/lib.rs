@@ -61,6 +61,8 @@ pub enum AuditAction {
     HoneytokenPlanted,
     /// Events past their retention were moved to a signed archive file.
     AuditArchived,
+    /// The audit retention period was changed (through the configuration).
+    AuditRetentionChanged,
 }
 
 impl AuditAction {
@@ -93,6 +95,7 @@ impl AuditAction {
             AuditAction::ReviewDecided => "review_decided",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",
             AuditAction::AuditArchived => "audit_archived",
+            AuditAction::AuditRetentionChanged => "audit_retention_changed",
         }
     }
 }

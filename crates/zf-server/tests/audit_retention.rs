@@ -120,3 +120,36 @@ async fn old_events_are_archived_and_young_ones_cannot_leave(b: Backend) {
     assert!(try_sql(&s, &forged_record).await);
     assert!(!try_sql(&s, &format!("DELETE FROM audit_events WHERE seq = {young}")).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_retention_is_itself_audited_once() {
+    let config = || zf_app::AppConfig {
+        audit_retention_days: 365,
+        ..zf_app::AppConfig::default()
+    };
+    let s = TestServer::start_with(Backend::Sqlite, config())
+        .await
+        .unwrap();
+    // A second node starting with the same setting changes nothing and records nothing.
+    zf_server::Instance::open(&s.data_dir(), s.database.clone(), config())
+        .await
+        .unwrap();
+    let changes: Vec<_> = s
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "audit_retention_changed")
+        .collect();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].detail.as_deref(), Some("365 days"));
+    // Lower than the law allows: the node refuses to start.
+    let short = zf_app::AppConfig {
+        audit_retention_days: 30,
+        ..zf_app::AppConfig::default()
+    };
+    assert!(
+        zf_server::Instance::open(&s.data_dir(), s.database.clone(), short)
+            .await
+            .is_err()
+    );
+}

@@ -250,8 +250,9 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_checkpoint_add(&self, checkpoint: Checkpoint) -> Result<bool>;
     /// Every stored checkpoint, oldest first.
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>>;
-    /// Sets how long events must be kept; the schema refuses less than 180 days.
-    async fn audit_set_retention(&self, retention_ms: i64) -> Result<()>;
+    /// Sets how long events must be kept (the schema refuses less than 180 days) and, if that
+    /// changed it, records `event` in the same transaction. Returns whether it changed.
+    async fn audit_set_retention(&self, retention_ms: i64, event: AuditEvent) -> Result<bool>;
     /// The oldest stretch of the log (from its first event) whose events are all older than
     /// `cutoff_ms`, as (first, last) positions; `None` if there is none.
     async fn audit_archivable(&self, cutoff_ms: i64) -> Result<Option<(i64, i64)>>;

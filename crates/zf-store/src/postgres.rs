@@ -716,15 +716,20 @@ impl Store for PgStore {
         rows.iter().map(event_from).collect()
     }
 
-    async fn audit_set_retention(&self, retention_ms: i64) -> Result<()> {
-        self.client()
-            .await?
+    async fn audit_set_retention(&self, retention_ms: i64, event: AuditEvent) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
             .execute(
-                "UPDATE audit_settings SET retention_ms = $1 WHERE id = 1",
+                "UPDATE audit_settings SET retention_ms = $1 WHERE id = 1 AND retention_ms <> $1",
                 &[&retention_ms],
             )
             .await?;
-        Ok(())
+        if n == 1 {
+            insert_event(&tx, &self.chain, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn audit_archivable(&self, cutoff_ms: i64) -> Result<Option<(i64, i64)>> {

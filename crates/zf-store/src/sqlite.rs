@@ -715,13 +715,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_set_retention(&self, retention_ms: i64) -> Result<()> {
-        self.write(move |tx, _| {
-            tx.execute(
-                "UPDATE audit_settings SET retention_ms = ?1 WHERE id = 1",
+    async fn audit_set_retention(&self, retention_ms: i64, event: AuditEvent) -> Result<bool> {
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE audit_settings SET retention_ms = ?1 WHERE id = 1 AND retention_ms <> ?1",
                 [retention_ms],
             )?;
-            Ok(())
+            if n == 1 {
+                insert_event(tx, chain, &event)?;
+            }
+            Ok(n == 1)
         })
         .await
     }
