@@ -31,6 +31,16 @@ pub struct ReviewView {
 }
 
 impl App {
+    /// Starts a campaign, on behalf of the signed-in security administrator.
+    pub async fn review_start_by(
+        &self,
+        grant: &Grant,
+        due_days: u32,
+        meta: &RequestMeta,
+    ) -> Result<ReviewView, AppError> {
+        self.review_start(actor(grant, meta), due_days).await
+    }
+
     /// Starts a campaign listing every enabled account's access as it stands now.
     pub async fn review_start(&self, by: Actor, due_days: u32) -> Result<ReviewView, AppError> {
         if !(1..=90).contains(&due_days) {

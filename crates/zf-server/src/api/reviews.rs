@@ -32,17 +32,10 @@ pub async fn start(
     auth: Authorized,
     JsonBody(body): JsonBody<NewReview>,
 ) -> Result<(StatusCode, Json<ReviewView>), ApiError> {
-    let by = zf_audit::Actor {
-        user_id: auth.grant.principal().map(|p| p.user_id),
-        name: auth
-            .grant
-            .principal()
-            .map_or_else(|| "anonymous".into(), |p| p.username.as_str().to_owned()),
-        session_ref: auth.meta.session_ref.clone(),
-        source: auth.meta.source.clone(),
-        device: auth.meta.device.clone(),
-    };
-    let view = state.app.review_start(by, body.due_days).await?;
+    let view = state
+        .app
+        .review_start_by(&auth.grant, body.due_days, &auth.meta)
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -197,17 +197,11 @@ pub async fn start_review(
     if !csrf_ok(&auth, &form.csrf) {
         return csrf_refused(Lang::from_headers(&headers));
     }
-    let by = zf_audit::Actor {
-        user_id: auth.grant.principal().map(|p| p.user_id),
-        name: auth
-            .grant
-            .principal()
-            .map_or_else(|| "anonymous".into(), |p| p.username.as_str().to_owned()),
-        session_ref: auth.meta.session_ref.clone(),
-        source: auth.meta.source.clone(),
-        device: auth.meta.device.clone(),
-    };
-    match state.app.review_start(by, form.due_days).await {
+    match state
+        .app
+        .review_start_by(&auth.grant, form.due_days, &auth.meta)
+        .await
+    {
         Ok(v) => Redirect::to(&format!("/reviews/{}", v.campaign.id)).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
