@@ -5,14 +5,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zf_audit::{AuditAction, AuditEvent, Outcome};
 use zf_crypto::{Aad, Dek};
-use zf_domain::{ClientId, ClientPatch, IdNumber, NewClient, TaxpayerType};
+use zf_crypto::Sealed;
+use zf_domain::{ClientId, ClientPatch, ClientStatus, IdNumber, NewClient, Notes, TaxpayerType, UserId};
 use zf_policy::{Field, Grant, Role, Visibility};
-use zf_store::{ClientChange, ClientRecord, ClientRow, Page};
+use zf_store::{ClientChange, ClientQuery, ClientRecord, ClientRow, ClientSort, SortKey};
 
 use crate::{actor, now_ms, App, AppError, RequestMeta};
 
 const TABLE: &str = "clients";
 const ID_NUMBER: &str = "legal_rep_id_number";
+const NOTES: &str = "notes";
 const ALL_FIELDS: &[&str] = &["name", "uscc", "taxpayer_type", "legal_rep_name", ID_NUMBER];
 
 /// A sensitive value as the caller may see it.
@@ -46,6 +48,15 @@ pub struct ClientView {
     pub legal_rep_id_number: SensitiveValue,
     #[schema(value_type = Option<String>, format = Uuid)]
     pub assigned_accountant: Option<zf_domain::UserId>,
+    pub status: ClientStatus,
+    pub status_label: &'static str,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
+    /// Free-text notes; only in the view of one client, never in lists.
+    pub notes: Option<String>,
+    /// 注册资本 in fen.
+    pub registered_capital: Option<i64>,
+    pub tax_authority: Option<String>,
     /// Unix time in milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -56,9 +67,128 @@ pub struct ClientView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientView>,
+    /// How many clients match the filters.
     pub total: u64,
-    pub offset: u32,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
     pub limit: u32,
+}
+
+/// Filters, order and position of a client listing, as the caller asks for them.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClientFilter {
+    /// `lead`, `signed`, `in_service` or `churned`.
+    pub status: Option<ClientStatus>,
+    pub taxpayer_type: Option<TaxpayerType>,
+    /// Only clients assigned to this user.
+    #[param(value_type = Option<String>, format = Uuid)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub assigned: Option<UserId>,
+    pub team: Option<String>,
+    pub tag: Option<String>,
+    /// Part of the name, or the start of the USCC.
+    pub q: Option<String>,
+    /// `name` (default), `created_at` or `updated_at`.
+    pub sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// Reassigning a client (job transfer, workload): the accountant and team that serve it.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssignment {
+    /// The accountant's username; null leaves the client unassigned.
+    pub accountant: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+}
+
+/// A cursor is the last row's sort value and id, opaque to callers.
+fn encode_cursor(key: &SortKey, id: ClientId) -> String {
+    use base64::Engine;
+    let raw = match key {
+        SortKey::Text(t) => format!("t{id}{t}"),
+        SortKey::Int(i) => format!("i{id}{i}"),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(SortKey, ClientId), AppError> {
+    use base64::Engine;
+    let bad = || AppError::Invalid("cursor: not a cursor this server handed out".into());
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (tag, rest) = raw.split_at_checked(1).ok_or_else(bad)?;
+    let (id, value) = rest.split_at_checked(36).ok_or_else(bad)?;
+    let id = ClientId::parse(id).map_err(|_| bad())?;
+    let key = match tag {
+        "t" => SortKey::Text(value.to_owned()),
+        "i" => SortKey::Int(value.parse().map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    Ok((key, id))
+}
+
+impl ClientFilter {
+    fn query(&self) -> Result<ClientQuery, AppError> {
+        let sort = match self.sort.as_deref() {
+            None | Some("name") => ClientSort::Name,
+            Some("created_at") => ClientSort::CreatedAt,
+            Some("updated_at") => ClientSort::UpdatedAt,
+            Some(other) => {
+                return Err(AppError::Invalid(format!(
+                    "sort: {other:?} is not one of name, created_at, updated_at"
+                )))
+            }
+        };
+        let descending = match self.order.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(AppError::Invalid(format!("order: {other:?} is not asc or desc")))
+            }
+        };
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        if let Some((key, _)) = &after {
+            let fits = matches!(
+                (sort, key),
+                (ClientSort::Name, SortKey::Text(_)) | (ClientSort::CreatedAt | ClientSort::UpdatedAt, SortKey::Int(_))
+            );
+            if !fits {
+                return Err(AppError::Invalid("cursor: it belongs to another sort order".into()));
+            }
+        }
+        let text = |v: &Option<String>, field: &str| -> Result<Option<String>, AppError> {
+            match v.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(t) if t.chars().count() > 100 || t.chars().any(char::is_control) => {
+                    Err(AppError::Invalid(format!("{field}: at most 100 characters of text")))
+                }
+                Some(t) => Ok(Some(t.to_owned())),
+            }
+        };
+        Ok(ClientQuery {
+            status: self.status.map(|s| s.as_str().to_owned()),
+            taxpayer_type: self.taxpayer_type.map(|t| t.as_str().to_owned()),
+            assigned: self.assigned,
+            team: text(&self.team, "team")?,
+            tag: text(&self.tag, "tag")?,
+            text: text(&self.q, "q")?,
+            sort,
+            descending,
+            after,
+            limit: self.limit.unwrap_or(50).clamp(1, 200),
+        })
+    }
 }
 
 /// The body of an exact-match search on an encrypted field. A POST body rather than a query
@@ -71,6 +201,10 @@ pub struct IdNumberQuery {
 
 fn aad(id: ClientId) -> Aad {
     Aad::new(TABLE, id.to_string(), ID_NUMBER)
+}
+
+fn notes_aad(id: ClientId) -> Aad {
+    Aad::new(TABLE, id.to_string(), NOTES)
 }
 
 impl App {
@@ -88,24 +222,28 @@ impl App {
     }
 
     /// Builds the view of a record at the given visibility, decrypting only when needed;
-    /// `dek` saves the unwrap when the caller already holds the client's key.
+    /// `dek` saves the unwrap when the caller already holds the client's key. Notes are opened
+    /// only for the view of one client (`detail`).
     fn view(
         &self,
         record: &ClientRecord,
         visibility: Visibility,
         dek: Option<&Dek>,
+        detail: bool,
     ) -> Result<ClientView, AppError> {
-        let id_number = match visibility {
-            Visibility::Hidden => SensitiveValue::Hidden,
-            Visibility::Masked | Visibility::Visible => {
-                let unwrapped;
-                let dek = match dek {
-                    Some(d) => d,
-                    None => {
-                        unwrapped = self.keys.client_key(record.row.id, &record.key)?;
-                        &unwrapped
-                    }
-                };
+        let needs_key = visibility != Visibility::Hidden || (detail && record.row.notes.is_some());
+        let unwrapped;
+        let dek = match (needs_key, dek) {
+            (false, _) => None,
+            (true, Some(d)) => Some(d),
+            (true, None) => {
+                unwrapped = self.keys.client_key(record.row.id, &record.key)?;
+                Some(&unwrapped)
+            }
+        };
+        let id_number = match (visibility, dek) {
+            (Visibility::Hidden, _) | (_, None) => SensitiveValue::Hidden,
+            (_, Some(dek)) => {
                 let id = self.open_id_number(record, dek)?;
                 if visibility == Visibility::Visible {
                     SensitiveValue::Visible(id.as_str().to_owned())
@@ -113,6 +251,10 @@ impl App {
                     SensitiveValue::Masked(id.masked())
                 }
             }
+        };
+        let notes = match (&record.row.notes, dek) {
+            (Some(sealed), Some(dek)) if detail => Some(self.open_notes(record.row.id, sealed, dek)?),
+            _ => None,
         };
         let row = &record.row;
         Ok(ClientView {
@@ -123,10 +265,31 @@ impl App {
             legal_rep_name: row.legal_rep_name.as_str().to_owned(),
             legal_rep_id_number: id_number,
             assigned_accountant: row.assigned_accountant,
+            status: row.status,
+            status_label: row.status.label_zh(),
+            team: row.team.as_ref().map(|t| t.as_str().to_owned()),
+            tags: row.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            notes,
+            registered_capital: row.registered_capital.map(|f| f.as_fen()),
+            tax_authority: row.tax_authority.as_ref().map(|t| t.as_str().to_owned()),
             created_at: row.created_at_ms,
             updated_at: row.updated_at_ms,
             version: row.version,
         })
+    }
+
+    fn open_notes(&self, id: ClientId, sealed: &Sealed, dek: &Dek) -> Result<String, AppError> {
+        let plain = zeroize::Zeroizing::new(dek.open(sealed, &notes_aad(id))?);
+        String::from_utf8(plain.to_vec())
+            .map_err(|_| AppError::Internal("decrypted notes are not UTF-8".into()))
+    }
+
+    fn seal_notes(&self, id: ClientId, notes: &Notes, dek: &Dek) -> Sealed {
+        dek.seal(
+            self.keys.data_key_version(),
+            notes.as_str().as_bytes(),
+            &notes_aad(id),
+        )
     }
 
     /// Lists never show a sensitive field in full, whatever the role.
@@ -137,12 +300,14 @@ impl App {
         }
     }
 
-    pub async fn client_create(
+    /// A new client's row, sealed under a fresh data key. An accountant's own clients are
+    /// theirs; supervisors assign clients explicitly (`assigned` overrides).
+    pub(crate) fn client_row(
         &self,
         grant: &Grant,
         new: NewClient,
-        meta: &RequestMeta,
-    ) -> Result<ClientView, AppError> {
+        assigned: Option<UserId>,
+    ) -> Result<(ClientRecord, Dek), AppError> {
         let id = ClientId::new_random();
         let (dek, wrapped) = self.keys.new_client_key(id);
         let sealed = dek.seal(
@@ -151,12 +316,14 @@ impl App {
             &aad(id),
         );
         let index = self.keys.id_number_index(&new.legal_rep_id_number);
-        // An accountant's own clients are theirs; supervisors assign clients explicitly.
-        let assigned = grant
-            .principal()
-            .filter(|p| p.role == Role::Accountant)
-            .map(|p| p.user_id);
+        let assigned = assigned.or_else(|| {
+            grant
+                .principal()
+                .filter(|p| p.role == Role::Accountant)
+                .map(|p| p.user_id)
+        });
         let now = now_ms();
+        let notes = new.notes.as_ref().map(|n| self.seal_notes(id, n, &dek));
         let row = ClientRow {
             id,
             name: new.name,
@@ -166,25 +333,45 @@ impl App {
             legal_rep_id_number: sealed,
             legal_rep_id_index: index,
             assigned_accountant: assigned,
+            status: new.status.unwrap_or(ClientStatus::InService),
+            team: new.team,
+            tags: new.tags.unwrap_or_default(),
+            notes,
+            registered_capital: new.registered_capital,
+            tax_authority: new.tax_authority,
             created_at_ms: now,
             updated_at_ms: now,
             version: 1,
         };
+        Ok((ClientRecord { row, key: wrapped }, dek))
+    }
+
+    /// The view of a client the caller just wrote, at the visibility their role allows.
+    pub(crate) fn client_view_at(
+        &self,
+        grant: &Grant,
+        record: &ClientRecord,
+        dek: &Dek,
+    ) -> Result<ClientView, AppError> {
+        self.view(record, grant.visibility(Field::LegalRepIdNumber), Some(dek), true)
+    }
+
+    pub async fn client_create(
+        &self,
+        grant: &Grant,
+        new: NewClient,
+        meta: &RequestMeta,
+    ) -> Result<ClientView, AppError> {
+        let (record, dek) = self.client_row(grant, new, None)?;
         let event = self
             .event(grant, meta, AuditAction::ClientCreated)
-            .on(TABLE, id)
+            .on(TABLE, record.row.id)
             .fields(ALL_FIELDS);
-        let record = ClientRecord { row, key: wrapped };
         self.store
             .client_insert(record.row.clone(), record.key.clone(), event)
             .await?;
         // The creator typed the number in; echo it only at the visibility their role allows.
-        let view = self.view(
-            &record,
-            grant.visibility(Field::LegalRepIdNumber),
-            Some(&dek),
-        )?;
-        Ok(view)
+        self.client_view_at(grant, &record, &dek)
     }
 
     /// One client in full, at the caller's visibility. Returning a sensitive field in the
@@ -200,7 +387,7 @@ impl App {
             let event = self
                 .event(grant, meta, AuditAction::ClientSensitiveRead)
                 .on(TABLE, id)
-                .fields(&[ID_NUMBER]);
+                .fields(&[ID_NUMBER, NOTES]);
             self.store
                 .client_get_audited(grant.scope(), id, event)
                 .await?
@@ -208,30 +395,43 @@ impl App {
             self.store.client_get(grant.scope(), id).await?
         };
         let record = record.ok_or(AppError::NotFound)?;
-        self.view(&record, visibility, None)
+        self.view(&record, visibility, None, true)
     }
 
+    /// A filtered, sorted page of the clients in scope, sensitive fields masked. Pages follow
+    /// one another by cursor, so concurrent writes never repeat or skip a row.
     pub async fn client_list(
         &self,
         grant: &Grant,
-        offset: u32,
-        limit: u32,
+        filter: &ClientFilter,
     ) -> Result<ClientPage, AppError> {
-        let limit = limit.clamp(1, 200);
+        let query = filter.query()?;
+        let limit = query.limit;
         let scope = grant.scope();
         let (records, total) = tokio::try_join!(
-            self.store.client_list(scope, Page { offset, limit }),
-            self.store.client_count(scope)
+            self.store.client_query(scope, query.clone()),
+            self.store.client_query_count(scope, query.clone())
         )?;
         let visibility = Self::list_visibility(grant);
         let items = records
             .iter()
-            .map(|r| self.view(r, visibility, None))
+            .map(|r| self.view(r, visibility, None, false))
             .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = match records.last() {
+            Some(last) if records.len() == limit as usize => {
+                let key = match query.sort {
+                    ClientSort::Name => SortKey::Text(last.row.name.as_str().to_owned()),
+                    ClientSort::CreatedAt => SortKey::Int(last.row.created_at_ms),
+                    ClientSort::UpdatedAt => SortKey::Int(last.row.updated_at_ms),
+                };
+                Some(encode_cursor(&key, last.row.id))
+            }
+            _ => None,
+        };
         Ok(ClientPage {
             items,
             total,
-            offset,
+            next_cursor,
             limit,
         })
     }
@@ -254,7 +454,7 @@ impl App {
         let visibility = Self::list_visibility(grant);
         records
             .iter()
-            .map(|r| self.view(r, visibility, None))
+            .map(|r| self.view(r, visibility, None, false))
             .collect()
     }
 
@@ -274,10 +474,25 @@ impl App {
             .client_get(grant.scope(), id)
             .await?
             .ok_or(AppError::NotFound)?;
+        if let Some(next) = patch.status {
+            let now = current.row.status;
+            if next != now && !now.can_move_to(next) {
+                return Err(AppError::Invalid(format!(
+                    "status: a client cannot move from {} to {}",
+                    now.as_str(),
+                    next.as_str()
+                )));
+            }
+        }
         let mut fields = Vec::new();
-        let id_number = match &patch.legal_rep_id_number {
-            Some(new) => {
-                let dek = self.keys.client_key(id, &current.key)?;
+        let needs_key = patch.legal_rep_id_number.is_some() || patch.notes.is_some();
+        let dek = if needs_key {
+            Some(self.keys.client_key(id, &current.key)?)
+        } else {
+            None
+        };
+        let id_number = match (&patch.legal_rep_id_number, &dek) {
+            (Some(new), Some(dek)) => {
                 fields.push(ID_NUMBER);
                 Some((
                     dek.seal(
@@ -288,13 +503,22 @@ impl App {
                     self.keys.id_number_index(new),
                 ))
             }
-            None => None,
+            _ => None,
+        };
+        let notes = match (&patch.notes, &dek) {
+            (Some(n), Some(dek)) => Some(Some(self.seal_notes(id, n, dek))),
+            _ => None,
         };
         for (name, present) in [
             ("name", patch.name.is_some()),
             ("uscc", patch.uscc.is_some()),
             ("taxpayer_type", patch.taxpayer_type.is_some()),
             ("legal_rep_name", patch.legal_rep_name.is_some()),
+            ("status", patch.status.is_some()),
+            ("tags", patch.tags.is_some()),
+            (NOTES, patch.notes.is_some()),
+            ("registered_capital", patch.registered_capital.is_some()),
+            ("tax_authority", patch.tax_authority.is_some()),
         ] {
             if present {
                 fields.push(name);
@@ -306,6 +530,13 @@ impl App {
             taxpayer_type: patch.taxpayer_type,
             legal_rep_name: patch.legal_rep_name,
             legal_rep_id_number: id_number,
+            status: patch.status,
+            tags: patch.tags,
+            team: None,
+            notes,
+            registered_capital: patch.registered_capital.map(Some),
+            tax_authority: patch.tax_authority.map(Some),
+            assigned_accountant: None,
             updated_at_ms: now_ms(),
         };
         let event = self
@@ -321,7 +552,84 @@ impl App {
             .client_get(grant.scope(), id)
             .await?
             .ok_or(AppError::NotFound)?;
-        self.view(&updated, Self::list_visibility(grant), None)
+        self.view(&updated, Self::list_visibility(grant), None, true)
+    }
+
+    /// The name of a client in scope, for page titles; not a sensitive read.
+    pub async fn client_name(&self, grant: &Grant, id: ClientId) -> Result<String, AppError> {
+        Ok(self
+            .store
+            .client_get(grant.scope(), id)
+            .await?
+            .ok_or(AppError::NotFound)?
+            .row
+            .name
+            .as_str()
+            .to_owned())
+    }
+
+    /// Assigns a client to an accountant (who must hold the accountant role) and a team.
+    pub async fn client_assign(
+        &self,
+        grant: &Grant,
+        id: ClientId,
+        assignment: ClientAssignment,
+        meta: &RequestMeta,
+    ) -> Result<ClientView, AppError> {
+        let accountant = match assignment.accountant.as_deref() {
+            None => None,
+            Some(name) => {
+                let username = zf_domain::Username::parse(name)
+                    .map_err(|e| AppError::Invalid(format!("accountant: {e}")))?;
+                let user = self
+                    .store
+                    .user_by_username(&username)
+                    .await?
+                    .filter(|u| !u.disabled)
+                    .ok_or_else(|| AppError::Invalid(format!("accountant: no active user {name:?}")))?;
+                if user.role != Role::Accountant && user.role != Role::Supervisor {
+                    return Err(AppError::Invalid(format!(
+                        "accountant: {name:?} is a {}, not an accountant or supervisor",
+                        user.role.label_zh()
+                    )));
+                }
+                Some(user.id)
+            }
+        };
+        let team = match assignment.team.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(
+                zf_domain::ShortText::parse(t).map_err(|e| AppError::Invalid(format!("team: {e}")))?,
+            ),
+        };
+        let current = self
+            .store
+            .client_get(grant.scope(), id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let change = ClientChange {
+            assigned_accountant: Some(accountant),
+            team: Some(team),
+            updated_at_ms: now_ms(),
+            ..ClientChange::default()
+        };
+        let event = self
+            .event(grant, meta, AuditAction::ClientAssigned)
+            .on(TABLE, id)
+            .fields(&["assigned_accountant", "team"])
+            .detail(format!(
+                "accountant {}",
+                assignment.accountant.as_deref().unwrap_or("(none)")
+            ));
+        self.store
+            .client_update(grant.scope(), id, current.row.version, change, event)
+            .await?;
+        let updated = self
+            .store
+            .client_get(grant.scope(), id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.view(&updated, Self::list_visibility(grant), None, false)
     }
 
     /// Deletes a client. Its data key is destroyed in the same transaction (crypto-shredding),
@@ -378,7 +686,7 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         Ok(self
-            .view(&record, Visibility::Visible, None)?
+            .view(&record, Visibility::Visible, None, false)?
             .legal_rep_id_number)
     }
 

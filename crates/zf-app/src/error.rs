@@ -12,6 +12,11 @@ pub enum AppError {
     #[error("not found")]
     NotFound,
     #[error("{0}")]
+    TooLarge(String),
+    /// The content is not of a kind that is accepted (decided from its bytes).
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("the username or password is wrong, or the account cannot sign in")]
     LoginFailed,

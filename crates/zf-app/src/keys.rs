@@ -103,6 +103,23 @@ impl Keys {
         KeyVersion(1)
     }
 
+    /// A blind index of `value` in its own domain (a field name), so equal values of two
+    /// different fields never share a token.
+    pub fn index(&self, domain: &str, value: &str) -> BlindIndex {
+        self.blind_index.index(domain, value.as_bytes())
+    }
+
+    /// A fresh data key for a lead, which has its own key until it becomes a client.
+    pub fn new_lead_key(&self, id: zf_domain::LeadId) -> (Dek, WrappedKey) {
+        let dek = Dek::generate();
+        let wrapped = self.kek.wrap(&dek, format!("lead:{id}").as_bytes());
+        (dek, wrapped)
+    }
+
+    pub fn lead_key(&self, id: zf_domain::LeadId, wrapped: &WrappedKey) -> Result<Dek, AppError> {
+        Ok(self.kek.unwrap_key(wrapped, format!("lead:{id}").as_bytes())?)
+    }
+
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {
         self.blind_index
             .index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())

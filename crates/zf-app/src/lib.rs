@@ -5,6 +5,7 @@
 mod audit;
 mod clients;
 mod clock;
+pub mod crm;
 mod error;
 pub mod identity;
 mod keys;
@@ -18,7 +19,9 @@ use zf_crypto::MasterKey;
 use zf_policy::Grant;
 use zf_store::Store;
 
-pub use clients::{ClientPage, ClientView, IdNumberQuery, SensitiveValue};
+pub use clients::{
+    ClientAssignment, ClientFilter, ClientPage, ClientView, IdNumberQuery, SensitiveValue,
+};
 pub use clock::now_ms;
 pub use error::AppError;
 pub use identity::{LoginOutcome, PasswordPolicyError, SessionContext, SetupSecret};

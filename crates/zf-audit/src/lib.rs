@@ -63,6 +63,29 @@ pub enum AuditAction {
     AuditArchived,
     /// The audit retention period was changed (through the configuration).
     AuditRetentionChanged,
+    /// A record of a client (contact, contract, financial record, …) was created; `resource` names its kind.
+    RecordCreated,
+    RecordUpdated,
+    RecordDeleted,
+    /// Records were read with sensitive fields in the clear.
+    RecordSensitiveRead,
+    /// An exact search on an encrypted field of records.
+    RecordSearched,
+    /// The client list left the system as a file; the detail says how many rows and how masked.
+    ClientsExported,
+    /// Clients were imported from a file; the detail says how many.
+    ClientsImported,
+    /// A client was assigned to another accountant or team.
+    ClientAssigned,
+    DocumentDownloaded,
+    /// A tax UKey, certificate or seal left the safe; the detail holds the reason.
+    CustodyCheckedOut,
+    CustodyCheckedIn,
+    FilingTasksGenerated,
+    LeadCreated,
+    LeadUpdated,
+    /// A lead became a client.
+    LeadConverted,
 }
 
 impl AuditAction {
@@ -96,6 +119,21 @@ impl AuditAction {
             AuditAction::HoneytokenPlanted => "honeytoken_planted",
             AuditAction::AuditArchived => "audit_archived",
             AuditAction::AuditRetentionChanged => "audit_retention_changed",
+            AuditAction::RecordCreated => "record_created",
+            AuditAction::RecordUpdated => "record_updated",
+            AuditAction::RecordDeleted => "record_deleted",
+            AuditAction::RecordSensitiveRead => "record_sensitive_read",
+            AuditAction::RecordSearched => "record_searched",
+            AuditAction::ClientsExported => "clients_exported",
+            AuditAction::ClientsImported => "clients_imported",
+            AuditAction::ClientAssigned => "client_assigned",
+            AuditAction::DocumentDownloaded => "document_downloaded",
+            AuditAction::CustodyCheckedOut => "custody_checked_out",
+            AuditAction::CustodyCheckedIn => "custody_checked_in",
+            AuditAction::FilingTasksGenerated => "filing_tasks_generated",
+            AuditAction::LeadCreated => "lead_created",
+            AuditAction::LeadUpdated => "lead_updated",
+            AuditAction::LeadConverted => "lead_converted",
         }
     }
 }

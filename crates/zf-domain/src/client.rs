@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ClientName, IdNumber, PersonName, TaxpayerType, Uscc};
+use crate::{
+    ClientName, ClientStatus, Fen, IdNumber, Notes, PersonName, ShortText, Tags, TaxpayerType, Uscc,
+};
 
 /// A new client company. `Debug` is safe to log: [`IdNumber`] masks itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -18,6 +20,28 @@ pub struct NewClient {
     /// 法定代表人 (legal representative).
     pub legal_rep_name: PersonName,
     pub legal_rep_id_number: IdNumber,
+    /// Where the client stands; `in_service` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ClientStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub tags: Option<Tags>,
+    /// The team that serves the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub team: Option<ShortText>,
+    /// Free text, sealed under the client's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Notes>,
+    /// 注册资本 in fen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub registered_capital: Option<Fen>,
+    /// 主管税务机关.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub tax_authority: Option<ShortText>,
 }
 
 /// A partial update: absent (or null) fields are left unchanged.
@@ -34,6 +58,21 @@ pub struct ClientPatch {
     pub legal_rep_name: Option<PersonName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_rep_id_number: Option<IdNumber>,
+    /// Moves along the pipeline (lead → signed → in service → churned) only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ClientStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub tags: Option<Tags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Notes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub registered_capital: Option<Fen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub tax_authority: Option<ShortText>,
 }
 
 impl ClientPatch {
@@ -46,6 +85,11 @@ impl ClientPatch {
             taxpayer_type,
             legal_rep_name,
             legal_rep_id_number,
+            status,
+            tags,
+            notes,
+            registered_capital,
+            tax_authority,
         } = self;
         // Destructured so that adding a field without updating this fails to compile.
         name.is_none()
@@ -53,6 +97,11 @@ impl ClientPatch {
             && taxpayer_type.is_none()
             && legal_rep_name.is_none()
             && legal_rep_id_number.is_none()
+            && status.is_none()
+            && tags.is_none()
+            && notes.is_none()
+            && registered_capital.is_none()
+            && tax_authority.is_none()
     }
 }
 
@@ -67,6 +116,12 @@ mod tests {
             taxpayer_type: TaxpayerType::SmallScale,
             legal_rep_name: PersonName::parse("张三").unwrap(),
             legal_rep_id_number: IdNumber::parse("11010519491231002X").unwrap(),
+            status: None,
+            tags: None,
+            team: None,
+            notes: None,
+            registered_capital: None,
+            tax_authority: None,
         }
     }
 

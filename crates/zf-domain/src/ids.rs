@@ -126,6 +126,21 @@ typed_id!(
     "0b9d2c4e-6a8f-4e1b-8c3d-5f7a9b1c2d4e"
 );
 
+typed_id!(
+    /// Identifies a record that belongs to one client: a contact, contract, financial record,
+    /// filing task, interaction, document, custody item or payment.
+    RecordId,
+    "record",
+    "7c1e5a3b-2d4f-4a6b-9c8d-1e3f5a7b9c2d"
+);
+
+typed_id!(
+    /// Identifies a sales lead (潜在客户) before it becomes a client.
+    LeadId,
+    "lead",
+    "3a5c7e9b-1d2f-4b6a-8c4e-6f8a1b3d5c7e"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

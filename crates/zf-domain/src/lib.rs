@@ -16,7 +16,7 @@ pub mod uscc;
 
 pub use client::{ClientPatch, NewClient};
 pub use id_number::{IdNumber, IdNumberError};
-pub use ids::{ClientId, IdParseError, UserId};
+pub use ids::{ClientId, IdParseError, LeadId, RecordId, UserId};
 pub use names::{ClientName, NameError, NameKind, PersonName, Username};
 pub use taxpayer::{TaxpayerType, TaxpayerTypeError};
 pub use uscc::{Uscc, UsccError};

@@ -32,6 +32,54 @@ pub enum Operation {
     ReviewRead,
     /// Show one masked field of a client in full, with a stated reason.
     ClientReveal,
+    /// Export the client list (CSV or XLSX), masked unless the caller may reveal.
+    ClientExport,
+    /// Import clients from a CSV or XLSX file.
+    ClientImport,
+    /// Assign a client to an accountant or team.
+    ClientAssign,
+    ContactList,
+    /// Exact search of contacts by mobile or ID number.
+    ContactSearch,
+    ContactCreate,
+    ContactUpdate,
+    ContactDelete,
+    ContractList,
+    ContractCreate,
+    /// Change a contract or attach its signed PDF.
+    ContractUpdate,
+    ContractDelete,
+    FinancialList,
+    FinancialCreate,
+    FinancialUpdate,
+    FilingList,
+    /// The deadlines dashboard: what is due soon and what is overdue.
+    FilingDue,
+    /// Generate a year's filing tasks from the filing calendar.
+    FilingGenerate,
+    FilingUpdate,
+    /// Interactions of a client, and follow-ups due.
+    InteractionList,
+    InteractionCreate,
+    InteractionUpdate,
+    DocumentList,
+    DocumentUpload,
+    /// Download a document; an audited sensitive read.
+    DocumentDownload,
+    DocumentDelete,
+    /// Custody items of a client, and overdue returns.
+    CustodyList,
+    CustodyCreate,
+    /// Check a custody item out or back in.
+    CustodyMove,
+    /// Payments, and the fees and arrears of contracts.
+    PaymentList,
+    PaymentCreate,
+    LeadList,
+    LeadCreate,
+    LeadUpdate,
+    /// Turn a won lead into a client.
+    LeadConvert,
 }
 
 /// What a caller must hold to perform an operation.
@@ -46,7 +94,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 54] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -66,11 +114,47 @@ impl Operation {
         Operation::ReviewManage,
         Operation::ReviewRead,
         Operation::ClientReveal,
+        Operation::ClientExport,
+        Operation::ClientImport,
+        Operation::ClientAssign,
+        Operation::ContactList,
+        Operation::ContactSearch,
+        Operation::ContactCreate,
+        Operation::ContactUpdate,
+        Operation::ContactDelete,
+        Operation::ContractList,
+        Operation::ContractCreate,
+        Operation::ContractUpdate,
+        Operation::ContractDelete,
+        Operation::FinancialList,
+        Operation::FinancialCreate,
+        Operation::FinancialUpdate,
+        Operation::FilingList,
+        Operation::FilingDue,
+        Operation::FilingGenerate,
+        Operation::FilingUpdate,
+        Operation::InteractionList,
+        Operation::InteractionCreate,
+        Operation::InteractionUpdate,
+        Operation::DocumentList,
+        Operation::DocumentUpload,
+        Operation::DocumentDownload,
+        Operation::DocumentDelete,
+        Operation::CustodyList,
+        Operation::CustodyCreate,
+        Operation::CustodyMove,
+        Operation::PaymentList,
+        Operation::PaymentCreate,
+        Operation::LeadList,
+        Operation::LeadCreate,
+        Operation::LeadUpdate,
+        Operation::LeadConvert,
     ];
 
     pub fn requirement(self) -> Requirement {
         use Requirement::*;
         let client = |action| Permission(crate::Permission::new(Resource::Client, action));
+        let on = |resource, action| Permission(crate::Permission::new(resource, action));
         match self {
             Operation::PublicDocument | Operation::Login => Public,
             Operation::Logout | Operation::WhoAmI | Operation::ChangeOwnPassword => SignedIn,
@@ -101,6 +185,41 @@ impl Operation {
                 Resource::RoleAssignment,
                 Action::Update,
             )),
+            Operation::ClientExport => on(Resource::Client, Action::Export),
+            Operation::ClientImport => on(Resource::Client, Action::Create),
+            Operation::ClientAssign => on(Resource::ClientAssignment, Action::Update),
+            Operation::ContactList => on(Resource::Contact, Action::Read),
+            Operation::ContactSearch => on(Resource::Contact, Action::Read),
+            Operation::ContactCreate => on(Resource::Contact, Action::Create),
+            Operation::ContactUpdate => on(Resource::Contact, Action::Update),
+            Operation::ContactDelete => on(Resource::Contact, Action::Delete),
+            Operation::ContractList => on(Resource::Contract, Action::Read),
+            Operation::ContractCreate => on(Resource::Contract, Action::Create),
+            Operation::ContractUpdate => on(Resource::Contract, Action::Update),
+            Operation::ContractDelete => on(Resource::Contract, Action::Delete),
+            Operation::FinancialList => on(Resource::FinancialRecord, Action::Read),
+            Operation::FinancialCreate => on(Resource::FinancialRecord, Action::Create),
+            Operation::FinancialUpdate => on(Resource::FinancialRecord, Action::Update),
+            Operation::FilingList => on(Resource::FilingTask, Action::Read),
+            Operation::FilingDue => on(Resource::FilingTask, Action::Read),
+            Operation::FilingGenerate => on(Resource::FilingTask, Action::Create),
+            Operation::FilingUpdate => on(Resource::FilingTask, Action::Update),
+            Operation::InteractionList => on(Resource::Interaction, Action::Read),
+            Operation::InteractionCreate => on(Resource::Interaction, Action::Create),
+            Operation::InteractionUpdate => on(Resource::Interaction, Action::Update),
+            Operation::DocumentList => on(Resource::Document, Action::Read),
+            Operation::DocumentUpload => on(Resource::Document, Action::Create),
+            Operation::DocumentDownload => on(Resource::Document, Action::Read),
+            Operation::DocumentDelete => on(Resource::Document, Action::Delete),
+            Operation::CustodyList => on(Resource::Custody, Action::Read),
+            Operation::CustodyCreate => on(Resource::Custody, Action::Create),
+            Operation::CustodyMove => on(Resource::Custody, Action::Update),
+            Operation::PaymentList => on(Resource::Payment, Action::Read),
+            Operation::PaymentCreate => on(Resource::Payment, Action::Create),
+            Operation::LeadList => on(Resource::Lead, Action::Read),
+            Operation::LeadCreate => on(Resource::Lead, Action::Create),
+            Operation::LeadUpdate => on(Resource::Lead, Action::Update),
+            Operation::LeadConvert => on(Resource::Lead, Action::Update),
         }
     }
 
@@ -133,6 +252,41 @@ impl Operation {
             Operation::EffectivePermissions => "effective_permissions",
             Operation::ReviewManage => "review_manage",
             Operation::ReviewRead => "review_read",
+            Operation::ClientExport => "client_export",
+            Operation::ClientImport => "client_import",
+            Operation::ClientAssign => "client_assign",
+            Operation::ContactList => "contact_list",
+            Operation::ContactSearch => "contact_search",
+            Operation::ContactCreate => "contact_create",
+            Operation::ContactUpdate => "contact_update",
+            Operation::ContactDelete => "contact_delete",
+            Operation::ContractList => "contract_list",
+            Operation::ContractCreate => "contract_create",
+            Operation::ContractUpdate => "contract_update",
+            Operation::ContractDelete => "contract_delete",
+            Operation::FinancialList => "financial_list",
+            Operation::FinancialCreate => "financial_create",
+            Operation::FinancialUpdate => "financial_update",
+            Operation::FilingList => "filing_list",
+            Operation::FilingDue => "filing_due",
+            Operation::FilingGenerate => "filing_generate",
+            Operation::FilingUpdate => "filing_update",
+            Operation::InteractionList => "interaction_list",
+            Operation::InteractionCreate => "interaction_create",
+            Operation::InteractionUpdate => "interaction_update",
+            Operation::DocumentList => "document_list",
+            Operation::DocumentUpload => "document_upload",
+            Operation::DocumentDownload => "document_download",
+            Operation::DocumentDelete => "document_delete",
+            Operation::CustodyList => "custody_list",
+            Operation::CustodyCreate => "custody_create",
+            Operation::CustodyMove => "custody_move",
+            Operation::PaymentList => "payment_list",
+            Operation::PaymentCreate => "payment_create",
+            Operation::LeadList => "lead_list",
+            Operation::LeadCreate => "lead_create",
+            Operation::LeadUpdate => "lead_update",
+            Operation::LeadConvert => "lead_convert",
         }
     }
 }

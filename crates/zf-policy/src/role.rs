@@ -83,17 +83,86 @@ impl Role {
             p(Client, Update),
             p(Client, Delete),
             p(Client, Reveal),
+            p(Client, Export),
+            p(ClientAssignment, Update),
+            p(Contact, Read),
+            p(Contact, Create),
+            p(Contact, Update),
+            p(Contact, Delete),
+            p(Contract, Read),
+            p(Contract, Create),
+            p(Contract, Update),
+            p(Contract, Delete),
+            p(FinancialRecord, Read),
+            p(FinancialRecord, Create),
+            p(FinancialRecord, Update),
+            p(FilingTask, Read),
+            p(FilingTask, Create),
+            p(FilingTask, Update),
+            p(Interaction, Read),
+            p(Interaction, Create),
+            p(Interaction, Update),
+            p(Document, Read),
+            p(Document, Create),
+            p(Document, Delete),
+            p(Custody, Read),
+            p(Custody, Create),
+            p(Custody, Update),
+            p(Payment, Read),
+            p(Payment, Create),
+            p(Lead, Read),
+            p(Lead, Create),
+            p(Lead, Update),
         ];
+        // The seed's example: an accountant reads and writes the books and filings of their
+        // clients, reads but never modifies contracts, and exports nothing without approval.
         const ACCOUNTANT: &[Permission] = &[
             p(Client, Read),
             p(Client, Create),
             p(Client, Update),
             p(Client, Reveal),
+            p(Contact, Read),
+            p(Contact, Create),
+            p(Contact, Update),
+            p(Contract, Read),
+            p(FinancialRecord, Read),
+            p(FinancialRecord, Create),
+            p(FinancialRecord, Update),
+            p(FilingTask, Read),
+            p(FilingTask, Create),
+            p(FilingTask, Update),
+            p(Interaction, Read),
+            p(Interaction, Create),
+            p(Interaction, Update),
+            p(Document, Read),
+            p(Document, Create),
+            p(Custody, Read),
+            p(Custody, Update),
+            p(Payment, Read),
         ];
-        const AUDITOR: &[Permission] = &[p(Client, Read)];
+        const AUDITOR: &[Permission] = &[p(Client, Read), p(FinancialRecord, Read)];
         // Sales see ID numbers masked, and reveal one with a stated reason when a registration
-        // needs it; the reveal is audited.
-        const SALES: &[Permission] = &[p(Client, Read), p(Client, Create), p(Client, Reveal)];
+        // needs it; the reveal is audited. They never see financial records.
+        const SALES: &[Permission] = &[
+            p(Client, Read),
+            p(Client, Create),
+            p(Client, Reveal),
+            p(Contact, Read),
+            p(Contact, Create),
+            p(Contact, Update),
+            p(Contract, Read),
+            p(Contract, Create),
+            p(Interaction, Read),
+            p(Interaction, Create),
+            p(Interaction, Update),
+            p(Document, Read),
+            p(Document, Create),
+            p(Payment, Read),
+            p(Payment, Create),
+            p(Lead, Read),
+            p(Lead, Create),
+            p(Lead, Update),
+        ];
         match self {
             Role::SystemAdmin => SYSTEM_ADMIN,
             Role::SecurityAdmin => SECURITY_ADMIN,
@@ -137,13 +206,16 @@ impl Role {
     /// How much of a sensitive field the role sees on records in its scope.
     pub fn visibility(self, field: Field) -> crate::Visibility {
         use crate::Visibility::*;
+        if self.is_administrator() {
+            return Hidden;
+        }
         match (self, field) {
-            (Role::Supervisor | Role::Accountant, Field::LegalRepIdNumber) => Visible,
-            (Role::Auditor | Role::Sales, Field::LegalRepIdNumber) => Masked,
-            (
-                Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin,
-                Field::LegalRepIdNumber,
-            ) => Hidden,
+            (Role::Supervisor | Role::Accountant, _) => Visible,
+            (Role::Sales, Field::ContactMobile) => Visible,
+            (Role::Sales, Field::LegalRepIdNumber | Field::ContactIdNumber) => Masked,
+            (Role::Sales, Field::BankAccount) => Hidden,
+            (Role::Auditor, _) => Masked,
+            (Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin, _) => Hidden,
         }
     }
 }
@@ -157,6 +229,19 @@ impl std::fmt::Display for Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
     Client,
+    /// Which accountant and team a client is assigned to.
+    ClientAssignment,
+    Contact,
+    Contract,
+    FinancialRecord,
+    FilingTask,
+    Interaction,
+    Document,
+    /// Custody of clients' tax UKeys, certificates and seals.
+    Custody,
+    /// Payments against contracts, and the arrears they leave.
+    Payment,
+    Lead,
     /// Security alerts raised by the monitoring rules.
     Alert,
     /// Which role a user holds.
@@ -165,6 +250,21 @@ pub enum Resource {
     AuditLog,
     SystemConfig,
     SecurityPolicy,
+}
+
+impl Resource {
+    /// Resources that hold or reveal client data, which the three administrators never touch.
+    pub fn is_client_data(self) -> bool {
+        !matches!(
+            self,
+            Resource::Alert
+                | Resource::RoleAssignment
+                | Resource::User
+                | Resource::AuditLog
+                | Resource::SystemConfig
+                | Resource::SecurityPolicy
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -195,6 +295,16 @@ impl Permission {
     pub fn name(self) -> String {
         let resource = match self.resource {
             Resource::Client => "client",
+            Resource::ClientAssignment => "client_assignment",
+            Resource::Contact => "contact",
+            Resource::Contract => "contract",
+            Resource::FinancialRecord => "financial_record",
+            Resource::FilingTask => "filing_task",
+            Resource::Interaction => "interaction",
+            Resource::Document => "document",
+            Resource::Custody => "custody",
+            Resource::Payment => "payment",
+            Resource::Lead => "lead",
             Resource::Alert => "alert",
             Resource::RoleAssignment => "role_assignment",
             Resource::User => "user",
@@ -225,6 +335,27 @@ impl std::fmt::Display for Permission {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
     LegalRepIdNumber,
+    ContactMobile,
+    ContactIdNumber,
+    BankAccount,
+}
+
+impl Field {
+    pub const ALL: [Field; 4] = [
+        Field::LegalRepIdNumber,
+        Field::ContactMobile,
+        Field::ContactIdNumber,
+        Field::BankAccount,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::LegalRepIdNumber => "legal_rep_id_number",
+            Field::ContactMobile => "contact_mobile",
+            Field::ContactIdNumber => "contact_id_number",
+            Field::BankAccount => "bank_account",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -243,15 +374,12 @@ mod tests {
     fn the_three_administrators_never_touch_client_data() {
         for role in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
             assert!(
-                role.permissions()
-                    .iter()
-                    .all(|p| p.resource != Resource::Client),
+                role.permissions().iter().all(|p| !p.resource.is_client_data()),
                 "{role} must not hold client permissions"
             );
-            assert_eq!(
-                role.visibility(Field::LegalRepIdNumber),
-                crate::Visibility::Hidden
-            );
+            for field in Field::ALL {
+                assert_eq!(role.visibility(field), crate::Visibility::Hidden);
+            }
         }
     }
 
@@ -268,6 +396,29 @@ mod tests {
         for role in Role::ALL {
             assert!(!role.may(Permission::new(Resource::AuditLog, Action::Delete)));
         }
+    }
+
+    #[test]
+    fn the_seeds_example_accountants_read_the_books_but_never_modify_contracts() {
+        let a = Role::Accountant;
+        assert!(a.may(Permission::new(Resource::FinancialRecord, Action::Read)));
+        assert!(a.may(Permission::new(Resource::Contract, Action::Read)));
+        for action in [Action::Create, Action::Update, Action::Delete] {
+            assert!(!a.may(Permission::new(Resource::Contract, action)), "{action:?}");
+        }
+        assert!(!a.may(Permission::new(Resource::Client, Action::Export)));
+    }
+
+    #[test]
+    fn auditors_write_nothing_and_sales_never_see_the_books() {
+        for p in Role::Auditor.permissions() {
+            assert_eq!(p.action, Action::Read, "auditor holds {p}");
+        }
+        assert!(!Role::Sales.may(Permission::new(Resource::FinancialRecord, Action::Read)));
+        assert_eq!(
+            Role::Sales.visibility(Field::BankAccount),
+            crate::Visibility::Hidden
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use zf_app::{RequestMeta, SessionContext};
-use zf_domain::ClientId;
+use zf_domain::{ClientId, LeadId, RecordId};
 use zf_policy::Grant;
 
 use crate::ApiError;
@@ -74,6 +74,44 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
                 .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))?;
         ClientId::parse(&raw)
             .map(ClientIdPath)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+}
+
+/// A client id and the id of one of its records, from `/clients/{id}/…/{record_id}`.
+pub struct RecordPath {
+    pub client: ClientId,
+    pub record: RecordId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RecordPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((client, record)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))?;
+        Ok(RecordPath {
+            client: ClientId::parse(&client).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            record: RecordId::parse(&record).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        })
+    }
+}
+
+/// A lead id from the path.
+pub struct LeadIdPath(pub LeadId);
+
+impl<S: Send + Sync> FromRequestParts<S> for LeadIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))?;
+        LeadId::parse(&raw)
+            .map(LeadIdPath)
             .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 }

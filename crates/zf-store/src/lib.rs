@@ -11,6 +11,7 @@ mod chain;
 mod error;
 mod migrations;
 mod postgres;
+mod records;
 mod rows;
 mod scope;
 mod sqlite;
@@ -25,6 +26,9 @@ pub use chain::ChainCell;
 pub use error::{StoreError, Unique};
 pub use migrations::MIGRATIONS;
 pub use postgres::PgStore;
+pub use records::{
+    IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
+};
 pub use rows::{ClientChange, ClientRecord, ClientRow, NewUser, PasswordHash, SessionRow, UserRow};
 pub use sqlite::SqliteStore;
 
@@ -107,6 +111,129 @@ impl AuditQuery {
     }
 }
 
+/// The order of a client listing. Every order ends with the id, so a cursor is exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientSort {
+    #[default]
+    Name,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl ClientSort {
+    fn column(self) -> &'static str {
+        match self {
+            ClientSort::Name => "c.name",
+            ClientSort::CreatedAt => "c.created_at",
+            ClientSort::UpdatedAt => "c.updated_at",
+        }
+    }
+}
+
+/// Where the previous page ended: the sort value and id of its last row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Text(String),
+    Int(i64),
+}
+
+/// A filtered, sorted page of clients. Keyset pagination: a page continues strictly after the
+/// previous page's last (sort value, id), so rows inserted or removed meanwhile neither repeat
+/// nor vanish from the pages still to come.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientQuery {
+    pub status: Option<String>,
+    pub taxpayer_type: Option<String>,
+    pub assigned: Option<UserId>,
+    pub team: Option<String>,
+    pub tag: Option<String>,
+    /// Part of the name, or the start of the USCC.
+    pub text: Option<String>,
+    pub sort: ClientSort,
+    pub descending: bool,
+    pub after: Option<(SortKey, ClientId)>,
+    pub limit: u32,
+}
+
+impl ClientQuery {
+    /// The conditions after the scope filter (parameters 1 and 2) and the ORDER BY, with
+    /// placeholders made by `ph(n)`. `paged` adds the cursor and LIMIT.
+    pub(crate) fn clause(
+        &self,
+        ph: impl Fn(usize) -> String,
+        paged: bool,
+    ) -> (String, Vec<QueryValue>) {
+        let mut sql = String::new();
+        let mut values: Vec<QueryValue> = Vec::new();
+        let mut add = |cond: &str, value: QueryValue, values: &mut Vec<QueryValue>| {
+            values.push(value);
+            sql.push_str(" AND ");
+            sql.push_str(&cond.replace('?', &ph(values.len() + 2)));
+        };
+        if let Some(v) = &self.status {
+            add("c.status = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.taxpayer_type {
+            add("c.taxpayer_type = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = self.assigned {
+            add("c.assigned_accountant = ?", QueryValue::Text(v.to_string()), &mut values);
+        }
+        if let Some(v) = &self.team {
+            add("c.team = ?", QueryValue::Text(v.clone()), &mut values);
+        }
+        if let Some(v) = &self.tag {
+            add("c.tags LIKE ?", QueryValue::Text(format!("%,{},%", like_escape(v))), &mut values);
+            sql.push_str(" ESCAPE '\\'");
+        }
+        if let Some(v) = &self.text {
+            let pattern = like_escape(v);
+            values.push(QueryValue::Text(format!("%{pattern}%")));
+            values.push(QueryValue::Text(format!("{}%", pattern.to_uppercase())));
+            let (a, b) = (ph(values.len() + 1), ph(values.len() + 2));
+            sql.push_str(&format!(
+                " AND (c.name LIKE {a} ESCAPE '\\' OR c.uscc LIKE {b} ESCAPE '\\')"
+            ));
+        }
+        let column = self.sort.column();
+        let (cmp, dir) = if self.descending { ("<", "DESC") } else { (">", "ASC") };
+        if paged {
+            if let Some((key, id)) = &self.after {
+                let value = match key {
+                    SortKey::Text(t) => QueryValue::Text(t.clone()),
+                    SortKey::Int(i) => QueryValue::Int(*i),
+                };
+                values.push(value.clone());
+                values.push(value);
+                values.push(QueryValue::Text(id.to_string()));
+                let n = values.len() + 2;
+                let (a, b, c) = (ph(n - 2), ph(n - 1), ph(n));
+                sql.push_str(&format!(
+                    " AND ({column} {cmp} {a} OR ({column} = {b} AND c.id {cmp} {c}))"
+                ));
+            }
+            values.push(QueryValue::Int(i64::from(self.limit)));
+            sql.push_str(&format!(
+                " ORDER BY {column} {dir}, c.id {dir} LIMIT {}",
+                ph(values.len() + 2)
+            ));
+        }
+        (sql, values)
+    }
+}
+
+/// Escapes LIKE's wildcards so user text matches literally.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// A segment of the log moved to an archive file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiveRecord {
@@ -148,6 +275,8 @@ pub struct ReviewLine {
 pub(crate) enum QueryValue {
     Text(String),
     Int(i64),
+    Bytes(Vec<u8>),
+    Null,
 }
 
 /// The chain head and, from the same snapshot, the highest event in the table; the two differ
@@ -160,7 +289,7 @@ pub struct AuditHead {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RecordStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
 
@@ -212,6 +341,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ClientRecord>>;
     async fn client_list(&self, scope: Scope, page: Page) -> Result<Vec<ClientRecord>>;
     async fn client_count(&self, scope: Scope) -> Result<u64>;
+    /// Inserts many clients with their events in one transaction: all or nothing.
+    async fn client_insert_many(
+        &self,
+        rows: Vec<(ClientRow, WrappedKey)>,
+        events: Vec<AuditEvent>,
+    ) -> Result<()>;
+    /// Which of these USCCs belong to existing clients (in any scope: the code is public and
+    /// unique, and an import must not collide with a client the importer cannot see).
+    async fn client_usccs_taken(&self, usccs: Vec<String>) -> Result<Vec<String>>;
+    /// A filtered, sorted page of the clients in scope (see [`ClientQuery`]).
+    async fn client_query(&self, scope: Scope, query: ClientQuery) -> Result<Vec<ClientRecord>>;
+    /// How many clients in scope match `query`'s filters.
+    async fn client_query_count(&self, scope: Scope, query: ClientQuery) -> Result<u64>;
     /// Exact-match search on the legal representative's ID number through its blind index.
     async fn client_find_by_id_number(
         &self,

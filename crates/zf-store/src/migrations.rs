@@ -362,6 +362,130 @@ CREATE TABLE review_lines (
         postgres: "ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
                    ALTER TABLE users ADD COLUMN locked_until BIGINT;",
     },
+    Migration {
+        version: 6,
+        name: "the CRM: client status, team, tags and notes; records per client; document contents; leads",
+        sqlite: r#"
+ALTER TABLE clients ADD COLUMN status TEXT NOT NULL DEFAULT 'in_service';
+ALTER TABLE clients ADD COLUMN team TEXT;
+ALTER TABLE clients ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN notes BLOB;
+ALTER TABLE clients ADD COLUMN registered_capital INTEGER;
+ALTER TABLE clients ADD COLUMN tax_authority TEXT;
+CREATE INDEX clients_created ON clients(created_at, id);
+CREATE INDEX clients_updated ON clients(updated_at, id);
+CREATE INDEX clients_status ON clients(status, name, id);
+CREATE TABLE client_records (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES client_keys(client_id),
+    kind TEXT NOT NULL,
+    parent_id TEXT REFERENCES client_records(id),
+    label TEXT NOT NULL,
+    status TEXT,
+    period TEXT,
+    due_on TEXT,
+    holder TEXT,
+    plain TEXT NOT NULL,
+    sealed BLOB,
+    created_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX client_records_client ON client_records(client_id, kind, label, id);
+CREATE INDEX client_records_parent ON client_records(parent_id);
+CREATE INDEX client_records_due ON client_records(kind, due_on);
+CREATE UNIQUE INDEX client_records_one_filing ON client_records(client_id, label, period)
+    WHERE kind = 'filing_task';
+CREATE TABLE record_index (
+    field TEXT NOT NULL,
+    token BLOB NOT NULL,
+    record_id TEXT NOT NULL REFERENCES client_records(id) ON DELETE CASCADE,
+    PRIMARY KEY (field, token, record_id)
+);
+CREATE INDEX record_index_record ON record_index(record_id);
+CREATE TABLE record_blobs (
+    record_id TEXT PRIMARY KEY REFERENCES client_records(id) ON DELETE CASCADE,
+    content BLOB NOT NULL
+);
+CREATE TABLE leads (
+    id TEXT PRIMARY KEY,
+    company_name TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    source TEXT,
+    owner TEXT REFERENCES users(id),
+    sealed BLOB NOT NULL,
+    mobile_index BLOB,
+    wrapped_dek BLOB NOT NULL,
+    client_id TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX leads_stage ON leads(stage, updated_at, id);
+CREATE INDEX leads_mobile ON leads(mobile_index);
+"#,
+        postgres: r#"
+ALTER TABLE clients ADD COLUMN status TEXT NOT NULL DEFAULT 'in_service';
+ALTER TABLE clients ADD COLUMN team TEXT;
+ALTER TABLE clients ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN notes BYTEA;
+ALTER TABLE clients ADD COLUMN registered_capital BIGINT;
+ALTER TABLE clients ADD COLUMN tax_authority TEXT;
+CREATE INDEX clients_created ON clients(created_at, id);
+CREATE INDEX clients_updated ON clients(updated_at, id);
+CREATE INDEX clients_status ON clients(status, name, id);
+CREATE TABLE client_records (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES client_keys(client_id),
+    kind TEXT NOT NULL,
+    parent_id TEXT REFERENCES client_records(id),
+    label TEXT NOT NULL,
+    status TEXT,
+    period TEXT,
+    due_on TEXT,
+    holder TEXT,
+    plain TEXT NOT NULL,
+    sealed BYTEA,
+    created_by TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE INDEX client_records_client ON client_records(client_id, kind, label, id);
+CREATE INDEX client_records_parent ON client_records(parent_id);
+CREATE INDEX client_records_due ON client_records(kind, due_on);
+CREATE UNIQUE INDEX client_records_one_filing ON client_records(client_id, label, period)
+    WHERE kind = 'filing_task';
+CREATE TABLE record_index (
+    field TEXT NOT NULL,
+    token BYTEA NOT NULL,
+    record_id TEXT NOT NULL REFERENCES client_records(id) ON DELETE CASCADE,
+    PRIMARY KEY (field, token, record_id)
+);
+CREATE INDEX record_index_record ON record_index(record_id);
+CREATE TABLE record_blobs (
+    record_id TEXT PRIMARY KEY REFERENCES client_records(id) ON DELETE CASCADE,
+    content BYTEA NOT NULL
+);
+CREATE TABLE leads (
+    id TEXT PRIMARY KEY,
+    company_name TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    source TEXT,
+    owner TEXT REFERENCES users(id),
+    sealed BYTEA NOT NULL,
+    mobile_index BYTEA,
+    wrapped_dek BYTEA NOT NULL,
+    client_id TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE INDEX leads_stage ON leads(stage, updated_at, id);
+CREATE INDEX leads_mobile ON leads(mobile_index);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

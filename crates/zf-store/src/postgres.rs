@@ -13,10 +13,12 @@ use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
+mod records;
+
 use crate::migrations::{latest_version, MIGRATIONS};
-use crate::rows::{alerts, decode};
+use crate::rows::{alerts, decode, tags_column};
 use crate::{
-    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow,
+    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery, ClientRecord, ClientRow,
     NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionRow, Store,
     StoreError, Unique, UserRow,
 };
@@ -221,7 +223,8 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
 
 const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
     c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
-    c.updated_at, c.version, k.wrapped_dek
+    c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
+    c.registered_capital, c.tax_authority
     FROM clients c JOIN client_keys k ON k.client_id = c.id
     WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))";
 
@@ -239,6 +242,12 @@ fn client_from(r: &Row) -> Result<ClientRecord> {
         updated_at_ms: r.try_get(9)?,
         version: r.try_get(10)?,
         wrapped_dek: r.try_get(11)?,
+        status: r.try_get(12)?,
+        team: r.try_get(13)?,
+        tags: r.try_get(14)?,
+        notes: r.try_get(15)?,
+        registered_capital: r.try_get(16)?,
+        tax_authority: r.try_get(17)?,
     })
 }
 
@@ -256,6 +265,48 @@ async fn client_get(
         .as_ref()
         .map(client_from)
         .transpose()
+}
+
+/// Inserts a client and its wrapped data key.
+pub(crate) async fn insert_client(
+    tx: &impl GenericClient,
+    row: &ClientRow,
+    key: &WrappedKey,
+) -> Result<()> {
+    let id = row.id.to_string();
+    tx.execute(
+        "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES ($1, $2, $3)",
+        &[&id, &key.as_bytes(), &row.created_at_ms],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,
+             legal_rep_id_number, legal_rep_id_index, assigned_accountant, created_at,
+             updated_at, version, status, team, tags, notes, registered_capital, tax_authority)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        &[
+            &id,
+            &row.name.as_str(),
+            &row.uscc.as_str(),
+            &row.taxpayer_type.as_str(),
+            &row.legal_rep_name.as_str(),
+            &row.legal_rep_id_number.as_bytes(),
+            &row.legal_rep_id_index.as_bytes(),
+            &row.assigned_accountant.map(|u| u.to_string()),
+            &row.created_at_ms,
+            &row.updated_at_ms,
+            &row.version,
+            &row.status.as_str(),
+            &row.team.as_ref().map(|t| t.as_str()),
+            &tags_column(&row.tags),
+            &row.notes.as_ref().map(|n| n.as_bytes()),
+            &row.registered_capital.map(|f| f.as_fen()),
+            &row.tax_authority.as_ref().map(|t| t.as_str()),
+        ],
+    )
+    .await
+    .map_err(map_unique)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -451,33 +502,7 @@ impl Store for PgStore {
     ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let id = row.id.to_string();
-        tx.execute(
-            "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES ($1, $2, $3)",
-            &[&id, &key.as_bytes(), &row.created_at_ms],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,
-                 legal_rep_id_number, legal_rep_id_index, assigned_accountant, created_at,
-                 updated_at, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                &id,
-                &row.name.as_str(),
-                &row.uscc.as_str(),
-                &row.taxpayer_type.as_str(),
-                &row.legal_rep_name.as_str(),
-                &row.legal_rep_id_number.as_bytes(),
-                &row.legal_rep_id_index.as_bytes(),
-                &row.assigned_accountant.map(|u| u.to_string()),
-                &row.created_at_ms,
-                &row.updated_at_ms,
-                &row.version,
-            ],
-        )
-        .await
-        .map_err(map_unique)?;
+        insert_client(&tx, &row, &key).await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
@@ -540,6 +565,69 @@ impl Store for PgStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn client_insert_many(
+        &self,
+        rows: Vec<(ClientRow, WrappedKey)>,
+        events: Vec<AuditEvent>,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        for (row, key) in &rows {
+            insert_client(&tx, row, key).await?;
+        }
+        for e in &events {
+            insert_event(&tx, &self.chain, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client_usccs_taken(&self, usccs: Vec<String>) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT uscc FROM clients WHERE uscc = ANY($1)", &[&usccs])
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    async fn client_query(&self, scope: Scope, query: ClientQuery) -> Result<Vec<ClientRecord>> {
+        let (kind, user) = scope::params(scope);
+        let (clause, values) = query.clause(|n| format!("${n}"), true);
+        let mut params = boxed(vec![
+            QueryValue::Int(kind),
+            user.map_or(QueryValue::Null, QueryValue::Text),
+        ]);
+        params.extend(boxed(values));
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&format!("{CLIENT_SELECT}{clause}")).await?;
+        let rows = c.query(&stmt, &refs(&params)).await?;
+        rows.iter().map(client_from).collect()
+    }
+
+    async fn client_query_count(&self, scope: Scope, query: ClientQuery) -> Result<u64> {
+        let (kind, user) = scope::params(scope);
+        let (clause, values) = query.clause(|n| format!("${n}"), false);
+        let mut params = boxed(vec![
+            QueryValue::Int(kind),
+            user.map_or(QueryValue::Null, QueryValue::Text),
+        ]);
+        params.extend(boxed(values));
+        let n: i64 = self
+            .client()
+            .await?
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM clients c
+                     WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)){clause}"
+                ),
+                &refs(&params),
+            )
+            .await?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn client_find_by_id_number(
         &self,
         scope: Scope,
@@ -581,6 +669,7 @@ impl Store for PgStore {
             Some((s, i)) => (Some(s.as_bytes().to_vec()), Some(i.as_bytes().to_vec())),
             None => (None, None),
         };
+        let c = &change;
         let n = tx
             .execute(
                 "UPDATE clients SET
@@ -591,18 +680,37 @@ impl Store for PgStore {
                      legal_rep_id_number = COALESCE($5, legal_rep_id_number),
                      legal_rep_id_index = COALESCE($6, legal_rep_id_index),
                      updated_at = $7,
-                     version = version + 1
+                     version = version + 1,
+                     status = COALESCE($10, status),
+                     tags = COALESCE($11, tags),
+                     team = CASE WHEN $12 THEN $13 ELSE team END,
+                     notes = CASE WHEN $14 THEN $15 ELSE notes END,
+                     registered_capital = CASE WHEN $16 THEN $17 ELSE registered_capital END,
+                     tax_authority = CASE WHEN $18 THEN $19 ELSE tax_authority END,
+                     assigned_accountant = CASE WHEN $20 THEN $21 ELSE assigned_accountant END
                  WHERE id = $8 AND version = $9",
                 &[
-                    &change.name.as_ref().map(|v| v.as_str()),
-                    &change.uscc.as_ref().map(|v| v.as_str()),
-                    &change.taxpayer_type.map(|v| v.as_str()),
-                    &change.legal_rep_name.as_ref().map(|v| v.as_str()),
+                    &c.name.as_ref().map(|v| v.as_str()),
+                    &c.uscc.as_ref().map(|v| v.as_str()),
+                    &c.taxpayer_type.map(|v| v.as_str()),
+                    &c.legal_rep_name.as_ref().map(|v| v.as_str()),
                     &sealed,
                     &index,
-                    &change.updated_at_ms,
+                    &c.updated_at_ms,
                     &id.to_string(),
                     &expected_version,
+                    &c.status.map(|v| v.as_str()),
+                    &c.tags.as_ref().map(tags_column),
+                    &c.team.is_some(),
+                    &c.team.as_ref().and_then(|v| v.as_ref().map(|t| t.as_str())),
+                    &c.notes.is_some(),
+                    &c.notes.as_ref().and_then(|v| v.as_ref().map(|n| n.as_bytes())),
+                    &c.registered_capital.is_some(),
+                    &c.registered_capital.and_then(|v| v.map(|f| f.as_fen())),
+                    &c.tax_authority.is_some(),
+                    &c.tax_authority.as_ref().and_then(|v| v.as_ref().map(|t| t.as_str())),
+                    &c.assigned_accountant.is_some(),
+                    &c.assigned_accountant.and_then(|v| v.map(|u| u.to_string())),
                 ],
             )
             .await
@@ -622,8 +730,16 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         let id = id.to_string();
-        tx.execute("DELETE FROM clients WHERE id = $1", &[&id])
-            .await?;
+        for sql in [
+            "DELETE FROM record_index WHERE record_id IN
+                 (SELECT id FROM client_records WHERE client_id = $1)",
+            "DELETE FROM record_blobs WHERE record_id IN
+                 (SELECT id FROM client_records WHERE client_id = $1)",
+            "DELETE FROM client_records WHERE client_id = $1",
+            "DELETE FROM clients WHERE id = $1",
+        ] {
+            tx.execute(sql, &[&id]).await?;
+        }
         tx.execute("DELETE FROM client_keys WHERE client_id = $1", &[&id])
             .await?;
         insert_event(&tx, &self.chain, &event).await?;
@@ -1228,6 +1344,8 @@ fn boxed(values: Vec<QueryValue>) -> Vec<Param> {
         .map(|v| match v {
             QueryValue::Text(t) => Box::new(t) as Param,
             QueryValue::Int(i) => Box::new(i),
+            QueryValue::Bytes(b) => Box::new(b),
+            QueryValue::Null => Box::new(Option::<String>::None),
         })
         .collect()
 }

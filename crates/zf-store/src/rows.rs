@@ -1,5 +1,8 @@
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
-use zf_domain::{ClientId, ClientName, PersonName, TaxpayerType, Uscc, UserId, Username};
+use zf_domain::{
+    ClientId, ClientName, ClientStatus, Fen, PersonName, ShortText, Tags, TaxpayerType, Uscc, UserId,
+    Username,
+};
 use zf_policy::Role;
 
 /// An argon2id PHC string. Not a secret in itself, but never worth printing.
@@ -67,6 +70,15 @@ pub struct ClientRow {
     pub legal_rep_id_number: Sealed,
     pub legal_rep_id_index: BlindIndex,
     pub assigned_accountant: Option<UserId>,
+    pub status: ClientStatus,
+    pub team: Option<ShortText>,
+    pub tags: Tags,
+    /// Free-text notes, sealed: accountants write anything into them.
+    pub notes: Option<Sealed>,
+    /// 注册资本, public in the business registry.
+    pub registered_capital: Option<Fen>,
+    /// 主管税务机关.
+    pub tax_authority: Option<ShortText>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub version: i64,
@@ -87,7 +99,24 @@ pub struct ClientChange {
     pub taxpayer_type: Option<TaxpayerType>,
     pub legal_rep_name: Option<PersonName>,
     pub legal_rep_id_number: Option<(Sealed, BlindIndex)>,
+    pub status: Option<ClientStatus>,
+    pub tags: Option<Tags>,
+    /// `Some(None)` clears a field; `None` leaves it.
+    pub team: Option<Option<ShortText>>,
+    pub notes: Option<Option<Sealed>>,
+    pub registered_capital: Option<Option<Fen>>,
+    pub tax_authority: Option<Option<ShortText>>,
+    pub assigned_accountant: Option<Option<UserId>>,
     pub updated_at_ms: i64,
+}
+
+/// Tags as stored: `,a,b,` so that one tag is found with `LIKE '%,a,%'`; empty for none.
+pub(crate) fn tags_column(tags: &Tags) -> String {
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
+    }
 }
 
 /// Turns stored primitives back into domain values; a value that no longer parses is reported
@@ -141,6 +170,12 @@ pub(crate) mod decode {
         pub updated_at_ms: i64,
         pub version: i64,
         pub wrapped_dek: Vec<u8>,
+        pub status: String,
+        pub team: Option<String>,
+        pub tags: String,
+        pub notes: Option<Vec<u8>>,
+        pub registered_capital: Option<i64>,
+        pub tax_authority: Option<String>,
     }
 
     pub fn client(c: ClientColumns) -> Result<ClientRecord> {
@@ -158,6 +193,32 @@ pub(crate) mod decode {
                 legal_rep_id_index: BlindIndex::from_bytes(&c.legal_rep_id_index)
                     .map_err(|e| StoreError::corrupt("legal_rep_id_index", e))?,
                 assigned_accountant: c.assigned_accountant.as_deref().map(user_id).transpose()?,
+                status: ClientStatus::parse(&c.status)
+                    .map_err(|e| StoreError::corrupt("status", e))?,
+                team: c
+                    .team
+                    .as_deref()
+                    .map(ShortText::parse)
+                    .transpose()
+                    .map_err(|e| StoreError::corrupt("team", e))?,
+                tags: Tags::parse(c.tags.trim_matches(','))
+                    .map_err(|e| StoreError::corrupt("tags", e))?,
+                notes: c
+                    .notes
+                    .map(Sealed::from_bytes)
+                    .transpose()
+                    .map_err(|e| StoreError::corrupt("notes", e))?,
+                registered_capital: c
+                    .registered_capital
+                    .map(Fen::new)
+                    .transpose()
+                    .map_err(|e| StoreError::corrupt("registered_capital", e))?,
+                tax_authority: c
+                    .tax_authority
+                    .as_deref()
+                    .map(ShortText::parse)
+                    .transpose()
+                    .map_err(|e| StoreError::corrupt("tax_authority", e))?,
                 created_at_ms: c.created_at_ms,
                 updated_at_ms: c.updated_at_ms,
                 version: c.version,

@@ -14,10 +14,12 @@ use zf_crypto::{BlindIndex, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
+mod records;
+
 use crate::migrations::{latest_version, MIGRATIONS};
-use crate::rows::{alerts, decode};
+use crate::rows::{alerts, decode, tags_column};
 use crate::{
-    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientRecord, ClientRow,
+    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery, ClientRecord, ClientRow,
     NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionRow, Store,
     StoreError, Unique, UserRow,
 };
@@ -243,7 +245,8 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
 
 const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
     c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
-    c.updated_at, c.version, k.wrapped_dek
+    c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
+    c.registered_capital, c.tax_authority
     FROM clients c JOIN client_keys k ON k.client_id = c.id
     WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))";
 
@@ -261,6 +264,12 @@ fn client_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ClientRecord>> 
         updated_at_ms: r.get(9)?,
         version: r.get(10)?,
         wrapped_dek: r.get(11)?,
+        status: r.get(12)?,
+        team: r.get(13)?,
+        tags: r.get(14)?,
+        notes: r.get(15)?,
+        registered_capital: r.get(16)?,
+        tax_authority: r.get(17)?,
     }))
 }
 
@@ -471,31 +480,7 @@ impl Store for SqliteStore {
         event: AuditEvent,
     ) -> Result<()> {
         self.write(move |tx, chain| {
-            let id = row.id.to_string();
-            tx.execute(
-                "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES (?1, ?2, ?3)",
-                params![id, key.as_bytes(), row.created_at_ms],
-            )?;
-            tx.execute(
-                "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,
-                     legal_rep_id_number, legal_rep_id_index, assigned_accountant, created_at,
-                     updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    id,
-                    row.name.as_str(),
-                    row.uscc.as_str(),
-                    row.taxpayer_type.as_str(),
-                    row.legal_rep_name.as_str(),
-                    row.legal_rep_id_number.as_bytes(),
-                    row.legal_rep_id_index.as_bytes(),
-                    row.assigned_accountant.map(|u| u.to_string()),
-                    row.created_at_ms,
-                    row.updated_at_ms,
-                    row.version,
-                ],
-            )
-            .map_err(map_unique)?;
+            insert_client(tx, &row, &key)?;
             insert_event(tx, chain, &event)
         })
         .await
@@ -547,6 +532,75 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn client_insert_many(
+        &self,
+        rows: Vec<(ClientRow, WrappedKey)>,
+        events: Vec<AuditEvent>,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            for (row, key) in &rows {
+                insert_client(tx, row, key)?;
+            }
+            for e in &events {
+                insert_event(tx, chain, e)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn client_usccs_taken(&self, usccs: Vec<String>) -> Result<Vec<String>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT uscc FROM clients WHERE uscc = ?1")?;
+            let mut taken = Vec::new();
+            for u in &usccs {
+                if stmt.exists([u])? {
+                    taken.push(u.clone());
+                }
+            }
+            Ok(taken)
+        })
+        .await
+    }
+
+    async fn client_query(&self, scope: Scope, query: ClientQuery) -> Result<Vec<ClientRecord>> {
+        self.run(move |c| {
+            let (kind, user) = scope::params(scope);
+            let (clause, values) = query.clause(|n| format!("?{n}"), true);
+            let mut stmt = c.prepare_cached(&format!("{CLIENT_SELECT}{clause}"))?;
+            let mut all = boxed(vec![
+                QueryValue::Int(kind),
+                user.map_or(QueryValue::Null, QueryValue::Text),
+            ]);
+            all.extend(boxed(values));
+            let rows = stmt.query_map(rusqlite::params_from_iter(all.iter()), client_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn client_query_count(&self, scope: Scope, query: ClientQuery) -> Result<u64> {
+        self.run(move |c| {
+            let (kind, user) = scope::params(scope);
+            let (clause, values) = query.clause(|n| format!("?{n}"), false);
+            let mut all = boxed(vec![
+                QueryValue::Int(kind),
+                user.map_or(QueryValue::Null, QueryValue::Text),
+            ]);
+            all.extend(boxed(values));
+            let n: i64 = c.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM clients c
+                     WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)){clause}"
+                ),
+                rusqlite::params_from_iter(all.iter()),
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
     async fn client_find_by_id_number(
         &self,
         scope: Scope,
@@ -586,6 +640,7 @@ impl Store for SqliteStore {
                 Some((s, i)) => (Some(s.as_bytes().to_vec()), Some(i.as_bytes().to_vec())),
                 None => (None, None),
             };
+            let c = &change;
             tx.execute(
                 "UPDATE clients SET
                      name = COALESCE(?1, name),
@@ -595,18 +650,37 @@ impl Store for SqliteStore {
                      legal_rep_id_number = COALESCE(?5, legal_rep_id_number),
                      legal_rep_id_index = COALESCE(?6, legal_rep_id_index),
                      updated_at = ?7,
-                     version = version + 1
+                     version = version + 1,
+                     status = COALESCE(?10, status),
+                     tags = COALESCE(?11, tags),
+                     team = CASE WHEN ?12 THEN ?13 ELSE team END,
+                     notes = CASE WHEN ?14 THEN ?15 ELSE notes END,
+                     registered_capital = CASE WHEN ?16 THEN ?17 ELSE registered_capital END,
+                     tax_authority = CASE WHEN ?18 THEN ?19 ELSE tax_authority END,
+                     assigned_accountant = CASE WHEN ?20 THEN ?21 ELSE assigned_accountant END
                  WHERE id = ?8 AND version = ?9",
                 params![
-                    change.name.as_ref().map(|v| v.as_str()),
-                    change.uscc.as_ref().map(|v| v.as_str()),
-                    change.taxpayer_type.map(|v| v.as_str()),
-                    change.legal_rep_name.as_ref().map(|v| v.as_str()),
+                    c.name.as_ref().map(|v| v.as_str()),
+                    c.uscc.as_ref().map(|v| v.as_str()),
+                    c.taxpayer_type.map(|v| v.as_str()),
+                    c.legal_rep_name.as_ref().map(|v| v.as_str()),
                     sealed,
                     index,
-                    change.updated_at_ms,
+                    c.updated_at_ms,
                     id.to_string(),
                     expected_version,
+                    c.status.map(|v| v.as_str()),
+                    c.tags.as_ref().map(tags_column),
+                    c.team.is_some(),
+                    c.team.as_ref().and_then(|v| v.as_ref().map(|t| t.as_str())),
+                    c.notes.is_some(),
+                    c.notes.as_ref().and_then(|v| v.as_ref().map(|n| n.as_bytes())),
+                    c.registered_capital.is_some(),
+                    c.registered_capital.and_then(|v| v.map(|f| f.as_fen())),
+                    c.tax_authority.is_some(),
+                    c.tax_authority.as_ref().and_then(|v| v.as_ref().map(|t| t.as_str())),
+                    c.assigned_accountant.is_some(),
+                    c.assigned_accountant.and_then(|v| v.map(|u| u.to_string())),
                 ],
             )
             .map_err(map_unique)?;
@@ -621,6 +695,17 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             let id = id.to_string();
+            tx.execute(
+                "DELETE FROM record_index WHERE record_id IN
+                     (SELECT id FROM client_records WHERE client_id = ?1)",
+                [&id],
+            )?;
+            tx.execute(
+                "DELETE FROM record_blobs WHERE record_id IN
+                     (SELECT id FROM client_records WHERE client_id = ?1)",
+                [&id],
+            )?;
+            tx.execute("DELETE FROM client_records WHERE client_id = ?1", [&id])?;
             tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
             tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
             insert_event(tx, chain, &event)
@@ -1169,6 +1254,44 @@ impl Store for SqliteStore {
     }
 }
 
+/// Inserts a client and its wrapped data key.
+fn insert_client(tx: &Connection, row: &ClientRow, key: &WrappedKey) -> Result<()> {
+    let id = row.id.to_string();
+    tx.execute(
+        "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES (?1, ?2, ?3)",
+        params![id, key.as_bytes(), row.created_at_ms],
+    )?;
+    tx.execute(
+        "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,
+             legal_rep_id_number, legal_rep_id_index, assigned_accountant, created_at,
+             updated_at, version, status, team, tags, notes, registered_capital,
+             tax_authority)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+             ?17)",
+        params![
+            id,
+            row.name.as_str(),
+            row.uscc.as_str(),
+            row.taxpayer_type.as_str(),
+            row.legal_rep_name.as_str(),
+            row.legal_rep_id_number.as_bytes(),
+            row.legal_rep_id_index.as_bytes(),
+            row.assigned_accountant.map(|u| u.to_string()),
+            row.created_at_ms,
+            row.updated_at_ms,
+            row.version,
+            row.status.as_str(),
+            row.team.as_ref().map(|t| t.as_str()),
+            tags_column(&row.tags),
+            row.notes.as_ref().map(|n| n.as_bytes()),
+            row.registered_capital.map(|f| f.as_fen()),
+            row.tax_authority.as_ref().map(|t| t.as_str()),
+        ],
+    )
+    .map_err(map_unique)?;
+    Ok(())
+}
+
 fn insert_user(tx: &Connection, u: &NewUser) -> Result<()> {
     tx.execute(
         "INSERT INTO users (id, username, role, password_hash, must_change_password, disabled,
@@ -1192,6 +1315,8 @@ fn boxed(values: Vec<QueryValue>) -> Vec<Box<dyn rusqlite::ToSql>> {
         .map(|v| match v {
             QueryValue::Text(t) => Box::new(t) as Box<dyn rusqlite::ToSql>,
             QueryValue::Int(i) => Box::new(i),
+            QueryValue::Bytes(b) => Box::new(b),
+            QueryValue::Null => Box::new(Option::<i64>::None),
         })
         .collect()
 }

@@ -3,36 +3,23 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use utoipa::IntoParams;
-use zf_app::{ClientPage, ClientView, IdNumberQuery, SensitiveValue};
+use zf_app::{ClientFilter, ClientPage, ClientView, IdNumberQuery, SensitiveValue};
 use zf_domain::{ClientPatch, NewClient};
 
 use crate::extract::{Authorized, ClientIdPath, JsonBody, QueryParams};
 use crate::routes::AppState;
 use crate::ApiError;
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// Rows to skip (default 0).
-    pub offset: Option<u32>,
-    /// Rows to return, 1 to 200 (default 50).
-    pub limit: Option<u32>,
-}
-
-/// List the clients in the caller's scope, sensitive fields masked.
-#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListParams),
-    responses((status = 200, body = ClientPage), (status = 401), (status = 403)))]
+/// List the clients in the caller's scope, filtered and sorted, sensitive fields masked. Pages
+/// follow one another by `cursor` (the previous page's `next_cursor`).
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ClientFilter),
+    responses((status = 200, body = ClientPage), (status = 401), (status = 403), (status = 422)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized,
-    QueryParams(p): QueryParams<ListParams>,
+    QueryParams(filter): QueryParams<ClientFilter>,
 ) -> Result<Json<ClientPage>, ApiError> {
-    let page = state
-        .app
-        .client_list(&auth.grant, p.offset.unwrap_or(0), p.limit.unwrap_or(50))
-        .await?;
-    Ok(Json(page))
+    Ok(Json(state.app.client_list(&auth.grant, &filter).await?))
 }
 
 /// Create a client. The legal representative's ID number is encrypted under the client's own key.

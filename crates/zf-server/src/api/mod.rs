@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod clients;
+pub mod crm;
 pub mod openapi;
 pub mod reviews;
 pub mod session;
@@ -12,4 +13,37 @@ pub mod users;
 /// Liveness for load balancers and orchestration; says nothing about data.
 pub async fn health() -> &'static str {
     "ok"
+}
+
+/// A file to download: never rendered inline, never cached, its name percent-encoded
+/// (RFC 6266 / 5987) so Chinese names survive and no header can be injected.
+pub fn attachment(
+    file_name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let encoded: String = file_name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"download\"; filename*=UTF-8''{encoded}"),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response()
 }

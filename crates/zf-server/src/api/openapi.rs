@@ -1,7 +1,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{alerts, audit, clients, reviews, session, users};
+use super::{alerts, audit, clients, crm, reviews, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -9,9 +9,22 @@ use super::{alerts, audit, clients, reviews, session, users};
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete, clients::reveal, audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
+        clients::delete, clients::reveal,
+        crm::client_export, crm::client_import, crm::client_assign,
+        crm::contact_list, crm::contact_create, crm::contact_update, crm::contact_delete, crm::contact_search,
+        crm::contract_list, crm::contract_create, crm::contract_update, crm::contract_delete,
+        crm::financial_list, crm::financial_create, crm::financial_update,
+        crm::filing_list, crm::filing_generate, crm::filing_update, crm::filings_due,
+        crm::interaction_list, crm::interaction_create, crm::interaction_update, crm::follow_ups,
+        crm::document_list, crm::document_upload, crm::document_download, crm::document_delete,
+        crm::custody_list, crm::custody_create, crm::custody_move, crm::custody_overdue,
+        crm::payment_list, crm::payment_create, crm::client_fees, crm::arrears,
+        crm::lead_list, crm::lead_create, crm::lead_update, crm::lead_convert,
+        audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
     ),
-    tags((name = "session"), (name = "clients"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"))
+    tags((name = "session"), (name = "clients"), (name = "contacts"), (name = "contracts"),
+        (name = "financials"), (name = "filings"), (name = "interactions"), (name = "documents"),
+        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"))
 )]
 pub struct ApiDoc;
 

@@ -4,8 +4,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use zf_app::{AppError, ClientView, IdNumberQuery, SensitiveValue};
-use zf_domain::{ClientName, IdNumber, NewClient, PersonName, TaxpayerType, Uscc};
+use zf_app::{AppError, ClientFilter, ClientView, IdNumberQuery, SensitiveValue};
+use zf_domain::{ClientName, ClientStatus, IdNumber, NewClient, PersonName, TaxpayerType, Uscc};
 
 use super::i18n::{Lang, Msg};
 use super::{csrf_ok, csrf_refused, layout, time};
@@ -72,21 +72,64 @@ fn search_form(lang: Lang, auth: &Authorized) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    offset: Option<u32>,
+/// The link to the page after this one, keeping the filters.
+fn next_link(filter: &ClientFilter, cursor: &str) -> String {
+    let mut parts = vec![format!("cursor={cursor}")];
+    for (key, value) in [
+        ("q", filter.q.as_deref()),
+        ("status", filter.status.map(|s| s.as_str())),
+        ("sort", filter.sort.as_deref()),
+        ("order", filter.order.as_deref()),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            let encoded: String = v
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            parts.push(format!("{key}={encoded}"));
+        }
+    }
+    format!("/clients?{}", parts.join("&"))
+}
+
+fn filter_form(lang: Lang, filter: &ClientFilter) -> Markup {
+    html! {
+        form.filters method="get" action="/clients" {
+            label for="fq" { (lang.t(Msg::Filter)) }
+            input #fq name="q" maxlength="100" value=(filter.q.as_deref().unwrap_or(""));
+            select name="status" aria-label=(lang.t(Msg::Status)) {
+                option value="" { "—" }
+                @for st in ClientStatus::ALL {
+                    option value=(st.as_str()) selected[filter.status == Some(st)] { (st.label_zh()) }
+                }
+            }
+            select name="sort" aria-label=(lang.t(Msg::Sort)) {
+                @for (v, m) in [("name", Msg::ClientName), ("created_at", Msg::Created), ("updated_at", Msg::Updated)] {
+                    option value=(v) selected[filter.sort.as_deref() == Some(v)] { (lang.t(m)) }
+                }
+            }
+            button type="submit" { (lang.t(Msg::Search)) }
+        }
+    }
 }
 
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     auth: Authorized,
-    QueryParams(q): QueryParams<ListQuery>,
+    QueryParams(mut filter): QueryParams<ClientFilter>,
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
-    let offset = q.offset.unwrap_or(0);
-    let page = state.app.client_list(&auth.grant, offset, PAGE).await?;
+    // Empty form fields arrive as empty strings; they mean "no filter".
+    filter.sort = filter.sort.filter(|s| !s.is_empty());
+    filter.limit = Some(PAGE);
+    let page = state.app.client_list(&auth.grant, &filter).await?;
     let may_create = auth.grant.may(zf_policy::Permission::new(
         zf_policy::Resource::Client,
         zf_policy::Action::Create,
@@ -97,17 +140,18 @@ pub async fn list(
         lang.t(Msg::Clients),
         html! {
             div.toolbar {
-                @if may_create { a.button href="/clients/new" { (lang.t(Msg::NewClient)) } }
+                @if may_create { a.button href="/clients/new" { (lang.t(Msg::NewClient)) } " " a href="/clients/import" { (lang.t(Msg::Import)) } }
                 (search_form(lang, &auth))
             }
+            (filter_form(lang, &filter))
             (client_table(lang, &page.items))
             div.pager {
                 span { (lang.t(Msg::Total)) " " (page.total) }
-                @if offset > 0 {
-                    a href={ "/clients?offset=" (offset.saturating_sub(PAGE)) } { (lang.t(Msg::Previous)) }
+                @if filter.cursor.is_some() {
+                    a href="/clients" { (lang.t(Msg::FirstPage)) }
                 }
-                @if u64::from(offset) + u64::from(PAGE) < page.total {
-                    a href={ "/clients?offset=" (offset + PAGE) } { (lang.t(Msg::Next)) }
+                @if let Some(cursor) = &page.next_cursor {
+                    a href=(next_link(&filter, cursor)) { (lang.t(Msg::Next)) }
                 }
             }
         },
@@ -135,6 +179,12 @@ impl ClientForm {
             legal_rep_name: PersonName::parse(&self.legal_rep_name).map_err(|e| e.to_string())?,
             legal_rep_id_number: IdNumber::parse(&self.legal_rep_id_number)
                 .map_err(|e| e.to_string())?,
+            status: None,
+            tags: None,
+            team: None,
+            notes: None,
+            registered_capital: None,
+            tax_authority: None,
         })
     }
 }
@@ -279,11 +329,18 @@ fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str
         auth,
         &c.name.clone(),
         html! {
+            (super::crm::tabs(lang, auth, c.id, ""))
             dl.card {
+                dt { (lang.t(Msg::Status)) } dd { (c.status_label) }
                 dt { (lang.t(Msg::Uscc)) } dd { (c.uscc) }
                 dt { (lang.t(Msg::TaxpayerType)) } dd { (taxpayer_label(lang, c.taxpayer_type)) }
                 dt { (lang.t(Msg::LegalRepName)) } dd { (c.legal_rep_name) }
                 dt { (lang.t(Msg::LegalRepIdNumber)) } dd { (sensitive(lang, &c.legal_rep_id_number)) }
+                @if let Some(t) = &c.tax_authority { dt { (lang.t(Msg::TaxAuthority)) } dd { (t) } }
+                @if let Some(r) = c.registered_capital { dt { (lang.t(Msg::RegisteredCapital)) } dd { (r / 100) } }
+                @if let Some(t) = &c.team { dt { (lang.t(Msg::Team)) } dd { (t) } }
+                @if !c.tags.is_empty() { dt { (lang.t(Msg::Tags)) } dd { (c.tags.join("、")) } }
+                @if let Some(n) = &c.notes { dt { (lang.t(Msg::Notes)) } dd { (n) } }
                 dt { (lang.t(Msg::Created)) } dd { (time(c.created_at)) }
                 dt { (lang.t(Msg::Updated)) } dd { (time(c.updated_at)) }
                 dt { (lang.t(Msg::Version)) } dd { (c.version) }

@@ -65,6 +65,9 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
                     a.brand href="/" { (lang.t(Msg::AppName)) }
                     nav.main {
                         @if may(zf_policy::Resource::Client) { a href="/clients" { (lang.t(Msg::Clients)) } " " }
+                        @if may(zf_policy::Resource::FilingTask) { a href="/deadlines" { (lang.t(Msg::Deadlines)) } " " }
+                        @if may(zf_policy::Resource::Lead) { a href="/leads" { (lang.t(Msg::Leads)) } " " }
+                        @if may(zf_policy::Resource::Payment) { a href="/arrears" { (lang.t(Msg::ArrearsReport)) } " " }
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
                         @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } " " }
                         @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }

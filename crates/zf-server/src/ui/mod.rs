@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod clients;
+pub mod crm;
 mod i18n;
 mod layout;
 pub mod pages;
