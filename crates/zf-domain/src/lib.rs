@@ -14,6 +14,7 @@ pub mod contact;
 pub mod crm;
 pub mod date;
 pub mod document;
+pub mod filing;
 pub mod id_number;
 pub mod ids;
 pub mod money;
@@ -36,6 +37,7 @@ pub use date::{Date, DateError, Weekday, WeekdayError};
 pub use document::{
     DocumentError, DocumentType, DocumentTypeError, FileName, FileNameError, MAX_DOCUMENT_BYTES,
 };
+pub use filing::{obligations, CalendarError, FilingCalendar, Obligation};
 pub use id_number::{IdNumber, IdNumberError};
 pub use ids::{ClientId, IdParseError, UserId};
 pub use money::{Fen, MoneyError, SignedFen, MAX_FEN};
