@@ -76,7 +76,7 @@ pub enum NameError {
 /// zero-width characters let two different names look identical on screen,
 /// which would make a spoofed client or user indistinguishable from the real
 /// one.
-fn is_invisible(ch: char) -> bool {
+pub(crate) fn is_invisible(ch: char) -> bool {
     ch.is_control()
         || matches!(
             ch,
