@@ -156,7 +156,12 @@ impl<'a> TableBuilder<'a> {
         let max = self.limits.max_cell_chars;
         cells
             .into_iter()
-            .map(|cell| {
+            .map(|mut cell| {
+                // Invisible in Excel, so nobody could find and fix it, and not
+                // storable in PostgreSQL text. Only XLSX can carry one this far.
+                if cell.contains('\0') {
+                    cell.retain(|ch| ch != '\0');
+                }
                 // Byte length bounds the character count, so most cells skip counting.
                 if cell.len() > max && cell.chars().count() > max {
                     return Err(ReadError::TooLarge {
@@ -313,6 +318,18 @@ mod tests {
         assert_eq!(table.headers, strings(&["=h"]));
         let cells: Vec<&str> = table.rows.iter().map(|row| row.cells[0].as_str()).collect();
         assert_eq!(cells, ["-5", "'=x", "'plain"]);
+    }
+
+    #[test]
+    fn drops_nul_characters() {
+        let table = build(
+            ShortRows::Reject,
+            &Limits::default(),
+            &[&["a\0b"], &["\0c"]],
+        )
+        .unwrap();
+        assert_eq!(table.headers, strings(&["ab"]));
+        assert_eq!(table.rows[0].cells, strings(&["c"]));
     }
 
     #[test]

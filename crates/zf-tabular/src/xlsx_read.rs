@@ -1,6 +1,7 @@
 //! Reading the first worksheet of an XLSX workbook.
 
 use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
 
 use calamine::{DataRef, ExcelDateTime, Reader, SheetType, SheetVisible, Xlsx, XlsxError};
 
@@ -26,6 +27,20 @@ use crate::table::{is_blank, Limits, ShortRows, Table, TableBuilder};
 /// limits are checked as rows arrive. The shared-strings table is read whole
 /// by the XLSX reader before that, so callers should bound the upload size.
 pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
+    // The workbook is untrusted upload and the XLSX reader a large parser: a
+    // bug in it should refuse this one file, not take down the request. Only
+    // state local to the closure is lost on unwinding.
+    std::panic::catch_unwind(AssertUnwindSafe(|| read_worksheet(bytes, limits))).unwrap_or_else(
+        |_| {
+            Err(ReadError::Malformed {
+                row: None,
+                reason: Malformation::Corrupt("the XLSX reader failed on this file".to_owned()),
+            })
+        },
+    )
+}
+
+fn read_worksheet(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
     let mut workbook = Xlsx::new(Cursor::new(bytes)).map_err(workbook_error)?;
     let sheet = first_worksheet(&workbook)?;
     let mut cells = workbook
@@ -42,13 +57,27 @@ pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
         }
         let number = row as usize + 1;
         let column = column as usize;
+        match &current {
+            Some((index, _)) if *index > row => {
+                return Err(ReadError::Malformed {
+                    row: Some(number),
+                    reason: Malformation::RowsOutOfOrder,
+                })
+            }
+            Some((index, _)) if *index == row => {}
+            _ => {
+                if let Some((index, cells)) = current.take() {
+                    builder.push(index as usize + 1, cells)?;
+                }
+            }
+        }
         if column >= limits.max_columns {
             if is_blank(&text) {
                 continue;
             }
             // Past the column limit a header is too wide, but a data cell
             // can only be right of a narrower header.
-            return Err(if builder.has_headers() || current.is_some() {
+            return Err(if builder.has_headers() {
                 ReadError::Malformed {
                     row: Some(number),
                     reason: Malformation::CellWithoutHeader { column: column + 1 },
@@ -61,23 +90,8 @@ pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
                 }
             });
         }
-        match &mut current {
-            Some((index, cells)) if *index == row => place(cells, column, text),
-            Some((index, _)) if *index > row => {
-                return Err(ReadError::Malformed {
-                    row: Some(number),
-                    reason: Malformation::RowsOutOfOrder,
-                })
-            }
-            _ => {
-                if let Some((index, cells)) = current.take() {
-                    builder.push(index as usize + 1, cells)?;
-                }
-                let mut cells = Vec::new();
-                place(&mut cells, column, text);
-                current = Some((row, cells));
-            }
-        }
+        let (_, cells) = current.get_or_insert_with(|| (row, Vec::new()));
+        place(cells, column, text);
     }
     if let Some((index, cells)) = current {
         builder.push(index as usize + 1, cells)?;
