@@ -336,6 +336,50 @@ fn damaged_xlsx_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn zip_bomb_is_refused_before_unpacking() {
+    use std::io::Write;
+    // Declared sizes are what the check reads, so a small archive whose one
+    // entry claims 100 MiB stands in for a real bomb.
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    archive.start_file("xl/sharedStrings.xml", stored).unwrap();
+    archive.write_all(b"<sst/>").unwrap();
+    let mut bytes = archive.finish().unwrap().into_inner();
+    let claimed = (100_u32 << 20).to_le_bytes();
+    let local = find(&bytes, b"PK\x03\x04") + 22;
+    bytes[local..local + 4].copy_from_slice(&claimed);
+    let central = find(&bytes, b"PK\x01\x02") + 24;
+    bytes[central..central + 4].copy_from_slice(&claimed);
+
+    let limits = Limits {
+        max_rows: 1000,
+        max_columns: 10,
+        ..Limits::default()
+    };
+    let error = read(&bytes, &limits).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ReadError::TooLarge {
+                limit: Limit::UnpackedBytes,
+                row: None,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "工作簿解压后超过上限 65 MiB");
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .unwrap()
+}
+
+#[test]
 fn corrupt_xlsx_says_so() {
     let error = read(b"PK\x03\x04 definitely not a zip", &Limits::default()).unwrap_err();
     assert!(
