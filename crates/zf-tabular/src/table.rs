@@ -9,6 +9,8 @@ use crate::formula::unescape_formula;
 /// data row is 2).
 ///
 /// Read tables are rectangular: every row has exactly `headers.len()` cells.
+/// Blank rows are left out but still counted, so numbers can skip; blank
+/// rows before the header are counted too, so its row is then not 1.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub headers: Vec<String>,
