@@ -41,10 +41,13 @@ pub fn read_csv(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
 }
 
 /// Excel writes commas, its "Unicode text" writes tabs, and European locales
-/// write semicolons. Only the header line is looked at, because data cells
-/// may well contain any of them.
+/// write semicolons. Only the header line (the first that is not empty) is
+/// looked at, because data cells may well contain any of them.
 fn detect_delimiter(text: &str) -> u8 {
-    let header = text.split(['\r', '\n']).next().unwrap_or_default();
+    let header = text
+        .split(['\r', '\n'])
+        .find(|line| !line.is_empty())
+        .unwrap_or_default();
     if header.contains(',') {
         b','
     } else if header.contains('\t') {
@@ -196,6 +199,10 @@ mod tests {
         assert_eq!(read("a\tb\n1,5\t2").unwrap().rows[0].cells, ["1,5", "2"]);
         assert_eq!(read("a;b\n1;2").unwrap().rows[0].cells, ["1", "2"]);
         assert_eq!(read("a,b;c\n1,2;3").unwrap().rows[0].cells, ["1", "2;3"]);
+        assert_eq!(
+            read("\r\n\r\na\tb\n1\t2").unwrap().rows[0].cells,
+            ["1", "2"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use csv::{Terminator, WriterBuilder};
 
-use crate::formula::escape_formula;
+use crate::formula::export_cell;
 use crate::table::Table;
 
 /// Without a BOM, Excel reads a UTF-8 CSV as the ANSI code page (GBK on a
@@ -10,7 +10,8 @@ use crate::table::Table;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Writes UTF-8 with BOM, CRLF line endings, quotes only where needed, and
-/// formula escaping on every cell (headers included).
+/// formula escaping on every cell (headers included). NUL characters are
+/// left out: the reader takes a NUL for a sign of binary.
 ///
 /// Every line gets as many cells as the widest of the header and the rows,
 /// short ones padded with empty cells, so the file is rectangular.
@@ -31,7 +32,7 @@ pub fn write_csv(table: &Table) -> Vec<u8> {
     for cells in lines {
         for index in 0..width {
             let cell = cells.get(index).map_or("", String::as_str);
-            write(writer.write_field(escape_formula(cell).as_bytes()));
+            write(writer.write_field(export_cell(cell).as_bytes()));
         }
         write(writer.write_record(None::<&[u8]>));
     }

@@ -60,6 +60,9 @@ impl ReadError {
                     Limit::Rows => format!("the file has more than {max} data rows"),
                     Limit::Columns => format!("the file has more than {max} columns"),
                     Limit::CellChars => format!("a cell has more than {max} characters"),
+                    Limit::UnpackedBytes => {
+                        format!("the workbook unpacks to more than {} MiB", max >> 20)
+                    }
                 };
                 match row {
                     Some(row) => format!("row {row}: {what}"),
@@ -83,6 +86,7 @@ fn too_large_zh(limit: Limit, max: usize, row: Option<usize>) -> String {
         Limit::Rows => format!("数据行数超过上限 {max} 行"),
         Limit::Columns => format!("列数超过上限 {max} 列"),
         Limit::CellChars => format!("单元格内容超过上限 {max} 个字符"),
+        Limit::UnpackedBytes => format!("工作簿解压后超过上限 {} MiB", max >> 20),
     };
     match row {
         Some(row) => format!("第 {row} 行：{what}"),
@@ -148,6 +152,9 @@ pub enum Limit {
     Rows,
     Columns,
     CellChars,
+    /// The files inside an XLSX workbook, unpacked, in bytes; derived from
+    /// the other limits (see [`read_xlsx`](crate::read_xlsx)).
+    UnpackedBytes,
 }
 
 /// Why a table could not be written. Only XLSX writing can fail: the format

@@ -35,6 +35,17 @@ pub fn unescape_formula(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// A cell as it goes into a file: formula-escaped, and without NUL, which
+/// text files cannot hold (a NUL is how the CSV reader tells binary apart)
+/// and which the readers drop anyway.
+pub(crate) fn export_cell(cell: &str) -> Cow<'_, str> {
+    if cell.contains('\0') {
+        Cow::Owned(escape_formula(&cell.replace('\0', "")).into_owned())
+    } else {
+        escape_formula(cell)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +74,13 @@ mod tests {
             assert!(matches!(escape_formula(cell), Cow::Borrowed(c) if c == cell));
             assert!(matches!(unescape_formula(cell), Cow::Borrowed(c) if c == cell));
         }
+    }
+
+    #[test]
+    fn export_drops_nul_before_escaping() {
+        assert_eq!(export_cell("\0=1"), "'=1");
+        assert_eq!(export_cell("a\0b"), "ab");
+        assert_eq!(export_cell("-1"), "'-1");
     }
 
     fn tricky_string() -> impl Strategy<Value = String> {

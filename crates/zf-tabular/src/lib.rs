@@ -2,7 +2,7 @@
 //! lists that firms keep in Excel.
 //!
 //! Reading turns CSV (UTF-8, GBK/GB18030 or UTF-16, as Excel and WPS write
-//! them) or the first worksheet of an XLSX workbook into a [`Table`] of
+//! them) or the first visible worksheet of an XLSX workbook into a [`Table`] of
 //! strings whose rows keep the numbers the user sees in Excel, so that later
 //! errors can point at them. Writing turns a [`Table`] into CSV or XLSX that
 //! opens correctly in Excel on a Chinese Windows. Both directions neutralise
@@ -12,8 +12,8 @@
 //!
 //! Deliberately absent: any notion of clients or what a valid cell is (the
 //! layer above validates each cell and reports [`RowError`]s), file and
-//! network I/O, the clock, formula evaluation, styles, and every sheet but
-//! the first.
+//! network I/O, the clock, formula evaluation, styles, other sheets, and
+//! title rows above the header (the first non-blank row is the header).
 
 mod columns;
 mod csv_read;

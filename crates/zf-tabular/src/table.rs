@@ -9,6 +9,8 @@ use crate::formula::unescape_formula;
 /// data row is 2).
 ///
 /// Read tables are rectangular: every row has exactly `headers.len()` cells.
+/// Blank rows are left out but still counted, so numbers can skip; blank
+/// rows before the header are counted too, so its row is then not 1.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub headers: Vec<String>,
@@ -156,7 +158,12 @@ impl<'a> TableBuilder<'a> {
         let max = self.limits.max_cell_chars;
         cells
             .into_iter()
-            .map(|cell| {
+            .map(|mut cell| {
+                // Invisible in Excel, so nobody could find and fix it, and not
+                // storable in PostgreSQL text. Only XLSX can carry one this far.
+                if cell.contains('\0') {
+                    cell.retain(|ch| ch != '\0');
+                }
                 // Byte length bounds the character count, so most cells skip counting.
                 if cell.len() > max && cell.chars().count() > max {
                     return Err(ReadError::TooLarge {
@@ -313,6 +320,18 @@ mod tests {
         assert_eq!(table.headers, strings(&["=h"]));
         let cells: Vec<&str> = table.rows.iter().map(|row| row.cells[0].as_str()).collect();
         assert_eq!(cells, ["-5", "'=x", "'plain"]);
+    }
+
+    #[test]
+    fn drops_nul_characters() {
+        let table = build(
+            ShortRows::Reject,
+            &Limits::default(),
+            &[&["a\0b"], &["\0c"]],
+        )
+        .unwrap();
+        assert_eq!(table.headers, strings(&["ab"]));
+        assert_eq!(table.rows[0].cells, strings(&["c"]));
     }
 
     #[test]

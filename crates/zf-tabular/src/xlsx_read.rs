@@ -1,6 +1,7 @@
 //! Reading the first worksheet of an XLSX workbook.
 
 use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
 
 use calamine::{DataRef, ExcelDateTime, Reader, SheetType, SheetVisible, Xlsx, XlsxError};
 
@@ -23,9 +24,26 @@ use crate::table::{is_blank, Limits, ShortRows, Table, TableBuilder};
 /// validation to reject it.
 ///
 /// Cells are streamed, so a stray cell in row 1,000,000 costs nothing, and
-/// limits are checked as rows arrive. The shared-strings table is read whole
-/// by the XLSX reader before that, so callers should bound the upload size.
+/// limits are checked as rows arrive. Before any of that, a workbook whose
+/// parts unpack to more than 64 MiB plus 128 bytes per cell the limits allow
+/// (at most 1 GiB) is refused: a few kilobytes of zip can unpack to
+/// gigabytes, and the XLSX reader holds all shared strings in memory.
 pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
+    // The workbook is untrusted upload and the XLSX reader a large parser: a
+    // bug in it should refuse this one file, not take down the request. Only
+    // state local to the closure is lost on unwinding.
+    std::panic::catch_unwind(AssertUnwindSafe(|| read_worksheet(bytes, limits))).unwrap_or_else(
+        |_| {
+            Err(ReadError::Malformed {
+                row: None,
+                reason: Malformation::Corrupt("the XLSX reader failed on this file".to_owned()),
+            })
+        },
+    )
+}
+
+fn read_worksheet(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
+    check_unpacked_size(bytes, limits)?;
     let mut workbook = Xlsx::new(Cursor::new(bytes)).map_err(workbook_error)?;
     let sheet = first_worksheet(&workbook)?;
     let mut cells = workbook
@@ -42,13 +60,27 @@ pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
         }
         let number = row as usize + 1;
         let column = column as usize;
+        match &current {
+            Some((index, _)) if *index > row => {
+                return Err(ReadError::Malformed {
+                    row: Some(number),
+                    reason: Malformation::RowsOutOfOrder,
+                })
+            }
+            Some((index, _)) if *index == row => {}
+            _ => {
+                if let Some((index, cells)) = current.take() {
+                    builder.push(index as usize + 1, cells)?;
+                }
+            }
+        }
         if column >= limits.max_columns {
             if is_blank(&text) {
                 continue;
             }
             // Past the column limit a header is too wide, but a data cell
             // can only be right of a narrower header.
-            return Err(if builder.has_headers() || current.is_some() {
+            return Err(if builder.has_headers() {
                 ReadError::Malformed {
                     row: Some(number),
                     reason: Malformation::CellWithoutHeader { column: column + 1 },
@@ -61,28 +93,57 @@ pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Table, ReadError> {
                 }
             });
         }
-        match &mut current {
-            Some((index, cells)) if *index == row => place(cells, column, text),
-            Some((index, _)) if *index > row => {
-                return Err(ReadError::Malformed {
-                    row: Some(number),
-                    reason: Malformation::RowsOutOfOrder,
-                })
-            }
-            _ => {
-                if let Some((index, cells)) = current.take() {
-                    builder.push(index as usize + 1, cells)?;
-                }
-                let mut cells = Vec::new();
-                place(&mut cells, column, text);
-                current = Some((row, cells));
-            }
-        }
+        let (_, cells) = current.get_or_insert_with(|| (row, Vec::new()));
+        place(cells, column, text);
     }
     if let Some((index, cells)) = current {
         builder.push(index as usize + 1, cells)?;
     }
     builder.finish()
+}
+
+/// Refuses zip bombs before the XLSX reader unpacks anything. The sizes
+/// checked are the ones the central directory declares, and the zip reader
+/// stops any entry that unpacks to more than it declared, so lying does not
+/// get past this.
+fn check_unpacked_size(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
+    let max = max_unpacked_bytes(limits);
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| ReadError::Malformed {
+            row: None,
+            reason: Malformation::Corrupt(error.to_string()),
+        })?;
+    let mut total: u64 = 0;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|error| ReadError::Malformed {
+                row: None,
+                reason: Malformation::Corrupt(error.to_string()),
+            })?;
+        total = total.saturating_add(entry.size());
+        if total > max as u64 {
+            return Err(ReadError::TooLarge {
+                limit: Limit::UnpackedBytes,
+                max,
+                row: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn max_unpacked_bytes(limits: &Limits) -> usize {
+    const FLOOR: usize = 64 << 20;
+    const CEILING: usize = 1 << 30;
+    // Generous for a cell's XML and its shared string together.
+    const PER_CELL: usize = 128;
+    limits
+        .max_rows
+        .saturating_mul(limits.max_columns)
+        .saturating_mul(PER_CELL)
+        .saturating_add(FLOOR)
+        .min(CEILING)
 }
 
 fn place(cells: &mut Vec<String>, column: usize, text: String) {

@@ -3,7 +3,7 @@
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError};
 
 use crate::error::WriteError;
-use crate::formula::escape_formula;
+use crate::formula::export_cell;
 use crate::table::Table;
 
 /// Excel's own limits.
@@ -21,7 +21,8 @@ const MAX_WIDTH: f64 = 60.0;
 /// zeros stay text when opened; formula escaping is applied as for CSV,
 /// because a user who edits such a cell in Excel turns `=…` into a formula.
 /// The header row is bold and frozen, and columns are sized to their widest
-/// line, CJK characters counting double.
+/// line, CJK characters counting double. NUL characters are left out, as
+/// the readers drop them.
 ///
 /// The output is deterministic: the document's creation time is fixed, so the
 /// same table always gives the same bytes and no clock is read here.
@@ -56,7 +57,7 @@ pub fn write_xlsx(table: &Table, sheet_name: &str) -> Result<Vec<u8>, WriteError
             if cell.is_empty() {
                 continue;
             }
-            let cell = escape_formula(cell);
+            let cell = export_cell(cell);
             let column = column as u16;
             if row == 0 {
                 sheet.write_string_with_format(row, column, cell.as_ref(), &bold)
@@ -97,8 +98,7 @@ fn check_limits(table: &Table, width: usize) -> Result<(), WriteError> {
     for (row, cells) in lines.enumerate() {
         for (column, cell) in cells.iter().enumerate() {
             // The escape can add a character, and the limit is on what is stored.
-            if cell.len() >= MAX_CELL_CHARS && escape_formula(cell).chars().count() > MAX_CELL_CHARS
-            {
+            if cell.len() >= MAX_CELL_CHARS && export_cell(cell).chars().count() > MAX_CELL_CHARS {
                 return Err(WriteError::CellTooLong {
                     row: row + 1,
                     column: column + 1,
