@@ -4,9 +4,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zf_audit::{AuditAction, AuditEvent, Outcome};
-use zf_crypto::{Aad, Dek};
 use zf_crypto::Sealed;
-use zf_domain::{ClientId, ClientPatch, ClientStatus, IdNumber, NewClient, Notes, TaxpayerType, UserId};
+use zf_crypto::{Aad, Dek};
+use zf_domain::{
+    ClientId, ClientPatch, ClientStatus, IdNumber, NewClient, Notes, TaxpayerType, UserId,
+};
 use zf_policy::{Field, Grant, Role, Visibility};
 use zf_store::{ClientChange, ClientQuery, ClientRecord, ClientRow, ClientSort, SortKey};
 
@@ -154,25 +156,33 @@ impl ClientFilter {
             None | Some("asc") => false,
             Some("desc") => true,
             Some(other) => {
-                return Err(AppError::Invalid(format!("order: {other:?} is not asc or desc")))
+                return Err(AppError::Invalid(format!(
+                    "order: {other:?} is not asc or desc"
+                )))
             }
         };
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         if let Some((key, _)) = &after {
             let fits = matches!(
                 (sort, key),
-                (ClientSort::Name, SortKey::Text(_)) | (ClientSort::CreatedAt | ClientSort::UpdatedAt, SortKey::Int(_))
+                (ClientSort::Name, SortKey::Text(_))
+                    | (
+                        ClientSort::CreatedAt | ClientSort::UpdatedAt,
+                        SortKey::Int(_)
+                    )
             );
             if !fits {
-                return Err(AppError::Invalid("cursor: it belongs to another sort order".into()));
+                return Err(AppError::Invalid(
+                    "cursor: it belongs to another sort order".into(),
+                ));
             }
         }
         let text = |v: &Option<String>, field: &str| -> Result<Option<String>, AppError> {
             match v.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(t) if t.chars().count() > 100 || t.chars().any(char::is_control) => {
-                    Err(AppError::Invalid(format!("{field}: at most 100 characters of text")))
-                }
+                Some(t) if t.chars().count() > 100 || t.chars().any(char::is_control) => Err(
+                    AppError::Invalid(format!("{field}: at most 100 characters of text")),
+                ),
                 Some(t) => Ok(Some(t.to_owned())),
             }
         };
@@ -253,7 +263,9 @@ impl App {
             }
         };
         let notes = match (&record.row.notes, dek) {
-            (Some(sealed), Some(dek)) if detail => Some(self.open_notes(record.row.id, sealed, dek)?),
+            (Some(sealed), Some(dek)) if detail => {
+                Some(self.open_notes(record.row.id, sealed, dek)?)
+            }
             _ => None,
         };
         let row = &record.row;
@@ -353,7 +365,12 @@ impl App {
         record: &ClientRecord,
         dek: &Dek,
     ) -> Result<ClientView, AppError> {
-        self.view(record, grant.visibility(Field::LegalRepIdNumber), Some(dek), true)
+        self.view(
+            record,
+            grant.visibility(Field::LegalRepIdNumber),
+            Some(dek),
+            true,
+        )
     }
 
     pub async fn client_create(
@@ -586,7 +603,9 @@ impl App {
                     .user_by_username(&username)
                     .await?
                     .filter(|u| !u.disabled)
-                    .ok_or_else(|| AppError::Invalid(format!("accountant: no active user {name:?}")))?;
+                    .ok_or_else(|| {
+                        AppError::Invalid(format!("accountant: no active user {name:?}"))
+                    })?;
                 if user.role != Role::Accountant && user.role != Role::Supervisor {
                     return Err(AppError::Invalid(format!(
                         "accountant: {name:?} is a {}, not an accountant or supervisor",
@@ -599,7 +618,8 @@ impl App {
         let team = match assignment.team.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(t) => Some(
-                zf_domain::ShortText::parse(t).map_err(|e| AppError::Invalid(format!("team: {e}")))?,
+                zf_domain::ShortText::parse(t)
+                    .map_err(|e| AppError::Invalid(format!("team: {e}")))?,
             ),
         };
         let current = self

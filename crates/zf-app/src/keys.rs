@@ -117,7 +117,9 @@ impl Keys {
     }
 
     pub fn lead_key(&self, id: zf_domain::LeadId, wrapped: &WrappedKey) -> Result<Dek, AppError> {
-        Ok(self.kek.unwrap_key(wrapped, format!("lead:{id}").as_bytes())?)
+        Ok(self
+            .kek
+            .unwrap_key(wrapped, format!("lead:{id}").as_bytes())?)
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {

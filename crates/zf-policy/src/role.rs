@@ -374,7 +374,9 @@ mod tests {
     fn the_three_administrators_never_touch_client_data() {
         for role in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
             assert!(
-                role.permissions().iter().all(|p| !p.resource.is_client_data()),
+                role.permissions()
+                    .iter()
+                    .all(|p| !p.resource.is_client_data()),
                 "{role} must not hold client permissions"
             );
             for field in Field::ALL {
@@ -404,7 +406,10 @@ mod tests {
         assert!(a.may(Permission::new(Resource::FinancialRecord, Action::Read)));
         assert!(a.may(Permission::new(Resource::Contract, Action::Read)));
         for action in [Action::Create, Action::Update, Action::Delete] {
-            assert!(!a.may(Permission::new(Resource::Contract, action)), "{action:?}");
+            assert!(
+                !a.may(Permission::new(Resource::Contract, action)),
+                "{action:?}"
+            );
         }
         assert!(!a.may(Permission::new(Resource::Client, Action::Export)));
     }

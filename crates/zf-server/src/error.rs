@@ -84,10 +84,14 @@ impl From<AppError> for ApiError {
                 p.to_string(),
             ),
             AppError::NotFound => Self::not_found(),
-            AppError::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
-            AppError::Unsupported(m) => {
-                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m)
+            AppError::TooLarge(m) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }
+            AppError::Unsupported(m) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m,
+            ),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AppError::LoginFailed => Self::new(
                 StatusCode::UNAUTHORIZED,

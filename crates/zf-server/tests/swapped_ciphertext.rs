@@ -57,8 +57,7 @@ async fn a_swapped_ciphertext_is_an_error_not_the_other_clients_value() {
                 zf_policy::Operation::ClientList,
             )
             .unwrap(),
-            0,
-            50,
+            &zf_app::ClientFilter::default(),
         )
         .await
         .unwrap_err();

@@ -174,16 +174,28 @@ impl ClientQuery {
             add("c.status = ?", QueryValue::Text(v.clone()), &mut values);
         }
         if let Some(v) = &self.taxpayer_type {
-            add("c.taxpayer_type = ?", QueryValue::Text(v.clone()), &mut values);
+            add(
+                "c.taxpayer_type = ?",
+                QueryValue::Text(v.clone()),
+                &mut values,
+            );
         }
         if let Some(v) = self.assigned {
-            add("c.assigned_accountant = ?", QueryValue::Text(v.to_string()), &mut values);
+            add(
+                "c.assigned_accountant = ?",
+                QueryValue::Text(v.to_string()),
+                &mut values,
+            );
         }
         if let Some(v) = &self.team {
             add("c.team = ?", QueryValue::Text(v.clone()), &mut values);
         }
         if let Some(v) = &self.tag {
-            add("c.tags LIKE ?", QueryValue::Text(format!("%,{},%", like_escape(v))), &mut values);
+            add(
+                "c.tags LIKE ?",
+                QueryValue::Text(format!("%,{},%", like_escape(v))),
+                &mut values,
+            );
             sql.push_str(" ESCAPE '\\'");
         }
         if let Some(v) = &self.text {
@@ -196,7 +208,11 @@ impl ClientQuery {
             ));
         }
         let column = self.sort.column();
-        let (cmp, dir) = if self.descending { ("<", "DESC") } else { (">", "ASC") };
+        let (cmp, dir) = if self.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         if paged {
             if let Some((key, id)) = &self.after {
                 let value = match key {

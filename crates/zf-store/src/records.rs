@@ -108,7 +108,9 @@ pub enum RecordOp {
     },
     /// Inserts unless the record would duplicate one that exists (a filing task for the same
     /// tax and period); counts only what was inserted.
-    InsertIfAbsent { row: RecordRow },
+    InsertIfAbsent {
+        row: RecordRow,
+    },
     /// Replaces the mutable columns of a record that is still at `expected_version`; its
     /// indexes are replaced when given.
     Update {
@@ -116,7 +118,10 @@ pub enum RecordOp {
         expected_version: i64,
         indexes: Option<Vec<IndexEntry>>,
     },
-    Delete { id: RecordId, kind: RecordKind },
+    Delete {
+        id: RecordId,
+        kind: RecordKind,
+    },
 }
 
 /// A search for records. Every filter is optional except the kind; results come in the order
@@ -173,13 +178,21 @@ impl RecordQuery {
             &mut values,
         );
         if let Some(c) = self.client {
-            add("r.client_id = ?", QueryValue::Text(c.to_string()), &mut values);
+            add(
+                "r.client_id = ?",
+                QueryValue::Text(c.to_string()),
+                &mut values,
+            );
         }
         if let Some(id) = self.id {
             add("r.id = ?", QueryValue::Text(id.to_string()), &mut values);
         }
         if let Some(p) = self.parent {
-            add("r.parent_id = ?", QueryValue::Text(p.to_string()), &mut values);
+            add(
+                "r.parent_id = ?",
+                QueryValue::Text(p.to_string()),
+                &mut values,
+            );
         }
         if let Some(d) = &self.due_until {
             add("r.due_on <= ?", QueryValue::Text(d.clone()), &mut values);
@@ -269,8 +282,12 @@ pub trait RecordStore: Send + Sync {
     async fn lead_list(&self, owner: Option<UserId>, limit: u32) -> Result<Vec<LeadRow>>;
     async fn lead_get(&self, id: LeadId) -> Result<Option<LeadRow>>;
     /// Replaces a lead that is still at `expected_version`.
-    async fn lead_update(&self, row: LeadRow, expected_version: i64, event: AuditEvent)
-        -> Result<()>;
+    async fn lead_update(
+        &self,
+        row: LeadRow,
+        expected_version: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
     /// Marks a lead converted and creates its client, in one transaction.
     async fn lead_convert(
         &self,

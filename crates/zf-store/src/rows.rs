@@ -1,7 +1,7 @@
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{
-    ClientId, ClientName, ClientStatus, Fen, PersonName, ShortText, Tags, TaxpayerType, Uscc, UserId,
-    Username,
+    ClientId, ClientName, ClientStatus, Fen, PersonName, ShortText, Tags, TaxpayerType, Uscc,
+    UserId, Username,
 };
 use zf_policy::Role;
 
@@ -115,7 +115,13 @@ pub(crate) fn tags_column(tags: &Tags) -> String {
     if tags.is_empty() {
         String::new()
     } else {
-        format!(",{},", tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
+        format!(
+            ",{},",
+            tags.iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
     }
 }
 

@@ -19,9 +19,9 @@ mod records;
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
 use crate::{
-    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery, ClientRecord, ClientRow,
-    NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionRow, Store,
-    StoreError, Unique, UserRow,
+    scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
+    ClientRecord, ClientRow, NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign,
+    ReviewLine, SessionRow, Store, StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -674,11 +674,15 @@ impl Store for SqliteStore {
                     c.team.is_some(),
                     c.team.as_ref().and_then(|v| v.as_ref().map(|t| t.as_str())),
                     c.notes.is_some(),
-                    c.notes.as_ref().and_then(|v| v.as_ref().map(|n| n.as_bytes())),
+                    c.notes
+                        .as_ref()
+                        .and_then(|v| v.as_ref().map(|n| n.as_bytes())),
                     c.registered_capital.is_some(),
                     c.registered_capital.and_then(|v| v.map(|f| f.as_fen())),
                     c.tax_authority.is_some(),
-                    c.tax_authority.as_ref().and_then(|v| v.as_ref().map(|t| t.as_str())),
+                    c.tax_authority
+                        .as_ref()
+                        .and_then(|v| v.as_ref().map(|t| t.as_str())),
                     c.assigned_accountant.is_some(),
                     c.assigned_accountant.and_then(|v| v.map(|u| u.to_string())),
                 ],

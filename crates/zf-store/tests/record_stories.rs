@@ -3,6 +3,8 @@
 //! document contents with their read audited, leads, and client pages by cursor that stay
 //! stable while rows are added.
 
+// Shared with the store stories; not every helper is used here.
+#[allow(dead_code)]
 mod common;
 
 use common::fixtures::*;
@@ -64,7 +66,7 @@ fn insert(row: RecordRow) -> RecordOp {
 async fn two_clients(
     db: &TestDb,
 ) -> (
-    std::sync::Arc<dyn zf_store::Store>,
+    Box<dyn zf_store::Store>,
     zf_store::NewUser,
     ClientId,
     ClientId,
@@ -104,14 +106,22 @@ async fn records_follow_their_clients_scope(db: &TestDb) {
     // Alice reaches her client's records and nothing of the other client, not even its
     // existence: the answer is the same as for a client that does not exist.
     let found = store
-        .record_query(alice_scope, RecordQuery::of_client(RecordKind::Contact, mine), None)
+        .record_query(
+            alice_scope,
+            RecordQuery::of_client(RecordKind::Contact, mine),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].row.client_id, mine);
     for client in [other, ClientId::new_random()] {
         let err = store
-            .record_query(alice_scope, RecordQuery::of_client(RecordKind::Contact, client), None)
+            .record_query(
+                alice_scope,
+                RecordQuery::of_client(RecordKind::Contact, client),
+                None,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -195,7 +205,10 @@ async fn records_are_versioned_indexed_and_deleted_with_their_client(db: &TestDb
         index: Some(token(v)),
         ..RecordQuery::new(RecordKind::Contact)
     };
-    let found = store.record_query(Scope::All, by_index("13812345678"), None).await.unwrap();
+    let found = store
+        .record_query(Scope::All, by_index("13812345678"), None)
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].row.id, id);
 
@@ -229,8 +242,15 @@ async fn records_are_versioned_indexed_and_deleted_with_their_client(db: &TestDb
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::VersionConflict), "{err:?}");
-    assert!(store.record_query(Scope::All, by_index("13812345678"), None).await.unwrap().is_empty());
-    let found = store.record_query(Scope::All, by_index("13900000000"), None).await.unwrap();
+    assert!(store
+        .record_query(Scope::All, by_index("13812345678"), None)
+        .await
+        .unwrap()
+        .is_empty());
+    let found = store
+        .record_query(Scope::All, by_index("13900000000"), None)
+        .await
+        .unwrap();
     assert_eq!(found[0].row.label, "王五（财务）");
     assert_eq!(found[0].row.version, 2);
 
@@ -254,10 +274,16 @@ async fn records_are_versioned_indexed_and_deleted_with_their_client(db: &TestDb
         .client_delete(Scope::All, mine, event(AuditAction::ClientDeleted))
         .await
         .unwrap();
-    assert!(store.record_query(Scope::All, by_index("13900000000"), None).await.unwrap().is_empty());
+    assert!(store
+        .record_query(Scope::All, by_index("13900000000"), None)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
-        db.query_i64(&format!("SELECT COUNT(*) FROM client_records WHERE client_id = '{mine}'"))
-            .await,
+        db.query_i64(&format!(
+            "SELECT COUNT(*) FROM client_records WHERE client_id = '{mine}'"
+        ))
+        .await,
         0
     );
 }
@@ -280,12 +306,22 @@ async fn filing_generation_is_idempotent_and_due_queries_filter(db: &TestDb) {
         ]
     };
     let created = store
-        .record_write(Scope::All, mine, plan(), event(AuditAction::FilingTasksGenerated))
+        .record_write(
+            Scope::All,
+            mine,
+            plan(),
+            event(AuditAction::FilingTasksGenerated),
+        )
         .await
         .unwrap();
     assert_eq!(created, 3);
     let again = store
-        .record_write(Scope::All, mine, plan(), event(AuditAction::FilingTasksGenerated))
+        .record_write(
+            Scope::All,
+            mine,
+            plan(),
+            event(AuditAction::FilingTasksGenerated),
+        )
         .await
         .unwrap();
     assert_eq!(again, 0, "a second run creates nothing");
@@ -302,7 +338,9 @@ async fn filing_generation_is_idempotent_and_due_queries_filter(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(due.len(), 2);
-    assert!(due.iter().all(|h| h.row.due_on.as_deref() == Some("2026-04-20")));
+    assert!(due
+        .iter()
+        .all(|h| h.row.due_on.as_deref() == Some("2026-04-20")));
 }
 
 async fn document_contents_are_read_with_their_event(db: &TestDb) {
@@ -331,18 +369,37 @@ async fn document_contents_are_read_with_their_event(db: &TestDb) {
         .expect("the document");
     assert_eq!(hit.row.id, doc.id);
     assert_eq!(sealed.as_bytes(), content.as_bytes());
-    assert_eq!(db.query_i64("SELECT COUNT(*) FROM audit_events").await, events_before + 1);
+    assert_eq!(
+        db.query_i64("SELECT COUNT(*) FROM audit_events").await,
+        events_before + 1
+    );
     // Not in scope, or under another client: nothing, and nothing audited as read.
     let bob = new_user("bob", Role::Accountant);
     let nothing = store
-        .record_blob(Scope::AssignedTo(bob.id), mine, doc.id, event(AuditAction::DocumentDownloaded))
+        .record_blob(
+            Scope::AssignedTo(bob.id),
+            mine,
+            doc.id,
+            event(AuditAction::DocumentDownloaded),
+        )
         .await;
-    assert!(matches!(nothing, Err(StoreError::NotFound) | Ok(None)), "{nothing:?}");
+    assert!(
+        matches!(nothing, Err(StoreError::NotFound) | Ok(None)),
+        "{nothing:?}"
+    );
     let nothing = store
-        .record_blob(Scope::All, other, doc.id, event(AuditAction::DocumentDownloaded))
+        .record_blob(
+            Scope::All,
+            other,
+            doc.id,
+            event(AuditAction::DocumentDownloaded),
+        )
         .await;
     assert!(matches!(nothing, Ok(None)), "{nothing:?}");
-    assert_eq!(db.query_i64("SELECT COUNT(*) FROM audit_events").await, events_before + 1);
+    assert_eq!(
+        db.query_i64("SELECT COUNT(*) FROM audit_events").await,
+        events_before + 1
+    );
 }
 
 async fn client_pages_by_cursor_neither_repeat_nor_skip(db: &TestDb) {
@@ -350,7 +407,12 @@ async fn client_pages_by_cursor_neither_repeat_nor_skip(db: &TestDb) {
     let keys = Keys::default();
     let names = ["甲", "乙", "丙", "丁", "戊", "己", "庚"];
     for (i, name) in names.iter().enumerate() {
-        let (row, key) = keys.client(i as u32 + 1, &format!("{name}公司"), &id_number(i as u32 + 1), None);
+        let (row, key) = keys.client(
+            i as u32 + 1,
+            &format!("{name}公司"),
+            &id_number(i as u32 + 1),
+            None,
+        );
         store
             .client_insert(row, key, event(AuditAction::ClientCreated))
             .await
@@ -373,21 +435,38 @@ async fn client_pages_by_cursor_neither_repeat_nor_skip(db: &TestDb) {
             .unwrap();
     }
     let mut seen: Vec<ClientId> = first.iter().map(|r| r.row.id).collect();
-    let mut last = first.last().map(|r| (SortKey::Text(r.row.name.as_str().to_owned()), r.row.id));
+    let mut last = first
+        .last()
+        .map(|r| (SortKey::Text(r.row.name.as_str().to_owned()), r.row.id));
     loop {
-        let next = store.client_query(Scope::All, page(last.clone())).await.unwrap();
+        let next = store
+            .client_query(Scope::All, page(last.clone()))
+            .await
+            .unwrap();
         if next.is_empty() {
             break;
         }
         for r in &next {
-            assert!(!seen.contains(&r.row.id), "{} repeated", r.row.name.as_str());
+            assert!(
+                !seen.contains(&r.row.id),
+                "{} repeated",
+                r.row.name.as_str()
+            );
             seen.push(r.row.id);
         }
-        last = next.last().map(|r| (SortKey::Text(r.row.name.as_str().to_owned()), r.row.id));
+        last = next
+            .last()
+            .map(|r| (SortKey::Text(r.row.name.as_str().to_owned()), r.row.id));
     }
     // Every original row was seen exactly once, whatever was added meanwhile.
     let all = store
-        .client_query(Scope::All, ClientQuery { limit: 100, ..ClientQuery::default() })
+        .client_query(
+            Scope::All,
+            ClientQuery {
+                limit: 100,
+                ..ClientQuery::default()
+            },
+        )
         .await
         .unwrap();
     // The pages, read one after another, follow the store's own order of the whole list.
@@ -397,7 +476,11 @@ async fn client_pages_by_cursor_neither_repeat_nor_skip(db: &TestDb) {
         .filter(|id| seen.contains(id))
         .collect();
     assert_eq!(in_store_order, seen, "pages follow the sort order");
-    for r in all.iter().filter(|r| names.iter().any(|n| r.row.name.as_str() == format!("{n}公司"))) {
+    for r in all.iter().filter(|r| {
+        names
+            .iter()
+            .any(|n| r.row.name.as_str() == format!("{n}公司"))
+    }) {
         assert!(seen.contains(&r.row.id));
     }
     let count = store

@@ -111,26 +111,39 @@ impl App {
             }
         };
         let (mobile_vis, id_vis) = (vis(Field::ContactMobile), vis(Field::ContactIdNumber));
-        let secret: Option<Secret> = if mobile_vis == Visibility::Hidden && id_vis == Visibility::Hidden {
-            None
-        } else {
-            let dek = keys.get(hit.row.client_id, &hit.key)?;
-            Some(self.open_json(dek, &hit.row)?)
-        };
+        let secret: Option<Secret> =
+            if mobile_vis == Visibility::Hidden && id_vis == Visibility::Hidden {
+                None
+            } else {
+                let dek = keys.get(hit.row.client_id, &hit.key)?;
+                Some(self.open_json(dek, &hit.row)?)
+            };
         let pick = |f: &dyn Fn(&Secret) -> Option<SensitiveValue>| secret.as_ref().and_then(f);
         Ok(ContactView {
             meta: RecordMeta::of(hit),
             name: hit.row.label.clone(),
             position: plain.position.map(|p| p.as_str().to_owned()),
             primary: plain.primary,
-            mobile: pick(&|s| s.mobile.as_ref().map(|m| shown(mobile_vis, m.as_str(), || m.masked()))),
-            email: pick(&|s| s.email.as_ref().map(|e| shown(mobile_vis, e.as_str(), || e.masked()))),
+            mobile: pick(&|s| {
+                s.mobile
+                    .as_ref()
+                    .map(|m| shown(mobile_vis, m.as_str(), || m.masked()))
+            }),
+            email: pick(&|s| {
+                s.email
+                    .as_ref()
+                    .map(|e| shown(mobile_vis, e.as_str(), || e.masked()))
+            }),
             wechat: pick(&|s| {
                 s.wechat
                     .as_ref()
                     .map(|w| shown(mobile_vis, w.as_str(), || mask_middle(w.as_str())))
             }),
-            id_number: pick(&|s| s.id_number.as_ref().map(|i| shown(id_vis, i.as_str(), || i.masked()))),
+            id_number: pick(&|s| {
+                s.id_number
+                    .as_ref()
+                    .map(|i| shown(id_vis, i.as_str(), || i.masked()))
+            }),
         })
     }
 
@@ -258,7 +271,10 @@ impl App {
         let clear = grant.visibility(Field::ContactMobile) == Visibility::Visible
             || grant.visibility(Field::ContactIdNumber) == Visibility::Visible;
         let event = clear.then(|| {
-            let on = q.id.map_or_else(|| q.client.map(|c| c.to_string()).unwrap_or_default(), |i| i.to_string());
+            let on = q.id.map_or_else(
+                || q.client.map(|c| c.to_string()).unwrap_or_default(),
+                |i| i.to_string(),
+            );
             self.record_event(grant, meta, AuditAction::RecordSensitiveRead, KIND, on)
                 .fields(SENSITIVE)
         });

@@ -5,9 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zf_audit::AuditAction;
-use zf_domain::{
-    BillingCycle, ClientId, ContractStatus, ContractType, Date, Fen, Notes, RecordId,
-};
+use zf_domain::{BillingCycle, ClientId, ContractStatus, ContractType, Date, Fen, Notes, RecordId};
 use zf_policy::Grant;
 use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow};
 
@@ -140,7 +138,9 @@ impl App {
             .status
             .as_deref()
             .and_then(|s| ContractStatus::parse(s).ok())
-            .ok_or_else(|| AppError::Internal(format!("contract {} has no valid status", hit.row.id)))?;
+            .ok_or_else(|| {
+                AppError::Internal(format!("contract {} has no valid status", hit.row.id))
+            })?;
         Ok((
             ContractTerms {
                 hit,
@@ -167,7 +167,13 @@ impl App {
         let id = row.id;
         let event = self
             .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
-            .fields(&["contract_type", "fee", "billing_cycle", "starts_on", "ends_on"]);
+            .fields(&[
+                "contract_type",
+                "fee",
+                "billing_cycle",
+                "starts_on",
+                "ends_on",
+            ]);
         self.store
             .record_write(
                 grant.scope(),
@@ -261,13 +267,17 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<Vec<ContractView>, AppError> {
         let client = q.client;
-        let on = q
-            .id
-            .map_or_else(|| client.map(|c| c.to_string()).unwrap_or_default(), |i| i.to_string());
+        let on = q.id.map_or_else(
+            || client.map(|c| c.to_string()).unwrap_or_default(),
+            |i| i.to_string(),
+        );
         let event = self
             .record_event(grant, meta, AuditAction::RecordSensitiveRead, KIND, on)
             .fields(SENSITIVE);
-        let hits = self.store.record_query(grant.scope(), q, Some(event)).await?;
+        let hits = self
+            .store
+            .record_query(grant.scope(), q, Some(event))
+            .await?;
         let documents = match client {
             Some(c) => {
                 self.store

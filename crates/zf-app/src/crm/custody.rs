@@ -127,7 +127,7 @@ impl App {
                 })
             })
             .collect::<Result<Vec<_>, AppError>>()?;
-        moves.sort_by(|a, b| b.at.cmp(&a.at));
+        moves.sort_by_key(|m| std::cmp::Reverse(m.at));
         Ok(CustodyItemView {
             meta: RecordMeta::of(hit),
             kind: p.kind,
@@ -326,8 +326,11 @@ impl App {
         let (items, movements) = tokio::try_join!(
             self.store
                 .record_query(grant.scope(), RecordQuery::of_client(KIND, client), None),
-            self.store
-                .record_query(grant.scope(), RecordQuery::of_client(MOVEMENT, client), None),
+            self.store.record_query(
+                grant.scope(),
+                RecordQuery::of_client(MOVEMENT, client),
+                None
+            ),
         )?;
         let today = today();
         items

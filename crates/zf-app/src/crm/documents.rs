@@ -67,7 +67,11 @@ impl std::fmt::Debug for DocumentContent {
 }
 
 impl App {
-    fn document_view(&self, hit: &RecordHit, keys: &mut KeyCache<'_>) -> Result<DocumentView, AppError> {
+    fn document_view(
+        &self,
+        hit: &RecordHit,
+        keys: &mut KeyCache<'_>,
+    ) -> Result<DocumentView, AppError> {
         let p: Plain = self.plain_json(&hit.row)?;
         let s: Secret = self.open_json(keys.get(hit.row.client_id, &hit.key)?, &hit.row)?;
         Ok(DocumentView {
@@ -126,7 +130,11 @@ impl App {
         let event = self
             .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
             .fields(&["file_name", "content"])
-            .detail(format!("{} bytes, {}", upload.content.len(), doc_type.content_type()));
+            .detail(format!(
+                "{} bytes, {}",
+                upload.content.len(),
+                doc_type.content_type()
+            ));
         self.store
             .record_write(
                 grant.scope(),
@@ -153,7 +161,9 @@ impl App {
             .record_query(grant.scope(), RecordQuery::of_client(KIND, client), None)
             .await?;
         let mut keys = KeyCache::new(self);
-        hits.iter().map(|h| self.document_view(h, &mut keys)).collect()
+        hits.iter()
+            .map(|h| self.document_view(h, &mut keys))
+            .collect()
     }
 
     /// A document's content; the download is audited before the bytes leave.

@@ -101,7 +101,9 @@ pub struct FeesReport {
 fn add_months(start: Date, months: u32) -> Option<Date> {
     let total = start.year() * 12 + (start.month() as i32 - 1) + months as i32;
     let (year, month) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
-    let day = start.day().min(zf_domain::days_in_month(year, month)?);
+    let day = start
+        .day()
+        .min(zf_domain::date::days_in_month(year, month)?);
     Date::new(year, month, day).ok()
 }
 
@@ -114,10 +116,12 @@ pub(crate) fn billed_by(terms: &ContractTerms, today: Date) -> i64 {
     let Some(months) = terms.billing_cycle.months() else {
         return terms.fee.as_fen();
     };
-    terms
-        .fee
-        .as_fen()
-        .saturating_mul(cycles_started(terms.starts_on, terms.ends_on, months, today))
+    terms.fee.as_fen().saturating_mul(cycles_started(
+        terms.starts_on,
+        terms.ends_on,
+        months,
+        today,
+    ))
 }
 
 /// Cycles of `months` from `starts_on` that have begun by `today` and before `ends_on`.
@@ -137,15 +141,18 @@ fn cycles_started(starts_on: Date, ends_on: Date, months: u32, today: Date) -> i
 }
 
 impl App {
-    fn payment_view(&self, hit: &RecordHit, keys: &mut KeyCache<'_>) -> Result<PaymentView, AppError> {
+    fn payment_view(
+        &self,
+        hit: &RecordHit,
+        keys: &mut KeyCache<'_>,
+    ) -> Result<PaymentView, AppError> {
         let p: Plain = self.plain_json(&hit.row)?;
         let s: Secret = self.open_json(keys.get(hit.row.client_id, &hit.key)?, &hit.row)?;
         Ok(PaymentView {
             meta: RecordMeta::of(hit),
-            contract: hit
-                .row
-                .parent_id
-                .ok_or_else(|| AppError::Internal(format!("payment {} has no contract", hit.row.id)))?,
+            contract: hit.row.parent_id.ok_or_else(|| {
+                AppError::Internal(format!("payment {} has no contract", hit.row.id))
+            })?,
             amount: s.amount.as_fen(),
             paid_on: p.paid_on,
             method: p.method.map(|m| m.as_str().to_owned()),
@@ -161,7 +168,9 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<PaymentView, AppError> {
         if input.amount.as_fen() == 0 {
-            return Err(AppError::Invalid("amount: a payment must be more than 0".into()));
+            return Err(AppError::Invalid(
+                "amount: a payment must be more than 0".into(),
+            ));
         }
         let (_, dek) = self.scoped_client(grant, client).await?;
         self.record_one(grant, RecordKind::Contract, client, input.contract)
@@ -217,7 +226,7 @@ impl App {
             .iter()
             .map(|h| self.payment_view(h, &mut keys))
             .collect::<Result<Vec<_>, _>>()?;
-        list.sort_by(|a, b| b.paid_on.cmp(&a.paid_on));
+        list.sort_by_key(|p| std::cmp::Reverse(p.paid_on));
         Ok(list)
     }
 
@@ -285,7 +294,11 @@ impl App {
                 days_to_end,
             });
         }
-        out.sort_by(|a, b| b.arrears.cmp(&a.arrears).then(a.days_to_end.cmp(&b.days_to_end)));
+        out.sort_by(|a, b| {
+            b.arrears
+                .cmp(&a.arrears)
+                .then(a.days_to_end.cmp(&b.days_to_end))
+        });
         Ok(FeesReport {
             today,
             total_arrears: out.iter().map(|c| c.arrears.max(0)).sum(),

@@ -122,12 +122,13 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<GeneratedFilings, AppError> {
         if !(2000..=2100).contains(&request.year) {
-            return Err(AppError::Invalid("year: must be between 2000 and 2100".into()));
+            return Err(AppError::Invalid(
+                "year: must be between 2000 and 2100".into(),
+            ));
         }
         let (record, _) = self.scoped_client(grant, client).await?;
         let calendar = FilingCalendar::bundled();
-        let obligations =
-            zf_domain::obligations(calendar, record.row.taxpayer_type, request.year);
+        let obligations = zf_domain::obligations(calendar, record.row.taxpayer_type, request.year);
         let mut ops = Vec::with_capacity(obligations.len());
         for o in &obligations {
             let mut row = new_row(grant, KIND, client);

@@ -241,7 +241,8 @@ impl App {
         let mut list = self
             .financials(grant, RecordQuery::of_client(KIND, client), meta)
             .await?;
-        list.sort_by(|a, b| b.period.cmp(&a.period));
+        // Newest period first, in calendar order rather than by the text.
+        list.sort_by_key(|f| std::cmp::Reverse(zf_domain::Period::parse(&f.period).ok()));
         Ok(list)
     }
 
@@ -251,13 +252,17 @@ impl App {
         q: RecordQuery,
         meta: &RequestMeta,
     ) -> Result<Vec<FinancialView>, AppError> {
-        let on = q
-            .id
-            .map_or_else(|| q.client.map(|c| c.to_string()).unwrap_or_default(), |i| i.to_string());
+        let on = q.id.map_or_else(
+            || q.client.map(|c| c.to_string()).unwrap_or_default(),
+            |i| i.to_string(),
+        );
         let event = self
             .record_event(grant, meta, AuditAction::RecordSensitiveRead, KIND, on)
             .fields(SENSITIVE);
-        let hits = self.store.record_query(grant.scope(), q, Some(event)).await?;
+        let hits = self
+            .store
+            .record_query(grant.scope(), q, Some(event))
+            .await?;
         let mut keys = KeyCache::new(self);
         hits.iter()
             .map(|h| self.financial_view(h, &mut keys, grant))

@@ -97,13 +97,24 @@ fn aad(id: LeadId) -> Aad {
 }
 
 impl App {
-    fn lead_event(&self, grant: &Grant, meta: &RequestMeta, action: AuditAction, id: LeadId) -> AuditEvent {
+    fn lead_event(
+        &self,
+        grant: &Grant,
+        meta: &RequestMeta,
+        action: AuditAction,
+        id: LeadId,
+    ) -> AuditEvent {
         AuditEvent::new(now_ms(), actor(grant, meta), action, Outcome::Success)
             .request(meta.request_id.clone())
             .on(TABLE, id)
     }
 
-    fn lead_seal(&self, dek: &Dek, id: LeadId, input: &LeadInput) -> Result<zf_crypto::Sealed, AppError> {
+    fn lead_seal(
+        &self,
+        dek: &Dek,
+        id: LeadId,
+        input: &LeadInput,
+    ) -> Result<zf_crypto::Sealed, AppError> {
         let secret = Secret {
             contact_name: input.contact_name.clone(),
             mobile: input.mobile.clone(),
@@ -118,8 +129,9 @@ impl App {
     fn lead_view(&self, grant: &Grant, row: &LeadRow) -> Result<LeadView, AppError> {
         let dek = self.keys.lead_key(row.id, &row.wrapped_dek)?;
         let plain = zeroize::Zeroizing::new(dek.open(&row.sealed, &aad(row.id))?);
-        let s: Secret = serde_json::from_slice(&plain)
-            .map_err(|e| AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id)))?;
+        let s: Secret = serde_json::from_slice(&plain).map_err(|e| {
+            AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id))
+        })?;
         let stage = LeadStage::parse(&row.stage)
             .map_err(|_| AppError::Internal(format!("lead {} has stage {}", row.id, row.stage)))?;
         let vis = grant.visibility(Field::ContactMobile);
@@ -212,7 +224,9 @@ impl App {
     ) -> Result<LeadView, AppError> {
         let current = self.lead_scoped(grant, id).await?;
         if current.client_id.is_some() {
-            return Err(AppError::Conflict("the lead was converted into a client already".into()));
+            return Err(AppError::Conflict(
+                "the lead was converted into a client already".into(),
+            ));
         }
         let dek = self.keys.lead_key(id, &current.wrapped_dek)?;
         let mut row = current.clone();
@@ -246,7 +260,9 @@ impl App {
     ) -> Result<crate::ClientView, AppError> {
         let current = self.lead_scoped(grant, id).await?;
         if current.client_id.is_some() {
-            return Err(AppError::Conflict("the lead was converted into a client already".into()));
+            return Err(AppError::Conflict(
+                "the lead was converted into a client already".into(),
+            ));
         }
         let name = ClientName::parse(&current.company_name)
             .map_err(|e| AppError::Internal(format!("lead {id} has an invalid name: {e}")))?;

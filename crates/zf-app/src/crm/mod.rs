@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 use zf_audit::{AuditAction, AuditEvent, Outcome};
 use zf_crypto::{Aad, Dek, Sealed, WrappedKey};
-use zf_domain::{ClientId, RecordId, UserId};
+use zf_domain::{ClientId, RecordId};
 use zf_policy::{Grant, Visibility};
 use zf_store::{ClientRecord, RecordHit, RecordKind, RecordRow};
 
@@ -57,7 +57,11 @@ impl RecordMeta {
 }
 
 /// A sensitive value at a visibility: the full text, a masked form, or nothing.
-pub(crate) fn shown(visibility: Visibility, full: &str, masked: impl FnOnce() -> String) -> SensitiveValue {
+pub(crate) fn shown(
+    visibility: Visibility,
+    full: &str,
+    masked: impl FnOnce() -> String,
+) -> SensitiveValue {
     match visibility {
         Visibility::Visible => SensitiveValue::Visible(full.to_owned()),
         Visibility::Masked => SensitiveValue::Masked(masked()),
@@ -73,7 +77,7 @@ pub(crate) fn at_most_masked(v: Visibility) -> Visibility {
     }
 }
 
-fn aad(kind: RecordKind, id: RecordId, part: &str) -> Aad {
+fn aad(kind: RecordKind, id: RecordId, part: &'static str) -> Aad {
     Aad::new(kind.as_str(), id.to_string(), part)
 }
 
@@ -141,11 +145,25 @@ impl App {
         let plain = Zeroizing::new(
             serde_json::to_vec(value).map_err(|e| AppError::Internal(e.to_string()))?,
         );
-        Ok(dek.seal(self.keys.data_key_version(), &plain, &aad(kind, id, "sealed")))
+        Ok(dek.seal(
+            self.keys.data_key_version(),
+            &plain,
+            &aad(kind, id, "sealed"),
+        ))
     }
 
-    pub(crate) fn seal_bytes(&self, dek: &Dek, kind: RecordKind, id: RecordId, bytes: &[u8]) -> Sealed {
-        dek.seal(self.keys.data_key_version(), bytes, &aad(kind, id, "content"))
+    pub(crate) fn seal_bytes(
+        &self,
+        dek: &Dek,
+        kind: RecordKind,
+        id: RecordId,
+        bytes: &[u8],
+    ) -> Sealed {
+        dek.seal(
+            self.keys.data_key_version(),
+            bytes,
+            &aad(kind, id, "content"),
+        )
     }
 
     pub(crate) fn open_bytes(
@@ -155,7 +173,7 @@ impl App {
         id: RecordId,
         sealed: &Sealed,
     ) -> Result<Vec<u8>, AppError> {
-        Ok(dek.open(sealed, &aad(kind, id, "content"))?)
+        Ok(dek.open(sealed, &aad(kind, id, "content"))?.to_vec())
     }
 
     /// Opens a record's sensitive payload; a payload that decrypts but no longer parses is
@@ -165,13 +183,20 @@ impl App {
         dek: &Dek,
         row: &RecordRow,
     ) -> Result<T, AppError> {
-        let sealed = row
-            .sealed
-            .as_ref()
-            .ok_or_else(|| AppError::Internal(format!("{} {} has no sealed part", row.kind.as_str(), row.id)))?;
+        let sealed = row.sealed.as_ref().ok_or_else(|| {
+            AppError::Internal(format!(
+                "{} {} has no sealed part",
+                row.kind.as_str(),
+                row.id
+            ))
+        })?;
         let plain = Zeroizing::new(dek.open(sealed, &aad(row.kind, row.id, "sealed"))?);
         serde_json::from_slice(&plain).map_err(|e| {
-            AppError::Internal(format!("sealed {} {} does not parse: {e}", row.kind.as_str(), row.id))
+            AppError::Internal(format!(
+                "sealed {} {} does not parse: {e}",
+                row.kind.as_str(),
+                row.id
+            ))
         })
     }
 
@@ -218,7 +243,11 @@ impl App {
 
     pub(crate) fn plain_json<T: DeserializeOwned>(&self, row: &RecordRow) -> Result<T, AppError> {
         serde_json::from_str(&row.plain).map_err(|e| {
-            AppError::Internal(format!("stored {} {} does not parse: {e}", row.kind.as_str(), row.id))
+            AppError::Internal(format!(
+                "stored {} {} does not parse: {e}",
+                row.kind.as_str(),
+                row.id
+            ))
         })
     }
 }
@@ -247,9 +276,4 @@ pub(crate) fn new_row(grant: &Grant, kind: RecordKind, client: ClientId) -> Reco
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, AppError> {
     serde_json::to_string(value).map_err(|e| AppError::Internal(e.to_string()))
-}
-
-/// The caller's user id; every CRM operation has a signed-in principal.
-pub(crate) fn caller(grant: &Grant) -> Option<UserId> {
-    grant.principal().map(|p| p.user_id)
 }

@@ -24,18 +24,78 @@ use crate::{actor, now_ms, App, AppError, RequestMeta};
 
 /// The columns of the client list, in the order an export writes them.
 pub const CLIENT_COLUMNS: &[Column] = &[
-    Column { key: "name", header: "客户名称", aliases: &["企业名称", "公司名称", "name"], required: true },
-    Column { key: "uscc", header: "统一社会信用代码", aliases: &["信用代码", "社会信用代码", "uscc"], required: true },
-    Column { key: "taxpayer_type", header: "纳税人类型", aliases: &["taxpayer_type"], required: true },
-    Column { key: "legal_rep_name", header: "法定代表人", aliases: &["法人", "法人代表", "legal_rep_name"], required: true },
-    Column { key: "legal_rep_id_number", header: "法定代表人身份证号", aliases: &["法人身份证号", "身份证号", "legal_rep_id_number"], required: true },
-    Column { key: "status", header: "客户状态", aliases: &["状态", "status"], required: false },
-    Column { key: "accountant", header: "负责会计", aliases: &["会计", "accountant"], required: false },
-    Column { key: "team", header: "所属团队", aliases: &["团队", "team"], required: false },
-    Column { key: "tags", header: "标签", aliases: &["tags"], required: false },
-    Column { key: "registered_capital", header: "注册资本(元)", aliases: &["注册资本", "registered_capital"], required: false },
-    Column { key: "tax_authority", header: "主管税务机关", aliases: &["税务机关", "tax_authority"], required: false },
-    Column { key: "notes", header: "备注", aliases: &["notes"], required: false },
+    Column {
+        key: "name",
+        header: "客户名称",
+        aliases: &["企业名称", "公司名称", "name"],
+        required: true,
+    },
+    Column {
+        key: "uscc",
+        header: "统一社会信用代码",
+        aliases: &["信用代码", "社会信用代码", "uscc"],
+        required: true,
+    },
+    Column {
+        key: "taxpayer_type",
+        header: "纳税人类型",
+        aliases: &["taxpayer_type"],
+        required: true,
+    },
+    Column {
+        key: "legal_rep_name",
+        header: "法定代表人",
+        aliases: &["法人", "法人代表", "legal_rep_name"],
+        required: true,
+    },
+    Column {
+        key: "legal_rep_id_number",
+        header: "法定代表人身份证号",
+        aliases: &["法人身份证号", "身份证号", "legal_rep_id_number"],
+        required: true,
+    },
+    Column {
+        key: "status",
+        header: "客户状态",
+        aliases: &["状态", "status"],
+        required: false,
+    },
+    Column {
+        key: "accountant",
+        header: "负责会计",
+        aliases: &["会计", "accountant"],
+        required: false,
+    },
+    Column {
+        key: "team",
+        header: "所属团队",
+        aliases: &["团队", "team"],
+        required: false,
+    },
+    Column {
+        key: "tags",
+        header: "标签",
+        aliases: &["tags"],
+        required: false,
+    },
+    Column {
+        key: "registered_capital",
+        header: "注册资本(元)",
+        aliases: &["注册资本", "registered_capital"],
+        required: false,
+    },
+    Column {
+        key: "tax_authority",
+        header: "主管税务机关",
+        aliases: &["税务机关", "tax_authority"],
+        required: false,
+    },
+    Column {
+        key: "notes",
+        header: "备注",
+        aliases: &["notes"],
+        required: false,
+    },
 ];
 
 /// One rejected cell of an import.
@@ -196,7 +256,8 @@ impl App {
             max_rows: MAX_IMPORT_ROWS,
             ..Limits::default()
         };
-        let table = zf_tabular::read(bytes, &limits).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let table =
+            zf_tabular::read(bytes, &limits).map_err(|e| AppError::Invalid(e.to_string()))?;
         let map = zf_tabular::map_columns(&table.headers, CLIENT_COLUMNS)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let mut errors = Vec::new();
@@ -211,7 +272,12 @@ impl App {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let taken: HashSet<String> = self
             .store
-            .client_usccs_taken(parsed.iter().map(|p| p.client.uscc.as_str().to_owned()).collect())
+            .client_usccs_taken(
+                parsed
+                    .iter()
+                    .map(|p| p.client.uscc.as_str().to_owned())
+                    .collect(),
+            )
             .await?
             .into_iter()
             .collect();
@@ -228,11 +294,17 @@ impl App {
                 bad_rows.insert(p.number);
             };
             if let Some(first) = seen.get(uscc) {
-                fail(column("uscc"), format!("the same USCC is on row {first} already"));
+                fail(
+                    column("uscc"),
+                    format!("the same USCC is on row {first} already"),
+                );
             } else {
                 seen.insert(uscc.to_owned(), p.number);
                 if taken.contains(uscc) {
-                    fail(column("uscc"), "a client with this USCC exists already".into());
+                    fail(
+                        column("uscc"),
+                        "a client with this USCC exists already".into(),
+                    );
                 }
             }
             if let Some(name) = &p.accountant {
@@ -244,7 +316,7 @@ impl App {
                 }
             }
         }
-        errors.sort_by(|a, b| a.row.cmp(&b.row));
+        errors.sort_by_key(|e| e.row);
         let good: Vec<Parsed> = parsed
             .into_iter()
             .filter(|p| !bad_rows.contains(&p.number))
@@ -259,7 +331,8 @@ impl App {
         };
         if !report.errors.is_empty() {
             if !partial {
-                self.audit_import(grant, meta, Outcome::Failure, &report).await?;
+                self.audit_import(grant, meta, Outcome::Failed, &report)
+                    .await?;
                 return Ok(report);
             }
             report.rejected_rows = Some(rejected_file(&table, &report.errors));
@@ -270,13 +343,28 @@ impl App {
         let mut rows = Vec::with_capacity(good.len());
         let mut events = Vec::with_capacity(good.len() + 1);
         for p in good {
-            let assigned = p.accountant.as_ref().and_then(|n| accountants.get(n)).copied();
+            let assigned = p
+                .accountant
+                .as_ref()
+                .and_then(|n| accountants.get(n))
+                .copied();
             let (record, _) = self.client_row(grant, p.client, assigned)?;
             events.push(
-                AuditEvent::new(now_ms(), actor(grant, meta), AuditAction::ClientCreated, Outcome::Success)
-                    .request(meta.request_id.clone())
-                    .on("clients", record.row.id)
-                    .fields(&["name", "uscc", "taxpayer_type", "legal_rep_name", "legal_rep_id_number"]),
+                AuditEvent::new(
+                    now_ms(),
+                    actor(grant, meta),
+                    AuditAction::ClientCreated,
+                    Outcome::Success,
+                )
+                .request(meta.request_id.clone())
+                .on("clients", record.row.id)
+                .fields(&[
+                    "name",
+                    "uscc",
+                    "taxpayer_type",
+                    "legal_rep_name",
+                    "legal_rep_id_number",
+                ]),
             );
             rows.push((record.row, record.key));
         }
@@ -294,14 +382,19 @@ impl App {
         outcome: Outcome,
         report: &ImportReport,
     ) -> AuditEvent {
-        AuditEvent::new(now_ms(), actor(grant, meta), AuditAction::ClientsImported, outcome)
-            .request(meta.request_id.clone())
-            .detail(format!(
-                "{} rows, {} imported, {} errors",
-                report.rows,
-                report.imported,
-                report.errors.len()
-            ))
+        AuditEvent::new(
+            now_ms(),
+            actor(grant, meta),
+            AuditAction::ClientsImported,
+            outcome,
+        )
+        .request(meta.request_id.clone())
+        .detail(format!(
+            "{} rows, {} imported, {} errors",
+            report.rows,
+            report.imported,
+            report.errors.len()
+        ))
     }
 
     async fn audit_import(
@@ -318,8 +411,14 @@ impl App {
     }
 
     /// Active accountants and supervisors named in an import, by username.
-    async fn accountants_by_name(&self, parsed: &[Parsed]) -> Result<HashMap<String, UserId>, AppError> {
-        let names: HashSet<&String> = parsed.iter().filter_map(|p| p.accountant.as_ref()).collect();
+    async fn accountants_by_name(
+        &self,
+        parsed: &[Parsed],
+    ) -> Result<HashMap<String, UserId>, AppError> {
+        let names: HashSet<&String> = parsed
+            .iter()
+            .filter_map(|p| p.accountant.as_ref())
+            .collect();
         let mut out = HashMap::new();
         for name in names {
             let Ok(username) = zf_domain::Username::parse(name) else {
@@ -377,10 +476,22 @@ impl App {
                     r.assigned_accountant
                         .and_then(|u| names.get(&u).cloned())
                         .unwrap_or_default(),
-                    r.team.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
-                    r.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","),
-                    r.registered_capital.map(|f| f.to_yuan_string()).unwrap_or_default(),
-                    r.tax_authority.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                    r.team
+                        .as_ref()
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
+                    r.tags
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    r.registered_capital
+                        .map(|f| f.to_yuan_string())
+                        .unwrap_or_default(),
+                    r.tax_authority
+                        .as_ref()
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
                     view.notes.unwrap_or_default(),
                 ],
             });
@@ -390,15 +501,20 @@ impl App {
             Format::Xlsx => zf_tabular::write_xlsx(&table, "客户")
                 .map_err(|e| AppError::Internal(e.to_string()))?,
         };
-        let event = AuditEvent::new(now_ms(), actor(grant, meta), AuditAction::ClientsExported, Outcome::Success)
-            .request(meta.request_id.clone())
-            .fields(&["name", "uscc", "legal_rep_id_number", "notes"])
-            .detail(format!(
-                "{} rows, {}, ID numbers {}",
-                table.rows.len(),
-                format.extension(),
-                if revealed { "in full" } else { "masked" }
-            ));
+        let event = AuditEvent::new(
+            now_ms(),
+            actor(grant, meta),
+            AuditAction::ClientsExported,
+            Outcome::Success,
+        )
+        .request(meta.request_id.clone())
+        .fields(&["name", "uscc", "legal_rep_id_number", "notes"])
+        .detail(format!(
+            "{} rows, {}, ID numbers {}",
+            table.rows.len(),
+            format.extension(),
+            if revealed { "in full" } else { "masked" }
+        ));
         self.store.audit_append(event).await?;
         Ok(Export {
             format,

@@ -14,7 +14,9 @@ use zf_app::crm::contracts::{ContractInput, ContractView};
 use zf_app::crm::custody::{CustodyItemInput, CustodyItemView, CustodyMove};
 use zf_app::crm::documents::{DocumentUpload, DocumentView};
 use zf_app::crm::fees::{FeesReport, PaymentInput, PaymentView};
-use zf_app::crm::filings::{FilingUpdate, FilingView, FilingsDue, GenerateFilings, GeneratedFilings};
+use zf_app::crm::filings::{
+    FilingUpdate, FilingView, FilingsDue, GenerateFilings, GeneratedFilings,
+};
 use zf_app::crm::financials::{FinancialInput, FinancialView};
 use zf_app::crm::interactions::{InteractionInput, InteractionView};
 use zf_app::crm::leads::{LeadConversion, LeadInput, LeadView};
@@ -40,7 +42,9 @@ pub async fn contact_list(
     auth: Authorized,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Json<Vec<ContactView>>, ApiError> {
-    Ok(Json(state.app.contact_list(&auth.grant, id, &auth.meta).await?))
+    Ok(Json(
+        state.app.contact_list(&auth.grant, id, &auth.meta).await?,
+    ))
 }
 
 /// Add a contact to a client.
@@ -53,7 +57,12 @@ pub async fn contact_create(
     ClientIdPath(id): ClientIdPath,
     JsonBody(body): JsonBody<ContactInput>,
 ) -> Result<Response, ApiError> {
-    Ok(created(state.app.contact_create(&auth.grant, id, body, &auth.meta).await?))
+    Ok(created(
+        state
+            .app
+            .contact_create(&auth.grant, id, body, &auth.meta)
+            .await?,
+    ))
 }
 
 /// Replace a contact; send the `version` you read to refuse lost updates.
@@ -99,7 +108,9 @@ pub async fn contract_list(
     auth: Authorized,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Json<Vec<ContractView>>, ApiError> {
-    Ok(Json(state.app.contract_list(&auth.grant, id, &auth.meta).await?))
+    Ok(Json(
+        state.app.contract_list(&auth.grant, id, &auth.meta).await?,
+    ))
 }
 
 /// Add a contract to a client.
@@ -112,7 +123,12 @@ pub async fn contract_create(
     ClientIdPath(id): ClientIdPath,
     JsonBody(body): JsonBody<ContractInput>,
 ) -> Result<Response, ApiError> {
-    Ok(created(state.app.contract_create(&auth.grant, id, body, &auth.meta).await?))
+    Ok(created(
+        state
+            .app
+            .contract_create(&auth.grant, id, body, &auth.meta)
+            .await?,
+    ))
 }
 
 /// Replace a contract; send the `version` you read to refuse lost updates.
@@ -158,7 +174,12 @@ pub async fn financial_list(
     auth: Authorized,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Json<Vec<FinancialView>>, ApiError> {
-    Ok(Json(state.app.financial_list(&auth.grant, id, &auth.meta).await?))
+    Ok(Json(
+        state
+            .app
+            .financial_list(&auth.grant, id, &auth.meta)
+            .await?,
+    ))
 }
 
 /// Add a financial to a client.
@@ -171,7 +192,12 @@ pub async fn financial_create(
     ClientIdPath(id): ClientIdPath,
     JsonBody(body): JsonBody<FinancialInput>,
 ) -> Result<Response, ApiError> {
-    Ok(created(state.app.financial_create(&auth.grant, id, body, &auth.meta).await?))
+    Ok(created(
+        state
+            .app
+            .financial_create(&auth.grant, id, body, &auth.meta)
+            .await?,
+    ))
 }
 
 /// Replace a financial; send the `version` you read to refuse lost updates.
@@ -214,7 +240,12 @@ pub async fn interaction_create(
     ClientIdPath(id): ClientIdPath,
     JsonBody(body): JsonBody<InteractionInput>,
 ) -> Result<Response, ApiError> {
-    Ok(created(state.app.interaction_create(&auth.grant, id, body, &auth.meta).await?))
+    Ok(created(
+        state
+            .app
+            .interaction_create(&auth.grant, id, body, &auth.meta)
+            .await?,
+    ))
 }
 
 /// Replace a interaction; send the `version` you read to refuse lost updates.
@@ -243,7 +274,12 @@ pub async fn contact_search(
     auth: Authorized,
     JsonBody(body): JsonBody<ContactQuery>,
 ) -> Result<Json<Vec<ContactView>>, ApiError> {
-    Ok(Json(state.app.contact_search(&auth.grant, body, &auth.meta).await?))
+    Ok(Json(
+        state
+            .app
+            .contact_search(&auth.grant, body, &auth.meta)
+            .await?,
+    ))
 }
 
 /// A client's filing tasks, in due-date order.
@@ -391,7 +427,11 @@ pub async fn document_download(
         .app
         .document_download(&auth.grant, path.client, path.record, &auth.meta)
         .await?;
-    Ok(crate::api::attachment(&doc.file_name, &doc.content_type, doc.bytes))
+    Ok(crate::api::attachment(
+        &doc.file_name,
+        &doc.content_type,
+        doc.bytes,
+    ))
 }
 
 /// Delete a document.
@@ -522,7 +562,9 @@ pub async fn arrears(
     State(state): State<AppState>,
     auth: Authorized,
 ) -> Result<Json<FeesReport>, ApiError> {
-    Ok(Json(state.app.fees_report(&auth.grant, None, &auth.meta).await?))
+    Ok(Json(
+        state.app.fees_report(&auth.grant, None, &auth.meta).await?,
+    ))
 }
 
 /// Leads in the caller's scope, most recently changed first.
@@ -631,7 +673,11 @@ pub async fn client_export(
         .client_export(&auth.grant, format, &auth.meta)
         .await?;
     let name = format!("clients.{}", export.format.extension());
-    Ok(crate::api::attachment(&name, export.format.content_type(), export.bytes))
+    Ok(crate::api::attachment(
+        &name,
+        export.format.content_type(),
+        export.bytes,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

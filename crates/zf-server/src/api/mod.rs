@@ -17,11 +17,7 @@ pub async fn health() -> &'static str {
 
 /// A file to download: never rendered inline, never cached, its name percent-encoded
 /// (RFC 6266 / 5987) so Chinese names survive and no header can be injected.
-pub fn attachment(
-    file_name: &str,
-    content_type: &str,
-    bytes: Vec<u8>,
-) -> axum::response::Response {
+pub fn attachment(file_name: &str, content_type: &str, bytes: Vec<u8>) -> axum::response::Response {
     use axum::http::header;
     use axum::response::IntoResponse;
     let encoded: String = file_name

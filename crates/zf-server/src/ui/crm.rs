@@ -204,7 +204,11 @@ pub async fn contact_create(
         Ok(i) => i,
         Err(m) => return invalid(lang, &m),
     };
-    match state.app.contact_create(&auth.grant, id, input, &auth.meta).await {
+    match state
+        .app
+        .contact_create(&auth.grant, id, input, &auth.meta)
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/clients/{id}/contacts")).into_response(),
         Err(e) => app_error(lang, e),
     }
@@ -242,7 +246,10 @@ pub async fn financials(
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
-    let list = state.app.financial_list(&auth.grant, id, &auth.meta).await?;
+    let list = state
+        .app
+        .financial_list(&auth.grant, id, &auth.meta)
+        .await?;
     let body = html! {
         @if list.is_empty() { (empty(lang)) } @else {
             table { thead { tr {
@@ -267,7 +274,10 @@ pub async fn fees(
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
-    let report = state.app.fees_report(&auth.grant, Some(id), &auth.meta).await?;
+    let report = state
+        .app
+        .fees_report(&auth.grant, Some(id), &auth.meta)
+        .await?;
     let payments = state.app.payment_list(&auth.grant, id).await?;
     let body = html! {
         (balances(lang, &report.contracts, false))
@@ -282,7 +292,11 @@ pub async fn fees(
     client_page(&state, lang, &auth, id, "fees", body).await
 }
 
-fn balances(lang: Lang, contracts: &[zf_app::crm::fees::ContractBalance], with_client: bool) -> Markup {
+fn balances(
+    lang: Lang,
+    contracts: &[zf_app::crm::fees::ContractBalance],
+    with_client: bool,
+) -> Markup {
     html! {
         @if contracts.is_empty() { (empty(lang)) } @else {
             table { thead { tr {
@@ -559,7 +573,13 @@ pub async fn documents(
 /// Reads a multipart form: the CSRF token, small text fields, and one file.
 async fn read_multipart(
     mut form: Multipart,
-) -> Result<(std::collections::HashMap<String, String>, Option<(String, Vec<u8>)>), String> {
+) -> Result<
+    (
+        std::collections::HashMap<String, String>,
+        Option<(String, Vec<u8>)>,
+    ),
+    String,
+> {
     let mut fields = std::collections::HashMap::new();
     let mut file = None;
     while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
@@ -696,7 +716,11 @@ pub async fn custody_create(
         Ok(i) => i,
         Err(m) => return invalid(lang, &m),
     };
-    match state.app.custody_create(&auth.grant, id, input, &auth.meta).await {
+    match state
+        .app
+        .custody_create(&auth.grant, id, input, &auth.meta)
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/clients/{id}/custody")).into_response(),
         Err(e) => app_error(lang, e),
     }

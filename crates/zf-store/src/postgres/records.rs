@@ -11,8 +11,8 @@ use zf_policy::Scope;
 use super::{boxed, insert_client, insert_event, map_unique, refs, PgStore};
 use crate::records::{self, LeadColumns, RecordColumns};
 use crate::{
-    scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery,
-    RecordRow, RecordStore, Result, StoreError,
+    scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery, RecordRow,
+    RecordStore, Result, StoreError,
 };
 
 fn hit_from(r: &Row) -> Result<RecordHit> {
@@ -129,7 +129,11 @@ async fn insert_row(tx: &impl GenericClient, row: &RecordRow, if_absent: bool) -
     .map_err(map_unique)
 }
 
-async fn insert_indexes(tx: &impl GenericClient, id: RecordId, indexes: &[IndexEntry]) -> Result<()> {
+async fn insert_indexes(
+    tx: &impl GenericClient,
+    id: RecordId,
+    indexes: &[IndexEntry],
+) -> Result<()> {
     let stmt = tx
         .prepare_cached("INSERT INTO record_index (field, token, record_id) VALUES ($1, $2, $3)")
         .await?;
@@ -165,7 +169,8 @@ async fn delete_records(tx: &impl GenericClient, where_clause: &str, id: &str) -
         "DELETE FROM record_blobs WHERE record_id IN (SELECT id FROM client_records WHERE {w})",
         "DELETE FROM client_records WHERE {w}",
     ] {
-        tx.execute(&sql.replace("{w}", where_clause), &[&id]).await?;
+        tx.execute(&sql.replace("{w}", where_clause), &[&id])
+            .await?;
     }
     Ok(())
 }

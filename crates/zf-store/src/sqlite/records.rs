@@ -10,8 +10,8 @@ use zf_policy::Scope;
 use super::{boxed, collect, insert_client, insert_event, map_unique, SqliteStore};
 use crate::records::{self, LeadColumns, RecordColumns};
 use crate::{
-    scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery,
-    RecordRow, RecordStore, Result, StoreError,
+    scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery, RecordRow,
+    RecordStore, Result, StoreError,
 };
 
 fn hit_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordHit>> {
@@ -117,8 +117,10 @@ fn insert_row(tx: &Connection, row: &RecordRow, if_absent: bool) -> Result<usize
 
 fn insert_indexes(tx: &Connection, id: RecordId, indexes: &[IndexEntry]) -> Result<()> {
     for i in indexes {
-        tx.prepare_cached("INSERT INTO record_index (field, token, record_id) VALUES (?1, ?2, ?3)")?
-            .execute(params![i.field, i.token.as_bytes(), id.to_string()])?;
+        tx.prepare_cached(
+            "INSERT INTO record_index (field, token, record_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![i.field, i.token.as_bytes(), id.to_string()])?;
     }
     Ok(())
 }
