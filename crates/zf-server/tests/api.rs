@@ -152,7 +152,7 @@ async fn administrator_is_refused_client_data_accountant_reads_it_and_both_are_a
         .find(|e| e.action == "client_sensitive_read" && e.actor_name == "kuaiji")
         .expect("the accountant's sensitive read is audited");
     assert_eq!(read.record_id.as_deref(), Some(id.as_str()));
-    assert_eq!(read.fields, r#"["legal_rep_id_number"]"#);
+    assert_eq!(read.fields, r#"["legal_rep_id_number","notes"]"#);
     // Field names only: the value never enters the audit log.
     assert!(events.iter().all(|e| !format!("{e:?}").contains(&known)));
 }
