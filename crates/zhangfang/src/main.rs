@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod config;
+mod crm;
 mod serve;
 mod user;
 
@@ -36,6 +37,12 @@ enum Command {
     /// Verify the audit log and manage its signed checkpoints.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Import clients from a CSV or XLSX file, checking every row first.
+    Import(crm::ImportArgs),
+    /// Export the clients a user may see to a CSV or XLSX file (audited).
+    Export(crm::ExportArgs),
+    /// Create a demo firm: staff, and clients with contacts, contracts, books and filings.
+    Demo(crm::DemoArgs),
     /// Measure this machine: figures beside their raw baselines.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -60,6 +67,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(settings, args).await,
             Command::User(cmd) => user::run(settings, cmd).await,
             Command::Audit(cmd) => audit::run(settings, cmd).await,
+            Command::Import(args) => crm::import(settings, args).await,
+            Command::Export(args) => crm::export(settings, args).await,
+            Command::Demo(args) => crm::demo(settings, args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

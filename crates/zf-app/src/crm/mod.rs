@@ -277,3 +277,29 @@ pub(crate) fn new_row(grant: &Grant, kind: RecordKind, client: ClientId) -> Reco
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, AppError> {
     serde_json::to_string(value).map_err(|e| AppError::Internal(e.to_string()))
 }
+
+impl App {
+    /// The grant of a named, enabled user for an operation run on the server's command line
+    /// (`zhangfang import --as`, `export --as`, `demo`). The user's role and scope decide, as for
+    /// a request; what differs is only that no session carries it, so the one-time-password rule,
+    /// which protects sessions, does not apply.
+    pub async fn operator_grant(
+        &self,
+        username: &zf_domain::Username,
+        operation: zf_policy::Operation,
+    ) -> Result<Grant, AppError> {
+        let user = self
+            .store
+            .user_by_username(username)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| AppError::Invalid(format!("no active user {}", username.as_str())))?;
+        let principal = zf_policy::Principal {
+            user_id: user.id,
+            username: user.username,
+            role: user.role,
+            must_change_password: false,
+        };
+        Ok(zf_policy::decide(Some(&principal), operation)?)
+    }
+}

@@ -340,15 +340,40 @@ impl App {
         if good.is_empty() {
             return Ok(report);
         }
-        let mut rows = Vec::with_capacity(good.len());
-        let mut events = Vec::with_capacity(good.len() + 1);
-        for p in good {
-            let assigned = p
-                .accountant
-                .as_ref()
-                .and_then(|n| accountants.get(n))
-                .copied();
-            let (record, _) = self.client_row(grant, p.client, assigned)?;
+        let batch: Vec<(NewClient, Option<UserId>)> = good
+            .into_iter()
+            .map(|p| {
+                let assigned = p
+                    .accountant
+                    .as_ref()
+                    .and_then(|n| accountants.get(n))
+                    .copied();
+                (p.client, assigned)
+            })
+            .collect();
+        report.imported = batch.len();
+        report.written = true;
+        let summary = self.import_event(grant, meta, Outcome::Success, &report);
+        self.clients_create_many(grant, batch, Some(summary), meta)
+            .await?;
+        Ok(report)
+    }
+
+    /// Creates many clients in one transaction — all or none — each with its own data key and
+    /// its own audit event, plus `summary` when given. Import and the demo data set write
+    /// through here. Returns the new ids in order.
+    pub async fn clients_create_many(
+        &self,
+        grant: &Grant,
+        clients: Vec<(NewClient, Option<UserId>)>,
+        summary: Option<AuditEvent>,
+        meta: &RequestMeta,
+    ) -> Result<Vec<zf_domain::ClientId>, AppError> {
+        let mut rows = Vec::with_capacity(clients.len());
+        let mut events = Vec::with_capacity(clients.len() + 1);
+        let mut ids = Vec::with_capacity(clients.len());
+        for (client, assigned) in clients {
+            let (record, _) = self.client_row(grant, client, assigned)?;
             events.push(
                 AuditEvent::new(
                     now_ms(),
@@ -366,13 +391,12 @@ impl App {
                     "legal_rep_id_number",
                 ]),
             );
+            ids.push(record.row.id);
             rows.push((record.row, record.key));
         }
-        report.imported = rows.len();
-        report.written = true;
-        events.push(self.import_event(grant, meta, Outcome::Success, &report));
+        events.extend(summary);
         self.store.client_insert_many(rows, events).await?;
-        Ok(report)
+        Ok(ids)
     }
 
     fn import_event(
