@@ -52,9 +52,9 @@ fn contract_body() -> Value {
 fn financial_body() -> Value {
     json!({
         "period": "2026-03",
-        "revenue": 123_456_78,
-        "cost": 98_765_43,
-        "vat": 3_703_70,
+        "revenue": 12_345_678,
+        "cost": 9_876_543,
+        "vat": 370_370,
         "cit": 0,
         "iit_withheld": 12_000,
         "bank_accounts": [{"bank": "中国工商银行上海分行", "number": "6222020200112233445"}],
@@ -97,8 +97,8 @@ async fn the_seeds_example_accountant_reads_the_books_cannot_touch_the_contract_
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let books: Value = r.json().await.unwrap();
-    assert_eq!(books[0]["revenue"], 123_456_78);
-    assert_eq!(books[0]["profit"], 123_456_78 - 98_765_43);
+    assert_eq!(books[0]["revenue"], 12_345_678);
+    assert_eq!(books[0]["profit"], 12_345_678 - 9_876_543);
     assert_eq!(
         books[0]["bank_accounts"][0]["number"]["value"],
         "6222020200112233445"
