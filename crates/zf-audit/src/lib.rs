@@ -63,6 +63,19 @@ pub enum AuditAction {
     AuditArchived,
     /// The audit retention period was changed (through the configuration).
     AuditRetentionChanged,
+    /// The password was right and the sign-in now waits for the second factor.
+    LoginSecondFactorPending,
+    /// A user started setting up an authenticator (TOTP).
+    MfaEnrolmentStarted,
+    /// An authenticator was confirmed by its first code and is now required at sign-in; a
+    /// wrong first code is recorded as a failure.
+    MfaEnabled,
+    /// An operator removed a user's authenticator and recovery codes.
+    MfaReset,
+    /// A second factor verified on a signed-in session for a critical operation (step-up).
+    StepUp,
+    /// One session was ended by its user, or by the concurrent-session limit.
+    SessionRevoked,
 }
 
 impl AuditAction {
@@ -96,6 +109,12 @@ impl AuditAction {
             AuditAction::HoneytokenPlanted => "honeytoken_planted",
             AuditAction::AuditArchived => "audit_archived",
             AuditAction::AuditRetentionChanged => "audit_retention_changed",
+            AuditAction::LoginSecondFactorPending => "login_second_factor_pending",
+            AuditAction::MfaEnrolmentStarted => "mfa_enrolment_started",
+            AuditAction::MfaEnabled => "mfa_enabled",
+            AuditAction::MfaReset => "mfa_reset",
+            AuditAction::StepUp => "step_up",
+            AuditAction::SessionRevoked => "session_revoked",
         }
     }
 }

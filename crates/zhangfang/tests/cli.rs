@@ -144,6 +144,28 @@ async fn sign_in_and_replace(
     assert_eq!(r.status(), 204);
 }
 
+/// Sets up an authenticator: started on one node, confirmed on another, as a load balancer
+/// might send the two requests.
+async fn enrol(c: &reqwest::Client, start_on: &str, confirm_on: &str) {
+    let r = c
+        .post(format!("{start_on}/api/v1/mfa/totp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    let secret = zf_crypto::TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
+    let p = zf_crypto::TotpParams::STANDARD;
+    let code = secret.code(p.step_at(zf_app::now_ms()), p);
+    let r = c
+        .post(format!("{confirm_on}/api/v1/mfa/totp/confirm"))
+        .json(&json!({ "code": code.as_str() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -405,6 +427,7 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
         "shared cluster pass phrase",
     )
     .await;
+    enrol(&c, &node_a.base, &node_b.base).await;
     let id_number = "11010519491231002X";
     let r = c
         .post(format!("{}/api/v1/clients", node_a.base))

@@ -5,7 +5,7 @@ use zf_policy::{check_role_change, Grant, Role};
 use crate::{actor, now_ms, App, AppError, RequestMeta};
 
 /// A reason is part of every permission change's history: who, when, why.
-fn reason(text: &str) -> Result<String, AppError> {
+pub(crate) fn reason(text: &str) -> Result<String, AppError> {
     let t = text.trim();
     if t.is_empty() || t.chars().count() > 200 {
         return Err(AppError::Invalid(

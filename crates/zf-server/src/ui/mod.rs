@@ -9,8 +9,11 @@ pub mod audit;
 pub mod clients;
 mod i18n;
 mod layout;
+pub mod mfa;
 pub mod pages;
+mod qr;
 pub mod session;
+pub mod sessions;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
