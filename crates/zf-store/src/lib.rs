@@ -331,7 +331,8 @@ pub trait Store: Send + Sync + 'static {
         disabled: bool,
         event: AuditEvent,
     ) -> Result<()>;
-    /// Moves a user from `from` to `to`; `NotFound` if the user no longer holds `from`.
+    /// Moves a user from `from` to `to` and ends every session of theirs, so the new role
+    /// starts with a new sign-in; `NotFound` if the user no longer holds `from`.
     async fn user_set_role(
         &self,
         username: &Username,

@@ -1233,6 +1233,11 @@ impl Store for PgStore {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            &[&username.as_str()],
+        )
+        .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())

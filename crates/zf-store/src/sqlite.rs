@@ -1167,6 +1167,10 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+                [&username],
+            )?;
             insert_event(tx, chain, &event)
         })
         .await

@@ -343,6 +343,61 @@ fn bad_flags_and_values_exit_non_zero_with_a_reason() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listne`"));
+    std::fs::write(&bad_config, "[mfa]\nstep_up_minutes = 0\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["user", "unlock", "--username", "zhangsan", "--config"])
+        .arg(&bad_config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("step_up_minutes"));
+}
+
+#[test]
+fn reset_mfa_needs_a_user_and_a_reason_and_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let out = user_add(&data, None, "lisi", "supervisor", "password number 1 ok");
+    assert!(out.status.success());
+    for (args, needle) in [
+        (
+            &["user", "reset-mfa", "nobody", "--reason", "lost phone"][..],
+            "no user named nobody",
+        ),
+        (
+            &["user", "reset-mfa", "lisi", "--reason", " "][..],
+            "reason",
+        ),
+        (&["user", "reset-mfa", "lisi"][..], "--reason"),
+    ] {
+        let out = zhangfang(&data, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let out = zhangfang(
+        &data,
+        &[
+            "user",
+            "reset-mfa",
+            "lisi",
+            "--reason",
+            "手机丢失，工单 #4711",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lisi"));
+    let out = zhangfang(&data, &["audit", "search", "--action", "mfa_reset"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("手机丢失，工单 #4711") && text.contains("cli:"),
+        "{text}"
+    );
 }
 
 fn postgres_url() -> Option<String> {

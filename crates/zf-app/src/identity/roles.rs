@@ -17,7 +17,8 @@ pub(crate) fn reason(text: &str) -> Result<String, AppError> {
 
 impl App {
     /// A job transfer made by the security administrator. It takes effect on the user's very
-    /// next request, because every request reads the role afresh.
+    /// next request: the change ends their sessions, so the new role starts with a new sign-in
+    /// and a new session id.
     pub async fn change_role(
         &self,
         grant: &Grant,
