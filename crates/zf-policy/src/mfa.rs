@@ -51,8 +51,9 @@ pub enum Authentication {
     /// A password only: the user has no authenticator. When the MFA policy requires one for
     /// their role, enrolling is all they may do.
     PasswordOnly { enrolment_required: bool },
-    /// A password and a second factor; `fresh` while the last factor verified on this session
-    /// is within the step-up window.
+    /// The user has an authenticator, so the session began with a password and a second
+    /// factor; `fresh` while the last factor verified on this session is within the step-up
+    /// window.
     MultiFactor { fresh: bool },
 }
 

@@ -250,10 +250,8 @@ pub async fn second_factor_submit(
             second_factor_form(lang, &auth, Some(lang.t(Msg::SecondFactorFailed))),
         )
             .into_response(),
-        Err(e @ zf_app::AppError::Invalid(_)) => {
-            let _ = e;
-            Redirect::to("/").into_response()
-        }
+        // Nothing waits for a second factor on this session: it is signed in already.
+        Err(zf_app::AppError::Invalid(_)) => Redirect::to("/").into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
