@@ -20,6 +20,8 @@ pub enum AppError {
     Conflict(String),
     #[error("the username or password is wrong, or the account cannot sign in")]
     LoginFailed,
+    #[error("the code is wrong or was used already")]
+    SecondFactorFailed,
     #[error(transparent)]
     Password(#[from] crate::PasswordPolicyError),
     #[error("internal error: {0}")]
@@ -36,6 +38,9 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(Unique::ClientUscc) => AppError::Conflict(
                 "a client with this unified social credit code already exists".into(),
             ),
+            StoreError::Conflict(Unique::MfaEnrolled) => {
+                AppError::Conflict("an authenticator is already set up".into())
+            }
             StoreError::Conflict(Unique::Other) => {
                 AppError::Conflict("the record conflicts with an existing one".into())
             }

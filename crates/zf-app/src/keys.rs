@@ -1,10 +1,10 @@
 use std::sync::Arc;
 
 use zf_crypto::{
-    AuditChainKey, AuditSigningKey, BlindIndex, BlindIndexKey, Dek, Kek, KeyVersion, MasterKey,
-    WrappedKey,
+    Aad, AuditChainKey, AuditSigningKey, BlindIndex, BlindIndexKey, Dek, Kek, KeyVersion,
+    MasterKey, Sealed, TotpSecret, WrappedKey,
 };
-use zf_domain::{ClientId, IdNumber};
+use zf_domain::{ClientId, IdNumber, UserId};
 use zf_store::Store;
 
 use crate::{now_ms, AppError};
@@ -12,7 +12,9 @@ use crate::{now_ms, AppError};
 const BLIND_INDEX_KEY: &str = "blind-index/v1";
 const AUDIT_CHAIN_KEY: &str = "audit-chain/v1";
 const AUDIT_SIGNING_KEY: &str = "audit-signing/v1";
+const MFA_KEY: &str = "mfa-secrets/v1";
 const ID_NUMBER_DOMAIN: &str = "clients.legal_rep_id_number";
+const RECOVERY_CODE_DOMAIN: &str = "mfa_recovery_codes.code";
 
 /// The keys a running node holds: the current KEK and the system keys it has unwrapped.
 pub struct Keys {
@@ -20,6 +22,9 @@ pub struct Keys {
     blind_index: BlindIndexKey,
     audit_chain: Arc<AuditChainKey>,
     audit_signing: AuditSigningKey,
+    /// Seals users' TOTP secrets: a system data key, so the secrets are ciphertext in the
+    /// database and in backups, like client fields.
+    mfa: Dek,
 }
 
 const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \
@@ -64,11 +69,19 @@ impl Keys {
             .unwrap_audit_signing_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
+        let ctx = context(MFA_KEY);
+        let candidate = kek.wrap(&Dek::generate(), ctx.as_bytes());
+        let stored = store
+            .system_key_get_or_insert(MFA_KEY, candidate, now)
+            .await?;
+        let mfa = kek.unwrap_key(&stored, ctx.as_bytes()).map_err(foreign)?;
+
         let keys = Keys {
             kek,
             blind_index,
             audit_chain: Arc::new(audit_chain),
             audit_signing,
+            mfa,
         };
         store.install_audit_chain_key(keys.audit_chain.clone());
         Ok(keys)
@@ -120,6 +133,34 @@ impl Keys {
         Ok(self
             .kek
             .unwrap_key(wrapped, format!("lead:{id}").as_bytes())?)
+    }
+
+    fn totp_aad(user: UserId) -> Aad {
+        Aad::new("user_mfa", user.to_string(), "totp_secret")
+    }
+
+    /// Seals a TOTP secret bound to its user, so it cannot be moved to another account.
+    pub fn seal_totp_secret(&self, user: UserId, secret: &TotpSecret) -> Sealed {
+        self.mfa.seal(
+            self.data_key_version(),
+            secret.expose(),
+            &Self::totp_aad(user),
+        )
+    }
+
+    pub fn open_totp_secret(&self, user: UserId, sealed: &Sealed) -> Result<TotpSecret, AppError> {
+        let bytes = self.mfa.open(sealed, &Self::totp_aad(user))?;
+        TotpSecret::from_bytes(&bytes)
+            .map_err(|e| AppError::Internal(format!("stored TOTP secret: {e}")))
+    }
+
+    /// A recovery code as stored: keyed, so a copy of the database cannot be searched for
+    /// codes, and bound to its user.
+    pub fn recovery_code_index(&self, user: UserId, normalized: &str) -> BlindIndex {
+        let mut value = zeroize::Zeroizing::new(user.to_string().into_bytes());
+        value.push(0);
+        value.extend_from_slice(normalized.as_bytes());
+        self.blind_index.index(RECOVERY_CODE_DOMAIN, &value)
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {

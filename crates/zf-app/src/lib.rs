@@ -22,7 +22,7 @@ use zf_store::Store;
 pub use clients::{
     ClientAssignment, ClientFilter, ClientPage, ClientView, IdNumberQuery, SensitiveValue,
 };
-pub use clock::now_ms;
+pub use clock::{now_ms, Clock, SystemClock};
 pub use error::AppError;
 pub use identity::{LoginOutcome, PasswordPolicyError, SessionContext, SetupSecret};
 pub use keys::Keys;
@@ -41,6 +41,11 @@ pub struct AppConfig {
     pub network: zf_policy::NetworkPolicy,
     /// Throttling and lockout of sign-ins.
     pub login: identity::LoginPolicy,
+    /// Who must use a second factor, and how long one counts as fresh.
+    pub mfa: zf_policy::MfaPolicy,
+    /// At most this many signed-in sessions per user; a new sign-in ends the oldest beyond it
+    /// (0: no limit).
+    pub max_sessions_per_user: u32,
 }
 
 impl Default for AppConfig {
@@ -53,6 +58,8 @@ impl Default for AppConfig {
             audit_retention_days: 180,
             network: zf_policy::NetworkPolicy::default(),
             login: identity::LoginPolicy::default(),
+            mfa: zf_policy::MfaPolicy::default(),
+            max_sessions_per_user: 0,
         }
     }
 }
@@ -76,6 +83,7 @@ pub struct App {
     pub(crate) config: Arc<AppConfig>,
     pub(crate) hasher: identity::Hasher,
     pub(crate) sinks: monitor::Sinks,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl App {
@@ -104,7 +112,20 @@ impl App {
             config: Arc::new(config),
             hasher: identity::Hasher::new(),
             sinks: monitor::Sinks::default(),
+            clock: clock::system(),
         })
+    }
+
+    /// The same application reading time from `clock`; for tests that must move past a
+    /// window without waiting.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time as the identity use-cases see it.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

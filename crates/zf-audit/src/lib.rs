@@ -86,6 +86,19 @@ pub enum AuditAction {
     LeadUpdated,
     /// A lead became a client.
     LeadConverted,
+    /// The password was right and the sign-in now waits for the second factor.
+    LoginSecondFactorPending,
+    /// A user started setting up an authenticator (TOTP).
+    MfaEnrolmentStarted,
+    /// An authenticator was confirmed by its first code and is now required at sign-in; a
+    /// wrong first code is recorded as a failure.
+    MfaEnabled,
+    /// An operator removed a user's authenticator and recovery codes.
+    MfaReset,
+    /// A second factor verified on a signed-in session for a critical operation (step-up).
+    StepUp,
+    /// One session was ended by its user, or by the concurrent-session limit.
+    SessionRevoked,
 }
 
 impl AuditAction {
@@ -134,6 +147,12 @@ impl AuditAction {
             AuditAction::LeadCreated => "lead_created",
             AuditAction::LeadUpdated => "lead_updated",
             AuditAction::LeadConverted => "lead_converted",
+            AuditAction::LoginSecondFactorPending => "login_second_factor_pending",
+            AuditAction::MfaEnrolmentStarted => "mfa_enrolment_started",
+            AuditAction::MfaEnabled => "mfa_enabled",
+            AuditAction::MfaReset => "mfa_reset",
+            AuditAction::StepUp => "step_up",
+            AuditAction::SessionRevoked => "session_revoked",
         }
     }
 }

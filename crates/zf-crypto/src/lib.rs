@@ -23,6 +23,7 @@ mod mac;
 pub mod master_key;
 mod secret;
 pub mod suite;
+pub mod totp;
 pub mod util;
 
 pub use audit::{verify_audit_signature, AuditChainKey, AuditSigningKey};
@@ -33,4 +34,5 @@ pub use error::{CryptoError, KeyFileError};
 pub use kek::Kek;
 pub use master_key::{KeyVersion, MasterKey};
 pub use suite::CipherSuite;
+pub use totp::{TotpParams, TotpSecret, TotpSecretError};
 pub use util::{constant_time_eq, random_bytes};

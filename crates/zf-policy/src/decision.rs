@@ -1,6 +1,6 @@
 use zf_domain::{UserId, Username};
 
-use crate::{Field, Operation, Permission, Requirement, Role};
+use crate::{Authentication, Field, Operation, Permission, Requirement, Role};
 
 /// The authenticated caller of a request, resolved from its session before any policy decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,6 +10,9 @@ pub struct Principal {
     pub role: Role,
     /// A one-time password is still in force: only [`Operation::allowed_before_password_change`].
     pub must_change_password: bool,
+    /// What this session proved: password only, a second factor (and how recently), or a
+    /// password still waiting for its second factor.
+    pub authentication: Authentication,
 }
 
 /// Which records a grant reaches. The store turns this into a row filter on every query.
@@ -73,6 +76,17 @@ pub enum Denied {
     Forbidden { role: Role, operation: &'static str },
     #[error("your role ({role}) may not be used from this network address")]
     Network { role: Role },
+    #[error("complete the sign-in with your second factor first")]
+    SecondFactorPending,
+    #[error("your role requires a second factor: set up an authenticator before anything else")]
+    MfaEnrolmentRequired,
+    /// A critical operation without a recently verified second factor. `enrolled` says whether
+    /// the user has an authenticator to verify with, or must set one up first.
+    #[error("{operation} is a critical operation: verify your second factor again first")]
+    StepUpRequired {
+        operation: &'static str,
+        enrolled: bool,
+    },
 }
 
 /// The one policy decision every request passes before it touches data.
@@ -86,11 +100,23 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
         });
     }
     let principal = principal.ok_or(Denied::NotSignedIn)?;
+    if principal.authentication == Authentication::SecondFactorPending
+        && !operation.allowed_before_second_factor()
+    {
+        return Err(Denied::SecondFactorPending);
+    }
     if principal.must_change_password && !operation.allowed_before_password_change() {
         return Err(Denied::PasswordChangeRequired);
     }
+    let enrolment_required = principal.authentication
+        == (Authentication::PasswordOnly {
+            enrolment_required: true,
+        });
+    if enrolment_required && !operation.allowed_before_password_change() {
+        return Err(Denied::MfaEnrolmentRequired);
+    }
     let scope = match requirement {
-        Requirement::Public | Requirement::SignedIn => Scope::None,
+        Requirement::Public | Requirement::PasswordVerified | Requirement::SignedIn => Scope::None,
         Requirement::Permission(permission) => {
             if !principal.role.may(permission) {
                 return Err(Denied::Forbidden {
@@ -105,6 +131,23 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
             }
         }
     };
+    if operation.needs_fresh_second_factor() {
+        match principal.authentication {
+            Authentication::MultiFactor { fresh: true } => {}
+            Authentication::MultiFactor { fresh: false } => {
+                return Err(Denied::StepUpRequired {
+                    operation: operation.as_str(),
+                    enrolled: true,
+                })
+            }
+            Authentication::PasswordOnly { .. } | Authentication::SecondFactorPending => {
+                return Err(Denied::StepUpRequired {
+                    operation: operation.as_str(),
+                    enrolled: false,
+                })
+            }
+        }
+    }
     Ok(Grant {
         operation,
         principal: Some(principal.clone()),
@@ -122,6 +165,7 @@ mod tests {
             username: Username::parse("zhangsan").unwrap(),
             role,
             must_change_password: false,
+            authentication: Authentication::MultiFactor { fresh: true },
         }
     }
 
@@ -176,11 +220,98 @@ mod tests {
             let p = principal(role);
             for op in Operation::ALL {
                 let expected = match op.requirement() {
-                    Requirement::Public | Requirement::SignedIn => true,
+                    Requirement::Public | Requirement::PasswordVerified | Requirement::SignedIn => {
+                        true
+                    }
                     Requirement::Permission(perm) => role.may(perm),
                 };
                 assert_eq!(decide(Some(&p), op).is_ok(), expected, "{role} {op:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_password_waiting_for_its_second_factor_reaches_only_the_sign_in() {
+        let mut p = principal(Role::Supervisor);
+        p.authentication = Authentication::SecondFactorPending;
+        for op in Operation::ALL {
+            let open = matches!(
+                op,
+                Operation::PublicDocument
+                    | Operation::Login
+                    | Operation::LoginSecondFactor
+                    | Operation::WhoAmI
+                    | Operation::Logout
+            );
+            match decide(Some(&p), op) {
+                Ok(_) => assert!(open, "{op:?} must wait for the second factor"),
+                Err(e) => {
+                    assert!(!open, "{op:?}: {e}");
+                    assert_eq!(e, Denied::SecondFactorPending, "{op:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_user_who_must_enrol_may_only_enrol_and_what_a_one_time_password_allows() {
+        let mut p = principal(Role::SecurityAdmin);
+        p.authentication = Authentication::PasswordOnly {
+            enrolment_required: true,
+        };
+        assert!(decide(Some(&p), Operation::MfaEnrol).is_ok());
+        assert!(decide(Some(&p), Operation::Logout).is_ok());
+        assert!(decide(Some(&p), Operation::WhoAmI).is_ok());
+        assert_eq!(
+            decide(Some(&p), Operation::AlertList).unwrap_err(),
+            Denied::MfaEnrolmentRequired
+        );
+        // Without the requirement, password-only users work as before, short of critical
+        // operations, which need a factor they do not have.
+        p.authentication = Authentication::PasswordOnly {
+            enrolment_required: false,
+        };
+        assert!(decide(Some(&p), Operation::AlertList).is_ok());
+        assert_eq!(
+            decide(Some(&p), Operation::RoleChange).unwrap_err(),
+            Denied::StepUpRequired {
+                operation: "role_change",
+                enrolled: false
+            }
+        );
+    }
+
+    #[test]
+    fn critical_operations_need_a_fresh_factor_and_others_do_not() {
+        let mut p = principal(Role::Supervisor);
+        p.authentication = Authentication::MultiFactor { fresh: false };
+        assert!(decide(Some(&p), Operation::ClientRead).is_ok());
+        assert_eq!(
+            decide(Some(&p), Operation::ClientReveal).unwrap_err(),
+            Denied::StepUpRequired {
+                operation: "client_reveal",
+                enrolled: true
+            }
+        );
+        // The permission is checked first: a role that may not do it is told so, not asked
+        // for a factor.
+        let mut auditor = principal(Role::Auditor);
+        auditor.authentication = Authentication::MultiFactor { fresh: false };
+        assert!(matches!(
+            decide(Some(&auditor), Operation::ClientReveal),
+            Err(Denied::Forbidden { .. })
+        ));
+        let critical: Vec<_> = Operation::ALL
+            .into_iter()
+            .filter(|op| op.needs_fresh_second_factor())
+            .collect();
+        assert_eq!(
+            critical,
+            [
+                Operation::RoleChange,
+                Operation::ReviewManage,
+                Operation::ClientReveal
+            ]
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! the store's scoped readers and writers.
 
 mod decision;
+mod mfa;
 mod network;
 mod operation;
 mod role;
 mod separation;
 
 pub use decision::{decide, Denied, Grant, Principal, Scope, Visibility};
+pub use mfa::{Authentication, MfaPolicy};
 pub use network::NetworkPolicy;
 pub use operation::{Operation, Requirement};
 pub use role::{Action, Field, Permission, Resource, Role, RoleParseError};

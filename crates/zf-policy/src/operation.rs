@@ -32,6 +32,20 @@ pub enum Operation {
     ReviewRead,
     /// Show one masked field of a client in full, with a stated reason.
     ClientReveal,
+    /// Complete a sign-in with the second factor, after the password.
+    LoginSecondFactor,
+    /// Verify a second factor again on a signed-in session, for critical operations.
+    StepUp,
+    /// See one's own second-factor settings.
+    MfaStatus,
+    /// Set up one's own authenticator.
+    MfaEnrol,
+    /// List one's own sessions.
+    OwnSessionList,
+    /// End one of one's own sessions.
+    OwnSessionRevoke,
+    /// End every session of another user (security administrators).
+    UserSessionsRevoke,
     /// Export the client list (CSV or XLSX), masked unless the caller may reveal.
     ClientExport,
     /// Import clients from a CSV or XLSX file.
@@ -87,14 +101,18 @@ pub enum Operation {
 pub enum Requirement {
     /// Anyone, signed in or not.
     Public,
-    /// Any signed-in user, even one who still has to replace a one-time password.
+    /// A session whose password was right, even while its second factor is still owed:
+    /// completing the sign-in, asking who one is, signing out.
+    PasswordVerified,
+    /// Any signed-in user, even one who still has to replace a one-time password or enrol an
+    /// authenticator.
     SignedIn,
     /// A signed-in user whose role holds this permission.
     Permission(Permission),
 }
 
 impl Operation {
-    pub const ALL: [Operation; 54] = [
+    pub const ALL: [Operation; 61] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -114,6 +132,13 @@ impl Operation {
         Operation::ReviewManage,
         Operation::ReviewRead,
         Operation::ClientReveal,
+        Operation::LoginSecondFactor,
+        Operation::StepUp,
+        Operation::MfaStatus,
+        Operation::MfaEnrol,
+        Operation::OwnSessionList,
+        Operation::OwnSessionRevoke,
+        Operation::UserSessionsRevoke,
         Operation::ClientExport,
         Operation::ClientImport,
         Operation::ClientAssign,
@@ -157,7 +182,19 @@ impl Operation {
         let on = |resource, action| Permission(crate::Permission::new(resource, action));
         match self {
             Operation::PublicDocument | Operation::Login => Public,
-            Operation::Logout | Operation::WhoAmI | Operation::ChangeOwnPassword => SignedIn,
+            Operation::Logout | Operation::WhoAmI | Operation::LoginSecondFactor => {
+                PasswordVerified
+            }
+            Operation::ChangeOwnPassword
+            | Operation::StepUp
+            | Operation::MfaStatus
+            | Operation::MfaEnrol
+            | Operation::OwnSessionList
+            | Operation::OwnSessionRevoke => SignedIn,
+            Operation::UserSessionsRevoke => Permission(crate::Permission::new(
+                Resource::SecurityPolicy,
+                Action::Update,
+            )),
             Operation::ClientList | Operation::ClientSearch | Operation::ClientRead => {
                 client(Action::Read)
             }
@@ -223,11 +260,88 @@ impl Operation {
         }
     }
 
-    /// Operations a user with a one-time password may still perform, so that they can replace it.
+    /// Critical operations need a second factor verified within the last few minutes
+    /// (DESIGN.md, invariant 6): revealing data, exporting it, and changing who may do what.
+    pub fn needs_fresh_second_factor(self) -> bool {
+        match self {
+            Operation::RoleChange
+            | Operation::ReviewManage
+            | Operation::ClientReveal
+            | Operation::ClientExport => true,
+            Operation::PublicDocument
+            | Operation::Login
+            | Operation::Logout
+            | Operation::WhoAmI
+            | Operation::ChangeOwnPassword
+            | Operation::ClientList
+            | Operation::ClientSearch
+            | Operation::ClientCreate
+            | Operation::ClientRead
+            | Operation::ClientUpdate
+            | Operation::ClientDelete
+            | Operation::AuditSearch
+            | Operation::AlertList
+            | Operation::AlertUpdate
+            | Operation::EffectivePermissions
+            | Operation::ReviewRead
+            | Operation::LoginSecondFactor
+            | Operation::StepUp
+            | Operation::MfaStatus
+            | Operation::MfaEnrol
+            | Operation::OwnSessionList
+            | Operation::OwnSessionRevoke
+            | Operation::UserSessionsRevoke
+            | Operation::ClientImport
+            | Operation::ClientAssign
+            | Operation::ContactList
+            | Operation::ContactSearch
+            | Operation::ContactCreate
+            | Operation::ContactUpdate
+            | Operation::ContactDelete
+            | Operation::ContractList
+            | Operation::ContractCreate
+            | Operation::ContractUpdate
+            | Operation::ContractDelete
+            | Operation::FinancialList
+            | Operation::FinancialCreate
+            | Operation::FinancialUpdate
+            | Operation::FilingList
+            | Operation::FilingDue
+            | Operation::FilingGenerate
+            | Operation::FilingUpdate
+            | Operation::InteractionList
+            | Operation::InteractionCreate
+            | Operation::InteractionUpdate
+            | Operation::DocumentList
+            | Operation::DocumentUpload
+            | Operation::DocumentDownload
+            | Operation::DocumentDelete
+            | Operation::CustodyList
+            | Operation::CustodyCreate
+            | Operation::CustodyMove
+            | Operation::PaymentList
+            | Operation::PaymentCreate
+            | Operation::LeadList
+            | Operation::LeadCreate
+            | Operation::LeadUpdate
+            | Operation::LeadConvert => false,
+        }
+    }
+
+    /// Operations a user with a one-time password may still perform, so that they can replace
+    /// it; the same ones are open to a user who must first enrol an authenticator.
     pub fn allowed_before_password_change(self) -> bool {
         matches!(
             self.requirement(),
-            Requirement::Public | Requirement::SignedIn
+            Requirement::Public | Requirement::PasswordVerified | Requirement::SignedIn
+        )
+    }
+
+    /// Operations open to a session whose second factor is still owed.
+    pub fn allowed_before_second_factor(self) -> bool {
+        matches!(
+            self.requirement(),
+            Requirement::Public | Requirement::PasswordVerified
         )
     }
 
@@ -252,6 +366,13 @@ impl Operation {
             Operation::EffectivePermissions => "effective_permissions",
             Operation::ReviewManage => "review_manage",
             Operation::ReviewRead => "review_read",
+            Operation::LoginSecondFactor => "login_second_factor",
+            Operation::StepUp => "step_up",
+            Operation::MfaStatus => "mfa_status",
+            Operation::MfaEnrol => "mfa_enrol",
+            Operation::OwnSessionList => "own_session_list",
+            Operation::OwnSessionRevoke => "own_session_revoke",
+            Operation::UserSessionsRevoke => "user_sessions_revoke",
             Operation::ClientExport => "client_export",
             Operation::ClientImport => "client_import",
             Operation::ClientAssign => "client_assign",

@@ -44,6 +44,7 @@ mod tests {
             username: Username::parse("anquan").unwrap(),
             role: Role::SecurityAdmin,
             must_change_password: false,
+            authentication: crate::Authentication::MultiFactor { fresh: true },
         }
     }
 

@@ -20,11 +20,62 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What would satisfy the refusal, for refusals a second factor answers.
+    pub challenge: Option<Challenge>,
+}
+
+/// A machine-readable way forward after a refusal for want of a second factor: the client
+/// POSTs `{"code": "…"}` (a TOTP code or a recovery code) to `endpoint` and retries, or, for
+/// `enrol`, sets up an authenticator there first.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Challenge {
+    /// `sign_in` (finish signing in), `step_up` (verify again for a critical operation) or
+    /// `enrol` (set up an authenticator first).
+    pub kind: &'static str,
+    pub endpoint: &'static str,
+    /// What `endpoint` accepts: `totp`, `recovery_code`.
+    pub methods: &'static [&'static str],
+    /// How long a verified factor then counts for critical operations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<i64>,
+}
+
+const FACTORS: &[&str] = &["totp", "recovery_code"];
+
+impl Challenge {
+    fn sign_in() -> Self {
+        Challenge {
+            kind: "sign_in",
+            endpoint: "/api/v1/session/second-factor",
+            methods: FACTORS,
+            max_age_seconds: None,
+        }
+    }
+
+    fn step_up() -> Self {
+        Challenge {
+            kind: "step_up",
+            endpoint: "/api/v1/session/step-up",
+            methods: FACTORS,
+            max_age_seconds: None,
+        }
+    }
+
+    fn enrol() -> Self {
+        Challenge {
+            kind: "enrol",
+            endpoint: "/api/v1/mfa/totp",
+            methods: &["totp"],
+            max_age_seconds: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: Inner<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge: Option<&'a Challenge>,
 }
 
 #[derive(Serialize)]
@@ -40,7 +91,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            challenge: None,
         }
+    }
+
+    fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -69,6 +126,27 @@ impl ApiError {
             Denied::Network { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "network", denied.to_string())
             }
+            Denied::SecondFactorPending => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_required",
+                denied.to_string(),
+            )
+            .with_challenge(Challenge::sign_in()),
+            Denied::MfaEnrolmentRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrolment_required",
+                denied.to_string(),
+            )
+            .with_challenge(Challenge::enrol()),
+            Denied::StepUpRequired { enrolled, .. } => {
+                Self::new(StatusCode::FORBIDDEN, "mfa_required", denied.to_string()).with_challenge(
+                    if *enrolled {
+                        Challenge::step_up()
+                    } else {
+                        Challenge::enrol()
+                    },
+                )
+            }
         }
     }
 }
@@ -93,6 +171,11 @@ impl From<AppError> for ApiError {
                 m,
             ),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::SecondFactorFailed => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_failed",
+                AppError::SecondFactorFailed.to_string(),
+            ),
             AppError::LoginFailed => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "login_failed",
@@ -118,6 +201,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 request_id: current_request_id(),
             },
+            challenge: self.challenge.as_ref(),
         };
         (self.status, axum::Json(body)).into_response()
     }

@@ -159,7 +159,8 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                             return ApiError::from(e).into_response();
                         }
                     }
-                    refuse(&path, &denied)
+                    let back = return_path(&state, &req, &path);
+                    refuse(&state, &path, &back, &denied)
                 }
             }
         })
@@ -170,16 +171,68 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
     res
 }
 
+/// The page a browser returns to once a refusal is overcome: the page itself for a GET, and
+/// for a form the nearest page above it (`/clients/{id}` for `/clients/{id}/reveal`).
+fn return_path(state: &AppState, req: &Request, pattern: &str) -> String {
+    let path = req.uri().path();
+    if req.method() == Method::GET {
+        return req
+            .uri()
+            .path_and_query()
+            .map_or(path, |p| p.as_str())
+            .to_owned();
+    }
+    let pattern: Vec<&str> = pattern.split('/').collect();
+    let concrete: Vec<&str> = path.split('/').collect();
+    if pattern.len() == concrete.len() {
+        for n in (2..pattern.len()).rev() {
+            if state
+                .operation(&Method::GET, &pattern[..n].join("/"))
+                .is_some()
+            {
+                return concrete[..n].join("/");
+            }
+        }
+    }
+    "/".to_owned()
+}
+
 /// API callers get a JSON error; browsers are sent where they can continue.
-fn refuse(path: &str, denied: &Denied) -> Response {
+fn refuse(state: &AppState, path: &str, back: &str, denied: &Denied) -> Response {
     if is_api(path) {
-        return ApiError::from_denied(denied).into_response();
+        let mut error = ApiError::from_denied(denied);
+        if let Some(c) = error.challenge.as_mut().filter(|c| c.kind == "step_up") {
+            c.max_age_seconds = Some(state.app.config().mfa.step_up_window_ms() / 1000);
+        }
+        return error.into_response();
     }
     match denied {
         Denied::NotSignedIn => Redirect::to("/login").into_response(),
         Denied::PasswordChangeRequired => Redirect::to("/password").into_response(),
+        Denied::SecondFactorPending => Redirect::to("/login/second-factor").into_response(),
+        Denied::MfaEnrolmentRequired
+        | Denied::StepUpRequired {
+            enrolled: false, ..
+        } => Redirect::to("/mfa").into_response(),
+        Denied::StepUpRequired { enrolled: true, .. } => {
+            let next: String = url_encode(back);
+            Redirect::to(&format!("/step-up?next={next}")).into_response()
+        }
         Denied::Forbidden { .. } | Denied::Network { .. } => {
             crate::ui::forbidden_page(denied).into_response()
         }
     }
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -146,8 +146,18 @@ async fn the_security_admin_screens_move_people_and_run_reviews() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let who: Value = moving.get("/api/v1/session").await.json().await.unwrap();
-    assert_eq!(who["role"], "sales");
+    // The moved user's session ended with the change; the new role is in force.
+    assert_eq!(
+        moving.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let eff: Value = security
+        .get("/api/v1/users/diaogang/permissions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(eff["role"], "sales");
 
     let r = security
         .client
@@ -172,10 +182,19 @@ async fn the_security_admin_screens_move_people_and_run_reviews() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = s
+        .client(false)
+        .post(s.url("/api/v1/session"))
+        .json(&serde_json::json!({"username": "diaogang", "password": "a fresh pass phrase for tests"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        moving.get("/api/v1/session").await.status(),
-        StatusCode::UNAUTHORIZED
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked account cannot sign in"
     );
+    drop(moving);
     // Nobody else sees these screens.
     let sup = s.signed_in("zhuguan", Role::Supervisor).await;
     assert_eq!(sup.get("/users").await.status(), StatusCode::FORBIDDEN);

@@ -203,12 +203,21 @@ async fn a_one_time_password_allows_nothing_but_changing_it(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A supervisor may reveal data, so the next step is an authenticator, and nothing else.
+    let r = c.get(s.url("/api/v1/clients")).send().await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "mfa_enrolment_required", "{body}");
+    assert_eq!(body["challenge"]["kind"], "enrol");
+    assert_eq!(body["challenge"]["endpoint"], "/api/v1/mfa/totp");
+    let mut session = common::Session {
+        client: c,
+        base: s.base.clone(),
+        username: "newbie".into(),
+        authenticator: None,
+    };
+    s.enrol(&mut session).await;
     assert_eq!(
-        c.get(s.url("/api/v1/clients"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        session.get("/api/v1/clients").await.status(),
         StatusCode::OK
     );
 }

@@ -404,12 +404,62 @@ async fn web_ui_in_headless_chromium() {
 
     fill(&page, "#current_password", ONE_TIME_PASSWORD).await;
     fill(&page, "#new_password", NEW_PASSWORD).await;
+    // An accountant may reveal data, so an authenticator comes next, before anything else.
     click_and_wait(
         &page,
         "form.card button[type=submit]",
-        "/clients after password change",
-        |p| p == "/clients",
+        "/mfa after password change",
+        |p| p == "/mfa",
     )
+    .await;
+    check_page(&page, "zh-CN").await;
+    click_and_wait(
+        &page,
+        "form.card[action='/mfa/totp'] button[type=submit]",
+        "/mfa with a new authenticator",
+        |p| p == "/mfa",
+    )
+    .await;
+    // Same path before and after: wait for the new document by what it shows.
+    let deadline = Instant::now() + STEP;
+    while eval(&page, "document.querySelector('svg.qr') !== null").await != Ok(true.into()) {
+        assert!(
+            Instant::now() < deadline,
+            "no QR code after starting the enrolment"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check_page(&page, "zh-CN").await;
+    // The QR code is inline SVG drawn by the server; the CSP stays as strict as ever.
+    let qr = eval(
+        &page,
+        "(() => { const s = document.querySelector('svg.qr');            return s ? [s.getBoundingClientRect().width, s.querySelectorAll('path').length] : null })()",
+    )
+    .await
+    .expect("read the QR code");
+    assert!(qr[0].as_f64().unwrap_or(0.0) > 100.0, "QR code drawn: {qr}");
+    let secret = zf_crypto::TotpSecret::from_base32(&text_of(&page, "#totp-secret").await)
+        .expect("the key on the page is base32");
+    let authenticator = common::Authenticator::new(secret);
+    fill(&page, "#code", &server.totp_code(&authenticator)).await;
+    click_and_wait(
+        &page,
+        "form.card[action='/mfa/totp/confirm'] button[type=submit]",
+        "the recovery codes",
+        |p| p == "/mfa/totp/confirm",
+    )
+    .await;
+    check_page(&page, "zh-CN").await;
+    let codes = eval(
+        &page,
+        "Array.from(document.querySelectorAll('ol.recovery-codes code')).map(c => c.innerText)",
+    )
+    .await
+    .expect("read the recovery codes");
+    assert_eq!(codes.as_array().map(Vec::len), Some(10), "{codes}");
+    click_and_wait(&page, "main a[href='/']", "/clients after enrolment", |p| {
+        p == "/clients"
+    })
     .await;
     check_page(&page, "zh-CN").await;
     assert_eq!(text_of(&page, "main h1").await, "企业客户");

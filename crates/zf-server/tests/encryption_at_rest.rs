@@ -1,4 +1,5 @@
-//! Invariant 1 from outside: the plaintext of a sensitive field is nowhere in the store.
+//! Invariants 1 and 5 from outside: the plaintext of a sensitive field is nowhere in the
+//! store, and neither is an authenticator's secret or a recovery code.
 
 mod common;
 
@@ -108,6 +109,50 @@ async fn the_id_number_never_reaches_the_store_in_the_clear(b: Backend) {
             assert!(!text.contains(&secret), "ID number found in the clear");
             let hex = hex::encode(secret.as_bytes());
             assert!(!text.contains(&hex), "ID number found as hex bytes");
+        }
+    }
+    // The accountant's authenticator (set up when they signed in) is sealed, and the recovery
+    // codes are stored only as keyed hashes.
+    let a = acc.authenticator.clone().expect("an authenticator");
+    let raw = a.secret.expose().to_vec();
+    let base32 = a.secret.to_base32().to_string();
+    let codes: Vec<String> = a
+        .recovery_codes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.replace('-', ""))
+        .collect();
+    assert_eq!(codes.len(), 10);
+    match b {
+        Backend::Sqlite => {
+            let bytes = sqlite_bytes(&s);
+            assert!(!contains(&bytes, &raw), "TOTP secret in the clear");
+            assert!(
+                !contains(&bytes, base32.as_bytes()),
+                "TOTP secret as base32"
+            );
+            for c in &codes {
+                assert!(
+                    !contains(&bytes, c.as_bytes()),
+                    "a recovery code in the clear"
+                );
+            }
+        }
+        Backend::Postgres => {
+            let text = postgres_text(&s).await;
+            assert!(
+                !text.contains(&hex::encode(&raw)),
+                "TOTP secret as hex bytes"
+            );
+            assert!(!text.contains(&base32), "TOTP secret as base32");
+            for c in &codes {
+                assert!(!text.contains(c.as_str()), "a recovery code in the clear");
+                assert!(
+                    !text.contains(&hex::encode(c.as_bytes())),
+                    "a recovery code as hex"
+                );
+            }
         }
     }
     // And a permitted role still reads it back.

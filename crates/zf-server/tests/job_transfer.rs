@@ -1,5 +1,6 @@
-//! A job transfer takes effect on the very next request of a session opened before it, and the
-//! change respects separation of duties and leaves a history.
+//! A job transfer takes effect on the very next request of a session opened before it (the
+//! session ends: the new role starts with a new sign-in and a new session id), and the change
+//! respects separation of duties and leaves a history.
 
 mod common;
 
@@ -39,8 +40,20 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
-    // The very next request of the old session works under the new role: no full ID number,
-    // no more updates. (Sales reach every client, masked.)
+    // The very next request of the old session is refused: a privilege change ends it.
+    assert_eq!(
+        moving.get(&format!("/api/v1/clients/{id}")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Signed in again, the user works under the new role: no full ID number, no more
+    // updates. (Sales reach every client, masked.)
+    let moving = s
+        .sign_in(
+            "diaogang",
+            "a fresh pass phrase for tests",
+            moving.authenticator.clone(),
+        )
+        .await;
     let read: Value = moving
         .get(&format!("/api/v1/clients/{id}"))
         .await

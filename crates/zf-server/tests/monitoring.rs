@@ -301,14 +301,33 @@ async fn a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited(b: Bac
     let Some(s) = TestServer::start_with(b, config()).await else {
         return;
     };
-    s.signed_in("shebei", Role::Accountant).await;
+    let user = s.signed_in("shebei", Role::Accountant).await;
+    let authenticator = user.authenticator.clone().unwrap();
+    // A sign-in is complete, and so noticed, with its second factor.
     let sign_in = |ua: &'static str| {
-        let c = s.client(false);
-        let url = s.url("/api/v1/session");
+        let c = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(s.cert_pem()).unwrap())
+            .cookie_store(true)
+            .user_agent(ua)
+            .build()
+            .unwrap();
+        let (login, second) = (
+            s.url("/api/v1/session"),
+            s.url("/api/v1/session/second-factor"),
+        );
+        let code = s.totp_code(&authenticator);
         async move {
-            c.post(url)
-                .header("user-agent", ua)
+            let r = c
+                .post(login)
                 .json(&json!({"username": "shebei", "password": "a fresh pass phrase for tests"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            c.post(second)
+                .json(&json!({ "code": code }))
                 .send()
                 .await
                 .unwrap()

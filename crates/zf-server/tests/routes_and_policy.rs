@@ -46,7 +46,7 @@ async fn every_route_with_every_role_agrees_with_the_policy() {
             let allowed = match (spec.operation.requirement(), role) {
                 (Requirement::Public, _) => true,
                 (_, None) => false,
-                (Requirement::SignedIn, Some(_)) => true,
+                (Requirement::PasswordVerified | Requirement::SignedIn, Some(_)) => true,
                 (Requirement::Permission(p), Some(r)) => r.may(p),
             };
             let r = client

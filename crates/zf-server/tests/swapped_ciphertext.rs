@@ -53,6 +53,7 @@ async fn a_swapped_ciphertext_is_an_error_not_the_other_clients_value() {
                     username: zf_domain::Username::parse("zhuguan").unwrap(),
                     role: Role::Supervisor,
                     must_change_password: false,
+                    authentication: zf_policy::Authentication::MultiFactor { fresh: true },
                 }),
                 zf_policy::Operation::ClientList,
             )

@@ -3,6 +3,8 @@
 pub enum Unique {
     Username,
     ClientUscc,
+    /// The user already has a confirmed authenticator.
+    MfaEnrolled,
     Other,
 }
 

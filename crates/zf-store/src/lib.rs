@@ -18,7 +18,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
-use zf_crypto::{BlindIndex, WrappedKey};
+use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
@@ -29,7 +29,10 @@ pub use postgres::PgStore;
 pub use records::{
     IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
 };
-pub use rows::{ClientChange, ClientRecord, ClientRow, NewUser, PasswordHash, SessionRow, UserRow};
+pub use rows::{
+    ClientChange, ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, PasswordHash,
+    SessionLimit, SessionRow, SessionUpgrade, UserRow,
+};
 pub use sqlite::SqliteStore;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -335,7 +338,15 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     ) -> Result<()>;
 
     // --- sessions --------------------------------------------------------------------------
-    async fn session_create(&self, session: SessionRow, event: AuditEvent) -> Result<()>;
+    /// Starts a session. A signed-in one (not pending a second factor) also resets the user's
+    /// failure counter, records the sign-in time and, with `limit`, ends the oldest sessions
+    /// beyond it.
+    async fn session_create(
+        &self,
+        session: SessionRow,
+        limit: Option<SessionLimit>,
+        event: AuditEvent,
+    ) -> Result<()>;
     /// The session and its user, if the session exists.
     async fn session_get(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>>;
     async fn session_touch(&self, id_hash: &[u8], now_ms: i64) -> Result<()>;
@@ -343,6 +354,33 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     async fn session_delete(&self, id_hash: &[u8], event: Option<AuditEvent>) -> Result<()>;
     /// Ends every session of a user (password change).
     async fn session_delete_for_user(&self, user: UserId, keep: Option<&[u8]>) -> Result<()>;
+    /// Consumes `upgrade.factor` and replaces the old session by the new one, with `event`, in
+    /// one transaction. `Ok(false)`, with nothing changed, if the factor was used already;
+    /// `NotFound` if the old session has ended meanwhile.
+    async fn session_upgrade(&self, upgrade: SessionUpgrade, event: AuditEvent) -> Result<bool>;
+    /// A user's sessions, newest first.
+    async fn user_sessions(&self, user: UserId) -> Result<Vec<SessionRow>>;
+    /// Ends one session of `user`; `NotFound` if the user has no such session.
+    async fn session_revoke(&self, user: UserId, id_hash: &[u8], event: AuditEvent) -> Result<()>;
+
+    // --- second factor ---------------------------------------------------------------------
+    /// The user's authenticator, confirmed or not.
+    async fn mfa_get(&self, user: UserId) -> Result<Option<MfaRow>>;
+    /// Starts an enrolment, replacing one not yet confirmed; `Conflict(MfaEnrolled)` if the
+    /// user has a confirmed authenticator.
+    async fn mfa_begin(
+        &self,
+        user: UserId,
+        secret: Sealed,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Activates a pending enrolment at the step of its first code, stores its recovery codes
+    /// and replaces the session. `NotFound` if no enrolment is pending or the session ended.
+    async fn mfa_confirm(&self, confirm: MfaConfirm, event: AuditEvent) -> Result<()>;
+    /// Removes a user's authenticator and recovery codes and ends every session of the user;
+    /// `NotFound` if there is no such user.
+    async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()>;
 
     // --- clients ---------------------------------------------------------------------------
     async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent)
@@ -451,7 +489,8 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         disabled: bool,
         event: AuditEvent,
     ) -> Result<()>;
-    /// Moves a user from `from` to `to`; `NotFound` if the user no longer holds `from`.
+    /// Moves a user from `from` to `to` and ends every session of theirs, so the new role
+    /// starts with a new sign-in; `NotFound` if the user no longer holds `from`.
     async fn user_set_role(
         &self,
         username: &Username,

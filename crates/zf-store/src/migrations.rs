@@ -486,6 +486,46 @@ CREATE INDEX leads_stage ON leads(stage, updated_at, id);
 CREATE INDEX leads_mobile ON leads(mobile_index);
 "#,
     },
+    Migration {
+        version: 7,
+        name: "second factor: TOTP enrolments, recovery codes; sessions: pending second factor, factor time, device",
+        sqlite: r#"
+CREATE TABLE user_mfa (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    totp_secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    last_step INTEGER
+);
+CREATE TABLE mfa_recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash BLOB NOT NULL,
+    used_at INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+);
+ALTER TABLE sessions ADD COLUMN second_factor_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN factor_at INTEGER;
+ALTER TABLE sessions ADD COLUMN device TEXT;
+"#,
+        postgres: r#"
+CREATE TABLE user_mfa (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    totp_secret BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    confirmed_at BIGINT,
+    last_step BIGINT
+);
+CREATE TABLE mfa_recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash BYTEA NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (user_id, code_hash)
+);
+ALTER TABLE sessions ADD COLUMN second_factor_pending BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE sessions ADD COLUMN factor_at BIGINT;
+ALTER TABLE sessions ADD COLUMN device TEXT;
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -9,7 +9,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::AuditChainKey;
-use zf_crypto::{BlindIndex, WrappedKey};
+use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
@@ -19,8 +19,9 @@ use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
 use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
-    ClientRecord, ClientRow, NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign,
-    ReviewLine, SessionRow, Store, StoreError, Unique, UserRow,
+    ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, Page, PasswordHash,
+    QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow, SessionUpgrade,
+    Store, StoreError, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -206,7 +207,8 @@ async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
 }
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
-    u.disabled, u.created_at, u.password_changed_at";
+    u.disabled, u.created_at, u.password_changed_at,
+    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
 
 fn user_from(r: &Row, at: usize) -> Result<UserRow> {
     decode::user(
@@ -218,7 +220,113 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
         r.try_get(at + 5)?,
         r.try_get(at + 6)?,
         r.try_get(at + 7)?,
+        r.try_get(at + 8)?,
     )
+}
+
+const SESSION_COLUMNS: &str = "s.id_hash, s.user_id, s.created_at, s.last_seen,
+    s.absolute_expiry, s.source, s.second_factor_pending, s.factor_at, s.device";
+
+/// A session row from `SESSION_COLUMNS` at the start of the row.
+fn session_from(r: &Row) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id_hash: r.try_get(0)?,
+        user_id: decode::user_id(r.try_get::<_, &str>(1)?)?,
+        created_at_ms: r.try_get(2)?,
+        last_seen_ms: r.try_get(3)?,
+        absolute_expiry_ms: r.try_get(4)?,
+        source: r.try_get(5)?,
+        second_factor_pending: r.try_get(6)?,
+        factor_at_ms: r.try_get(7)?,
+        device: r.try_get(8)?,
+    })
+}
+
+async fn insert_session(c: &impl GenericClient, s: &SessionRow) -> Result<()> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry,
+                 source, second_factor_pending, factor_at, device)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    c.execute(
+        &stmt,
+        &[
+            &s.id_hash,
+            &s.user_id.to_string(),
+            &s.created_at_ms,
+            &s.last_seen_ms,
+            &s.absolute_expiry_ms,
+            &s.source,
+            &s.second_factor_pending,
+            &s.factor_at_ms,
+            &s.device,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A completed sign-in: the failure counter starts again, and beyond the limit the oldest
+/// signed-in sessions end.
+async fn signed_in(
+    c: &impl GenericClient,
+    chain: &ChainCell,
+    s: &SessionRow,
+    limit: Option<&SessionLimit>,
+) -> Result<()> {
+    let user = s.user_id.to_string();
+    c.execute(
+        "UPDATE users SET last_login_at = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
+        &[&s.created_at_ms, &user],
+    )
+    .await?;
+    if let Some(limit) = limit {
+        let keep = i64::from(limit.keep.max(1));
+        let ended = c
+            .execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND NOT second_factor_pending
+                     AND id_hash NOT IN (SELECT id_hash FROM sessions
+                         WHERE user_id = $1 AND NOT second_factor_pending
+                         ORDER BY created_at DESC, last_seen DESC LIMIT $2)",
+                &[&user, &keep],
+            )
+            .await?;
+        if ended > 0 {
+            insert_event(c, chain, &limit.event).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Uses a second factor once; false if it was used already (or is not the user's).
+async fn consume_factor(
+    c: &impl GenericClient,
+    user: UserId,
+    factor: &FactorUse,
+    now_ms: i64,
+) -> Result<bool> {
+    let user = user.to_string();
+    let n = match factor {
+        FactorUse::Totp { step } => {
+            c.execute(
+                "UPDATE user_mfa SET last_step = $1 WHERE user_id = $2
+                     AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $1)",
+                &[step, &user],
+            )
+            .await?
+        }
+        FactorUse::RecoveryCode { hash } => {
+            c.execute(
+                "UPDATE mfa_recovery_codes SET used_at = $1
+                     WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+                &[&now_ms, &user, &hash.as_bytes()],
+            )
+            .await?
+        }
+    };
+    Ok(n == 1)
 }
 
 const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
@@ -410,27 +518,18 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn session_create(&self, s: SessionRow, event: AuditEvent) -> Result<()> {
+    async fn session_create(
+        &self,
+        s: SessionRow,
+        limit: Option<SessionLimit>,
+        event: AuditEvent,
+    ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        tx.execute(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry,
-                 source) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &s.id_hash,
-                &s.user_id.to_string(),
-                &s.created_at_ms,
-                &s.last_seen_ms,
-                &s.absolute_expiry_ms,
-                &s.source,
-            ],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE users SET last_login_at = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
-            &[&s.created_at_ms, &s.user_id.to_string()],
-        )
-        .await?;
+        insert_session(&tx, &s).await?;
+        if !s.second_factor_pending {
+            signed_in(&tx, &self.chain, &s, limit.as_ref()).await?;
+        }
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
@@ -440,23 +539,14 @@ impl Store for PgStore {
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(&format!(
-                "SELECT s.id_hash, s.user_id, s.created_at, s.last_seen, s.absolute_expiry,
-                     s.source, {USER_COLUMNS}
+                "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
             ))
             .await?;
         let Some(r) = c.query_opt(&stmt, &[&id_hash]).await? else {
             return Ok(None);
         };
-        let session = SessionRow {
-            id_hash: r.try_get(0)?,
-            user_id: decode::user_id(r.try_get::<_, &str>(1)?)?,
-            created_at_ms: r.try_get(2)?,
-            last_seen_ms: r.try_get(3)?,
-            absolute_expiry_ms: r.try_get(4)?,
-            source: r.try_get(5)?,
-        };
-        Ok(Some((session, user_from(&r, 6)?)))
+        Ok(Some((session_from(&r)?, user_from(&r, 9)?)))
     }
 
     async fn session_touch(&self, id_hash: &[u8], now_ms: i64) -> Result<()> {
@@ -491,6 +581,180 @@ impl Store for PgStore {
                 &[&user.to_string(), &keep],
             )
             .await?;
+        Ok(())
+    }
+
+    async fn session_upgrade(&self, u: SessionUpgrade, event: AuditEvent) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let user = u.new.user_id;
+        if !consume_factor(&tx, user, &u.factor, u.new.last_seen_ms).await? {
+            return Ok(false);
+        }
+        let n = tx
+            .execute(
+                "DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2",
+                &[&u.old_id_hash, &user.to_string()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_session(&tx, &u.new).await?;
+        if u.completes_sign_in {
+            signed_in(&tx, &self.chain, &u.new, u.limit.as_ref()).await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn user_sessions(&self, user: UserId) -> Result<Vec<SessionRow>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = $1
+                 ORDER BY s.created_at DESC, s.last_seen DESC"
+            ))
+            .await?;
+        c.query(&stmt, &[&user.to_string()])
+            .await?
+            .iter()
+            .map(session_from)
+            .collect()
+    }
+
+    async fn session_revoke(&self, user: UserId, id_hash: &[u8], event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2",
+                &[&id_hash, &user.to_string()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mfa_get(&self, user: UserId) -> Result<Option<MfaRow>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT m.user_id, m.totp_secret, m.created_at, m.confirmed_at, m.last_step,
+                     (SELECT COUNT(*) FROM mfa_recovery_codes r
+                      WHERE r.user_id = m.user_id AND r.used_at IS NULL)
+                 FROM user_mfa m WHERE m.user_id = $1",
+            )
+            .await?;
+        c.query_opt(&stmt, &[&user.to_string()])
+            .await?
+            .map(|r| {
+                decode::mfa(
+                    r.try_get::<_, &str>(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                )
+            })
+            .transpose()
+    }
+
+    async fn mfa_begin(
+        &self,
+        user: UserId,
+        secret: Sealed,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "INSERT INTO user_mfa (user_id, totp_secret, created_at, confirmed_at, last_step)
+                 VALUES ($1, $2, $3, NULL, NULL)
+                 ON CONFLICT (user_id) DO UPDATE SET totp_secret = excluded.totp_secret,
+                     created_at = excluded.created_at, last_step = NULL
+                 WHERE user_mfa.confirmed_at IS NULL",
+                &[&user.to_string(), &secret.as_bytes(), &now_ms],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::Conflict(Unique::MfaEnrolled));
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mfa_confirm(&self, m: MfaConfirm, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let user = m.user_id.to_string();
+        let n = tx
+            .execute(
+                "UPDATE user_mfa SET confirmed_at = $1, last_step = $2
+                 WHERE user_id = $3 AND confirmed_at IS NULL",
+                &[&m.confirmed_at_ms, &m.step, &user],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+            &[&user],
+        )
+        .await?;
+        for code in &m.recovery_codes {
+            tx.execute(
+                "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)",
+                &[&user, &code.as_bytes()],
+            )
+            .await?;
+        }
+        let n = tx
+            .execute(
+                "DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2",
+                &[&m.old_id_hash, &user],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_session(&tx, &m.new).await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT id FROM users WHERE username = $1",
+                &[&username.as_str()],
+            )
+            .await?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let id: String = row.try_get(0)?;
+        tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM user_mfa WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&id])
+            .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1092,6 +1356,11 @@ impl Store for PgStore {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            &[&username.as_str()],
+        )
+        .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())

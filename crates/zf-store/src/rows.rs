@@ -35,6 +35,8 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at_ms: i64,
     pub password_changed_at_ms: i64,
+    /// A confirmed authenticator (TOTP) is enrolled, so sign-in asks for a second factor.
+    pub mfa_enrolled: bool,
 }
 
 /// A server-side session. Only the SHA-256 of the session id is stored, so a copy of the
@@ -47,6 +49,13 @@ pub struct SessionRow {
     pub last_seen_ms: i64,
     pub absolute_expiry_ms: i64,
     pub source: Option<String>,
+    /// The password was right but the second factor is still owed: the session can do nothing
+    /// but complete the sign-in or end.
+    pub second_factor_pending: bool,
+    /// When a second factor was last verified on this session; absent if never.
+    pub factor_at_ms: Option<i64>,
+    /// The User-Agent at sign-in, shortened; shown in the user's list of sessions.
+    pub device: Option<String>,
 }
 
 impl std::fmt::Debug for SessionRow {
@@ -55,8 +64,67 @@ impl std::fmt::Debug for SessionRow {
             .field("user_id", &self.user_id)
             .field("created_at_ms", &self.created_at_ms)
             .field("last_seen_ms", &self.last_seen_ms)
+            .field("second_factor_pending", &self.second_factor_pending)
+            .field("factor_at_ms", &self.factor_at_ms)
             .finish_non_exhaustive()
     }
+}
+
+/// A user's authenticator. The secret is sealed under the MFA system key; the store never
+/// sees it in the clear.
+#[derive(Clone, Debug)]
+pub struct MfaRow {
+    pub user_id: UserId,
+    pub totp_secret: Sealed,
+    pub created_at_ms: i64,
+    /// Absent until the user proved the authenticator with a first code.
+    pub confirmed_at_ms: Option<i64>,
+    /// The last time step accepted, so that each code works once.
+    pub last_step: Option<i64>,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: i64,
+}
+
+/// A second factor as the store consumes it: once only, checked in the transaction that uses
+/// it, so two nodes cannot both accept the same code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FactorUse {
+    /// A TOTP code of this time step; accepted only if later than the last accepted step.
+    Totp { step: i64 },
+    /// A recovery code, by its keyed hash; accepted only if unused.
+    RecoveryCode { hash: BlindIndex },
+}
+
+/// At most `keep` signed-in sessions per user: when a new one would exceed it, the oldest end,
+/// recorded by `event`.
+#[derive(Clone, Debug)]
+pub struct SessionLimit {
+    pub keep: u32,
+    pub event: zf_audit::AuditEvent,
+}
+
+/// Replaces a session by a new one after a second factor (completing a sign-in, stepping up):
+/// the old id stops working in the transaction that starts the new one.
+#[derive(Clone, Debug)]
+pub struct SessionUpgrade {
+    pub old_id_hash: Vec<u8>,
+    pub new: SessionRow,
+    pub factor: FactorUse,
+    /// Completing a sign-in: the failure counter resets and the sign-in time is recorded.
+    pub completes_sign_in: bool,
+    pub limit: Option<SessionLimit>,
+}
+
+/// Confirms a pending enrolment with its first code: the authenticator becomes active with its
+/// recovery codes, and the session is replaced by one with a verified factor.
+#[derive(Clone, Debug)]
+pub struct MfaConfirm {
+    pub user_id: UserId,
+    pub step: i64,
+    pub recovery_codes: Vec<BlindIndex>,
+    pub confirmed_at_ms: i64,
+    pub old_id_hash: Vec<u8>,
+    pub new: SessionRow,
 }
 
 /// A client as stored: plain business identifiers, sealed sensitive fields.
@@ -135,6 +203,25 @@ pub(crate) mod decode {
         UserId::parse(s).map_err(|e| StoreError::corrupt("user id", e))
     }
 
+    pub fn mfa(
+        user_id: &str,
+        totp_secret: Vec<u8>,
+        created_at_ms: i64,
+        confirmed_at_ms: Option<i64>,
+        last_step: Option<i64>,
+        recovery_codes_left: i64,
+    ) -> Result<MfaRow> {
+        Ok(MfaRow {
+            user_id: self::user_id(user_id)?,
+            totp_secret: Sealed::from_bytes(totp_secret)
+                .map_err(|e| StoreError::corrupt("user_mfa.totp_secret", e))?,
+            created_at_ms,
+            confirmed_at_ms,
+            last_step,
+            recovery_codes_left,
+        })
+    }
+
     pub fn client_id(s: &str) -> Result<ClientId> {
         ClientId::parse(s).map_err(|e| StoreError::corrupt("client id", e))
     }
@@ -149,6 +236,7 @@ pub(crate) mod decode {
         disabled: bool,
         created_at_ms: i64,
         password_changed_at_ms: i64,
+        mfa_enrolled: bool,
     ) -> Result<UserRow> {
         Ok(UserRow {
             id: user_id(id)?,
@@ -159,6 +247,7 @@ pub(crate) mod decode {
             disabled,
             created_at_ms,
             password_changed_at_ms,
+            mfa_enrolled,
         })
     }
 

@@ -10,7 +10,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::AuditChainKey;
-use zf_crypto::{BlindIndex, WrappedKey};
+use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
@@ -20,8 +20,9 @@ use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
 use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
-    ClientRecord, ClientRow, NewUser, Page, PasswordHash, QueryValue, Result, ReviewCampaign,
-    ReviewLine, SessionRow, Store, StoreError, Unique, UserRow,
+    ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, Page, PasswordHash,
+    QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow, SessionUpgrade,
+    Store, StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -228,7 +229,8 @@ const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref
     action, resource, record_id, fields, outcome, request_id, detail, prev_hash, hash";
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
-    u.disabled, u.created_at, u.password_changed_at";
+    u.disabled, u.created_at, u.password_changed_at,
+    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
 
 fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRow>> {
     Ok(decode::user(
@@ -240,7 +242,94 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
         r.get(at + 5)?,
         r.get(at + 6)?,
         r.get(at + 7)?,
+        r.get(at + 8)?,
     ))
+}
+
+const SESSION_COLUMNS: &str = "s.id_hash, s.user_id, s.created_at, s.last_seen,
+    s.absolute_expiry, s.source, s.second_factor_pending, s.factor_at, s.device";
+
+/// A session row from `SESSION_COLUMNS` at the start of the row.
+fn session_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SessionRow>> {
+    let user_id = match decode::user_id(&r.get::<_, String>(1)?) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(SessionRow {
+        id_hash: r.get(0)?,
+        user_id,
+        created_at_ms: r.get(2)?,
+        last_seen_ms: r.get(3)?,
+        absolute_expiry_ms: r.get(4)?,
+        source: r.get(5)?,
+        second_factor_pending: r.get(6)?,
+        factor_at_ms: r.get(7)?,
+        device: r.get(8)?,
+    }))
+}
+
+fn insert_session(tx: &Connection, s: &SessionRow) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry, source,
+             second_factor_pending, factor_at, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        s.id_hash,
+        s.user_id.to_string(),
+        s.created_at_ms,
+        s.last_seen_ms,
+        s.absolute_expiry_ms,
+        s.source,
+        s.second_factor_pending,
+        s.factor_at_ms,
+        s.device,
+    ])?;
+    Ok(())
+}
+
+/// A completed sign-in: the failure counter starts again, and beyond the limit the oldest
+/// signed-in sessions end.
+fn signed_in(
+    tx: &Connection,
+    chain: &ChainCell,
+    s: &SessionRow,
+    limit: Option<&SessionLimit>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE users SET last_login_at = ?1, failed_logins = 0, locked_until = NULL
+         WHERE id = ?2",
+        params![s.created_at_ms, s.user_id.to_string()],
+    )?;
+    if let Some(limit) = limit {
+        let ended = tx.execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND second_factor_pending = 0
+                 AND id_hash NOT IN (SELECT id_hash FROM sessions
+                     WHERE user_id = ?1 AND second_factor_pending = 0
+                     ORDER BY created_at DESC, last_seen DESC LIMIT ?2)",
+            params![s.user_id.to_string(), limit.keep.max(1)],
+        )?;
+        if ended > 0 {
+            insert_event(tx, chain, &limit.event)?;
+        }
+    }
+    Ok(())
+}
+
+/// Uses a second factor once; false if it was used already (or is not the user's).
+fn consume_factor(tx: &Connection, user: UserId, factor: &FactorUse, now_ms: i64) -> Result<bool> {
+    let n = match factor {
+        FactorUse::Totp { step } => tx.execute(
+            "UPDATE user_mfa SET last_step = ?1 WHERE user_id = ?2
+                 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < ?1)",
+            params![step, user.to_string()],
+        )?,
+        FactorUse::RecoveryCode { hash } => tx.execute(
+            "UPDATE mfa_recovery_codes SET used_at = ?1
+                 WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
+            params![now_ms, user.to_string(), hash.as_bytes()],
+        )?,
+    };
+    Ok(n == 1)
 }
 
 const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
@@ -382,25 +471,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn session_create(&self, s: SessionRow, event: AuditEvent) -> Result<()> {
+    async fn session_create(
+        &self,
+        s: SessionRow,
+        limit: Option<SessionLimit>,
+        event: AuditEvent,
+    ) -> Result<()> {
         self.write(move |tx, chain| {
-            tx.execute(
-                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, absolute_expiry,
-                     source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    s.id_hash,
-                    s.user_id.to_string(),
-                    s.created_at_ms,
-                    s.last_seen_ms,
-                    s.absolute_expiry_ms,
-                    s.source
-                ],
-            )?;
-            tx.execute(
-                "UPDATE users SET last_login_at = ?1, failed_logins = 0, locked_until = NULL
-                 WHERE id = ?2",
-                params![s.created_at_ms, s.user_id.to_string()],
-            )?;
+            insert_session(tx, &s)?;
+            if !s.second_factor_pending {
+                signed_in(tx, chain, &s, limit.as_ref())?;
+            }
             insert_event(tx, chain, &event)
         })
         .await
@@ -410,26 +491,13 @@ impl Store for SqliteStore {
         let id_hash = id_hash.to_vec();
         self.run(move |c| {
             c.prepare_cached(&format!(
-                "SELECT s.id_hash, s.user_id, s.created_at, s.last_seen, s.absolute_expiry,
-                     s.source, {USER_COLUMNS}
+                "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1"
             ))?
             .query_row([id_hash], |r| {
-                let user = user_from(r, 6)?;
-                let user_id: String = r.get(1)?;
-                Ok((|| {
-                    Ok((
-                        SessionRow {
-                            id_hash: r.get(0)?,
-                            user_id: decode::user_id(&user_id)?,
-                            created_at_ms: r.get(2)?,
-                            last_seen_ms: r.get(3)?,
-                            absolute_expiry_ms: r.get(4)?,
-                            source: r.get(5)?,
-                        },
-                        user?,
-                    ))
-                })())
+                let session = session_from(r)?;
+                let user = user_from(r, 9)?;
+                Ok((|| Ok((session?, user?)))())
             })
             .optional()?
             .transpose()
@@ -469,6 +537,157 @@ impl Store for SqliteStore {
                 params![user.to_string(), keep],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn session_upgrade(&self, u: SessionUpgrade, event: AuditEvent) -> Result<bool> {
+        self.write(move |tx, chain| {
+            let user = u.new.user_id;
+            if !consume_factor(tx, user, &u.factor, u.new.last_seen_ms)? {
+                return Ok(false);
+            }
+            let n = tx.execute(
+                "DELETE FROM sessions WHERE id_hash = ?1 AND user_id = ?2",
+                params![u.old_id_hash, user.to_string()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_session(tx, &u.new)?;
+            if u.completes_sign_in {
+                signed_in(tx, chain, &u.new, u.limit.as_ref())?;
+            }
+            insert_event(tx, chain, &event)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn user_sessions(&self, user: UserId) -> Result<Vec<SessionRow>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = ?1
+                 ORDER BY s.created_at DESC, s.last_seen DESC"
+            ))?;
+            let rows = stmt.query_map([user.to_string()], session_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn session_revoke(&self, user: UserId, id_hash: &[u8], event: AuditEvent) -> Result<()> {
+        let id_hash = id_hash.to_vec();
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "DELETE FROM sessions WHERE id_hash = ?1 AND user_id = ?2",
+                params![id_hash, user.to_string()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn mfa_get(&self, user: UserId) -> Result<Option<MfaRow>> {
+        self.run(move |c| {
+            c.prepare_cached(
+                "SELECT m.user_id, m.totp_secret, m.created_at, m.confirmed_at, m.last_step,
+                     (SELECT COUNT(*) FROM mfa_recovery_codes r
+                      WHERE r.user_id = m.user_id AND r.used_at IS NULL)
+                 FROM user_mfa m WHERE m.user_id = ?1",
+            )?
+            .query_row([user.to_string()], |r| {
+                let id: String = r.get(0)?;
+                Ok(decode::mfa(
+                    &id,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn mfa_begin(
+        &self,
+        user: UserId,
+        secret: Sealed,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "INSERT INTO user_mfa (user_id, totp_secret, created_at, confirmed_at, last_step)
+                 VALUES (?1, ?2, ?3, NULL, NULL)
+                 ON CONFLICT (user_id) DO UPDATE SET totp_secret = excluded.totp_secret,
+                     created_at = excluded.created_at, last_step = NULL
+                 WHERE user_mfa.confirmed_at IS NULL",
+                params![user.to_string(), secret.as_bytes(), now_ms],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(Unique::MfaEnrolled));
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn mfa_confirm(&self, c: MfaConfirm, event: AuditEvent) -> Result<()> {
+        self.write(move |tx, chain| {
+            let user = c.user_id.to_string();
+            let n = tx.execute(
+                "UPDATE user_mfa SET confirmed_at = ?1, last_step = ?2
+                 WHERE user_id = ?3 AND confirmed_at IS NULL",
+                params![c.confirmed_at_ms, c.step, user],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&user])?;
+            for code in &c.recovery_codes {
+                tx.execute(
+                    "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES (?1, ?2, NULL)",
+                    params![user, code.as_bytes()],
+                )?;
+            }
+            let n = tx.execute(
+                "DELETE FROM sessions WHERE id_hash = ?1 AND user_id = ?2",
+                params![c.old_id_hash, user],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_session(tx, &c.new)?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()> {
+        let username = username.as_str().to_owned();
+        self.write(move |tx, chain| {
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM users WHERE username = ?1",
+                    [&username],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else {
+                return Err(StoreError::NotFound);
+            };
+            tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM user_mfa WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])?;
+            insert_event(tx, chain, &event)
         })
         .await
     }
@@ -1038,6 +1257,10 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+                [&username],
+            )?;
             insert_event(tx, chain, &event)
         })
         .await

@@ -43,6 +43,12 @@ on_both_backends! {
     unreadable_stored_values_are_reported_as_corrupt
         => unreadable_stored_values_are_reported_as_corrupt_sqlite,
            unreadable_stored_values_are_reported_as_corrupt_postgres;
+    a_second_factor_is_sealed_confirmed_and_used_once
+        => a_second_factor_is_sealed_confirmed_and_used_once_sqlite,
+           a_second_factor_is_sealed_confirmed_and_used_once_postgres;
+    sessions_are_listed_revoked_and_limited
+        => sessions_are_listed_revoked_and_limited_sqlite,
+           sessions_are_listed_revoked_and_limited_postgres;
 }
 
 const ALL: Page = Page {
@@ -408,7 +414,7 @@ async fn sessions_live_and_end(db: &TestDb) {
         store.as_ref(),
         "session_create",
         Some(&login),
-        store.session_create(s1.clone(), login.clone()),
+        store.session_create(s1.clone(), None, login.clone()),
     )
     .await
     .unwrap();
@@ -434,7 +440,11 @@ async fn sessions_live_and_end(db: &TestDb) {
         store.as_ref(),
         "session_create for an unknown user",
         None,
-        store.session_create(session(UserId::new_random(), 7), event(AuditAction::Login)),
+        store.session_create(
+            session(UserId::new_random(), 7),
+            None,
+            event(AuditAction::Login),
+        ),
     )
     .await;
     assert!(orphan.is_err(), "a session needs its user");
@@ -453,7 +463,7 @@ async fn sessions_live_and_end(db: &TestDb) {
     assert!(store.session_get(&s1.id_hash).await.unwrap().is_none());
     let s2 = session(alice.id, 2);
     store
-        .session_create(s2.clone(), event(AuditAction::Login))
+        .session_create(s2.clone(), None, event(AuditAction::Login))
         .await
         .unwrap();
     expect_audit(
@@ -476,7 +486,7 @@ async fn sessions_live_and_end(db: &TestDb) {
     let bobs = session(bob.id, 6);
     for s in mine.iter().chain([&bobs]) {
         store
-            .session_create(s.clone(), event(AuditAction::Login))
+            .session_create(s.clone(), None, event(AuditAction::Login))
             .await
             .unwrap();
     }
@@ -1256,7 +1266,7 @@ async fn every_write_commits_its_event_and_only_with_its_change(db: &TestDb) {
         s,
         "session_create",
         Some(&e),
-        s.session_create(session(alice.id, 1), e.clone()),
+        s.session_create(session(alice.id, 1), None, e.clone()),
     )
     .await
     .unwrap();
@@ -1264,7 +1274,7 @@ async fn every_write_commits_its_event_and_only_with_its_change(db: &TestDb) {
         s,
         "session_create, same id",
         None,
-        s.session_create(session(alice.id, 1), event(AuditAction::Login)),
+        s.session_create(session(alice.id, 1), None, event(AuditAction::Login)),
     )
     .await;
     assert!(r.is_err());
@@ -1272,7 +1282,11 @@ async fn every_write_commits_its_event_and_only_with_its_change(db: &TestDb) {
         s,
         "session_create, no user",
         None,
-        s.session_create(session(UserId::new_random(), 2), event(AuditAction::Login)),
+        s.session_create(
+            session(UserId::new_random(), 2),
+            None,
+            event(AuditAction::Login),
+        ),
     )
     .await;
     assert!(r.is_err());
@@ -1645,4 +1659,355 @@ async fn unreadable_stored_values_are_reported_as_corrupt(db: &TestDb) {
         keys.open_id_number(&got),
         Err(CryptoError::Authentication)
     ));
+}
+
+// --- second factor and sessions --------------------------------------------------------------
+
+fn sealed_secret(user: UserId) -> zf_crypto::Sealed {
+    Dek::generate().seal(
+        KeyVersion(1),
+        b"twenty bytes secret!",
+        &zf_crypto::Aad::new("user_mfa", user.to_string(), "totp_secret"),
+    )
+}
+
+fn upgrade(
+    old: &zf_store::SessionRow,
+    tag: u8,
+    factor: zf_store::FactorUse,
+    completes_sign_in: bool,
+) -> zf_store::SessionUpgrade {
+    zf_store::SessionUpgrade {
+        old_id_hash: old.id_hash.clone(),
+        new: zf_store::SessionRow {
+            factor_at_ms: Some(T0 + 100),
+            second_factor_pending: false,
+            ..session(old.user_id, tag)
+        },
+        factor,
+        completes_sign_in,
+        limit: None,
+    }
+}
+
+async fn a_second_factor_is_sealed_confirmed_and_used_once(db: &TestDb) {
+    let store = db.store().await;
+    let alice = new_user("alice", Role::Supervisor);
+    store
+        .user_create(alice.clone(), event(AuditAction::UserCreated))
+        .await
+        .unwrap();
+    assert!(store.mfa_get(alice.id).await.unwrap().is_none());
+
+    // An enrolment starts unconfirmed, and may be restarted until it is confirmed.
+    for _ in 0..2 {
+        let e = event(AuditAction::MfaEnrolmentStarted);
+        expect_audit(
+            store.as_ref(),
+            "mfa_begin",
+            Some(&e),
+            store.mfa_begin(alice.id, sealed_secret(alice.id), T0, e.clone()),
+        )
+        .await
+        .unwrap();
+    }
+    let pending = store.mfa_get(alice.id).await.unwrap().unwrap();
+    assert_eq!((pending.confirmed_at_ms, pending.last_step), (None, None));
+    let user = store
+        .user_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!user.mfa_enrolled, "not enrolled before confirmation");
+
+    // Confirmation activates it, stores the recovery codes and rotates the session.
+    let before = session(alice.id, 1);
+    store
+        .session_create(before.clone(), None, event(AuditAction::Login))
+        .await
+        .unwrap();
+    let codes: Vec<_> = (0..3u8)
+        .map(|n| BlindIndexKey::generate().index("recovery", &[n]))
+        .collect();
+    let after = zf_store::SessionRow {
+        factor_at_ms: Some(T0 + 50),
+        ..session(alice.id, 2)
+    };
+    let e = event(AuditAction::MfaEnabled);
+    expect_audit(
+        store.as_ref(),
+        "mfa_confirm",
+        Some(&e),
+        store.mfa_confirm(
+            zf_store::MfaConfirm {
+                user_id: alice.id,
+                step: 1000,
+                recovery_codes: codes.clone(),
+                confirmed_at_ms: T0 + 50,
+                old_id_hash: before.id_hash.clone(),
+                new: after.clone(),
+            },
+            e.clone(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(store.session_get(&before.id_hash).await.unwrap().is_none());
+    let (rotated, user) = store.session_get(&after.id_hash).await.unwrap().unwrap();
+    assert_eq!(rotated, after);
+    assert!(user.mfa_enrolled);
+    let active = store.mfa_get(alice.id).await.unwrap().unwrap();
+    assert_eq!(active.confirmed_at_ms, Some(T0 + 50));
+    assert_eq!(active.last_step, Some(1000));
+    assert_eq!(active.recovery_codes_left, 3);
+    assert_eq!(active.totp_secret, pending.totp_secret);
+
+    // A confirmed authenticator is not replaced by starting again, nor confirmed twice.
+    let r = expect_audit(
+        store.as_ref(),
+        "mfa_begin over a confirmed one",
+        None,
+        store.mfa_begin(
+            alice.id,
+            sealed_secret(alice.id),
+            T0,
+            event(AuditAction::MfaEnrolmentStarted),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(Unique::MfaEnrolled))),
+        "{r:?}"
+    );
+
+    // A sign-in waiting for its second factor completes once per TOTP step.
+    let waiting = zf_store::SessionRow {
+        second_factor_pending: true,
+        ..session(alice.id, 3)
+    };
+    store
+        .session_create(
+            waiting.clone(),
+            None,
+            event(AuditAction::LoginSecondFactorPending),
+        )
+        .await
+        .unwrap();
+    for (step, accepted) in [(1000, false), (999, false), (1001, true), (1001, false)] {
+        let e = event(AuditAction::Login);
+        let committed = accepted.then_some(&e);
+        let r = expect_audit(
+            store.as_ref(),
+            "session_upgrade with a TOTP step",
+            committed,
+            store.session_upgrade(
+                upgrade(&waiting, 4, zf_store::FactorUse::Totp { step }, true),
+                e.clone(),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r, accepted, "step {step}");
+    }
+    assert!(store.session_get(&waiting.id_hash).await.unwrap().is_none());
+    assert!(store.session_get(&[4; 32]).await.unwrap().is_some());
+
+    // A recovery code works once, and only for its owner.
+    let bob = new_user("bob", Role::Supervisor);
+    store
+        .user_create(bob.clone(), event(AuditAction::UserCreated))
+        .await
+        .unwrap();
+    let bobs = session(bob.id, 9);
+    store
+        .session_create(bobs.clone(), None, event(AuditAction::Login))
+        .await
+        .unwrap();
+    let stolen = zf_store::FactorUse::RecoveryCode {
+        hash: codes[0].clone(),
+    };
+    assert!(!store
+        .session_upgrade(
+            upgrade(&bobs, 10, stolen, false),
+            event(AuditAction::StepUp)
+        )
+        .await
+        .unwrap());
+    let mine = session(alice.id, 5);
+    store
+        .session_create(mine.clone(), None, event(AuditAction::Login))
+        .await
+        .unwrap();
+    let code = zf_store::FactorUse::RecoveryCode {
+        hash: codes[0].clone(),
+    };
+    assert!(store
+        .session_upgrade(
+            upgrade(&mine, 6, code.clone(), false),
+            event(AuditAction::StepUp)
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .session_upgrade(
+            upgrade(&session(alice.id, 6), 7, code, false),
+            event(AuditAction::StepUp)
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .mfa_get(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recovery_codes_left,
+        2
+    );
+    // Upgrading a session that has ended meanwhile changes nothing.
+    let gone = upgrade(
+        &session(alice.id, 40),
+        41,
+        zf_store::FactorUse::RecoveryCode {
+            hash: codes[1].clone(),
+        },
+        false,
+    );
+    let r = store
+        .session_upgrade(gone, event(AuditAction::StepUp))
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert_eq!(
+        store
+            .mfa_get(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recovery_codes_left,
+        2,
+        "the code is not used up by a refused upgrade"
+    );
+
+    // An operator's reset removes the authenticator, its codes and every session.
+    let e = event(AuditAction::MfaReset);
+    expect_audit(
+        store.as_ref(),
+        "mfa_reset",
+        Some(&e),
+        store.mfa_reset(&alice.username, e.clone()),
+    )
+    .await
+    .unwrap();
+    assert!(store.mfa_get(alice.id).await.unwrap().is_none());
+    assert!(store.user_sessions(alice.id).await.unwrap().is_empty());
+    assert!(!store.user_sessions(bob.id).await.unwrap().is_empty());
+    let r = store
+        .mfa_reset(&username("nobody"), event(AuditAction::MfaReset))
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+}
+
+async fn sessions_are_listed_revoked_and_limited(db: &TestDb) {
+    let store = db.store().await;
+    let alice = new_user("alice", Role::Accountant);
+    let bob = new_user("bob", Role::Accountant);
+    for u in [&alice, &bob] {
+        store
+            .user_create(u.clone(), event(AuditAction::UserCreated))
+            .await
+            .unwrap();
+    }
+    for tag in 1..=3 {
+        store
+            .session_create(session(alice.id, tag), None, event(AuditAction::Login))
+            .await
+            .unwrap();
+    }
+    let bobs = session(bob.id, 9);
+    store
+        .session_create(bobs.clone(), None, event(AuditAction::Login))
+        .await
+        .unwrap();
+    let listed = store.user_sessions(alice.id).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id_hash[0]).collect::<Vec<_>>(),
+        [3, 2, 1],
+        "newest first"
+    );
+    assert_eq!(listed[0], session(alice.id, 3));
+
+    // One's own session ends with its event; another user's cannot be named.
+    let e = event(AuditAction::SessionRevoked);
+    expect_audit(
+        store.as_ref(),
+        "session_revoke",
+        Some(&e),
+        store.session_revoke(alice.id, &[2; 32], e.clone()),
+    )
+    .await
+    .unwrap();
+    let r = expect_audit(
+        store.as_ref(),
+        "session_revoke of another user's session",
+        None,
+        store.session_revoke(alice.id, &bobs.id_hash, event(AuditAction::SessionRevoked)),
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+
+    // With a limit of two, a third sign-in ends the oldest, recording why; a sign-in waiting
+    // for its second factor neither counts nor is ended.
+    let waiting = zf_store::SessionRow {
+        second_factor_pending: true,
+        ..session(alice.id, 4)
+    };
+    store
+        .session_create(waiting, None, event(AuditAction::LoginSecondFactorPending))
+        .await
+        .unwrap();
+    let login = event(AuditAction::Login);
+    let limit = event(AuditAction::SessionRevoked);
+    let before = audit_log(store.as_ref()).await.len();
+    store
+        .session_create(
+            session(alice.id, 5),
+            Some(zf_store::SessionLimit {
+                keep: 2,
+                event: limit.clone(),
+            }),
+            login.clone(),
+        )
+        .await
+        .unwrap();
+    let log = audit_log(store.as_ref()).await;
+    assert_eq!(log.len(), before + 2);
+    assert_eq!(log[before].id, limit.id.to_string());
+    let left: Vec<u8> = store
+        .user_sessions(alice.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id_hash[0])
+        .collect();
+    assert_eq!(left, [5, 4, 3]);
+    // Under the limit nothing ends and nothing more is recorded.
+    store
+        .session_revoke(alice.id, &[3; 32], event(AuditAction::SessionRevoked))
+        .await
+        .unwrap();
+    let before = audit_log(store.as_ref()).await.len();
+    store
+        .session_create(
+            session(alice.id, 6),
+            Some(zf_store::SessionLimit {
+                keep: 2,
+                event: event(AuditAction::SessionRevoked),
+            }),
+            event(AuditAction::Login),
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit_log(store.as_ref()).await.len(), before + 1);
+    assert_eq!(store.user_sessions(alice.id).await.unwrap().len(), 3);
+    assert_eq!(store.user_sessions(bob.id).await.unwrap().len(), 1);
 }

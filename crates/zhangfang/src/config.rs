@@ -45,6 +45,9 @@ pub struct FileConfig {
     pub firm_name: Option<String>,
     pub session_idle_minutes: Option<u32>,
     pub session_absolute_hours: Option<u32>,
+    /// At most this many signed-in sessions per user; a new sign-in ends the oldest (default:
+    /// no limit).
+    pub session_max_per_user: Option<u32>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
     /// How often the server seals the audit chain with a signed checkpoint (default 300).
@@ -64,6 +67,8 @@ pub struct FileConfig {
     pub network: Option<zf_policy::NetworkPolicy>,
     /// `[login] lock_after = 5`, `lock_minutes = 15`, `address_limit = 100`, …
     pub login: Option<zf_app::identity::LoginPolicy>,
+    /// `[mfa] required_roles = [...]`, `step_up_minutes = 5`.
+    pub mfa: Option<zf_policy::MfaPolicy>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -119,8 +124,16 @@ impl Settings {
             monitor: file.monitor.clone().unwrap_or_default(),
             network: file.network.clone().unwrap_or_default(),
             login: file.login.clone().unwrap_or_default(),
+            mfa: file.mfa.clone().unwrap_or_default(),
+            max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
             ..AppConfig::default()
         };
+        if !(1..=60).contains(&app.mfa.step_up_minutes) {
+            bail!("mfa.step_up_minutes must be between 1 and 60");
+        }
+        if file.session_max_per_user == Some(0) {
+            bail!("session_max_per_user must be at least 1 (leave it out for no limit)");
+        }
         if let Some(m) = file.session_idle_minutes {
             if !(1..=24 * 60).contains(&m) {
                 bail!("session_idle_minutes must be between 1 and 1440");

@@ -39,6 +39,14 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Remove a user's authenticator and recovery codes (a lost phone) and end all their
+    /// sessions; they set up a new authenticator at their next sign-in. Audited with the reason.
+    ResetMfa {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Who ran the command, for the audit event: the login name, or the numeric uid where the
@@ -131,7 +139,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             println!(
-                "{} moved from {from} to {role}; effective on their next request.",
+                "{} moved from {from} to {role}; their sessions ended, and the new role applies from their next sign-in.",
                 username.as_str()
             );
             Ok(())
@@ -155,6 +163,31 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             println!("Unlocked {}; they may sign in again.", username.as_str());
+            Ok(())
+        }
+        UserCommand::ResetMfa { username, reason } => {
+            let username = Username::parse(&username).context("invalid USERNAME")?;
+            let instance = Instance::open(
+                &settings.data_dir,
+                settings.database.clone(),
+                settings.app.clone(),
+            )
+            .await?;
+            instance
+                .app
+                .reset_mfa(&username, &reason, os_actor())
+                .await
+                .map_err(|e| match e {
+                    zf_app::AppError::NotFound => {
+                        anyhow::anyhow!("no user named {}", username.as_str())
+                    }
+                    other => other.into(),
+                })?;
+            println!(
+                "Removed the authenticator and recovery codes of {} and ended their sessions; \
+                 they set up a new authenticator at their next sign-in.",
+                username.as_str()
+            );
             Ok(())
         }
     }

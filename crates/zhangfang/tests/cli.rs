@@ -144,6 +144,28 @@ async fn sign_in_and_replace(
     assert_eq!(r.status(), 204);
 }
 
+/// Sets up an authenticator: started on one node, confirmed on another, as a load balancer
+/// might send the two requests.
+async fn enrol(c: &reqwest::Client, start_on: &str, confirm_on: &str) {
+    let r = c
+        .post(format!("{start_on}/api/v1/mfa/totp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    let secret = zf_crypto::TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
+    let p = zf_crypto::TotpParams::STANDARD;
+    let code = secret.code(p.step_at(zf_app::now_ms()), p);
+    let r = c
+        .post(format!("{confirm_on}/api/v1/mfa/totp/confirm"))
+        .json(&json!({ "code": code.as_str() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn serve_on_a_fresh_machine_creates_everything_and_prints_the_setup_secret_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -321,6 +343,61 @@ fn bad_flags_and_values_exit_non_zero_with_a_reason() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listne`"));
+    std::fs::write(&bad_config, "[mfa]\nstep_up_minutes = 0\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["user", "unlock", "--username", "zhangsan", "--config"])
+        .arg(&bad_config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("step_up_minutes"));
+}
+
+#[test]
+fn reset_mfa_needs_a_user_and_a_reason_and_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let out = user_add(&data, None, "lisi", "supervisor", "password number 1 ok");
+    assert!(out.status.success());
+    for (args, needle) in [
+        (
+            &["user", "reset-mfa", "nobody", "--reason", "lost phone"][..],
+            "no user named nobody",
+        ),
+        (
+            &["user", "reset-mfa", "lisi", "--reason", " "][..],
+            "reason",
+        ),
+        (&["user", "reset-mfa", "lisi"][..], "--reason"),
+    ] {
+        let out = zhangfang(&data, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let out = zhangfang(
+        &data,
+        &[
+            "user",
+            "reset-mfa",
+            "lisi",
+            "--reason",
+            "手机丢失，工单 #4711",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lisi"));
+    let out = zhangfang(&data, &["audit", "search", "--action", "mfa_reset"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("手机丢失，工单 #4711") && text.contains("cli:"),
+        "{text}"
+    );
 }
 
 fn postgres_url() -> Option<String> {
@@ -405,6 +482,7 @@ async fn two_nodes_on_one_postgres_database_share_clients_and_sessions() {
         "shared cluster pass phrase",
     )
     .await;
+    enrol(&c, &node_a.base, &node_b.base).await;
     let id_number = "11010519491231002X";
     let r = c
         .post(format!("{}/api/v1/clients", node_a.base))

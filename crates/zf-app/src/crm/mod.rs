@@ -281,8 +281,8 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, AppError> {
 impl App {
     /// The grant of a named, enabled user for an operation run on the server's command line
     /// (`zhangfang import --as`, `export --as`, `demo`). The user's role and scope decide, as for
-    /// a request; what differs is only that no session carries it, so the one-time-password rule,
-    /// which protects sessions, does not apply.
+    /// a request; what differs is only that no session carries it, so the rules that protect
+    /// sessions (one-time password, step-up) do not apply.
     pub async fn operator_grant(
         &self,
         username: &zf_domain::Username,
@@ -299,6 +299,9 @@ impl App {
             username: user.username,
             role: user.role,
             must_change_password: false,
+            // Whoever runs the binary on the server holds its data directory and master key,
+            // which outweighs any factor a session could show; the step-up rule guards sessions.
+            authentication: zf_policy::Authentication::MultiFactor { fresh: true },
         };
         Ok(zf_policy::decide(Some(&principal), operation)?)
     }

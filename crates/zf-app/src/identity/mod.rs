@@ -1,18 +1,23 @@
-//! Who is calling: passwords, the first administrator, sign-in, sessions.
+//! Who is calling: passwords, the first administrator, sign-in with its second factor,
+//! sessions.
 //!
-//! Multi-factor authentication, lockout and throttling attach here later: `login` is the one
-//! path by which a password becomes a session, and `resolve_session` the one path by which a
-//! cookie becomes a [`zf_policy::Principal`].
+//! `login` is the one path by which a password becomes a session (or, with an authenticator, a
+//! short wait for the second factor that `complete_sign_in` ends), and `resolve_session` the
+//! one path by which a cookie becomes a [`zf_policy::Principal`].
 
 mod hasher;
+mod mfa;
 mod password_policy;
 mod roles;
 mod session;
+mod sessions;
 mod users;
 
 pub use hasher::Hasher;
+pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment, RECOVERY_CODES};
 pub use password_policy::{check_password, PasswordPolicyError};
 pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};
+pub use sessions::SessionView;
 pub use users::SetupSecret;

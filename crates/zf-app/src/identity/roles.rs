@@ -5,7 +5,7 @@ use zf_policy::{check_role_change, Grant, Role};
 use crate::{actor, now_ms, App, AppError, RequestMeta};
 
 /// A reason is part of every permission change's history: who, when, why.
-fn reason(text: &str) -> Result<String, AppError> {
+pub(crate) fn reason(text: &str) -> Result<String, AppError> {
     let t = text.trim();
     if t.is_empty() || t.chars().count() > 200 {
         return Err(AppError::Invalid(
@@ -17,7 +17,8 @@ fn reason(text: &str) -> Result<String, AppError> {
 
 impl App {
     /// A job transfer made by the security administrator. It takes effect on the user's very
-    /// next request, because every request reads the role afresh.
+    /// next request: the change ends their sessions, so the new role starts with a new sign-in
+    /// and a new session id.
     pub async fn change_role(
         &self,
         grant: &Grant,

@@ -5,11 +5,11 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_domain::Username;
-use zf_policy::{Grant, Principal};
-use zf_store::SessionRow;
+use zf_policy::{Authentication, Grant, Principal};
+use zf_store::{SessionLimit, SessionRow, UserRow};
 
 use crate::identity::check_password;
-use crate::{now_ms, App, AppError, RequestMeta};
+use crate::{App, AppError, RequestMeta};
 
 /// Sign-in throttling: an account locks after consecutive failures, for a time that doubles
 /// with each further failure; an address is refused after too many failures in a window.
@@ -39,7 +39,7 @@ impl Default for LoginPolicy {
 }
 
 impl LoginPolicy {
-    fn lock_until(&self, failures: i64, now: i64) -> Option<i64> {
+    pub(crate) fn lock_until(&self, failures: i64, now: i64) -> Option<i64> {
         if self.lock_after <= 0 || failures < self.lock_after {
             return None;
         }
@@ -60,7 +60,7 @@ impl std::fmt::Debug for SessionToken {
 }
 
 impl SessionToken {
-    fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         SessionToken(URL_SAFE_NO_PAD.encode(zf_crypto::random_bytes::<16>()))
     }
 
@@ -78,7 +78,7 @@ impl SessionToken {
         &self.0
     }
 
-    fn hash(&self) -> Vec<u8> {
+    pub(crate) fn hash(&self) -> Vec<u8> {
         Sha256::digest(self.0.as_bytes()).to_vec()
     }
 
@@ -92,8 +92,11 @@ impl SessionToken {
     }
 }
 
+/// How long a correct password waits for its second factor.
+pub(crate) const SECOND_FACTOR_WAIT_MS: i64 = 5 * 60_000;
+
 /// A short, non-secret name for a session in audit events and logs.
-fn session_ref(hash: &[u8]) -> String {
+pub(crate) fn session_ref(hash: &[u8]) -> String {
     hex::encode(&hash[..6])
 }
 
@@ -103,13 +106,28 @@ pub struct SessionContext {
     pub principal: Principal,
     pub session_ref: String,
     pub expires_at_ms: i64,
-    id_hash: Vec<u8>,
+    pub(crate) row: SessionRow,
 }
 
+impl SessionContext {
+    /// When a second factor was last verified on this session.
+    pub fn factor_at_ms(&self) -> Option<i64> {
+        self.row.factor_at_ms
+    }
+}
+
+/// A new session: after a sign-in, or after a second factor replaced the session's id.
 pub struct LoginOutcome {
     pub token: SessionToken,
     pub principal: Principal,
     pub expires_at_ms: i64,
+}
+
+impl LoginOutcome {
+    /// The password was right and the sign-in waits for the second factor.
+    pub fn second_factor_pending(&self) -> bool {
+        self.principal.authentication == Authentication::SecondFactorPending
+    }
 }
 
 impl App {
@@ -127,7 +145,7 @@ impl App {
             None => None,
         };
         let policy = &self.config.login;
-        let started = now_ms();
+        let started = self.now_ms();
         // Asked for unknown names too, so both paths make the same queries.
         let (failures, locked_until) = match &parsed {
             Some(u) => self.store.login_guard(u).await?,
@@ -155,7 +173,7 @@ impl App {
             .await;
         // Read after the hash: the session's clock starts when it is created, not when the
         // slow verification began.
-        let now = now_ms();
+        let now = self.now_ms();
         let attempted = parsed.as_ref().map_or_else(
             || "(malformed username)".to_owned(),
             |u| u.as_str().to_owned(),
@@ -192,9 +210,17 @@ impl App {
                 return Err(AppError::LoginFailed);
             }
         };
+        // With an authenticator the password alone opens only a short wait for the second
+        // factor; the session proper starts when the factor is verified, under a new id.
+        let pending = user.mfa_enrolled;
         let token = SessionToken::generate();
         let id_hash = token.hash();
-        let expires = now + self.config.session_absolute_timeout_ms;
+        let expires = now
+            + if pending {
+                SECOND_FACTOR_WAIT_MS
+            } else {
+                self.config.session_absolute_timeout_ms
+            };
         let actor = Actor {
             user_id: Some(user.id),
             name: user.username.as_str().to_owned(),
@@ -202,29 +228,84 @@ impl App {
             source: meta.source.clone(),
             device: meta.device.clone(),
         };
-        self.store
-            .session_create(
-                SessionRow {
-                    id_hash,
-                    user_id: user.id,
-                    created_at_ms: now,
-                    last_seen_ms: now,
-                    absolute_expiry_ms: expires,
-                    source: meta.source.clone(),
-                },
-                AuditEvent::new(now, actor, AuditAction::Login, Outcome::Success)
-                    .request(meta.request_id.clone()),
+        let row = SessionRow {
+            id_hash,
+            user_id: user.id,
+            created_at_ms: now,
+            last_seen_ms: now,
+            absolute_expiry_ms: expires,
+            source: meta.source.clone(),
+            second_factor_pending: pending,
+            factor_at_ms: None,
+            device: meta.device.clone(),
+        };
+        let (event, limit) = if pending {
+            let event = AuditEvent::new(
+                now,
+                actor,
+                AuditAction::LoginSecondFactorPending,
+                Outcome::Success,
+            );
+            (event, None)
+        } else {
+            let limit = self.session_limit(&actor, now);
+            (
+                AuditEvent::new(now, actor, AuditAction::Login, Outcome::Success),
+                limit,
             )
+        };
+        self.store
+            .session_create(row.clone(), limit, event.request(meta.request_id.clone()))
             .await?;
         Ok(LoginOutcome {
             token,
-            principal: Principal {
-                user_id: user.id,
-                username: user.username,
-                role: user.role,
-                must_change_password: user.must_change_password,
-            },
+            principal: self.principal_of(&user, &row, now),
             expires_at_ms: expires,
+        })
+    }
+
+    /// The caller as the policy sees them on this session: their role read afresh, and how far
+    /// they have authenticated.
+    pub(crate) fn principal_of(&self, user: &UserRow, session: &SessionRow, now: i64) -> Principal {
+        let mfa = &self.config.mfa;
+        let authentication = if session.second_factor_pending {
+            Authentication::SecondFactorPending
+        } else if user.mfa_enrolled {
+            Authentication::MultiFactor {
+                fresh: session
+                    .factor_at_ms
+                    .is_some_and(|at| now - at < mfa.step_up_window_ms()),
+            }
+        } else {
+            Authentication::PasswordOnly {
+                enrolment_required: mfa.requires(user.role),
+            }
+        };
+        Principal {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.role,
+            must_change_password: user.must_change_password,
+            authentication,
+        }
+    }
+
+    /// The concurrent-session limit as the store applies it, with the event that records an
+    /// ended session.
+    pub(crate) fn session_limit(&self, actor: &Actor, now: i64) -> Option<SessionLimit> {
+        let keep = self.config.max_sessions_per_user;
+        (keep > 0).then(|| SessionLimit {
+            keep,
+            event: AuditEvent::new(
+                now,
+                actor.clone(),
+                AuditAction::SessionRevoked,
+                Outcome::Success,
+            )
+            .on("user", actor.name.as_str())
+            .detail(format!(
+                "at most {keep} sessions per user: the oldest ended"
+            )),
         })
     }
 
@@ -238,7 +319,7 @@ impl App {
         let Some((session, user)) = self.store.session_get(&id_hash).await? else {
             return Ok(None);
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let idle_expiry = session.last_seen_ms + self.config.session_idle_timeout_ms;
         if user.disabled || now >= session.absolute_expiry_ms || now >= idle_expiry {
             self.store.session_delete(&id_hash, None).await?;
@@ -249,17 +330,12 @@ impl App {
             self.store.session_touch(&id_hash, now).await?;
         }
         Ok(Some(SessionContext {
-            principal: Principal {
-                user_id: user.id,
-                username: user.username,
-                role: user.role,
-                must_change_password: user.must_change_password,
-            },
+            principal: self.principal_of(&user, &session, now),
             session_ref: session_ref(&id_hash),
             expires_at_ms: session
                 .absolute_expiry_ms
                 .min(now + self.config.session_idle_timeout_ms),
-            id_hash,
+            row: session,
         }))
     }
 
@@ -271,14 +347,14 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<(), AppError> {
         let event = AuditEvent::new(
-            now_ms(),
+            self.now_ms(),
             crate::actor(grant, meta),
             AuditAction::Logout,
             Outcome::Success,
         )
         .request(meta.request_id.clone());
         self.store
-            .session_delete(&session.id_hash, Some(event))
+            .session_delete(&session.row.id_hash, Some(event))
             .await?;
         Ok(())
     }
@@ -316,7 +392,7 @@ impl App {
             self.config.firm_name.as_deref(),
         )?;
         let hash = self.hasher.hash(new).await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let event = AuditEvent::new(
             now,
             crate::actor(grant, meta),
@@ -329,7 +405,7 @@ impl App {
             .user_set_password(principal.user_id, hash, false, now, event)
             .await?;
         self.store
-            .session_delete_for_user(principal.user_id, Some(&session.id_hash))
+            .session_delete_for_user(principal.user_id, Some(&session.row.id_hash))
             .await?;
         Ok(())
     }

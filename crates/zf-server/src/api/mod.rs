@@ -5,9 +5,11 @@ pub mod alerts;
 pub mod audit;
 pub mod clients;
 pub mod crm;
+pub mod mfa;
 pub mod openapi;
 pub mod reviews;
 pub mod session;
+pub mod sessions;
 pub mod users;
 
 /// Liveness for load balancers and orchestration; says nothing about data.

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zf_app::LoginOutcome;
+use zf_policy::{Authentication, Principal};
 
 use crate::extract::{Authorized, JsonBody};
 use crate::routes::AppState;
@@ -28,6 +29,14 @@ pub struct PasswordChange {
     pub new_password: SecretString,
 }
 
+/// A TOTP code (6 digits) or a recovery code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactor {
+    #[schema(value_type = String, format = Password)]
+    pub code: SecretString,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SessionInfo {
     pub username: String,
@@ -35,8 +44,43 @@ pub struct SessionInfo {
     pub role: String,
     /// True until the one-time password is replaced; nothing else is allowed meanwhile.
     pub must_change_password: bool,
+    /// The password was right; the sign-in is finished by POSTing the second factor to
+    /// /api/v1/session/second-factor, and nothing else is allowed meanwhile.
+    pub second_factor_required: bool,
+    /// The role requires an authenticator the user has not set up (POST /api/v1/mfa/totp);
+    /// nothing else is allowed meanwhile.
+    pub mfa_enrolment_required: bool,
+    /// Whether a second factor verified recently enough for critical operations.
+    pub second_factor_fresh: bool,
     /// Unix time in milliseconds after which the session is no longer valid.
     pub expires_at: i64,
+}
+
+impl SessionInfo {
+    pub(crate) fn new(p: &Principal, expires_at: i64) -> Self {
+        SessionInfo {
+            username: p.username.as_str().to_owned(),
+            role: p.role.as_str().to_owned(),
+            must_change_password: p.must_change_password,
+            second_factor_required: p.authentication == Authentication::SecondFactorPending,
+            mfa_enrolment_required: p.authentication
+                == (Authentication::PasswordOnly {
+                    enrolment_required: true,
+                }),
+            second_factor_fresh: p.authentication == Authentication::MultiFactor { fresh: true },
+            expires_at,
+        }
+    }
+}
+
+/// The session cookie for `outcome` with its description, as one response.
+pub(crate) fn new_session(outcome: &LoginOutcome) -> Response {
+    let info = SessionInfo::new(&outcome.principal, outcome.expires_at_ms);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = session_cookie(outcome).parse() {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    (headers, Json(info)).into_response()
 }
 
 /// The `Set-Cookie` value for a new session.
@@ -52,9 +96,10 @@ pub(crate) fn clear_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// Sign in with a username and password.
+/// Sign in with a username and password. With an authenticator set up, the answer says
+/// `second_factor_required` and the cookie opens only the second step.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
-    responses((status = 200, body = SessionInfo, description = "Signed in; the session cookie is set"),
+    responses((status = 200, body = SessionInfo, description = "Signed in, or waiting for the second factor; the session cookie is set"),
               (status = 401, description = "Wrong username or password")))]
 pub async fn login(
     State(state): State<AppState>,
@@ -65,17 +110,42 @@ pub async fn login(
         .app
         .login(&body.username, body.password, &auth.meta)
         .await?;
-    let info = SessionInfo {
-        username: outcome.principal.username.as_str().to_owned(),
-        role: outcome.principal.role.as_str().to_owned(),
-        must_change_password: outcome.principal.must_change_password,
-        expires_at: outcome.expires_at_ms,
-    };
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = session_cookie(&outcome).parse() {
-        headers.insert(header::SET_COOKIE, v);
-    }
-    Ok((headers, Json(info)).into_response())
+    Ok(new_session(&outcome))
+}
+
+/// Finish signing in with the second factor: a TOTP code or a recovery code. The session
+/// starts under a new id (a new cookie); wrong codes count towards the account's lock.
+#[utoipa::path(post, path = "/api/v1/session/second-factor", tag = "session", request_body = SecondFactor,
+    responses((status = 200, body = SessionInfo, description = "Signed in; the new session cookie is set"),
+              (status = 401, description = "Wrong or reused code, or no sign-in waiting")))]
+pub async fn second_factor(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<SecondFactor>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .app
+        .complete_sign_in(auth.session()?, &body.code, &auth.meta)
+        .await?;
+    Ok(new_session(&outcome))
+}
+
+/// Verify the second factor again, so critical operations (the `mfa_required` challenge) are
+/// allowed for the next few minutes. The session continues under a new id (a new cookie).
+#[utoipa::path(post, path = "/api/v1/session/step-up", tag = "session", request_body = SecondFactor,
+    responses((status = 200, body = SessionInfo, description = "Verified; the renewed session cookie is set"),
+              (status = 401, description = "Wrong or reused code"),
+              (status = 422, description = "No authenticator set up")))]
+pub async fn step_up(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<SecondFactor>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .app
+        .step_up(&auth.grant, auth.session()?, &body.code, &auth.meta)
+        .await?;
+    Ok(new_session(&outcome))
 }
 
 /// Who is signed in on this session.
@@ -83,12 +153,7 @@ pub async fn login(
     responses((status = 200, body = SessionInfo), (status = 401, description = "Not signed in")))]
 pub async fn who_am_i(auth: Authorized) -> Result<Json<SessionInfo>, ApiError> {
     let s = auth.session()?;
-    Ok(Json(SessionInfo {
-        username: s.principal.username.as_str().to_owned(),
-        role: s.principal.role.as_str().to_owned(),
-        must_change_password: s.principal.must_change_password,
-        expires_at: s.expires_at_ms,
-    }))
+    Ok(Json(SessionInfo::new(&s.principal, s.expires_at_ms)))
 }
 
 /// Sign out: the session ends on the server, not only in the browser.

@@ -19,8 +19,8 @@ pub struct RoleChange {
     pub reason: String,
 }
 
-/// Move a user to another role (job transfer; security administrators). Effective on the
-/// user's next request, in every session they have open.
+/// Move a user to another role (job transfer; security administrators). Every session the
+/// user has open ends; the new role starts with their next sign-in.
 #[utoipa::path(put, path = "/api/v1/users/{username}/role", tag = "users", request_body = RoleChange,
     params(("username" = String, Path)),
     responses((status = 204), (status = 404), (status = 422, description = "Refused by separation of duties")))]

@@ -45,6 +45,7 @@ fn users_page(
                     th { (lang.t(Msg::LegalRepIdNumber)) }
                     th { (lang.t(Msg::Network)) }
                     th { (lang.t(Msg::ChangeRole)) }
+                    th { (lang.t(Msg::Sessions)) }
                 } }
                 tbody {
                     @for u in rows {
@@ -68,6 +69,14 @@ fn users_page(
                                         " "
                                         button type="submit" { (lang.t(Msg::ChangeRole)) }
                                     }
+                                }
+                            }
+                            td {
+                                form.inline method="post" action={ "/users/" (u.username) "/sessions/revoke" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input name="reason" required placeholder=(lang.t(Msg::Reason)) maxlength="200";
+                                    " "
+                                    button type="submit" { (lang.t(Msg::EndAllSessions)) }
                                 }
                             }
                         }
@@ -145,6 +154,44 @@ pub async fn change_role(
             }
         }
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Ends every session of a user; they must sign in again.
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Path(username): Path<String>,
+    Form(form): Form<ReasonForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let result = match Username::parse(&username) {
+        Ok(u) => {
+            state
+                .app
+                .revoke_user_sessions(&auth.grant, &u, &form.reason, &auth.meta)
+                .await
+        }
+        Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
+    };
+    let (status, message) = match result {
+        Ok(()) => (StatusCode::OK, lang.t(Msg::SessionsEnded).to_owned()),
+        Err(e @ zf_app::AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match all_users(&state).await {
+        Ok(rows) => (status, users_page(lang, &auth, &rows, Some(&message))).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -73,7 +73,11 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
                         @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }
                     }
                     @if let Some((name, role)) = user {
-                        span.user { (lang.t(Msg::SignedInAs)) " " strong { (name) } " (" (role) ")" }
+                        span.user {
+                            (lang.t(Msg::SignedInAs)) " " strong { (name) } " (" (role) ") "
+                            a href="/mfa" { (lang.t(Msg::Security)) } " "
+                            a href="/sessions" { (lang.t(Msg::Sessions)) }
+                        }
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
                             button type="submit" { (lang.t(Msg::SignOut)) }

@@ -10,8 +10,11 @@ pub mod clients;
 pub mod crm;
 mod i18n;
 mod layout;
+pub mod mfa;
 pub mod pages;
+mod qr;
 pub mod session;
+pub mod sessions;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

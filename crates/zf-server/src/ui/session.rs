@@ -56,7 +56,9 @@ pub async fn login_submit(
         .await
     {
         Ok(outcome) => {
-            let next = if outcome.principal.must_change_password {
+            let next = if outcome.second_factor_pending() {
+                "/login/second-factor"
+            } else if outcome.principal.must_change_password {
                 "/password"
             } else {
                 "/clients"
@@ -170,6 +172,86 @@ pub async fn password_submit(
             password_form(lang, &auth, Some(&e.to_string())),
         )
             .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn second_factor_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Markup {
+    let csrf = auth.csrf_token.as_deref().unwrap_or("");
+    layout::bare(
+        lang,
+        lang.t(Msg::SecondFactor),
+        html! {
+            form.card method="post" action="/login/second-factor" {
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                input type="hidden" name="csrf" value=(csrf);
+                label for="code" { (lang.t(Msg::EnterCode)) }
+                input #code name="code" required autocomplete="one-time-code" minlength="6"
+                    maxlength="16" autofocus;
+                button type="submit" { (lang.t(Msg::Verify)) }
+            }
+            form.inline method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { (lang.t(Msg::Cancel)) }
+            }
+        },
+    )
+}
+
+/// The second step of a sign-in. A session that is not waiting for one goes home.
+pub async fn second_factor_page(headers: HeaderMap, auth: Authorized) -> Response {
+    let waiting = auth.session.as_ref().is_some_and(|s| {
+        s.principal.authentication == zf_policy::Authentication::SecondFactorPending
+    });
+    if !waiting {
+        return Redirect::to("/").into_response();
+    }
+    second_factor_form(Lang::from_headers(&headers), &auth, None).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    csrf: String,
+    code: SecretString,
+}
+
+pub async fn second_factor_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<SecondFactorForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let Some(session) = &auth.session else {
+        return Redirect::to("/login").into_response();
+    };
+    match state
+        .app
+        .complete_sign_in(session, &form.code, &auth.meta)
+        .await
+    {
+        Ok(outcome) => {
+            let next = if outcome.principal.must_change_password {
+                "/password"
+            } else {
+                "/"
+            };
+            (
+                [(header::SET_COOKIE, session_cookie(&outcome))],
+                Redirect::to(next),
+            )
+                .into_response()
+        }
+        Err(zf_app::AppError::SecondFactorFailed) => (
+            StatusCode::UNAUTHORIZED,
+            second_factor_form(lang, &auth, Some(lang.t(Msg::SecondFactorFailed))),
+        )
+            .into_response(),
+        // Nothing waits for a second factor on this session: it is signed in already.
+        Err(zf_app::AppError::Invalid(_)) => Redirect::to("/").into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -74,9 +76,47 @@ pub async fn fresh_postgres_schema() -> Option<(String, String)> {
     ))
 }
 
+/// The server's clock, which a test moves forward instead of waiting (past a step-up window,
+/// to a later TOTP step).
+#[derive(Default)]
+pub struct TestClock {
+    offset_ms: AtomicI64,
+}
+
+impl zf_app::Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        zf_app::now_ms() + self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+/// A user's authenticator app, as a test holds it: the secret, the last step it has shown the
+/// server (each code works once), and the recovery codes from the enrolment.
+pub struct Authenticator {
+    pub secret: zf_crypto::TotpSecret,
+    last_step: Mutex<i64>,
+    pub recovery_codes: Mutex<Vec<String>>,
+}
+
+impl Authenticator {
+    pub fn new(secret: zf_crypto::TotpSecret) -> Self {
+        Authenticator {
+            secret,
+            last_step: Mutex::new(i64::MIN),
+            recovery_codes: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 pub struct TestServer {
     pub base: String,
     pub app: App,
+    pub clock: Arc<TestClock>,
     pub dir: TempDir,
     pub database: DatabaseChoice,
     pub schema: Option<String>,
@@ -101,9 +141,11 @@ impl TestServer {
                 (DatabaseChoice::Postgres(url), Some(schema))
             }
         };
-        let instance = Instance::open(&data, database.clone(), config)
+        let mut instance = Instance::open(&data, database.clone(), config)
             .await
             .expect("open instance");
+        let clock = Arc::new(TestClock::default());
+        instance.app = instance.app.with_clock(clock.clone());
         let files = tls::ensure_self_signed(&data).expect("certificate");
         let cert_pem = std::fs::read(&files.cert).expect("read cert");
         let tls_config = tls::server_config(&files).expect("tls config");
@@ -122,6 +164,7 @@ impl TestServer {
         Some(TestServer {
             base: format!("https://{addr}"),
             app,
+            clock,
             dir,
             database,
             schema,
@@ -155,8 +198,87 @@ impl TestServer {
             .expect("client")
     }
 
+    /// A code the server will accept now from `authenticator`: the current step, or the next
+    /// unused one, moving the server's clock forward when the current step was used already.
+    pub fn totp_code(&self, authenticator: &Authenticator) -> String {
+        let p = zf_crypto::TotpParams::STANDARD;
+        let mut last = authenticator.last_step.lock().unwrap();
+        let now = || p.step_at(zf_app::Clock::now_ms(self.clock.as_ref()));
+        let step = now().max(last.saturating_add(1));
+        while now() < step - 1 {
+            self.clock.advance(p.step_seconds * 1000);
+        }
+        *last = step;
+        authenticator.secret.code(step, p).to_string()
+    }
+
+    /// Sets up an authenticator on a signed-in session through the API, as a user would.
+    pub async fn enrol(&self, session: &mut Session) {
+        let r = session.post("/api/v1/mfa/totp", &json!({})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "start enrolment");
+        let body: Value = r.json().await.expect("json");
+        let secret = zf_crypto::TotpSecret::from_base32(body["secret"].as_str().expect("secret"))
+            .expect("base32 secret");
+        let authenticator = Arc::new(Authenticator::new(secret));
+        let code = self.totp_code(&authenticator);
+        let r = session
+            .post("/api/v1/mfa/totp/confirm", &json!({ "code": code }))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "confirm enrolment");
+        let body: Value = r.json().await.expect("json");
+        *authenticator.recovery_codes.lock().unwrap() = body["recovery_codes"]
+            .as_array()
+            .expect("recovery codes")
+            .iter()
+            .map(|c| c.as_str().expect("code").to_owned())
+            .collect();
+        session.authenticator = Some(authenticator);
+    }
+
+    /// Signs in with a password and, when the user has an authenticator, its next code.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        authenticator: Option<Arc<Authenticator>>,
+    ) -> Session {
+        let session = Session {
+            client: self.client(true),
+            base: self.base.clone(),
+            username: username.to_owned(),
+            authenticator,
+        };
+        let r = session
+            .post(
+                "/api/v1/session",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        let body: Value = r.json().await.expect("json");
+        if body["second_factor_required"] == true {
+            let a = session.authenticator.as_ref().expect("an authenticator");
+            let code = self.totp_code(a);
+            let r = session
+                .post("/api/v1/session/second-factor", &json!({ "code": code }))
+                .await;
+            assert_eq!(r.status(), StatusCode::OK, "second factor {username}");
+        }
+        session
+    }
+
+    /// Verifies the second factor again on `session`, for critical operations.
+    pub async fn step_up(&self, session: &Session) -> reqwest::Response {
+        let a = session.authenticator.as_ref().expect("an authenticator");
+        let code = self.totp_code(a);
+        session
+            .post("/api/v1/session/step-up", &json!({ "code": code }))
+            .await
+    }
+
     /// Creates a user through the application (as the CLI does), signs in with the one-time
-    /// password, and replaces it, so the session is ready for work.
+    /// password, replaces it, and sets up an authenticator if the role requires one, so the
+    /// session is ready for work (with a fresh second factor).
     pub async fn signed_in(&self, username: &str, role: Role) -> Session {
         let one_time = "one-time pass phrase 4 test";
         let fresh = "a fresh pass phrase for tests";
@@ -169,10 +291,11 @@ impl TestServer {
             )
             .await
             .expect("add user");
-        let session = Session {
+        let mut session = Session {
             client: self.client(true),
             base: self.base.clone(),
             username: username.to_owned(),
+            authenticator: None,
         };
         let r = session
             .post(
@@ -193,6 +316,9 @@ impl TestServer {
             StatusCode::NO_CONTENT,
             "password change {username}"
         );
+        if self.app.config().mfa.requires(role) {
+            self.enrol(&mut session).await;
+        }
         session
     }
 
@@ -226,6 +352,8 @@ pub struct Session {
     pub client: reqwest::Client,
     pub base: String,
     pub username: String,
+    /// The user's authenticator, once set up.
+    pub authenticator: Option<Arc<Authenticator>>,
 }
 
 impl Session {

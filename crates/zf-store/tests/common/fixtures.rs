@@ -40,6 +40,9 @@ pub fn session(user: UserId, tag: u8) -> SessionRow {
         last_seen_ms: T0 + i64::from(tag),
         absolute_expiry_ms: T0 + 12 * 3_600_000,
         source: Some(format!("192.0.2.{tag}")),
+        second_factor_pending: false,
+        factor_at_ms: None,
+        device: Some(format!("test-agent/{tag}")),
     }
 }
 

@@ -1,0 +1,90 @@
+//! One's own authenticator: its state, setting one up, confirming it with a first code.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use zf_app::identity::MfaStatus;
+
+use super::session::{session_cookie, SecondFactor};
+use crate::extract::{Authorized, JsonBody};
+use crate::routes::AppState;
+use crate::ApiError;
+
+/// A new authenticator's secret: scan `otpauth_uri` as a QR code or type `secret` into the
+/// app, then confirm with the code it shows.
+#[derive(Serialize, ToSchema)]
+pub struct TotpSetup {
+    /// Base32 (RFC 4648), for typing by hand.
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+/// The recovery codes of a confirmed authenticator, shown this once: each signs in (or steps
+/// up) once in place of a TOTP code.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// One's own second factor: set up or not, required or not, recovery codes left.
+#[utoipa::path(get, path = "/api/v1/mfa", tag = "mfa",
+    responses((status = 200, body = MfaStatus)))]
+pub async fn status(
+    State(state): State<AppState>,
+    auth: Authorized,
+) -> Result<Json<MfaStatus>, ApiError> {
+    Ok(Json(state.app.mfa_status(auth.session()?).await?))
+}
+
+/// Start setting up an authenticator (TOTP: SHA-1, 6 digits, 30 s), replacing one started and
+/// not confirmed.
+#[utoipa::path(post, path = "/api/v1/mfa/totp", tag = "mfa",
+    responses((status = 201, body = TotpSetup),
+              (status = 409, description = "An authenticator is already set up")))]
+pub async fn begin(
+    State(state): State<AppState>,
+    auth: Authorized,
+) -> Result<(StatusCode, Json<TotpSetup>), ApiError> {
+    let e = state
+        .app
+        .totp_begin(&auth.grant, auth.session()?, &auth.meta)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TotpSetup {
+            secret: e.secret.to_string(),
+            otpauth_uri: e.uri.to_string(),
+        }),
+    ))
+}
+
+/// Confirm the authenticator with the code it shows now. It is then asked for at every
+/// sign-in; the session continues under a new id (a new cookie).
+#[utoipa::path(post, path = "/api/v1/mfa/totp/confirm", tag = "mfa", request_body = SecondFactor,
+    responses((status = 200, body = RecoveryCodes, description = "Active; the renewed session cookie is set"),
+              (status = 422, description = "The code does not match, or nothing to confirm")))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<SecondFactor>,
+) -> Result<Response, ApiError> {
+    let activated = state
+        .app
+        .totp_confirm(&auth.grant, auth.session()?, &body.code, &auth.meta)
+        .await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = session_cookie(&activated.session).parse() {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    let codes = RecoveryCodes {
+        recovery_codes: activated
+            .recovery_codes
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    };
+    Ok((headers, Json(codes)).into_response())
+}
