@@ -310,7 +310,8 @@ mod tests {
             [
                 Operation::RoleChange,
                 Operation::ReviewManage,
-                Operation::ClientReveal
+                Operation::ClientReveal,
+                Operation::ClientExport
             ]
         );
     }
