@@ -200,7 +200,14 @@ impl Sinks {
 const MINUTE: i64 = 60_000;
 /// Events read per tick; a backlog drains over several ticks.
 const BATCH: u32 = 2_000;
-const SENSITIVE_READS: &[&str] = &["client_sensitive_read", "client_searched"];
+const SENSITIVE_READS: &[&str] = &[
+    "client_sensitive_read",
+    "client_searched",
+    "record_sensitive_read",
+    "record_searched",
+    "document_downloaded",
+    "clients_exported",
+];
 
 /// A rule's verdict before it is stored.
 struct Finding {
