@@ -744,3 +744,88 @@ fn the_audit_benchmark_runs_on_a_tiny_data_set() {
     assert_eq!(figures["events"], 3000);
     assert!(figures["verify_events_per_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn demo_then_export_then_import_into_another_instance_keeps_every_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let out = zhangfang(&a, &["demo", "--clients", "12"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("demo-zhuguan"), "{stdout}");
+    assert!(stdout.contains("12 demo clients created"), "{stdout}");
+    // An accountant may not export without approval: refused with a reason, nothing written.
+    let file = dir.path().join("clients.xlsx");
+    let out = zhangfang(
+        &a,
+        &[
+            "export",
+            "--as",
+            "demo-kuaiji1",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may not client_export"));
+    assert!(!file.exists());
+    let out = zhangfang(
+        &a,
+        &[
+            "export",
+            "--as",
+            "demo-zhuguan",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("12 clients written"));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the export is readable by its owner only"
+    );
+    // Into a fresh instance: its supervisor imports the file whole.
+    let out = zhangfang(
+        &b,
+        &["user", "add", "--username", "wang", "--role", "supervisor"],
+    );
+    assert!(out.status.success());
+    for name in ["demo-kuaiji1", "demo-kuaiji2", "demo-kuaiji3"] {
+        zhangfang(
+            &b,
+            &["user", "add", "--username", name, "--role", "accountant"],
+        );
+    }
+    let out = zhangfang(&b, &["import", "--as", "wang", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("12 of 12 rows imported"));
+    // Again: every row collides; the command fails, names the rows, and writes nothing.
+    let out = zhangfang(&b, &["import", "--as", "wang", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("row 2, column 统一社会信用代码"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing was written"));
+    // A file that is not a client list at all.
+    let junk = dir.path().join("junk.csv");
+    std::fs::write(&junk, [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let out = zhangfang(&b, &["import", "--as", "wang", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+}
