@@ -29,6 +29,16 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
         .await
         .unwrap();
     assert_eq!(read["legal_rep_id_number"]["visibility"], "visible");
+    let books = format!("/api/v1/clients/{id}/financials");
+    let r = moving
+        .post(
+            &books,
+            &json!({"period": "2026-10", "revenue": 8_800_000, "cost": 5_500_000, "vat": 264_000,
+                    "cit": 0, "iit_withheld": 0}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(moving.get(&books).await.status(), StatusCode::OK);
 
     // The security admin moves the accountant to sales while their session stays open.
     let r = security
@@ -45,6 +55,7 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
         moving.get(&format!("/api/v1/clients/{id}")).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(moving.get(&books).await.status(), StatusCode::UNAUTHORIZED);
     // Signed in again, the user works under the new role: no full ID number, no more
     // updates. (Sales reach every client, masked.)
     let moving = s
@@ -61,6 +72,8 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
         .await
         .unwrap();
     assert_eq!(read["legal_rep_id_number"]["visibility"], "masked");
+    // Sales never see financial records.
+    assert_eq!(moving.get(&books).await.status(), StatusCode::FORBIDDEN);
     let r = moving
         .patch(
             &format!("/api/v1/clients/{id}"),
