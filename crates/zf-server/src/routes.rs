@@ -20,6 +20,8 @@ use crate::{api, headers, policy, ui};
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// A document upload: the largest document and nothing more.
 pub const DOCUMENT_LIMIT: usize = zf_domain::MAX_DOCUMENT_BYTES;
+/// A document upload from a web form: the document and the form's other fields.
+pub const UPLOAD_FORM_LIMIT: usize = DOCUMENT_LIMIT + 64 * 1024;
 /// A client list to import (a 100,000-row spreadsheet is well under this).
 pub const IMPORT_LIMIT: usize = 32 * 1024 * 1024;
 
@@ -199,6 +201,8 @@ fn table() -> Table {
     .add(Get,    "/clients/new",              ClientCreate,      ui::clients::new_form)
     .add(Post,   "/clients/search",           ClientSearch,      ui::clients::search)
     .add(Get,    "/clients/{id}",             ClientRead,        ui::clients::detail)
+    .add(Post,   "/clients/{id}",             ClientUpdate,      ui::clients::update)
+    .add(Post,   "/clients/{id}/assignment",  ClientAssign,      ui::clients::assign)
     .add(Post,   "/clients/{id}/reveal",      ClientReveal,      ui::clients::reveal)
     .add(Get,    "/clients/export",           ClientExport,      api::crm::client_export)
     .add(Get,    "/clients/import",           ClientImport,      ui::crm::import_page)
@@ -206,23 +210,32 @@ fn table() -> Table {
     .add(Get,    "/clients/{id}/contacts",    ContactList,       ui::crm::contacts)
     .add(Post,   "/clients/{id}/contacts",    ContactCreate,     ui::crm::contact_create)
     .add(Get,    "/clients/{id}/contracts",   ContractList,      ui::crm::contracts)
+    .add(Post,   "/clients/{id}/contracts",   ContractCreate,    ui::crm::contract_create)
+    .add(Post,   "/clients/{id}/contracts/{record_id}/documents", DocumentUpload, ui::crm::contract_attach.layer(DefaultBodyLimit::max(UPLOAD_FORM_LIMIT)))
     .add(Get,    "/clients/{id}/financials",  FinancialList,     ui::crm::financials)
+    .add(Post,   "/clients/{id}/financials",  FinancialCreate,   ui::crm::financial_create)
     .add(Get,    "/clients/{id}/filings",     FilingList,        ui::crm::filings)
     .add(Post,   "/clients/{id}/filings/generate", FilingGenerate, ui::crm::filing_generate)
     .add(Post,   "/clients/{id}/filings/{record_id}", FilingUpdate, ui::crm::filing_filed)
     .add(Get,    "/clients/{id}/interactions", InteractionList,  ui::crm::interactions)
     .add(Post,   "/clients/{id}/interactions", InteractionCreate, ui::crm::interaction_create)
+    .add(Post,   "/clients/{id}/interactions/{record_id}/done", InteractionUpdate, ui::crm::follow_up_done)
     .add(Get,    "/clients/{id}/documents",   DocumentList,      ui::crm::documents)
-    .add(Post,   "/clients/{id}/documents",   DocumentUpload,    ui::crm::document_upload.layer(DefaultBodyLimit::max(DOCUMENT_LIMIT + 64 * 1024)))
+    .add(Post,   "/clients/{id}/documents",   DocumentUpload,    ui::crm::document_upload.layer(DefaultBodyLimit::max(UPLOAD_FORM_LIMIT)))
     .add(Get,    "/clients/{id}/documents/{record_id}", DocumentDownload, api::crm::document_download)
     .add(Get,    "/clients/{id}/custody",     CustodyList,       ui::crm::custody)
     .add(Post,   "/clients/{id}/custody",     CustodyCreate,     ui::crm::custody_create)
     .add(Post,   "/clients/{id}/custody/{record_id}/moves", CustodyMove, ui::crm::custody_move)
     .add(Get,    "/clients/{id}/fees",        PaymentList,       ui::crm::fees)
-    .add(Get,    "/deadlines",                FilingDue,         ui::crm::deadlines)
-    .add(Get,    "/arrears",                  PaymentList,       ui::crm::arrears)
-    .add(Get,    "/leads",                    LeadList,          ui::crm::leads)
-    .add(Post,   "/leads",                    LeadCreate,        ui::crm::lead_create)
+    .add(Post,   "/clients/{id}/payments",    PaymentCreate,     ui::crm::payment_create)
+    .add(Get,    "/deadlines",                FilingDue,         ui::dashboard::deadlines)
+    .add(Get,    "/follow-ups",               InteractionList,   ui::dashboard::follow_ups)
+    .add(Get,    "/custody/overdue",          CustodyList,       ui::dashboard::custody_overdue)
+    .add(Get,    "/arrears",                  PaymentList,       ui::dashboard::arrears)
+    .add(Get,    "/leads",                    LeadList,          ui::leads::leads)
+    .add(Post,   "/leads",                    LeadCreate,        ui::leads::lead_create)
+    .add(Post,   "/leads/{id}",               LeadUpdate,        ui::leads::lead_stage)
+    .add(Post,   "/leads/{id}/convert",       LeadConvert,       ui::leads::lead_convert)
     .add(Get,    "/audit",                    AuditSearch,       ui::audit::search)
     .add(Get,    "/alerts",                   AlertList,         ui::alerts::list)
     .add(Post,   "/alerts/{id}/acknowledge",  AlertUpdate,       ui::alerts::acknowledge)

@@ -4,9 +4,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use zf_app::{AppError, ClientFilter, ClientView, IdNumberQuery, SensitiveValue};
-use zf_domain::{ClientName, ClientStatus, IdNumber, NewClient, PersonName, TaxpayerType, Uscc};
+use zf_app::{AppError, ClientAssignment, ClientFilter, ClientView, IdNumberQuery, SensitiveValue};
+use zf_domain::{
+    ClientName, ClientPatch, ClientStatus, Fen, IdNumber, NewClient, Notes, PersonName, ShortText,
+    Tags, TaxpayerType, Uscc,
+};
+use zf_policy::{Action, Resource};
 
+use super::form::{app_error, csrf, field, invalid, may, yuan};
 use super::i18n::{Lang, Msg};
 use super::{csrf_ok, csrf_refused, layout, time};
 use crate::extract::{Authorized, ClientIdPath, QueryParams};
@@ -320,10 +325,7 @@ pub async fn detail(
 
 fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str>) -> Markup {
     let may_reveal = matches!(c.legal_rep_id_number, SensitiveValue::Masked(_))
-        && auth.grant.may(zf_policy::Permission::new(
-            zf_policy::Resource::Client,
-            zf_policy::Action::Reveal,
-        ));
+        && may(auth, Resource::Client, Action::Reveal);
     layout::page(
         lang,
         auth,
@@ -331,16 +333,18 @@ fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str
         html! {
             (super::crm::tabs(lang, auth, c.id, ""))
             dl.card {
-                dt { (lang.t(Msg::Status)) } dd { (c.status_label) }
+                dt { (lang.t(Msg::Status)) } dd #client-status { (lang.pick(c.status.label_zh(), c.status.label_en())) }
                 dt { (lang.t(Msg::Uscc)) } dd { (c.uscc) }
                 dt { (lang.t(Msg::TaxpayerType)) } dd { (taxpayer_label(lang, c.taxpayer_type)) }
                 dt { (lang.t(Msg::LegalRepName)) } dd { (c.legal_rep_name) }
                 dt { (lang.t(Msg::LegalRepIdNumber)) } dd { (sensitive(lang, &c.legal_rep_id_number)) }
+                dt { (lang.t(Msg::AssignedAccountant)) }
+                dd #client-assigned { @if c.assigned_accountant.is_some() { (lang.t(Msg::Assigned)) } @else { span.error { (lang.t(Msg::Unassigned)) } } }
+                @if let Some(t) = &c.team { dt { (lang.t(Msg::Team)) } dd #client-team { (t) } }
                 @if let Some(t) = &c.tax_authority { dt { (lang.t(Msg::TaxAuthority)) } dd { (t) } }
-                @if let Some(r) = c.registered_capital { dt { (lang.t(Msg::RegisteredCapital)) } dd { (r / 100) } }
-                @if let Some(t) = &c.team { dt { (lang.t(Msg::Team)) } dd { (t) } }
-                @if !c.tags.is_empty() { dt { (lang.t(Msg::Tags)) } dd { (c.tags.join("、")) } }
-                @if let Some(n) = &c.notes { dt { (lang.t(Msg::Notes)) } dd { (n) } }
+                @if let Some(r) = c.registered_capital { dt { (lang.t(Msg::RegisteredCapital)) } dd.num { (yuan(r)) } }
+                @if !c.tags.is_empty() { dt { (lang.t(Msg::Tags)) } dd #client-tags { (c.tags.join("、")) } }
+                @if let Some(n) = &c.notes { dt { (lang.t(Msg::Notes)) } dd.text { (n) } }
                 dt { (lang.t(Msg::Created)) } dd { (time(c.created_at)) }
                 dt { (lang.t(Msg::Updated)) } dd { (time(c.updated_at)) }
                 dt { (lang.t(Msg::Version)) } dd { (c.version) }
@@ -348,7 +352,7 @@ fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if may_reveal {
                 form.card method="post" action={ "/clients/" (c.id) "/reveal" } {
-                    input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));
+                    (csrf(auth))
                     label for="reason" { (lang.t(Msg::RevealReason)) }
                     input #reason name="reason" required minlength="4" maxlength="200" autocomplete="off";
                     button type="submit" { (lang.t(Msg::Reveal)) }
@@ -357,9 +361,226 @@ fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str
             @if matches!(c.legal_rep_id_number, SensitiveValue::Visible(_)) {
                 p.note { (lang.t(Msg::SensitiveReadAudited)) }
             }
+            @if may(auth, Resource::Client, Action::Update) { (edit_form(lang, auth, c)) }
+            @if may(auth, Resource::ClientAssignment, Action::Update) { (assign_form(lang, auth, c)) }
             p { a href="/clients" { (lang.t(Msg::Back)) } }
         },
     )
+}
+
+/// Registered capital as typed into a form: plain yuan, no separators.
+fn capital_input(fen: Option<i64>) -> String {
+    fen.and_then(|f| Fen::new(f).ok())
+        .map(Fen::to_yuan_string)
+        .unwrap_or_default()
+}
+
+/// The fields a firm keeps up to date on a client. The values the page showed travel with the
+/// form, so that only what the person changed is written (and named in the audit event); the
+/// version refuses the save if someone else changed the client in between.
+fn edit_form(lang: Lang, auth: &Authorized, c: &ClientView) -> Markup {
+    let tags = c.tags.join("，");
+    let notes = c.notes.as_deref().unwrap_or("");
+    let authority = c.tax_authority.as_deref().unwrap_or("");
+    let capital = capital_input(c.registered_capital);
+    html! {
+        h2 { (lang.t(Msg::EditClient)) }
+        form.card.grid #edit-client method="post" action={ "/clients/" (c.id) } {
+            (csrf(auth))
+            input type="hidden" name="version" value=(c.version);
+            input type="hidden" name="orig_status" value=(c.status.as_str());
+            input type="hidden" name="orig_tags" value=(tags);
+            input type="hidden" name="orig_notes" value=(notes);
+            input type="hidden" name="orig_tax_authority" value=(authority);
+            input type="hidden" name="orig_registered_capital" value=(capital);
+            div { label for="status" { (lang.t(Msg::Status)) }
+                select #status name="status" {
+                    @for s in ClientStatus::ALL.into_iter().filter(|s| *s == c.status || c.status.can_move_to(*s)) {
+                        option value=(s.as_str()) selected[s == c.status] { (lang.pick(s.label_zh(), s.label_en())) }
+                    }
+                }
+            }
+            div { label for="registered_capital" { (lang.t(Msg::RegisteredCapital)) }
+                input #registered_capital name="registered_capital" inputmode="decimal" maxlength="24" value=(capital) autocomplete="off"; }
+            div.wide { label for="tax_authority" { (lang.t(Msg::TaxAuthority)) }
+                input #tax_authority name="tax_authority" maxlength="100" value=(authority); }
+            div.wide { label for="tags" { (lang.t(Msg::TagsHint)) } input #tags name="tags" maxlength="500" value=(tags); }
+            div.wide { label for="notes" { (lang.t(Msg::Notes)) } textarea #notes name="notes" maxlength="2000" rows="3" { (notes) } }
+            div.actions { button type="submit" { (lang.t(Msg::Save)) } }
+        }
+    }
+}
+
+fn assign_form(lang: Lang, auth: &Authorized, c: &ClientView) -> Markup {
+    html! {
+        h2 { (lang.t(Msg::AssignClient)) }
+        form.card.grid #assign-client method="post" action={ "/clients/" (c.id) "/assignment" } {
+            (csrf(auth))
+            div { label for="accountant" { (lang.t(Msg::AccountantUsername)) }
+                input #accountant name="accountant" maxlength="32" autocomplete="off"; }
+            div { label for="team" { (lang.t(Msg::Team)) } input #team name="team" maxlength="100" value=(c.team.as_deref().unwrap_or("")); }
+            p.note.wide { (lang.t(Msg::AssignNote)) }
+            div.actions { button type="submit" { (lang.t(Msg::AssignClient)) } }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    csrf: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    orig_status: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    orig_tags: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    orig_notes: String,
+    #[serde(default)]
+    tax_authority: String,
+    #[serde(default)]
+    orig_tax_authority: String,
+    #[serde(default)]
+    registered_capital: String,
+    #[serde(default)]
+    orig_registered_capital: String,
+}
+
+/// Text as a browser submits it from a text area, compared the way the domain stores it.
+fn same_text(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.replace("\r\n", "\n").trim().to_owned();
+    norm(a) == norm(b)
+}
+
+/// A changed text field: `None` when unchanged. A client update can set these fields but not
+/// remove them, so emptying one is refused rather than silently ignored.
+fn changed<T, E: std::fmt::Display>(
+    lang: Lang,
+    label: Msg,
+    new: &str,
+    orig: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, String> {
+    if same_text(new, orig) {
+        Ok(None)
+    } else if new.trim().is_empty() {
+        Err(format!("{}: {}", lang.t(label), lang.t(Msg::CannotEmpty)))
+    } else {
+        field(lang, label, parse(new)).map(Some)
+    }
+}
+
+impl EditForm {
+    fn patch(&self, lang: Lang) -> Result<ClientPatch, String> {
+        let mut patch = ClientPatch::default();
+        if self.status.trim() != self.orig_status.trim() {
+            patch.status = Some(field(lang, Msg::Status, ClientStatus::parse(&self.status))?);
+        }
+        let tags = field(lang, Msg::Tags, Tags::parse(&self.tags))?;
+        if Tags::parse(&self.orig_tags).ok().as_ref() != Some(&tags) {
+            patch.tags = Some(tags);
+        }
+        patch.notes = changed(
+            lang,
+            Msg::Notes,
+            &self.notes,
+            &self.orig_notes,
+            Notes::parse,
+        )?;
+        patch.tax_authority = changed(
+            lang,
+            Msg::TaxAuthority,
+            &self.tax_authority,
+            &self.orig_tax_authority,
+            ShortText::parse,
+        )?;
+        let capital = changed(
+            lang,
+            Msg::RegisteredCapital,
+            &self.registered_capital,
+            &self.orig_registered_capital,
+            Fen::parse_yuan,
+        )?;
+        // "100000" and "100,000.00" are the same capital.
+        patch.registered_capital =
+            capital.filter(|c| Fen::parse_yuan(&self.orig_registered_capital).ok() != Some(*c));
+        Ok(patch)
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+    Form(f): Form<EditForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &f.csrf) {
+        return csrf_refused(lang);
+    }
+    let back = format!("/clients/{id}");
+    let parsed = f.patch(lang).and_then(|patch| {
+        let version = field(lang, Msg::Version, f.version.trim().parse::<i64>())?;
+        Ok((patch, version))
+    });
+    let (patch, version) = match parsed {
+        Ok(v) => v,
+        Err(m) => return invalid(lang, &back, &m),
+    };
+    if patch.is_empty() {
+        return Redirect::to(&back).into_response();
+    }
+    match state
+        .app
+        .client_update(&auth.grant, id, patch, Some(version), &auth.meta)
+        .await
+    {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e) => app_error(lang, &back, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    csrf: String,
+    #[serde(default)]
+    accountant: String,
+    #[serde(default)]
+    team: String,
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+    Form(f): Form<AssignForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &f.csrf) {
+        return csrf_refused(lang);
+    }
+    let blank_is_none = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let assignment = ClientAssignment {
+        accountant: blank_is_none(&f.accountant),
+        team: blank_is_none(&f.team),
+    };
+    let back = format!("/clients/{id}");
+    match state
+        .app
+        .client_assign(&auth.grant, id, assignment, &auth.meta)
+        .await
+    {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e) => app_error(lang, &back, e),
+    }
 }
 
 #[derive(Deserialize)]

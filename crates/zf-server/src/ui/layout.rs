@@ -66,6 +66,7 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
                     nav.main {
                         @if may(zf_policy::Resource::Client) { a href="/clients" { (lang.t(Msg::Clients)) } " " }
                         @if may(zf_policy::Resource::FilingTask) { a href="/deadlines" { (lang.t(Msg::Deadlines)) } " " }
+                        @else if may(zf_policy::Resource::Interaction) { a href="/follow-ups" { (lang.t(Msg::FollowUps)) } " " }
                         @if may(zf_policy::Resource::Lead) { a href="/leads" { (lang.t(Msg::Leads)) } " " }
                         @if may(zf_policy::Resource::Payment) { a href="/arrears" { (lang.t(Msg::ArrearsReport)) } " " }
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
