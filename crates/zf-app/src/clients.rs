@@ -572,6 +572,47 @@ impl App {
         self.view(&updated, Self::list_visibility(grant), None, true)
     }
 
+    /// Gives an auditor an engagement on a client (they then read its financial records), or
+    /// ends it. Only users holding the auditor role can be engaged.
+    pub async fn client_engagement(
+        &self,
+        grant: &Grant,
+        id: ClientId,
+        auditor: &str,
+        engaged: bool,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        let username = zf_domain::Username::parse(auditor)
+            .map_err(|e| AppError::Invalid(format!("auditor: {e}")))?;
+        let user = self
+            .store
+            .user_by_username(&username)
+            .await?
+            .filter(|u| !u.disabled && u.role == Role::Auditor)
+            .ok_or_else(|| {
+                AppError::Invalid(format!("auditor: {auditor:?} is not an active auditor"))
+            })?;
+        let by = grant
+            .principal()
+            .map_or_else(|| "unknown".to_owned(), |p| p.username.as_str().to_owned());
+        let event = self
+            .event(grant, meta, AuditAction::EngagementChanged)
+            .on(TABLE, id)
+            .detail(format!(
+                "auditor {} {}",
+                username.as_str(),
+                if engaged {
+                    "engaged"
+                } else {
+                    "engagement ended"
+                }
+            ));
+        self.store
+            .client_engagement(grant.scope(), id, user.id, engaged, &by, now_ms(), event)
+            .await?;
+        Ok(())
+    }
+
     /// The name of a client in scope, for page titles; not a sensitive read.
     pub async fn client_name(&self, grant: &Grant, id: ClientId) -> Result<String, AppError> {
         Ok(self

@@ -86,6 +86,8 @@ pub enum AuditAction {
     LeadUpdated,
     /// A lead became a client.
     LeadConverted,
+    /// An auditor was given an engagement on a client, or it ended; the detail says which.
+    EngagementChanged,
     /// The password was right and the sign-in now waits for the second factor.
     LoginSecondFactorPending,
     /// A user started setting up an authenticator (TOTP).
@@ -147,6 +149,7 @@ impl AuditAction {
             AuditAction::LeadCreated => "lead_created",
             AuditAction::LeadUpdated => "lead_updated",
             AuditAction::LeadConverted => "lead_converted",
+            AuditAction::EngagementChanged => "engagement_changed",
             AuditAction::LoginSecondFactorPending => "login_second_factor_pending",
             AuditAction::MfaEnrolmentStarted => "mfa_enrolment_started",
             AuditAction::MfaEnabled => "mfa_enabled",

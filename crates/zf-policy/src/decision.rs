@@ -24,6 +24,8 @@ pub enum Scope {
     AssignedTo(UserId),
     /// No records: operations that touch none (sign-in, documents).
     None,
+    /// Only the clients of this user's audit engagements (审计员).
+    Engaged(UserId),
 }
 
 /// How much of a sensitive field the caller sees.
@@ -126,6 +128,8 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
             }
             if principal.role.client_scope_is_all() {
                 Scope::All
+            } else if principal.role == Role::Auditor {
+                Scope::Engaged(principal.user_id)
             } else {
                 Scope::AssignedTo(principal.user_id)
             }

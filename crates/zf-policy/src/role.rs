@@ -193,6 +193,8 @@ impl Role {
             "none"
         } else if self.client_scope_is_all() {
             "all"
+        } else if self == Role::Auditor {
+            "engagements"
         } else {
             "assigned"
         }

@@ -141,6 +141,8 @@ fn table() -> Table {
     .add(Get,    "/api/v1/clients/export",    ClientExport,      api::crm::client_export)
     .add(Post,   "/api/v1/clients/import",    ClientImport,      api::crm::client_import.layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
     .add(Put,    "/api/v1/clients/{id}/assignment", ClientAssign, api::crm::client_assign)
+    .add(Put,    "/api/v1/clients/{id}/auditors/{username}", ClientAssign, api::crm::engage_auditor)
+    .add(Delete, "/api/v1/clients/{id}/auditors/{username}", ClientAssign, api::crm::end_engagement)
     .add(Get,    "/api/v1/clients/{id}/contacts", ContactList,   api::crm::contact_list)
     .add(Post,   "/api/v1/clients/{id}/contacts", ContactCreate, api::crm::contact_create)
     .add(Put,    "/api/v1/clients/{id}/contacts/{record_id}", ContactUpdate, api::crm::contact_update)

@@ -16,6 +16,7 @@ on_both_stores!(
     custody_movements_are_recorded_audited_and_overdue_is_flagged,
     fees_bill_by_cycle_and_show_arrears_and_renewals,
     leads_become_clients,
+    an_engaged_auditor_reads_that_clients_books_only_and_writes_nothing,
     malformed_input_gets_a_clear_4xx_and_changes_nothing,
 );
 
@@ -653,4 +654,79 @@ async fn malformed_input_gets_a_clear_4xx_and_changes_nothing(b: Backend) {
     }
     assert_eq!(s.client_count().await, clients, "no client was written");
     assert_eq!(records().await, before, "no record was written");
+}
+
+async fn an_engaged_auditor_reads_that_clients_books_only_and_writes_nothing(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let (boss, _acct, mine, other) = firm(&s).await;
+    let auditor = s.signed_in("shenji", Role::Auditor).await;
+    for id in [&mine, &other] {
+        let r = boss
+            .post(
+                &format!("/api/v1/clients/{id}/financials"),
+                &financial_body(),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let books = format!("/api/v1/clients/{mine}/financials");
+    // Before the engagement the auditor reaches nothing.
+    assert_eq!(auditor.get(&books).await.status(), StatusCode::NOT_FOUND);
+    // Only supervisors engage, and only auditors can be engaged.
+    let r = boss
+        .put(
+            &format!("/api/v1/clients/{mine}/auditors/kuaiji"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = boss
+        .put(
+            &format!("/api/v1/clients/{mine}/auditors/shenji"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = auditor.get(&books).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["revenue"], 12_345_678);
+    // Bank accounts are masked to the last four digits for auditors.
+    assert_eq!(v[0]["bank_accounts"][0]["number"]["visibility"], "masked");
+    assert!(!v.to_string().contains("6222020200112233445"));
+    // The other client does not exist for them; nothing can be written.
+    assert_eq!(
+        auditor
+            .get(&format!("/api/v1/clients/{other}/financials"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let list: Value = auditor.get("/api/v1/clients").await.json().await.unwrap();
+    assert_eq!(list["total"], 1);
+    let r = auditor.post(&books, &financial_body()).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = auditor
+        .patch(
+            &format!("/api/v1/clients/{mine}"),
+            &json!({"name": "改名有限公司"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // When the engagement ends, so does the access, on the next request.
+    let r = boss
+        .delete(&format!("/api/v1/clients/{mine}/auditors/shenji"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(auditor.get(&books).await.status(), StatusCode::NOT_FOUND);
+    assert!(
+        s.audit()
+            .await
+            .iter()
+            .filter(|e| e.action == "engagement_changed")
+            .count()
+            >= 2
+    );
 }

@@ -136,10 +136,17 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
                 .await;
             assert_eq!(r.status(), StatusCode::OK);
         }
+        if *role == Role::Auditor {
+            let r = boss
+                .put(
+                    &format!("/api/v1/clients/{mine}/auditors/u-auditor"),
+                    &json!({}),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
         let reaches_all = role.client_scope() == "all";
-        // Auditors reach only the clients of their engagements; none is set up here, so only the
-        // outside case applies to them.
-        let has_inside = reaches_all || *role == Role::Accountant;
+        let has_inside = reaches_all || matches!(role, Role::Accountant | Role::Auditor);
         let mine_records = records_of(&boss, &mine).await;
         let theirs_records = records_of(&boss, &theirs).await;
         for spec in &table {
@@ -167,6 +174,7 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
                 let path = format!(
                     "/api/v1/clients/{client}{}",
                     rest.replace("{record_id}", record.map_or(NOWHERE, |r| r.as_str()))
+                        .replace("{username}", "u-auditor")
                 );
                 let mut request = who.client.request(method(spec.verb), who.url(&path));
                 request = if seg == "documents" && spec.verb == Verb::Post {

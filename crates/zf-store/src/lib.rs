@@ -401,6 +401,19 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         rows: Vec<(ClientRow, WrappedKey)>,
         events: Vec<AuditEvent>,
     ) -> Result<()>;
+    /// Gives an auditor an engagement on a client in `scope` (or ends it when `engaged` is false),
+    /// with its event. `NotFound` when the client is out of scope or, on ending, there was none.
+    #[allow(clippy::too_many_arguments)]
+    async fn client_engagement(
+        &self,
+        scope: Scope,
+        client: ClientId,
+        auditor: UserId,
+        engaged: bool,
+        granted_by: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
     /// Which of these USCCs belong to existing clients (in any scope: the code is public and
     /// unique, and an import must not collide with a client the importer cannot see).
     async fn client_usccs_taken(&self, usccs: Vec<String>) -> Result<Vec<String>>;

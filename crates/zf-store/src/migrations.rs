@@ -526,6 +526,30 @@ ALTER TABLE sessions ADD COLUMN factor_at BIGINT;
 ALTER TABLE sessions ADD COLUMN device TEXT;
 "#,
     },
+    Migration {
+        version: 8,
+        name: "audit engagements: which auditor reaches which client",
+        sqlite: r#"
+CREATE TABLE client_engagements (
+    client_id TEXT NOT NULL REFERENCES client_keys(client_id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    granted_by TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, user_id)
+);
+CREATE INDEX client_engagements_user ON client_engagements(user_id, client_id);
+"#,
+        postgres: r#"
+CREATE TABLE client_engagements (
+    client_id TEXT NOT NULL REFERENCES client_keys(client_id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    granted_by TEXT NOT NULL,
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, user_id)
+);
+CREATE INDEX client_engagements_user ON client_engagements(user_id, client_id);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

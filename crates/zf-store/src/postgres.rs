@@ -334,7 +334,8 @@ const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.leg
     c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
     c.registered_capital, c.tax_authority
     FROM clients c JOIN client_keys k ON k.client_id = c.id
-    WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))";
+    WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
+        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))";
 
 fn client_from(r: &Row) -> Result<ClientRecord> {
     decode::client(decode::ClientColumns {
@@ -821,7 +822,8 @@ impl Store for PgStore {
             .await?
             .query_one(
                 "SELECT COUNT(*) FROM clients c
-                 WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))",
+                 WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
+        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))",
                 &[&kind, &user],
             )
             .await?
@@ -842,6 +844,48 @@ impl Store for PgStore {
         for e in &events {
             insert_event(&tx, &self.chain, e).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client_engagement(
+        &self,
+        scope: Scope,
+        client: ClientId,
+        auditor: UserId,
+        engaged: bool,
+        granted_by: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        if client_get(&tx, scope, client).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let changed = if engaged {
+            tx.execute(
+                "INSERT INTO client_engagements (client_id, user_id, granted_by, granted_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[
+                    &client.to_string(),
+                    &auditor.to_string(),
+                    &granted_by,
+                    &now_ms,
+                ],
+            )
+            .await?
+        } else {
+            tx.execute(
+                "DELETE FROM client_engagements WHERE client_id = $1 AND user_id = $2",
+                &[&client.to_string(), &auditor.to_string()],
+            )
+            .await?
+        };
+        if changed == 0 && !engaged {
+            return Err(StoreError::NotFound);
+        }
+        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -885,7 +929,8 @@ impl Store for PgStore {
             .query_one(
                 &format!(
                     "SELECT COUNT(*) FROM clients c
-                     WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)){clause}"
+                     WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
+        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2))){clause}"
                 ),
                 &refs(&params),
             )
@@ -1006,6 +1051,7 @@ impl Store for PgStore {
             "DELETE FROM record_blobs WHERE record_id IN
                  (SELECT id FROM client_records WHERE client_id = $1)",
             "DELETE FROM client_records WHERE client_id = $1",
+            "DELETE FROM client_engagements WHERE client_id = $1",
             "DELETE FROM clients WHERE id = $1",
         ] {
             tx.execute(sql, &[&id]).await?;

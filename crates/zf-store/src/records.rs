@@ -307,7 +307,8 @@ pub(crate) const SELECT: &str = "SELECT r.id, r.client_id, r.kind, r.parent_id, 
     FROM client_records r
     JOIN clients c ON c.id = r.client_id
     JOIN client_keys k ON k.client_id = r.client_id
-    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))";
+    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
+        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))";
 
 pub(crate) const ORDER: &str = " ORDER BY COALESCE(r.due_on, ''), r.label, r.created_at, r.id";
 

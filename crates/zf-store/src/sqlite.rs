@@ -337,7 +337,8 @@ const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.leg
     c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
     c.registered_capital, c.tax_authority
     FROM clients c JOIN client_keys k ON k.client_id = c.id
-    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))";
+    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
+        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))";
 
 fn client_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ClientRecord>> {
     Ok(decode::client(decode::ClientColumns {
@@ -742,7 +743,8 @@ impl Store for SqliteStore {
             let (kind, user) = scope::params(scope);
             let n: i64 = c.query_row(
                 "SELECT COUNT(*) FROM clients c
-                 WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))",
+                 WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
+        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))",
                 params![kind, user],
                 |r| r.get(0),
             )?;
@@ -764,6 +766,41 @@ impl Store for SqliteStore {
                 insert_event(tx, chain, e)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn client_engagement(
+        &self,
+        scope: Scope,
+        client: ClientId,
+        auditor: UserId,
+        engaged: bool,
+        granted_by: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let granted_by = granted_by.to_owned();
+        self.write(move |tx, chain| {
+            if client_get(tx, scope, client)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let changed = if engaged {
+                tx.execute(
+                    "INSERT INTO client_engagements (client_id, user_id, granted_by, granted_at)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![client.to_string(), auditor.to_string(), granted_by, now_ms],
+                )?
+            } else {
+                tx.execute(
+                    "DELETE FROM client_engagements WHERE client_id = ?1 AND user_id = ?2",
+                    params![client.to_string(), auditor.to_string()],
+                )?
+            };
+            if changed == 0 && !engaged {
+                return Err(StoreError::NotFound);
+            }
+            insert_event(tx, chain, &event)
         })
         .await
     }
@@ -810,7 +847,8 @@ impl Store for SqliteStore {
             let n: i64 = c.query_row(
                 &format!(
                     "SELECT COUNT(*) FROM clients c
-                     WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)){clause}"
+                     WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
+        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2))){clause}"
                 ),
                 rusqlite::params_from_iter(all.iter()),
                 |r| r.get(0),
@@ -929,6 +967,7 @@ impl Store for SqliteStore {
                 [&id],
             )?;
             tx.execute("DELETE FROM client_records WHERE client_id = ?1", [&id])?;
+            tx.execute("DELETE FROM client_engagements WHERE client_id = ?1", [&id])?;
             tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
             tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
             insert_event(tx, chain, &event)

@@ -156,7 +156,7 @@ impl App {
         match grant.scope() {
             Scope::All => true,
             Scope::AssignedTo(user) => row.owner == Some(user),
-            Scope::None => false,
+            Scope::None | Scope::Engaged(_) => false,
         }
     }
 
@@ -205,7 +205,7 @@ impl App {
         let owner = match grant.scope() {
             Scope::All => None,
             Scope::AssignedTo(user) => Some(user),
-            Scope::None => return Ok(Vec::new()),
+            Scope::None | Scope::Engaged(_) => return Ok(Vec::new()),
         };
         self.store
             .lead_list(owner, 1000)

@@ -709,3 +709,37 @@ pub async fn client_import(
     };
     Ok((status, Json(report)).into_response())
 }
+
+/// Engage an auditor on a client: they may then read its financial records, read-only.
+#[utoipa::path(put, path = "/api/v1/clients/{id}/auditors/{username}", tag = "clients",
+    params(("id" = String, Path, format = Uuid), ("username" = String, Path)),
+    responses((status = 204), (status = 404), (status = 422)))]
+pub async fn engage_auditor(
+    State(state): State<AppState>,
+    auth: Authorized,
+    axum::extract::Path((id, username)): axum::extract::Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = zf_domain::ClientId::parse(&id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .app
+        .client_engagement(&auth.grant, id, &username, true, &auth.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End an auditor's engagement on a client.
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/auditors/{username}", tag = "clients",
+    params(("id" = String, Path, format = Uuid), ("username" = String, Path)),
+    responses((status = 204), (status = 404), (status = 422)))]
+pub async fn end_engagement(
+    State(state): State<AppState>,
+    auth: Authorized,
+    axum::extract::Path((id, username)): axum::extract::Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = zf_domain::ClientId::parse(&id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .app
+        .client_engagement(&auth.grant, id, &username, false, &auth.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

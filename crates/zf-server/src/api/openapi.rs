@@ -12,7 +12,7 @@ use super::{alerts, audit, clients, crm, mfa, reviews, session, sessions, users}
         sessions::revoke_all, mfa::status, mfa::begin, mfa::confirm,
         clients::list, clients::create, clients::search, clients::read, clients::update,
         clients::delete, clients::reveal,
-        crm::client_export, crm::client_import, crm::client_assign,
+        crm::client_export, crm::client_import, crm::client_assign, crm::engage_auditor, crm::end_engagement,
         crm::contact_list, crm::contact_create, crm::contact_update, crm::contact_delete, crm::contact_search,
         crm::contract_list, crm::contract_create, crm::contract_update, crm::contract_delete,
         crm::financial_list, crm::financial_create, crm::financial_update,

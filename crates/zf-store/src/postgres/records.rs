@@ -57,8 +57,10 @@ fn lead_from(r: &Row) -> Result<LeadRow> {
 /// The record SELECT with PostgreSQL's typed scope parameters.
 fn select() -> String {
     records::SELECT.replace(
-        "WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2))",
-        "WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))",
+        "WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
+        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))",
+        "WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
+        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))",
     )
 }
 
@@ -67,7 +69,8 @@ async fn client_in_scope(c: &impl GenericClient, scope: Scope, client: ClientId)
     let stmt = c
         .prepare_cached(
             "SELECT 1 FROM clients c
-             WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2))
+             WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
+        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))
                AND c.id = $3",
         )
         .await?;

@@ -57,7 +57,8 @@ fn client_in_scope(c: &Connection, scope: Scope, client: ClientId) -> Result<()>
     let (kind, user) = scope::params(scope);
     c.prepare_cached(
         "SELECT 1 FROM clients c
-         WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)) AND c.id = ?3",
+         WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
+        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2))) AND c.id = ?3",
     )?
     .query_row(params![kind, user, client.to_string()], |_| Ok(()))
     .optional()?
