@@ -1,7 +1,8 @@
 //! The second factor end to end: an authenticator set up and confirmed, its secret never in the
 //! database in the clear, sign-in completed by a code that works once and within its window,
 //! recovery codes that work once, wrong codes that lock the account, critical operations that
-//! ask for the factor again after a few minutes, and sessions listed, ended and limited.
+//! ask for the factor again after a few minutes (an export among them), and sessions listed,
+//! ended and limited.
 
 mod common;
 
@@ -17,6 +18,7 @@ on_both_stores!(
     a_critical_operation_asks_for_a_fresh_factor_again_after_the_window,
     sessions_are_listed_ended_by_their_user_or_the_security_admin_and_limited,
     an_operator_reset_removes_the_authenticator_and_ends_the_sessions,
+    an_export_without_a_fresh_factor_is_refused_then_succeeds_after_step_up_both_audited,
 );
 
 const PASSWORD: &str = "a fresh pass phrase for tests";
@@ -715,4 +717,70 @@ async fn an_operator_reset_removes_the_authenticator_and_ends_the_sessions(b: Ba
     assert_eq!(reset.detail.as_deref(), Some(reason));
     assert_eq!(reset.record_id.as_deref(), Some("diushouji"));
     assert!(reset.actor_name.starts_with("cli:"));
+}
+
+async fn an_export_without_a_fresh_factor_is_refused_then_succeeds_after_step_up_both_audited(
+    b: Backend,
+) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+    let c = sup.create_client(&client_body(970, &id_number(970))).await;
+    let name = c["name"].as_str().unwrap().to_owned();
+    let export = "/api/v1/clients/export?format=csv";
+
+    // Past the step-up window the export is refused with a challenge, and nothing leaves.
+    s.clock.advance(5 * 60_000 + 1_000);
+    let (status, e) = body(sup.get(export).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["error"]["code"], "mfa_required", "{e}");
+    assert_eq!(e["challenge"]["kind"], "step_up");
+    assert_eq!(e["challenge"]["endpoint"], "/api/v1/session/step-up");
+    assert_eq!(e["challenge"]["max_age_seconds"], 300);
+    let events = s.audit().await;
+    let refusal = events
+        .iter()
+        .find(|e| e.action == "access_denied" && e.actor_name == "zhuguan")
+        .expect("the refusal is audited");
+    assert_eq!(refusal.outcome, "denied");
+    let detail = refusal.detail.as_deref().unwrap();
+    assert!(
+        detail.starts_with("client_export:") && detail.contains("critical"),
+        "{detail}"
+    );
+    assert_eq!(count(&events, "clients_exported", "success"), 0);
+
+    // The second factor again, then the same request gets the file.
+    let (status, info) = body(s.step_up(&sup).await).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    let r = sup.get(export).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let file = String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap();
+    assert!(
+        file.contains(&name) && file.contains(&id_number(970)),
+        "{file}"
+    );
+
+    // The log tells the story in order: refused, factor verified, exported.
+    let events = s.audit().await;
+    let seq_of = |action: &str, outcome: &str| {
+        let found: Vec<_> = events
+            .iter()
+            .filter(|e| e.action == action && e.outcome == outcome && e.actor_name == "zhuguan")
+            .collect();
+        assert_eq!(found.len(), 1, "one {action} {outcome}");
+        found[0].seq
+    };
+    let denied = seq_of("access_denied", "denied");
+    let stepped = seq_of("step_up", "success");
+    let exported = seq_of("clients_exported", "success");
+    assert!(denied < stepped && stepped < exported);
+    let e = events.iter().find(|e| e.seq == exported).unwrap();
+    assert!(e.detail.as_deref().unwrap().contains("1 rows"), "{e:?}");
+    assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
 }
