@@ -36,3 +36,27 @@ pub enum KeyFileError {
     #[error("master key file {} does not exist", path.display())]
     NotFound { path: PathBuf },
 }
+
+/// Why a sealed backup stream cannot be read. Each variant names a different thing done to the file, so an operator
+/// knows whether it was cut short, edited, or made under another key.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum BackupStreamError {
+    #[error("the file ends before its final chunk: it is truncated or was never finished")]
+    Truncated,
+    #[error("chunk {chunk} fails authentication: the file was altered or reordered, or it was sealed under another key")]
+    Tampered { chunk: u64 },
+    #[error("there are bytes after the final chunk")]
+    TrailingData,
+    #[error("malformed chunk: {0}")]
+    Malformed(&'static str),
+    #[error("cannot read the file: {0}")]
+    Io(String),
+}
+
+impl BackupStreamError {
+    /// The stream error inside an `io::Error` returned by [`crate::backup::ChunkOpener`]'s `Read`, if that is what it
+    /// carries.
+    pub fn in_io(error: &std::io::Error) -> Option<&BackupStreamError> {
+        error.get_ref()?.downcast_ref::<BackupStreamError>()
+    }
+}

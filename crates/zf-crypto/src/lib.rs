@@ -4,6 +4,7 @@
 //! versioned key-encryption key ([`Kek`]) derived from the [`MasterKey`]. Every ciphertext is bound to the table, row and
 //! field it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
 //! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]).
+//! Backup files are sealed in authenticated chunks under a [`BackupKey`] of their own, also derived from the master key.
 //!
 //! Every stored ciphertext and wrapped key carries a format version, a cipher-suite id and a key version, so that other
 //! suites (SM4-GCM), KEK rotation and hardware key providers can be added without rewriting stored data.
@@ -12,6 +13,7 @@
 
 mod aead;
 pub mod audit;
+pub mod backup;
 pub mod blind_index;
 pub mod dek;
 mod encoding;
@@ -27,10 +29,11 @@ pub mod totp;
 pub mod util;
 
 pub use audit::{verify_audit_signature, AuditChainKey, AuditSigningKey};
+pub use backup::{BackupKey, BackupKeyId, ChunkOpener, ChunkSealer};
 pub use blind_index::{BlindIndex, BlindIndexKey};
 pub use dek::Dek;
 pub use envelope::{Aad, Sealed, WrappedKey};
-pub use error::{CryptoError, KeyFileError};
+pub use error::{BackupStreamError, CryptoError, KeyFileError};
 pub use kek::Kek;
 pub use master_key::{KeyVersion, MasterKey};
 pub use suite::CipherSuite;
