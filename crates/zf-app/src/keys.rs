@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use zf_crypto::{
-    Aad, AuditChainKey, AuditSigningKey, BlindIndex, BlindIndexKey, Dek, Kek, KeyVersion,
-    MasterKey, Sealed, TotpSecret, WrappedKey,
+    Aad, AuditChainKey, AuditSigningKey, BackupKey, BlindIndex, BlindIndexKey, Dek, Kek,
+    KeyVersion, MasterKey, Sealed, TotpSecret, WrappedKey,
 };
 use zf_domain::{ClientId, IdNumber, UserId};
 use zf_store::Store;
@@ -25,6 +25,8 @@ pub struct Keys {
     /// Seals users' TOTP secrets: a system data key, so the secrets are ciphertext in the
     /// database and in backups, like client fields.
     mfa: Dek,
+    /// Seals backup files; derived from the master key, never stored.
+    backup: Arc<BackupKey>,
 }
 
 const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \
@@ -82,6 +84,7 @@ impl Keys {
             audit_chain: Arc::new(audit_chain),
             audit_signing,
             mfa,
+            backup: Arc::new(master.backup_key()),
         };
         store.install_audit_chain_key(keys.audit_chain.clone());
         Ok(keys)
@@ -93,6 +96,10 @@ impl Keys {
 
     pub fn audit_signing(&self) -> &AuditSigningKey {
         &self.audit_signing
+    }
+
+    pub fn backup(&self) -> Arc<BackupKey> {
+        self.backup.clone()
     }
 
     fn client_context(id: ClientId) -> String {

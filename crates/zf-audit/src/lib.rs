@@ -101,6 +101,14 @@ pub enum AuditAction {
     StepUp,
     /// One session was ended by its user, or by the concurrent-session limit.
     SessionRevoked,
+    /// A backup of the whole database was written (or failed); the detail names the file, the
+    /// backup id and the row count.
+    BackupCreated,
+    /// A backup file was checked without restoring it; the outcome says whether it verified.
+    BackupVerified,
+    /// The database was restored from a backup; recorded in the restored database, right
+    /// after the audit chain the backup carried.
+    BackupRestored,
 }
 
 impl AuditAction {
@@ -156,6 +164,9 @@ impl AuditAction {
             AuditAction::MfaReset => "mfa_reset",
             AuditAction::StepUp => "step_up",
             AuditAction::SessionRevoked => "session_revoked",
+            AuditAction::BackupCreated => "backup_created",
+            AuditAction::BackupVerified => "backup_verified",
+            AuditAction::BackupRestored => "backup_restored",
         }
     }
 }

@@ -35,6 +35,12 @@ pub enum StoreError {
     Config(String),
     #[error("storage worker stopped: {0}")]
     Worker(String),
+    #[error("backup or restore: {0}")]
+    Backup(String),
+    #[error("the restore was stopped before it was complete; nothing was written")]
+    RestoreAborted,
+    #[error("the target database already holds data (in {}); a restore writes only into an empty one", .0.join(", "))]
+    TargetNotEmpty(Vec<&'static str>),
 }
 
 impl StoreError {

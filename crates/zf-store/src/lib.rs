@@ -7,6 +7,7 @@
 //! [`zf_policy::Scope`] of the caller's grant and add it as a row filter, so no unscoped client
 //! query exists.
 
+pub mod backup;
 mod chain;
 mod error;
 mod migrations;
@@ -22,6 +23,10 @@ use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
+pub use backup::{
+    restore_feed, FeedItem, RestoreFeed, RestoreMode, RestoreOutcome, SafetyCopy, Snapshot,
+    SnapshotInfo, SnapshotItem, Value,
+};
 pub use chain::ChainCell;
 pub use error::{StoreError, Unique};
 pub use migrations::MIGRATIONS;
@@ -554,4 +559,21 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     async fn user_revoke_sessions(&self, username: &Username, event: AuditEvent) -> Result<()>;
     async fn honeytoken_add(&self, client: ClientId, now_ms: i64, event: AuditEvent) -> Result<()>;
     async fn honeytokens(&self) -> Result<Vec<String>>;
+
+    // --- backup and restore ----------------------------------------------------------------
+    /// Opens a consistent snapshot of every table (see [`backup::TABLES`]) and streams it while
+    /// writers go on: SQLite reads in one deferred transaction (WAL snapshot isolation),
+    /// PostgreSQL in one REPEATABLE READ, READ ONLY transaction. The snapshot's info comes back
+    /// at once; its rows follow in bounded batches as the caller reads them. Dropping the
+    /// snapshot ends its transaction.
+    async fn backup_snapshot(&self) -> Result<Snapshot>;
+    /// The tables, other than the one-row tables the migrations seed, that hold data: empty
+    /// for a database a restore may write into without replacing anything.
+    async fn restore_target_occupied(&self) -> Result<Vec<&'static str>>;
+    /// Writes every table from `feed` in one transaction, committing only on
+    /// [`FeedItem::Commit`]; a feed that stops early, a row that does not fit the schema or a
+    /// broken constraint rolls everything back. [`RestoreMode::IntoEmpty`] refuses
+    /// (`TargetNotEmpty`) a database holding data; [`RestoreMode::Replace`] first keeps the
+    /// current data as a safety copy and restores into an emptied schema.
+    async fn restore(&self, mode: RestoreMode, feed: RestoreFeed) -> Result<RestoreOutcome>;
 }

@@ -13,6 +13,7 @@ use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
+mod backup;
 mod records;
 
 use crate::migrations::{latest_version, MIGRATIONS};
@@ -70,36 +71,43 @@ impl PgStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-        )
-        .await?;
-        let current: i64 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
-                &[],
-            )
-            .await?
-            .get(0);
-        if current > latest_version() {
-            return Err(StoreError::NewerSchema {
-                found: current,
-                known: latest_version(),
-            });
-        }
-        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-            tx.batch_execute(m.postgres).await?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at)
-                 VALUES ($1, $2, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT)",
-                &[&m.version, &m.name],
-            )
-            .await?;
-        }
+        migrate_in(&tx).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Brings the schema of the connection's search path up to date inside the caller's
+/// transaction, which holds the migration lock.
+async fn migrate_in(tx: &impl GenericClient) -> Result<()> {
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    if current > latest_version() {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: latest_version(),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch_execute(m.postgres).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)
+             VALUES ($1, $2, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT)",
+            &[&m.version, &m.name],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn map_unique(e: tokio_postgres::Error) -> StoreError {
@@ -1654,6 +1662,23 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn backup_snapshot(&self) -> Result<crate::Snapshot> {
+        backup::snapshot(self).await
+    }
+
+    async fn restore_target_occupied(&self) -> Result<Vec<&'static str>> {
+        let client = self.client().await?;
+        backup::occupied(&client).await
+    }
+
+    async fn restore(
+        &self,
+        mode: crate::RestoreMode,
+        feed: crate::RestoreFeed,
+    ) -> Result<crate::RestoreOutcome> {
+        backup::restore(self, mode, feed).await
     }
 }
 

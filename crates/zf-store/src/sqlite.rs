@@ -1,7 +1,7 @@
 //! The embedded store. A request's database work runs as one closure on one pooled blocking
 //! connection (one thread hop per request, not per query), inside one transaction.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, UserId, Username};
 use zf_policy::{Role, Scope};
 
+mod backup;
 mod records;
 
 use crate::migrations::{latest_version, MIGRATIONS};
@@ -28,6 +29,8 @@ use crate::{
 pub struct SqliteStore {
     pool: r2d2::Pool<SqliteConnectionManager>,
     chain: Arc<ChainCell>,
+    /// The database file, beside which a restore keeps its safety copy.
+    path: PathBuf,
 }
 
 impl SqliteStore {
@@ -60,6 +63,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             chain: Arc::new(ChainCell::default()),
+            path: path.to_owned(),
         };
         store.run(migrate).await?;
         Ok(store)
@@ -122,6 +126,13 @@ fn create_owner_only(path: &Path) -> Result<()> {
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    migrate_in(&tx)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Brings the schema up to date inside the caller's transaction.
+fn migrate_in(tx: &Connection) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
@@ -145,7 +156,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             params![m.version, m.name],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -1517,6 +1527,22 @@ impl Store for SqliteStore {
             collect(rows)
         })
         .await
+    }
+
+    async fn backup_snapshot(&self) -> Result<crate::Snapshot> {
+        backup::snapshot(self).await
+    }
+
+    async fn restore_target_occupied(&self) -> Result<Vec<&'static str>> {
+        self.run(|c| backup::occupied(c)).await
+    }
+
+    async fn restore(
+        &self,
+        mode: crate::RestoreMode,
+        feed: crate::RestoreFeed,
+    ) -> Result<crate::RestoreOutcome> {
+        backup::restore(self, mode, feed).await
     }
 }
 
