@@ -77,6 +77,7 @@ pub const TABLES: &[TableSpec] = &[
     table("mfa_recovery_codes", &["user_id", "code_hash"]),
     table("client_keys", &["client_id"]),
     table("clients", &["id"]),
+    table("client_engagements", &["client_id", "user_id"]),
     TableSpec {
         name: "client_records",
         order_by: &["id"],
