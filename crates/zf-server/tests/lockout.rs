@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 use zf_app::AppConfig;
 use zf_policy::Role;
 
-on_both_stores!(an_account_locks_after_repeated_failures_and_unlocks);
+on_both_stores!(
+    an_account_locks_after_repeated_failures_and_unlocks,
+    a_thousand_concurrent_guesses_are_checked_only_until_the_lock,
+);
 
 const PASSWORD: &str = "a fresh pass phrase for tests";
 
@@ -102,4 +105,133 @@ async fn an_address_with_too_many_failures_is_refused() {
         last.detail.as_deref(),
         Some("too many failures from this address")
     );
+}
+
+/// Guesses sent this many at a time: a burst whose hashes overlap, which is how a lock that
+/// only reads its counter before the slow hash gets outrun.
+const IN_FLIGHT: usize = 16;
+
+async fn burst(s: &TestServer, attempts: Vec<(String, String)>) -> Vec<(StatusCode, Value)> {
+    use futures::StreamExt;
+    futures::stream::iter(attempts)
+        .map(|(user, password)| async move { attempt(s, &user, &password).await })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await
+}
+
+fn failed_sign_ins(events: &[zf_audit::StoredEvent], detail: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.action == "login" && e.outcome == "failed")
+        .filter(|e| e.detail.as_deref() == Some(detail))
+        .count()
+}
+
+async fn a_thousand_concurrent_guesses_are_checked_only_until_the_lock(b: Backend) {
+    let config = AppConfig {
+        login: zf_app::identity::LoginPolicy {
+            address_limit: 0,
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let Some(s) = TestServer::start_with(b, config).await else {
+        return;
+    };
+    s.signed_in("baoli", Role::Accountant).await;
+    let guesses = (0..1000)
+        .map(|n| ("baoli".to_owned(), format!("guess number {n:04} !!")))
+        .collect();
+    let started = std::time::Instant::now();
+    let answers = burst(&s, guesses).await;
+    let elapsed = started.elapsed();
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "one answer for all"
+    );
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+
+    let events = s.audit().await;
+    let checked = failed_sign_ins(&events, "wrong password");
+    let refused = failed_sign_ins(&events, "account locked after repeated failures");
+    eprintln!(
+        "{b:?}: 1000 guesses, {IN_FLIGHT} in flight: {checked} checked, {refused} refused by the lock, {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    assert_eq!(checked, 5, "exactly the policy's five tries are counted");
+    assert_eq!(checked + refused, 1000, "every guess is audited once");
+
+    // The real password is refused alike while the lock holds, and works after the unlock.
+    assert_eq!(attempt(&s, "baoli", PASSWORD).await, answers[0]);
+    s.app
+        .unlock_user(
+            &zf_domain::Username::parse("baoli").unwrap(),
+            zf_audit::Actor::cli("test"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attempt(&s, "baoli", PASSWORD).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spray_across_many_accounts_from_one_address_is_cut_off() {
+    const LIMIT: u64 = 20;
+    let config = AppConfig {
+        login: zf_app::identity::LoginPolicy {
+            address_limit: LIMIT,
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let s = TestServer::start_with(Backend::Sqlite, config)
+        .await
+        .unwrap();
+    let mut accounts = Vec::new();
+    for n in 0..10 {
+        let name = format!("penshe{n}");
+        s.signed_in(&name, Role::Accountant).await;
+        accounts.push(name);
+    }
+    // 1,000 guesses spread over the ten real accounts and as many unknown names.
+    let guesses = (0..1000)
+        .map(|n| {
+            let user = if n % 2 == 0 {
+                accounts[n / 2 % accounts.len()].clone()
+            } else {
+                format!("nobody{n}")
+            };
+            (user, format!("spray guess {n:04} !!"))
+        })
+        .collect();
+    let answers = burst(&s, guesses).await;
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "one answer for all"
+    );
+
+    let events = s.audit().await;
+    let checked = failed_sign_ins(&events, "wrong password");
+    let unknown = failed_sign_ins(&events, "unknown username");
+    let cut_off = failed_sign_ins(&events, "too many failures from this address");
+    eprintln!("spray: {checked} passwords checked, {unknown} unknown names, {cut_off} cut off");
+    // The limit is read after each hash, so guesses already hashing when it is reached can
+    // still be counted: at most one burst beyond it, never the thousand.
+    assert!(
+        checked + unknown <= LIMIT as usize + IN_FLIGHT,
+        "{checked} + {unknown} attempts got through a limit of {LIMIT}"
+    );
+    assert!(checked + unknown >= LIMIT as usize);
+    assert_eq!(checked + unknown + cut_off, 1000);
+    // No account was locked by the spray: the address was cut off first, so the owners
+    // can still sign in from elsewhere.
+    for name in &accounts {
+        let guard = s
+            .app
+            .store()
+            .login_guard(&zf_domain::Username::parse(name).unwrap())
+            .await
+            .unwrap();
+        assert!(guard.failures < 5, "{name} was not locked by the spray");
+    }
 }

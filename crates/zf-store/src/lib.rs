@@ -270,6 +270,19 @@ pub struct ArchiveRecord {
 }
 
 /// An access-review campaign.
+/// An account's sign-in failures since its last success, and until when it is locked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoginGuard {
+    pub failures: i64,
+    pub locked_until_ms: Option<i64>,
+}
+
+impl LoginGuard {
+    pub fn locked_at(&self, now_ms: i64) -> bool {
+        self.locked_until_ms.is_some_and(|t| t > now_ms)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ReviewCampaign {
     pub id: String,
@@ -520,16 +533,18 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// is before `before_ms`.
     async fn users_dormant(&self, before_ms: i64) -> Result<Vec<Username>>;
     /// Consecutive failed sign-ins of an account and until when it is locked.
-    async fn login_guard(&self, username: &Username) -> Result<(i64, Option<i64>)>;
-    /// Records a failed sign-in of an existing account with its new counter and lock, and its
-    /// audit event, in one transaction.
+    async fn login_guard(&self, username: &Username) -> Result<LoginGuard>;
+    /// Records a failed sign-in of an existing account — its new counter and lock, and its
+    /// audit event — in one transaction, but only if the counter and lock are still `seen`.
+    /// `false`, with nothing written, when a concurrent attempt changed them first: attempts
+    /// hashed side by side must each be counted, or a burst of guesses outruns the lock.
     async fn login_failed(
         &self,
         username: &Username,
-        failed_logins: i64,
-        locked_until_ms: Option<i64>,
+        seen: LoginGuard,
+        next: LoginGuard,
         event: AuditEvent,
-    ) -> Result<()>;
+    ) -> Result<bool>;
     /// Every enabled account, by username.
     async fn users_enabled(&self) -> Result<Vec<UserRow>>;
 

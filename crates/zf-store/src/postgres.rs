@@ -20,9 +20,9 @@ use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
 use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
-    ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, Page, PasswordHash,
-    QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow, SessionUpgrade,
-    Store, StoreError, Unique, UserRow,
+    ClientRecord, ClientRow, FactorUse, LoginGuard, MfaConfirm, MfaRow, NewUser, Page,
+    PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow,
+    SessionUpgrade, Store, StoreError, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -1438,7 +1438,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn login_guard(&self, username: &Username) -> Result<(i64, Option<i64>)> {
+    async fn login_guard(&self, username: &Username) -> Result<LoginGuard> {
         let row = self
             .client()
             .await?
@@ -1448,29 +1448,44 @@ impl Store for PgStore {
             )
             .await?;
         Ok(match row {
-            Some(r) => (r.try_get(0)?, r.try_get(1)?),
-            None => (0, None),
+            Some(r) => LoginGuard {
+                failures: r.try_get(0)?,
+                locked_until_ms: r.try_get(1)?,
+            },
+            None => LoginGuard::default(),
         })
     }
 
     async fn login_failed(
         &self,
         username: &Username,
-        failed_logins: i64,
-        locked_until_ms: Option<i64>,
+        seen: LoginGuard,
+        next: LoginGuard,
         event: AuditEvent,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let failed = i32::try_from(failed_logins).unwrap_or(i32::MAX);
-        tx.execute(
-            "UPDATE users SET failed_logins = $1, locked_until = $2 WHERE username = $3",
-            &[&failed, &locked_until_ms, &username.as_str()],
-        )
-        .await?;
+        let clamp = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        let changed = tx
+            .execute(
+                "UPDATE users SET failed_logins = $1, locked_until = $2
+                 WHERE username = $3 AND failed_logins = $4
+                   AND locked_until IS NOT DISTINCT FROM $5",
+                &[
+                    &clamp(next.failures),
+                    &next.locked_until_ms,
+                    &username.as_str(),
+                    &clamp(seen.failures),
+                    &seen.locked_until_ms,
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Ok(false);
+        }
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn users_enabled(&self) -> Result<Vec<UserRow>> {

@@ -21,9 +21,9 @@ use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
 use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
-    ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, Page, PasswordHash,
-    QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow, SessionUpgrade,
-    Store, StoreError, Unique, UserRow,
+    ClientRecord, ClientRow, FactorUse, LoginGuard, MfaConfirm, MfaRow, NewUser, Page,
+    PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow,
+    SessionUpgrade, Store, StoreError, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -1330,15 +1330,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn login_guard(&self, username: &Username) -> Result<(i64, Option<i64>)> {
+    async fn login_guard(&self, username: &Username) -> Result<LoginGuard> {
         let username = username.as_str().to_owned();
         self.run(move |c| {
             Ok(c.prepare_cached(
                 "SELECT failed_logins, locked_until FROM users WHERE username = ?1",
             )?
-            .query_row([username], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([username], |r| {
+                Ok(LoginGuard {
+                    failures: r.get(0)?,
+                    locked_until_ms: r.get(1)?,
+                })
+            })
             .optional()?
-            .unwrap_or((0, None)))
+            .unwrap_or_default())
         })
         .await
     }
@@ -1346,17 +1351,28 @@ impl Store for SqliteStore {
     async fn login_failed(
         &self,
         username: &Username,
-        failed_logins: i64,
-        locked_until_ms: Option<i64>,
+        seen: LoginGuard,
+        next: LoginGuard,
         event: AuditEvent,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let username = username.as_str().to_owned();
         self.write(move |tx, chain| {
-            tx.execute(
-                "UPDATE users SET failed_logins = ?1, locked_until = ?2 WHERE username = ?3",
-                params![failed_logins, locked_until_ms, username],
+            let changed = tx.execute(
+                "UPDATE users SET failed_logins = ?1, locked_until = ?2
+                 WHERE username = ?3 AND failed_logins = ?4 AND locked_until IS ?5",
+                params![
+                    next.failures,
+                    next.locked_until_ms,
+                    username,
+                    seen.failures,
+                    seen.locked_until_ms
+                ],
             )?;
-            insert_event(tx, chain, &event)
+            if changed == 0 {
+                return Ok(false);
+            }
+            insert_event(tx, chain, &event)?;
+            Ok(true)
         })
         .await
     }

@@ -14,7 +14,7 @@ use zf_crypto::{BlindIndexKey, Dek, KeyVersion};
 use zf_domain::{ClientId, RecordId};
 use zf_policy::{Role, Scope};
 use zf_store::{
-    restore_feed, FeedItem, IndexEntry, RecordKind, RecordOp, RecordRow, RestoreMode,
+    restore_feed, FeedItem, IndexEntry, LoginGuard, RecordKind, RecordOp, RecordRow, RestoreMode,
     RestoreOutcome, SafetyCopy, SnapshotItem, Store, StoreError, Value,
 };
 
@@ -113,8 +113,11 @@ async fn populate(store: &dyn Store, clients: u32) -> Vec<ClientId> {
     store
         .login_failed(
             &alice.username,
-            3,
-            Some(T0 + 60_000),
+            LoginGuard::default(),
+            LoginGuard {
+                failures: 3,
+                locked_until_ms: Some(T0 + 60_000),
+            },
             event(AuditAction::Login),
         )
         .await

@@ -12,6 +12,7 @@ use zf_policy::{Authentication, Grant, Principal};
 use zf_store::{FactorUse, MfaConfirm, SessionRow, SessionUpgrade, StoreError};
 
 use super::session::{session_ref, SessionToken};
+use crate::identity::session::LOCKED;
 use crate::{actor, App, AppError, LoginOutcome, RequestMeta, SessionContext};
 
 /// How many recovery codes a confirmed authenticator comes with.
@@ -364,8 +365,8 @@ impl App {
         }
         let principal = &session.principal;
         let now = self.now_ms();
-        let (failures, locked_until) = self.store.login_guard(&principal.username).await?;
-        let locked = locked_until.is_some_and(|t| t > now);
+        let guard = self.store.login_guard(&principal.username).await?;
+        let locked = guard.locked_at(now);
         let factor = if locked {
             None
         } else {
@@ -414,7 +415,7 @@ impl App {
             }
         }
         let why = if locked {
-            "account locked after repeated failures"
+            LOCKED
         } else {
             "wrong or reused second factor"
         };
@@ -424,23 +425,18 @@ impl App {
             AuditAction::Login,
             Outcome::Failed,
         )
-        .detail(why)
         .request(meta.request_id.clone());
         if locked {
             self.store
-                .session_delete(&session.row.id_hash, Some(event))
+                .session_delete(&session.row.id_hash, Some(event.detail(why)))
                 .await?;
-        } else {
-            let count = failures + 1;
-            let until = self.config.login.lock_until(count, now);
+        } else if self
+            .count_failure(&principal.username, guard, now, event, why)
+            .await?
+        {
             self.store
-                .login_failed(&principal.username, count, until, event)
+                .session_delete(&session.row.id_hash, None)
                 .await?;
-            if until.is_some() {
-                self.store
-                    .session_delete(&session.row.id_hash, None)
-                    .await?;
-            }
         }
         Err(AppError::SecondFactorFailed)
     }
@@ -462,8 +458,8 @@ impl App {
             ));
         }
         let now = self.now_ms();
-        let (failures, locked_until) = self.store.login_guard(&principal.username).await?;
-        let locked = locked_until.is_some_and(|t| t > now);
+        let guard = self.store.login_guard(&principal.username).await?;
+        let locked = guard.locked_at(now);
         let enrolled = self
             .store
             .mfa_get(principal.user_id)
@@ -520,7 +516,7 @@ impl App {
             }
         }
         let why = if locked {
-            "account locked after repeated failures"
+            LOCKED
         } else {
             "wrong or reused second factor"
         };
@@ -530,15 +526,11 @@ impl App {
             AuditAction::StepUp,
             Outcome::Failed,
         )
-        .detail(why)
         .request(meta.request_id.clone());
         if locked {
-            self.store.audit_append(event).await?;
+            self.store.audit_append(event.detail(why)).await?;
         } else {
-            let count = failures + 1;
-            let until = self.config.login.lock_until(count, now);
-            self.store
-                .login_failed(&principal.username, count, until, event)
+            self.count_failure(&principal.username, guard, now, event, why)
                 .await?;
         }
         Err(AppError::SecondFactorFailed)

@@ -6,10 +6,13 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_domain::Username;
 use zf_policy::{Authentication, Grant, Principal};
-use zf_store::{SessionLimit, SessionRow, UserRow};
+use zf_store::{LoginGuard, SessionLimit, SessionRow, UserRow};
 
 use crate::identity::check_password;
 use crate::{App, AppError, RequestMeta};
+
+/// How a refusal by the lock is recorded, wherever the attempt came from.
+pub(crate) const LOCKED: &str = "account locked after repeated failures";
 
 /// Sign-in throttling: an account locks after consecutive failures, for a time that doubles
 /// with each further failure; an address is refused after too many failures in a window.
@@ -145,35 +148,34 @@ impl App {
             None => None,
         };
         let policy = &self.config.login;
-        let started = self.now_ms();
-        // Asked for unknown names too, so both paths make the same queries.
-        let (failures, locked_until) = match &parsed {
-            Some(u) => self.store.login_guard(u).await?,
-            None => (0, None),
-        };
-        let locked = locked_until.is_some_and(|t| t > started);
-        let throttled = match (&meta.source, policy.address_limit) {
-            (Some(source), limit) if limit > 0 => {
-                let recent = zf_store::AuditQuery {
-                    source: Some(source.clone()),
-                    action: Some("login".into()),
-                    outcome: Some("failed".into()),
-                    from_ms: Some(started - policy.address_window_minutes.max(1) * 60_000),
-                    ..zf_store::AuditQuery::default()
-                };
-                self.store.audit_count(&recent).await? >= limit
-            }
-            _ => false,
-        };
         // The hash is always computed, so a locked account or a throttled address answers
         // after the same work as a wrong password.
         let verified = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await;
-        // Read after the hash: the session's clock starts when it is created, not when the
-        // slow verification began.
+        // Everything that decides is read after the hash: the session's clock starts when it
+        // is created, and attempts hashed side by side see each other's failures.
         let now = self.now_ms();
+        // Asked for unknown names too, so both paths make the same queries.
+        let guard = match &parsed {
+            Some(u) => self.store.login_guard(u).await?,
+            None => LoginGuard::default(),
+        };
+        let locked = guard.locked_at(now);
+        let throttled = match (&meta.source, policy.address_limit) {
+            (Some(source), limit) if limit > 0 => {
+                let recent = zf_store::AuditQuery {
+                    source: Some(source.clone()),
+                    action: Some("login".into()),
+                    outcome: Some("failed".into()),
+                    from_ms: Some(now - policy.address_window_minutes.max(1) * 60_000),
+                    ..zf_store::AuditQuery::default()
+                };
+                self.store.audit_count(&recent).await? >= limit
+            }
+            _ => false,
+        };
         let attempted = parsed.as_ref().map_or_else(
             || "(malformed username)".to_owned(),
             |u| u.as_str().to_owned(),
@@ -182,9 +184,9 @@ impl App {
             Some(u) if verified && !u.disabled && !locked && !throttled => u,
             other => {
                 let why = match &other {
+                    _ if throttled => "too many failures from this address",
                     None => "unknown username",
-                    Some(_) if throttled => "too many failures from this address",
-                    Some(_) if locked => "account locked after repeated failures",
+                    Some(_) if locked => LOCKED,
                     Some(u) if u.disabled => "account disabled",
                     Some(_) => "wrong password",
                 };
@@ -196,16 +198,14 @@ impl App {
                     device: meta.device.clone(),
                 };
                 let event = AuditEvent::new(now, actor, AuditAction::Login, Outcome::Failed)
-                    .request(meta.request_id.clone())
-                    .detail(why);
+                    .request(meta.request_id.clone());
                 match (&parsed, &other) {
                     // Only a password tried against an open account counts towards its lock.
                     (Some(name), Some(u)) if !locked && !throttled && !u.disabled => {
-                        let count = failures + 1;
-                        let until = policy.lock_until(count, now);
-                        self.store.login_failed(name, count, until, event).await?;
+                        self.count_failure(name, guard, now, event, "wrong password")
+                            .await?;
                     }
-                    _ => self.store.audit_append(event).await?,
+                    _ => self.store.audit_append(event.detail(why)).await?,
                 }
                 return Err(AppError::LoginFailed);
             }
@@ -262,6 +262,41 @@ impl App {
             principal: self.principal_of(&user, &row, now),
             expires_at_ms: expires,
         })
+    }
+
+    /// Counts one failed attempt (a wrong password or second factor) against an open account,
+    /// with its audit event detailed `why`. Concurrent attempts race for the counter by
+    /// compare-and-set, so every failure is counted and the lock takes hold after exactly the
+    /// policy's number of tries however many arrive at once; an attempt that finds the account
+    /// locked by the others is recorded as refused by the lock. Returns whether the account
+    /// is locked now.
+    pub(crate) async fn count_failure(
+        &self,
+        username: &Username,
+        mut seen: LoginGuard,
+        now: i64,
+        event: AuditEvent,
+        why: &str,
+    ) -> Result<bool, AppError> {
+        loop {
+            if seen.locked_at(now) {
+                self.store.audit_append(event.detail(LOCKED)).await?;
+                return Ok(true);
+            }
+            let failures = seen.failures + 1;
+            let next = LoginGuard {
+                failures,
+                locked_until_ms: self.config.login.lock_until(failures, now),
+            };
+            if self
+                .store
+                .login_failed(username, seen, next, event.clone().detail(why))
+                .await?
+            {
+                return Ok(next.locked_at(now));
+            }
+            seen = self.store.login_guard(username).await?;
+        }
     }
 
     /// The caller as the policy sees them on this session: their role read afresh, and how far
