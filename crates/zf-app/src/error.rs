@@ -24,6 +24,9 @@ pub enum AppError {
     SecondFactorFailed,
     #[error(transparent)]
     Password(#[from] crate::PasswordPolicyError),
+    /// Too many requests from one caller in a window; retry later.
+    #[error("{0}")]
+    RateLimited(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

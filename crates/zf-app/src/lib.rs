@@ -47,6 +47,8 @@ pub struct AppConfig {
     /// At most this many signed-in sessions per user; a new sign-in ends the oldest beyond it
     /// (0: no limit).
     pub max_sessions_per_user: u32,
+    /// How long API tokens may live and how fast they may be used.
+    pub api_tokens: identity::TokenPolicy,
 }
 
 impl Default for AppConfig {
@@ -61,6 +63,7 @@ impl Default for AppConfig {
             login: identity::LoginPolicy::default(),
             mfa: zf_policy::MfaPolicy::default(),
             max_sessions_per_user: 0,
+            api_tokens: identity::TokenPolicy::default(),
         }
     }
 }
@@ -85,6 +88,7 @@ pub struct App {
     pub(crate) hasher: identity::Hasher,
     pub(crate) sinks: monitor::Sinks,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) token_rates: identity::TokenRates,
 }
 
 impl App {
@@ -114,6 +118,7 @@ impl App {
             hasher: identity::Hasher::new(),
             sinks: monitor::Sinks::default(),
             clock: clock::system(),
+            token_rates: identity::TokenRates::default(),
         })
     }
 

@@ -109,6 +109,13 @@ pub enum AuditAction {
     /// The database was restored from a backup; recorded in the restored database, right
     /// after the audit chain the backup carried.
     BackupRestored,
+    /// An API token was issued; the detail names its permissions, clients and expiry.
+    TokenCreated,
+    /// An API token was revoked, by its owner or the security administrator.
+    TokenRevoked,
+    /// A request came with an API token: the detail names the method and path, or why the
+    /// token was refused.
+    TokenUsed,
 }
 
 impl AuditAction {
@@ -167,6 +174,9 @@ impl AuditAction {
             AuditAction::BackupCreated => "backup_created",
             AuditAction::BackupVerified => "backup_verified",
             AuditAction::BackupRestored => "backup_restored",
+            AuditAction::TokenCreated => "token_created",
+            AuditAction::TokenRevoked => "token_revoked",
+            AuditAction::TokenUsed => "token_used",
         }
     }
 }

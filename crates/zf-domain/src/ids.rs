@@ -141,6 +141,13 @@ typed_id!(
     "3a5c7e9b-1d2f-4b6a-8c4e-6f8a1b3d5c7e"
 );
 
+typed_id!(
+    /// Identifies an API token (its id, never its secret).
+    TokenId,
+    "API token",
+    "9e4b2d6f-8a1c-4e3b-a5d7-2c4e6f8a1b3d"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ pub use document::{
 };
 pub use filing::{obligations, CalendarError, FilingCalendar, Obligation};
 pub use id_number::{IdNumber, IdNumberError};
-pub use ids::{ClientId, IdParseError, LeadId, RecordId, UserId};
+pub use ids::{ClientId, IdParseError, LeadId, RecordId, TokenId, UserId};
 pub use money::{Fen, MoneyError, SignedFen, MAX_FEN};
 pub use names::{ClientName, NameError, NameKind, PersonName, Username};
 pub use period::{Period, PeriodError, PeriodKind, PeriodKindError};

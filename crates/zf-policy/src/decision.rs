@@ -1,4 +1,4 @@
-use zf_domain::{UserId, Username};
+use zf_domain::{TokenId, UserId, Username};
 
 use crate::{Authentication, Field, Operation, Permission, Requirement, Role};
 
@@ -13,6 +13,18 @@ pub struct Principal {
     /// What this session proved: password only, a second factor (and how recently), or a
     /// password still waiting for its second factor.
     pub authentication: Authentication,
+    /// Set when the request came with an API token: it narrows what the owner may do.
+    pub token: Option<TokenGrant>,
+}
+
+/// What an API token allows: a subset of its owner's permissions and, optionally, only the
+/// clients it names. It never widens the owner's role or record scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub id: TokenId,
+    pub permissions: Vec<Permission>,
+    /// The token names its clients (kept by the store); otherwise it reaches what its owner does.
+    pub listed_clients: bool,
 }
 
 /// Which records a grant reaches. The store turns this into a row filter on every query.
@@ -26,6 +38,16 @@ pub enum Scope {
     None,
     /// Only the clients of this user's audit engagements (审计员).
     Engaged(UserId),
+    /// Only the clients an API token names, within what its owner's role reaches.
+    Listed { token: TokenId, within: Within },
+}
+
+/// The owner's reach that a client-listing API token stays inside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Within {
+    All,
+    AssignedToOwner,
+    EngagedOfOwner,
 }
 
 /// How much of a sensitive field the caller sees.
@@ -80,6 +102,8 @@ pub enum Denied {
     Network { role: Role },
     #[error("complete the sign-in with your second factor first")]
     SecondFactorPending,
+    #[error("this API token does not allow {operation}")]
+    NotForToken { operation: &'static str },
     #[error("your role requires a second factor: set up an authenticator before anything else")]
     MfaEnrolmentRequired,
     /// A critical operation without a recently verified second factor. `enrolled` says whether
@@ -117,6 +141,17 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
     if enrolment_required && !operation.allowed_before_password_change() {
         return Err(Denied::MfaEnrolmentRequired);
     }
+    if let Some(token) = &principal.token {
+        let permitted = match requirement {
+            Requirement::Permission(p) => token.permissions.contains(&p),
+            _ => false,
+        };
+        if !permitted || !operation.open_to_api_tokens() {
+            return Err(Denied::NotForToken {
+                operation: operation.as_str(),
+            });
+        }
+    }
     let scope = match requirement {
         Requirement::Public | Requirement::PasswordVerified | Requirement::SignedIn => Scope::None,
         Requirement::Permission(permission) => {
@@ -126,12 +161,25 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
                     operation: operation.as_str(),
                 });
             }
-            if principal.role.client_scope_is_all() {
-                Scope::All
-            } else if principal.role == Role::Auditor {
-                Scope::Engaged(principal.user_id)
-            } else {
-                Scope::AssignedTo(principal.user_id)
+            let listed = principal
+                .token
+                .as_ref()
+                .filter(|t| t.listed_clients)
+                .map(|t| t.id);
+            match (listed, principal.role) {
+                (None, role) if role.client_scope_is_all() => Scope::All,
+                (None, Role::Auditor) => Scope::Engaged(principal.user_id),
+                (None, _) => Scope::AssignedTo(principal.user_id),
+                (Some(token), role) => Scope::Listed {
+                    token,
+                    within: if role.client_scope_is_all() {
+                        Within::All
+                    } else if role == Role::Auditor {
+                        Within::EngagedOfOwner
+                    } else {
+                        Within::AssignedToOwner
+                    },
+                },
             }
         }
     };
@@ -144,7 +192,9 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
                     enrolled: true,
                 })
             }
-            Authentication::PasswordOnly { .. } | Authentication::SecondFactorPending => {
+            Authentication::PasswordOnly { .. }
+            | Authentication::SecondFactorPending
+            | Authentication::ApiToken => {
                 return Err(Denied::StepUpRequired {
                     operation: operation.as_str(),
                     enrolled: false,
@@ -170,6 +220,7 @@ mod tests {
             role,
             must_change_password: false,
             authentication: Authentication::MultiFactor { fresh: true },
+            token: None,
         }
     }
 
@@ -315,8 +366,56 @@ mod tests {
                 Operation::RoleChange,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
+                Operation::TokenCreate,
                 Operation::ClientExport
             ]
         );
+    }
+
+    #[test]
+    fn a_token_narrows_its_owner_and_never_widens_them() {
+        let token = zf_domain::TokenId::new_random();
+        let mut p = principal(Role::Accountant);
+        p.authentication = Authentication::ApiToken;
+        p.token = Some(TokenGrant {
+            id: token,
+            permissions: vec![Permission::parse("client:read").unwrap()],
+            listed_clients: true,
+        });
+        assert_eq!(
+            decide(Some(&p), Operation::ClientRead).unwrap().scope(),
+            Scope::Listed {
+                token,
+                within: Within::AssignedToOwner
+            }
+        );
+        // The role may update clients, the token may not.
+        assert!(p.role.may(Permission::new(
+            crate::Resource::Client,
+            crate::Action::Update
+        )));
+        assert_eq!(
+            decide(Some(&p), Operation::ClientUpdate).unwrap_err(),
+            Denied::NotForToken {
+                operation: "client_update"
+            }
+        );
+        // Nothing critical and nothing about identities, whatever the token lists.
+        for op in [
+            Operation::TokenCreate,
+            Operation::OwnSessionList,
+            Operation::ChangeOwnPassword,
+            Operation::ClientExport,
+        ] {
+            assert!(decide(Some(&p), op).is_err(), "{op:?}");
+        }
+        // A permission the owner's role has lost is gone from the token too.
+        p.role = Role::Sales;
+        p.token.as_mut().unwrap().permissions =
+            vec![Permission::parse("financial_record:read").unwrap()];
+        assert!(matches!(
+            decide(Some(&p), Operation::FinancialList),
+            Err(Denied::Forbidden { .. })
+        ));
     }
 }

@@ -11,7 +11,7 @@ mod operation;
 mod role;
 mod separation;
 
-pub use decision::{decide, Denied, Grant, Principal, Scope, Visibility};
+pub use decision::{decide, Denied, Grant, Principal, Scope, TokenGrant, Visibility, Within};
 pub use mfa::{Authentication, MfaPolicy};
 pub use network::NetworkPolicy;
 pub use operation::{Operation, Requirement};

@@ -55,6 +55,8 @@ pub enum Authentication {
     /// factor; `fresh` while the last factor verified on this session is within the step-up
     /// window.
     MultiFactor { fresh: bool },
+    /// An API token: no second factor stands behind it, so no critical operation either.
+    ApiToken,
 }
 
 #[cfg(test)]

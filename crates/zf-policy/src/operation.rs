@@ -46,6 +46,16 @@ pub enum Operation {
     OwnSessionRevoke,
     /// End every session of another user (security administrators).
     UserSessionsRevoke,
+    /// Issue an API token carrying a subset of one's own permissions.
+    TokenCreate,
+    /// List one's own API tokens (never their secrets).
+    OwnTokenList,
+    /// Revoke one of one's own API tokens.
+    OwnTokenRevoke,
+    /// List another user's API tokens (security administrators).
+    UserTokenList,
+    /// Revoke another user's API token (security administrators).
+    UserTokenRevoke,
     /// Export the client list (CSV or XLSX), masked unless the caller may reveal.
     ClientExport,
     /// Import clients from a CSV or XLSX file.
@@ -112,7 +122,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 61] = [
+    pub const ALL: [Operation; 66] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -139,6 +149,11 @@ impl Operation {
         Operation::OwnSessionList,
         Operation::OwnSessionRevoke,
         Operation::UserSessionsRevoke,
+        Operation::TokenCreate,
+        Operation::OwnTokenList,
+        Operation::OwnTokenRevoke,
+        Operation::UserTokenList,
+        Operation::UserTokenRevoke,
         Operation::ClientExport,
         Operation::ClientImport,
         Operation::ClientAssign,
@@ -190,10 +205,16 @@ impl Operation {
             | Operation::MfaStatus
             | Operation::MfaEnrol
             | Operation::OwnSessionList
-            | Operation::OwnSessionRevoke => SignedIn,
-            Operation::UserSessionsRevoke => Permission(crate::Permission::new(
+            | Operation::OwnSessionRevoke
+            | Operation::TokenCreate
+            | Operation::OwnTokenList
+            | Operation::OwnTokenRevoke => SignedIn,
+            Operation::UserSessionsRevoke | Operation::UserTokenRevoke => Permission(
+                crate::Permission::new(Resource::SecurityPolicy, Action::Update),
+            ),
+            Operation::UserTokenList => Permission(crate::Permission::new(
                 Resource::SecurityPolicy,
-                Action::Update,
+                Action::Read,
             )),
             Operation::ClientList | Operation::ClientSearch | Operation::ClientRead => {
                 client(Action::Read)
@@ -260,6 +281,25 @@ impl Operation {
         }
     }
 
+    /// An API token may carry this operation: data work its owner's role permits, never a
+    /// critical operation (no second factor stands behind a token) and never the management
+    /// of identities, sessions or the security policy, so a leaked token cannot entrench itself.
+    pub fn open_to_api_tokens(self) -> bool {
+        match self.requirement() {
+            Requirement::Permission(p) => {
+                !self.needs_fresh_second_factor()
+                    && !matches!(
+                        p.resource,
+                        Resource::RoleAssignment
+                            | Resource::User
+                            | Resource::SecurityPolicy
+                            | Resource::SystemConfig
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// Critical operations need a second factor verified within the last few minutes
     /// (DESIGN.md, invariant 6): revealing data, exporting it, and changing who may do what.
     pub fn needs_fresh_second_factor(self) -> bool {
@@ -267,7 +307,8 @@ impl Operation {
             Operation::RoleChange
             | Operation::ReviewManage
             | Operation::ClientReveal
-            | Operation::ClientExport => true,
+            | Operation::ClientExport
+            | Operation::TokenCreate => true,
             Operation::PublicDocument
             | Operation::Login
             | Operation::Logout
@@ -291,6 +332,10 @@ impl Operation {
             | Operation::OwnSessionList
             | Operation::OwnSessionRevoke
             | Operation::UserSessionsRevoke
+            | Operation::OwnTokenList
+            | Operation::OwnTokenRevoke
+            | Operation::UserTokenList
+            | Operation::UserTokenRevoke
             | Operation::ClientImport
             | Operation::ClientAssign
             | Operation::ContactList
@@ -373,6 +418,11 @@ impl Operation {
             Operation::OwnSessionList => "own_session_list",
             Operation::OwnSessionRevoke => "own_session_revoke",
             Operation::UserSessionsRevoke => "user_sessions_revoke",
+            Operation::TokenCreate => "token_create",
+            Operation::OwnTokenList => "own_token_list",
+            Operation::OwnTokenRevoke => "own_token_revoke",
+            Operation::UserTokenList => "user_token_list",
+            Operation::UserTokenRevoke => "user_token_revoke",
             Operation::ClientExport => "client_export",
             Operation::ClientImport => "client_import",
             Operation::ClientAssign => "client_assign",

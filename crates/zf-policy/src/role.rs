@@ -293,6 +293,14 @@ impl Permission {
 }
 
 impl Permission {
+    /// Reads `resource:action` back; only permissions some role holds are known.
+    pub fn parse(name: &str) -> Option<Permission> {
+        Role::ALL
+            .into_iter()
+            .flat_map(|r| r.permissions().iter().copied())
+            .find(|p| p.name() == name)
+    }
+
     /// `resource:action`, e.g. `client:read`.
     pub fn name(self) -> String {
         let resource = match self.resource {

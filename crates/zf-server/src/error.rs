@@ -126,6 +126,9 @@ impl ApiError {
             Denied::Network { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "network", denied.to_string())
             }
+            Denied::NotForToken { .. } => {
+                Self::new(StatusCode::FORBIDDEN, "token_forbidden", denied.to_string())
+            }
             Denied::SecondFactorPending => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_required",
@@ -171,6 +174,7 @@ impl From<AppError> for ApiError {
                 m,
             ),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::RateLimited(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
             AppError::SecondFactorFailed => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_failed",

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use zf_app::identity::SessionToken;
+use zf_app::identity::{token_ref, SessionToken, TokenSecret};
 use zf_app::RequestMeta;
 use zf_policy::{decide, Denied};
 
@@ -58,6 +58,27 @@ fn device(headers: &axum::http::HeaderMap) -> Option<String> {
     (!clean.trim().is_empty()).then_some(clean)
 }
 
+/// The secret of an `Authorization: Bearer …` header, if the request has one.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
+}
+
+fn invalid_token() -> Response {
+    let mut res = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "the API token is not valid: unknown, revoked or expired",
+    )
+    .into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    res
+}
+
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
 }
@@ -97,15 +118,6 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                 )
                 .into_response();
             }
-            let token =
-                cookie(req.headers(), SESSION_COOKIE).and_then(SessionToken::from_presented);
-            let session = match &token {
-                Some(t) => match state.app.resolve_session(t).await {
-                    Ok(s) => s,
-                    Err(e) => return ApiError::from(e).into_response(),
-                },
-                None => None,
-            };
             let network = &state.app.config().network;
             let peer = req
                 .extensions()
@@ -118,13 +130,51 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                     .and_then(|v| v.to_str().ok());
                 network.client_address(peer, forwarded)
             });
-            let meta = RequestMeta {
+            let mut meta = RequestMeta {
                 request_id: Some(request_id.clone()),
                 source: address.map(|a| a.to_string()),
-                session_ref: session.as_ref().map(|s| s.session_ref.clone()),
+                session_ref: None,
                 device: device(req.headers()),
             };
-            let principal = session.as_ref().map(|s| &s.principal);
+            // An API token stands instead of a session, on the API only; a token that is not
+            // (or no longer) valid is refused outright rather than ignored.
+            let bearer = is_api(&path).then(|| bearer(req.headers())).flatten();
+            let token_principal = match bearer {
+                Some(presented) => {
+                    let Some(secret) = TokenSecret::from_presented(presented) else {
+                        return invalid_token();
+                    };
+                    let what = format!("{} {}", req.method(), req.uri().path());
+                    match state.app.resolve_api_token(&secret, &what, &meta).await {
+                        Ok(Some(p)) => Some(p),
+                        Ok(None) => return invalid_token(),
+                        Err(e) => return ApiError::from(e).into_response(),
+                    }
+                }
+                None => None,
+            };
+            let token = match &token_principal {
+                Some(_) => None,
+                None => {
+                    cookie(req.headers(), SESSION_COOKIE).and_then(SessionToken::from_presented)
+                }
+            };
+            let session = match &token {
+                Some(t) => match state.app.resolve_session(t).await {
+                    Ok(s) => s,
+                    Err(e) => return ApiError::from(e).into_response(),
+                },
+                None => None,
+            };
+            meta.session_ref = match (&session, &token_principal) {
+                (Some(s), _) => Some(s.session_ref.clone()),
+                (None, Some(p)) => p.token.as_ref().map(|t| token_ref(t.id)),
+                (None, None) => None,
+            };
+            let principal = session
+                .as_ref()
+                .map(|s| &s.principal)
+                .or(token_principal.as_ref());
             let decision = decide(principal, operation).and_then(|grant| {
                 match (grant.principal(), address, operation.requirement()) {
                     // Data access is confined; signing out or changing one's password is not.
@@ -218,7 +268,7 @@ fn refuse(state: &AppState, path: &str, back: &str, denied: &Denied) -> Response
             let next: String = url_encode(back);
             Redirect::to(&format!("/step-up?next={next}")).into_response()
         }
-        Denied::Forbidden { .. } | Denied::Network { .. } => {
+        Denied::Forbidden { .. } | Denied::Network { .. } | Denied::NotForToken { .. } => {
             crate::ui::forbidden_page(denied).into_response()
         }
     }

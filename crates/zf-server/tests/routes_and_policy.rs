@@ -48,6 +48,13 @@ async fn every_route_with_every_role_agrees_with_the_policy() {
                 (_, None) => false,
                 (Requirement::PasswordVerified | Requirement::SignedIn, Some(_)) => true,
                 (Requirement::Permission(p), Some(r)) => r.may(p),
+            } && match role {
+                // A critical operation needs a fresh second factor: these sessions verified
+                // one when they enrolled, and roles without an authenticator have none.
+                Some(r) if spec.operation.needs_fresh_second_factor() => {
+                    s.app.config().mfa.requires(*r)
+                }
+                _ => true,
             };
             let r = client
                 .request(method(spec.verb), s.url(&concrete(spec.path)))

@@ -78,6 +78,8 @@ pub const TABLES: &[TableSpec] = &[
     table("client_keys", &["client_id"]),
     table("clients", &["id"]),
     table("client_engagements", &["client_id", "user_id"]),
+    table("api_tokens", &["id"]),
+    table("api_token_clients", &["token_id", "client_id"]),
     TableSpec {
         name: "client_records",
         order_by: &["id"],

@@ -20,7 +20,7 @@ mod sqlite;
 use async_trait::async_trait;
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
-use zf_domain::{ClientId, UserId, Username};
+use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 pub use backup::{
@@ -270,6 +270,26 @@ pub struct ArchiveRecord {
 }
 
 /// An access-review campaign.
+/// An API token as stored: its secret appears only as a SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    /// Permission names (`resource:action`).
+    pub permissions: Vec<String>,
+    /// Whether the token reaches only `clients`; otherwise whatever its owner reaches.
+    pub listed_clients: bool,
+    pub clients: Vec<ClientId>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub last_used_at_ms: Option<i64>,
+    pub last_used_source: Option<String>,
+    pub revoked_at_ms: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
 /// An account's sign-in failures since its last success, and until when it is locked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoginGuard {
@@ -547,6 +567,33 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     ) -> Result<bool>;
     /// Every enabled account, by username.
     async fn users_enabled(&self) -> Result<Vec<UserRow>>;
+
+    // --- API tokens ------------------------------------------------------------------------
+    /// Stores a new token with the clients it names, and its audit event.
+    async fn token_create(&self, token: TokenRow, event: AuditEvent) -> Result<()>;
+    /// The token whose secret hashes to `secret_hash`, revoked or not, and its owner; the
+    /// caller checks expiry and revocation. `clients` is left empty: the store filters by it.
+    async fn token_by_secret(&self, secret_hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>>;
+    /// A user's tokens, newest first, with the clients each names.
+    async fn tokens_of(&self, user: UserId) -> Result<Vec<TokenRow>>;
+    /// Revokes a live token (of `owner`, when given) with its audit event; `NotFound` if there
+    /// is no such token or it was revoked already.
+    async fn token_revoke(
+        &self,
+        id: TokenId,
+        owner: Option<UserId>,
+        at_ms: i64,
+        by: String,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Records a use of a token: when, from where, and its audit event.
+    async fn token_used(
+        &self,
+        id: TokenId,
+        at_ms: i64,
+        source: Option<String>,
+        event: AuditEvent,
+    ) -> Result<()>;
 
     // --- access reviews --------------------------------------------------------------------
     async fn review_create(

@@ -550,6 +550,56 @@ CREATE TABLE client_engagements (
 CREATE INDEX client_engagements_user ON client_engagements(user_id, client_id);
 "#,
     },
+    Migration {
+        version: 9,
+        name: "API tokens: hashed secrets, their permissions and the clients they name",
+        sqlite: r#"
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    secret_hash BLOB NOT NULL UNIQUE,
+    permissions TEXT NOT NULL,
+    listed_clients INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    last_used_source TEXT,
+    revoked_at INTEGER,
+    revoked_by TEXT
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id, created_at);
+CREATE TABLE api_token_clients (
+    token_id TEXT NOT NULL REFERENCES api_tokens(id),
+    client_id TEXT NOT NULL REFERENCES client_keys(client_id),
+    PRIMARY KEY (token_id, client_id)
+);
+CREATE INDEX api_token_clients_client ON api_token_clients(client_id);
+"#,
+        postgres: r#"
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    secret_hash BYTEA NOT NULL UNIQUE,
+    permissions TEXT NOT NULL,
+    listed_clients BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    last_used_source TEXT,
+    revoked_at BIGINT,
+    revoked_by TEXT
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id, created_at);
+CREATE TABLE api_token_clients (
+    token_id TEXT NOT NULL REFERENCES api_tokens(id),
+    client_id TEXT NOT NULL REFERENCES client_keys(client_id),
+    PRIMARY KEY (token_id, client_id)
+);
+CREATE INDEX api_token_clients_client ON api_token_clients(client_id);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,6 +1,7 @@
 //! The shared store: several stateless `zhangfang serve` nodes on one PostgreSQL database.
 //! Sessions, keys and the audit log live here, so any node serves any request.
 
+use crate::scope::postgres_filter;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -10,7 +11,7 @@ use tokio_postgres::{NoTls, Row};
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
-use zf_domain::{ClientId, UserId, Username};
+use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 mod backup;
@@ -22,7 +23,7 @@ use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
     ClientRecord, ClientRow, FactorUse, LoginGuard, MfaConfirm, MfaRow, NewUser, Page,
     PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow,
-    SessionUpgrade, Store, StoreError, Unique, UserRow,
+    SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -218,6 +219,27 @@ const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_ch
     u.disabled, u.created_at, u.password_changed_at,
     EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
 
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
+    t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
+    t.revoked_at, t.revoked_by";
+
+fn token_from(r: &Row) -> Result<TokenRow> {
+    decode::token(
+        r.try_get::<_, &str>(0)?,
+        r.try_get::<_, &str>(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get::<_, &str>(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+        r.try_get(7)?,
+        r.try_get(8)?,
+        r.try_get(9)?,
+        r.try_get(10)?,
+        r.try_get(11)?,
+    )
+}
+
 fn user_from(r: &Row, at: usize) -> Result<UserRow> {
     decode::user(
         r.try_get::<_, &str>(at)?,
@@ -337,13 +359,15 @@ async fn consume_factor(
     Ok(n == 1)
 }
 
-const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
+const CLIENT_SELECT: &str = concat!(
+    "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
     c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
     c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
     c.registered_capital, c.tax_authority
     FROM clients c JOIN client_keys k ON k.client_id = c.id
-    WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
-        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))";
+    WHERE ",
+    postgres_filter!()
+);
 
 fn client_from(r: &Row) -> Result<ClientRecord> {
     decode::client(decode::ClientColumns {
@@ -829,9 +853,11 @@ impl Store for PgStore {
             .client()
             .await?
             .query_one(
-                "SELECT COUNT(*) FROM clients c
-                 WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
-        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))",
+                concat!(
+                    "SELECT COUNT(*) FROM clients c
+                 WHERE ",
+                    postgres_filter!()
+                ),
                 &[&kind, &user],
             )
             .await?
@@ -936,9 +962,13 @@ impl Store for PgStore {
             .await?
             .query_one(
                 &format!(
-                    "SELECT COUNT(*) FROM clients c
-                     WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
-        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2))){clause}"
+                    concat!(
+                        "SELECT COUNT(*) FROM clients c
+                     WHERE ",
+                        postgres_filter!(),
+                        "{clause}"
+                    ),
+                    clause = clause
                 ),
                 &refs(&params),
             )
@@ -1060,6 +1090,7 @@ impl Store for PgStore {
                  (SELECT id FROM client_records WHERE client_id = $1)",
             "DELETE FROM client_records WHERE client_id = $1",
             "DELETE FROM client_engagements WHERE client_id = $1",
+            "DELETE FROM api_token_clients WHERE client_id = $1",
             "DELETE FROM clients WHERE id = $1",
         ] {
             tx.execute(sql, &[&id]).await?;
@@ -1500,6 +1531,122 @@ impl Store for PgStore {
             )
             .await?;
         rows.iter().map(|r| user_from(r, 0)).collect()
+    }
+
+    async fn token_create(&self, token: TokenRow, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let id = token.id.to_string();
+        tx.execute(
+            "INSERT INTO api_tokens (id, user_id, name, secret_hash, permissions, listed_clients,
+                 created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &id,
+                &token.user_id.to_string(),
+                &token.name,
+                &token.secret_hash,
+                &token.permissions.join(","),
+                &token.listed_clients,
+                &token.created_at_ms,
+                &token.expires_at_ms,
+            ],
+        )
+        .await?;
+        for client in &token.clients {
+            tx.execute(
+                "INSERT INTO api_token_clients (token_id, client_id) VALUES ($1, $2)",
+                &[&id, &client.to_string()],
+            )
+            .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_by_secret(&self, secret_hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS}, {USER_COLUMNS}
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1"
+            ))
+            .await?;
+        let Some(r) = c.query_opt(&stmt, &[&secret_hash]).await? else {
+            return Ok(None);
+        };
+        Ok(Some((token_from(&r)?, user_from(&r, 12)?)))
+    }
+
+    async fn tokens_of(&self, user: UserId) -> Result<Vec<TokenRow>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = $1
+                     ORDER BY t.created_at DESC, t.id"
+                ),
+                &[&user.to_string()],
+            )
+            .await?;
+        let mut tokens = rows.iter().map(token_from).collect::<Result<Vec<_>>>()?;
+        for t in &mut tokens {
+            for r in c
+                .query(
+                    "SELECT client_id FROM api_token_clients WHERE token_id = $1 ORDER BY client_id",
+                    &[&t.id.to_string()],
+                )
+                .await?
+            {
+                t.clients.push(decode::client_id(r.try_get(0)?)?);
+            }
+        }
+        Ok(tokens)
+    }
+
+    async fn token_revoke(
+        &self,
+        id: TokenId,
+        owner: Option<UserId>,
+        at_ms: i64,
+        by: String,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE api_tokens SET revoked_at = $1, revoked_by = $2
+                 WHERE id = $3 AND revoked_at IS NULL AND ($4::TEXT IS NULL OR user_id = $4)",
+                &[&at_ms, &by, &id.to_string(), &owner.map(|o| o.to_string())],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_used(
+        &self,
+        id: TokenId,
+        at_ms: i64,
+        source: Option<String>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "UPDATE api_tokens SET last_used_at = $1, last_used_source = $2 WHERE id = $3",
+            &[&at_ms, &source, &id.to_string()],
+        )
+        .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn review_create(

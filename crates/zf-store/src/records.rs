@@ -8,6 +8,7 @@
 //! indexes in `record_index`. Every query is scoped by the caller's grant through the client
 //! the record belongs to, so a record is reachable exactly when its client is.
 
+use crate::scope::sqlite_filter;
 use async_trait::async_trait;
 use zf_audit::AuditEvent;
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
@@ -301,14 +302,16 @@ pub trait RecordStore: Send + Sync {
 
 /// The columns every record query selects, in order, after `r` (records), `c` (clients) and
 /// `k` (client keys) are joined; the scope filter takes parameters 1 and 2.
-pub(crate) const SELECT: &str = "SELECT r.id, r.client_id, r.kind, r.parent_id, r.label,
+pub(crate) const SELECT: &str = concat!(
+    "SELECT r.id, r.client_id, r.kind, r.parent_id, r.label,
     r.status, r.period, r.due_on, r.holder, r.plain, r.sealed, r.created_by, r.created_at,
     r.updated_at, r.version, c.name, k.wrapped_dek
     FROM client_records r
     JOIN clients c ON c.id = r.client_id
     JOIN client_keys k ON k.client_id = r.client_id
-    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
-        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))";
+    WHERE ",
+    sqlite_filter!()
+);
 
 pub(crate) const ORDER: &str = " ORDER BY COALESCE(r.due_on, ''), r.label, r.created_at, r.id";
 

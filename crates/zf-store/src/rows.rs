@@ -199,6 +199,44 @@ pub(crate) mod decode {
     use super::*;
     use crate::{Result, StoreError};
 
+    /// A token row from its stored columns; `clients` are added by the caller.
+    #[allow(clippy::too_many_arguments)]
+    pub fn token(
+        id: &str,
+        user_id: &str,
+        name: String,
+        secret_hash: Vec<u8>,
+        permissions: &str,
+        listed_clients: bool,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+        last_used_at_ms: Option<i64>,
+        last_used_source: Option<String>,
+        revoked_at_ms: Option<i64>,
+        revoked_by: Option<String>,
+    ) -> Result<crate::TokenRow> {
+        Ok(crate::TokenRow {
+            id: zf_domain::TokenId::parse(id)
+                .map_err(|e| StoreError::corrupt("api_tokens.id", e))?,
+            user_id: self::user_id(user_id)?,
+            name,
+            secret_hash,
+            permissions: permissions
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            listed_clients,
+            clients: Vec::new(),
+            created_at_ms,
+            expires_at_ms,
+            last_used_at_ms,
+            last_used_source,
+            revoked_at_ms,
+            revoked_by,
+        })
+    }
+
     pub fn user_id(s: &str) -> Result<UserId> {
         UserId::parse(s).map_err(|e| StoreError::corrupt("user id", e))
     }

@@ -1,6 +1,7 @@
 //! The embedded store. A request's database work runs as one closure on one pooled blocking
 //! connection (one thread hop per request, not per query), inside one transaction.
 
+use crate::scope::sqlite_filter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
-use zf_domain::{ClientId, UserId, Username};
+use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 mod backup;
@@ -23,7 +24,7 @@ use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
     ClientRecord, ClientRow, FactorUse, LoginGuard, MfaConfirm, MfaRow, NewUser, Page,
     PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow,
-    SessionUpgrade, Store, StoreError, Unique, UserRow,
+    SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow,
 };
 
 pub struct SqliteStore {
@@ -242,6 +243,27 @@ const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_ch
     u.disabled, u.created_at, u.password_changed_at,
     EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
 
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
+    t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
+    t.revoked_at, t.revoked_by";
+
+fn token_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRow>> {
+    Ok(decode::token(
+        &r.get::<_, String>(0)?,
+        &r.get::<_, String>(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        &r.get::<_, String>(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
 fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRow>> {
     Ok(decode::user(
         &r.get::<_, String>(at)?,
@@ -342,13 +364,15 @@ fn consume_factor(tx: &Connection, user: UserId, factor: &FactorUse, now_ms: i64
     Ok(n == 1)
 }
 
-const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
+const CLIENT_SELECT: &str = concat!(
+    "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
     c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
     c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
     c.registered_capital, c.tax_authority
     FROM clients c JOIN client_keys k ON k.client_id = c.id
-    WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
-        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))";
+    WHERE ",
+    sqlite_filter!()
+);
 
 fn client_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ClientRecord>> {
     Ok(decode::client(decode::ClientColumns {
@@ -752,9 +776,11 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let (kind, user) = scope::params(scope);
             let n: i64 = c.query_row(
-                "SELECT COUNT(*) FROM clients c
-                 WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
-        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))",
+                concat!(
+                    "SELECT COUNT(*) FROM clients c
+                 WHERE ",
+                    sqlite_filter!()
+                ),
                 params![kind, user],
                 |r| r.get(0),
             )?;
@@ -856,9 +882,13 @@ impl Store for SqliteStore {
             all.extend(boxed(values));
             let n: i64 = c.query_row(
                 &format!(
-                    "SELECT COUNT(*) FROM clients c
-                     WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
-        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2))){clause}"
+                    concat!(
+                        "SELECT COUNT(*) FROM clients c
+                     WHERE ",
+                        sqlite_filter!(),
+                        "{clause}"
+                    ),
+                    clause = clause
                 ),
                 rusqlite::params_from_iter(all.iter()),
                 |r| r.get(0),
@@ -978,6 +1008,7 @@ impl Store for SqliteStore {
             )?;
             tx.execute("DELETE FROM client_records WHERE client_id = ?1", [&id])?;
             tx.execute("DELETE FROM client_engagements WHERE client_id = ?1", [&id])?;
+            tx.execute("DELETE FROM api_token_clients WHERE client_id = ?1", [&id])?;
             tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
             tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
             insert_event(tx, chain, &event)
@@ -1384,6 +1415,112 @@ impl Store for SqliteStore {
             ))?;
             let rows = stmt.query_map([], |r| user_from(r, 0))?;
             collect(rows)
+        })
+        .await
+    }
+
+    async fn token_create(&self, token: TokenRow, event: AuditEvent) -> Result<()> {
+        self.write(move |tx, chain| {
+            tx.execute(
+                "INSERT INTO api_tokens (id, user_id, name, secret_hash, permissions, listed_clients,
+                     created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    token.id.to_string(),
+                    token.user_id.to_string(),
+                    token.name,
+                    token.secret_hash,
+                    token.permissions.join(","),
+                    token.listed_clients,
+                    token.created_at_ms,
+                    token.expires_at_ms
+                ],
+            )?;
+            let mut listed = tx.prepare_cached(
+                "INSERT INTO api_token_clients (token_id, client_id) VALUES (?1, ?2)",
+            )?;
+            for client in &token.clients {
+                listed.execute(params![token.id.to_string(), client.to_string()])?;
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn token_by_secret(&self, secret_hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
+        let secret_hash = secret_hash.to_vec();
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS}, {USER_COLUMNS}
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?1"
+            ))?
+            .query_row([secret_hash], |r| {
+                let token = token_from(r)?;
+                let user = user_from(r, 12)?;
+                Ok((|| Ok((token?, user?)))())
+            })
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn tokens_of(&self, user: UserId) -> Result<Vec<TokenRow>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = ?1
+                 ORDER BY t.created_at DESC, t.id"
+            ))?;
+            let mut tokens = collect(stmt.query_map([user.to_string()], token_from)?)?;
+            let mut listed = c.prepare_cached(
+                "SELECT client_id FROM api_token_clients WHERE token_id = ?1 ORDER BY client_id",
+            )?;
+            for t in &mut tokens {
+                let ids = listed.query_map([t.id.to_string()], |r| r.get::<_, String>(0))?;
+                for id in ids {
+                    t.clients.push(decode::client_id(&id?)?);
+                }
+            }
+            Ok(tokens)
+        })
+        .await
+    }
+
+    async fn token_revoke(
+        &self,
+        id: TokenId,
+        owner: Option<UserId>,
+        at_ms: i64,
+        by: String,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?1, revoked_by = ?2
+                 WHERE id = ?3 AND revoked_at IS NULL AND (?4 IS NULL OR user_id = ?4)",
+                params![at_ms, by, id.to_string(), owner.map(|o| o.to_string())],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn token_used(
+        &self,
+        id: TokenId,
+        at_ms: i64,
+        source: Option<String>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            tx.execute(
+                "UPDATE api_tokens SET last_used_at = ?1, last_used_source = ?2 WHERE id = ?3",
+                params![at_ms, source, id.to_string()],
+            )?;
+            insert_event(tx, chain, &event)
         })
         .await
     }

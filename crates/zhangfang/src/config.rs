@@ -69,6 +69,8 @@ pub struct FileConfig {
     pub login: Option<zf_app::identity::LoginPolicy>,
     /// `[mfa] required_roles = [...]`, `step_up_minutes = 5`.
     pub mfa: Option<zf_policy::MfaPolicy>,
+    /// `[api_tokens] max_days = 90`, `requests_per_minute = 600`.
+    pub api_tokens: Option<zf_app::identity::TokenPolicy>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -126,8 +128,13 @@ impl Settings {
             login: file.login.clone().unwrap_or_default(),
             mfa: file.mfa.clone().unwrap_or_default(),
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
+            api_tokens: file.api_tokens.clone().unwrap_or_default(),
             ..AppConfig::default()
         };
+        if !(1..=3650).contains(&app.api_tokens.max_days) || app.api_tokens.requests_per_minute == 0
+        {
+            bail!("api_tokens.max_days must be 1 to 3650 and requests_per_minute at least 1");
+        }
         if !(1..=60).contains(&app.mfa.step_up_minutes) {
             bail!("mfa.step_up_minutes must be between 1 and 60");
         }

@@ -156,7 +156,8 @@ impl App {
         match grant.scope() {
             Scope::All => true,
             Scope::AssignedTo(user) => row.owner == Some(user),
-            Scope::None | Scope::Engaged(_) => false,
+            // Leads are no client yet, so a token that names its clients reaches none.
+            Scope::None | Scope::Engaged(_) | Scope::Listed { .. } => false,
         }
     }
 
@@ -205,7 +206,7 @@ impl App {
         let owner = match grant.scope() {
             Scope::All => None,
             Scope::AssignedTo(user) => Some(user),
-            Scope::None | Scope::Engaged(_) => return Ok(Vec::new()),
+            Scope::None | Scope::Engaged(_) | Scope::Listed { .. } => return Ok(Vec::new()),
         };
         self.store
             .lead_list(owner, 1000)

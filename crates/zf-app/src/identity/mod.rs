@@ -11,6 +11,7 @@ mod password_policy;
 mod roles;
 mod session;
 mod sessions;
+mod tokens;
 mod users;
 
 pub use hasher::Hasher;
@@ -20,4 +21,6 @@ pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};
 pub use sessions::SessionView;
+pub(crate) use tokens::TokenRates;
+pub use tokens::{token_ref, IssuedToken, NewToken, TokenPolicy, TokenSecret, TokenView};
 pub use users::SetupSecret;

@@ -322,6 +322,7 @@ impl App {
             role: user.role,
             must_change_password: user.must_change_password,
             authentication,
+            token: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod reviews;
 pub mod session;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 /// Liveness for load balancers and orchestration; says nothing about data.

@@ -1,7 +1,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{alerts, audit, clients, crm, mfa, reviews, session, sessions, users};
+use super::{alerts, audit, clients, crm, mfa, reviews, session, sessions, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -10,6 +10,7 @@ use super::{alerts, audit, clients, crm, mfa, reviews, session, sessions, users}
         session::login, session::who_am_i, session::logout, session::change_password,
         session::second_factor, session::step_up, sessions::list, sessions::revoke,
         sessions::revoke_all, mfa::status, mfa::begin, mfa::confirm,
+        tokens::create, tokens::list, tokens::revoke, tokens::list_of_user, tokens::revoke_of_user,
         clients::list, clients::create, clients::search, clients::read, clients::update,
         clients::delete, clients::reveal,
         crm::client_export, crm::client_import, crm::client_assign, crm::engage_auditor, crm::end_engagement,

@@ -437,3 +437,55 @@ pub fn id_number(n: u32) -> String {
         .as_str()
         .to_owned()
 }
+
+/// Every byte the SQLite store has written: the database file, its WAL and shared memory.
+pub fn sqlite_bytes(server: &TestServer) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("zhangfang.db") {
+            all.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    all
+}
+
+/// Every row of every table of the test schema, as PostgreSQL renders it to text (bytea as hex).
+pub async fn postgres_text(server: &TestServer) -> String {
+    let url = postgres_url().unwrap();
+    let schema = server.schema.clone().unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tables = client
+        .query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    assert!(
+        tables.len() >= 6,
+        "expected the schema's tables, found {}",
+        tables.len()
+    );
+    let mut all = String::new();
+    for t in tables {
+        let name: String = t.get(0);
+        let rows = client
+            .query(&format!("SELECT t::text FROM {schema}.{name} t"), &[])
+            .await
+            .unwrap();
+        for r in rows {
+            all.push_str(r.get::<_, &str>(0));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

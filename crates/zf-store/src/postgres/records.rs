@@ -1,5 +1,6 @@
 //! [`RecordStore`] on PostgreSQL: every call is one transaction on one pooled connection.
 
+use crate::scope::{postgres_filter, sqlite_filter};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -56,23 +57,19 @@ fn lead_from(r: &Row) -> Result<LeadRow> {
 
 /// The record SELECT with PostgreSQL's typed scope parameters.
 fn select() -> String {
-    records::SELECT.replace(
-        "WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
-        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2)))",
-        "WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
-        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))",
-    )
+    records::SELECT.replace(sqlite_filter!(), postgres_filter!())
 }
 
 async fn client_in_scope(c: &impl GenericClient, scope: Scope, client: ClientId) -> Result<()> {
     let (kind, user) = scope::params(scope);
     let stmt = c
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT 1 FROM clients c
-             WHERE ($1::BIGINT = 0 OR ($1::BIGINT = 1 AND c.assigned_accountant = $2)
-        OR ($1::BIGINT = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = $2)))
-               AND c.id = $3",
-        )
+             WHERE ",
+            postgres_filter!(),
+            "
+               AND c.id = $3"
+        ))
         .await?;
     c.query_opt(&stmt, &[&kind, &user, &client.to_string()])
         .await?

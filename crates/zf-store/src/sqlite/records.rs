@@ -1,5 +1,6 @@
 //! [`RecordStore`] on SQLite: every call is one closure on one connection, one transaction.
 
+use crate::scope::sqlite_filter;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use zf_audit::AuditEvent;
@@ -55,11 +56,12 @@ fn lead_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LeadRow>> {
 
 fn client_in_scope(c: &Connection, scope: Scope, client: ClientId) -> Result<()> {
     let (kind, user) = scope::params(scope);
-    c.prepare_cached(
+    c.prepare_cached(concat!(
         "SELECT 1 FROM clients c
-         WHERE (?1 = 0 OR (?1 = 1 AND c.assigned_accountant = ?2)
-        OR (?1 = 3 AND c.id IN (SELECT client_id FROM client_engagements WHERE user_id = ?2))) AND c.id = ?3",
-    )?
+         WHERE ",
+        sqlite_filter!(),
+        " AND c.id = ?3"
+    ))?
     .query_row(params![kind, user, client.to_string()], |_| Ok(()))
     .optional()?
     .ok_or(StoreError::NotFound)
