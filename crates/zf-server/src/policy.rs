@@ -232,6 +232,10 @@ fn return_path(state: &AppState, req: &Request, pattern: &str) -> String {
             .map_or(path, |p| p.as_str())
             .to_owned();
     }
+    // A form posted to a page's own address (`POST /tokens`) returns to that page.
+    if state.operation(&Method::GET, pattern).is_some() {
+        return path.to_owned();
+    }
     let pattern: Vec<&str> = pattern.split('/').collect();
     let concrete: Vec<&str> = path.split('/').collect();
     if pattern.len() == concrete.len() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Backend, TestServer};
+use common::{csrf_of, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_policy::Role;
@@ -116,14 +116,6 @@ async fn an_access_review_runs_end_to_end(b: Backend) {
     let actions: Vec<String> = s.audit().await.into_iter().map(|e| e.action).collect();
     assert_eq!(actions.iter().filter(|a| *a == "review_started").count(), 1);
     assert_eq!(actions.iter().filter(|a| *a == "review_decided").count(), 2);
-}
-
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a form token on the page")
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -296,3 +296,81 @@ async fn a_token_within_an_accountants_reach_and_over_its_rate() {
     let (status, _) = with_token(&s, &secret, reqwest::Method::GET, "/api/v1/clients", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokens_page_issues_after_step_up_shows_the_secret_once_and_revokes() {
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let boss = s.signed_in("zhuguan3", Role::Supervisor).await;
+    let page = |path: &'static str| {
+        let boss = &boss;
+        async move {
+            let r = boss.get(path).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let html = page("/tokens").await;
+    assert!(
+        html.contains("value=\"client:read\""),
+        "the owner's permissions are offered"
+    );
+    assert!(
+        !html.contains("value=\"role_assignment:update\""),
+        "nothing a token may not carry"
+    );
+    let post = |csrf: String| {
+        let form = [
+            ("csrf", csrf),
+            ("name", "reporting".into()),
+            ("permission", "client:read".into()),
+            ("permission", "contact:read".into()),
+            ("clients", String::new()),
+            ("days", "14".into()),
+        ];
+        boss.client
+            .post(boss.url("/tokens"))
+            .header("origin", s.url(""))
+            .form(&form)
+            .send()
+    };
+
+    // A stale second factor: sent to step up, and back to this page after.
+    s.clock.advance(10 * 60 * 1000);
+    let r = post(common::csrf_of(&html)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/step-up?next=/tokens");
+    assert_eq!(s.step_up(&boss).await.status(), StatusCode::OK);
+    // Stepping up renews the session id, and with it the form token.
+    let r = post(common::csrf_of(&page("/tokens").await)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    let secret = html
+        .split("id=\"token-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret is shown")
+        .to_owned();
+    assert!(secret.starts_with("zft_"));
+    let (status, _) = with_token(&s, &secret, reqwest::Method::GET, "/api/v1/clients", None).await;
+    assert_eq!(status, StatusCode::OK, "the token shown works");
+
+    // Shown once: the list afterwards names the token but never its secret.
+    let html = page("/tokens").await;
+    assert!(html.contains("reporting"));
+    assert!(html.contains("client:read, contact:read"));
+    assert!(!html.contains(&secret));
+
+    let tokens: Value = boss.get("/api/v1/tokens").await.json().await.unwrap();
+    let id = tokens[0]["id"].as_str().unwrap();
+    let r = boss
+        .client
+        .post(boss.url(&format!("/tokens/{id}/revoke")))
+        .header("origin", s.url(""))
+        .form(&[("csrf", common::csrf_of(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = with_token(&s, &secret, reqwest::Method::GET, "/api/v1/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -77,7 +77,8 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
                         span.user {
                             (lang.t(Msg::SignedInAs)) " " strong { (name) } " (" (role) ") "
                             a href="/mfa" { (lang.t(Msg::Security)) } " "
-                            a href="/sessions" { (lang.t(Msg::Sessions)) }
+                            a href="/sessions" { (lang.t(Msg::Sessions)) } " "
+                            a href="/tokens" { (lang.t(Msg::ApiTokens)) }
                         }
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(auth.csrf_token.as_deref().unwrap_or(""));

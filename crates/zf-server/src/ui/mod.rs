@@ -18,6 +18,7 @@ pub mod pages;
 mod qr;
 pub mod session;
 pub mod sessions;
+pub mod tokens;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
