@@ -253,7 +253,8 @@ async fn create(settings: Settings, out: PathBuf, overwrite: bool) -> anyhow::Re
         }
         .with_context(|| format!("cannot name the backup {}", out.display()))?;
         guard.armed = false;
-        sync_dir(&out).with_context(|| format!("cannot sync the directory of {}", out.display()))?;
+        sync_dir(&out)
+            .with_context(|| format!("cannot sync the directory of {}", out.display()))?;
         anyhow::Ok(summary)
     };
     let interrupted = async {
@@ -310,10 +311,7 @@ async fn create(settings: Settings, out: PathBuf, overwrite: bool) -> anyhow::Re
         megabytes(summary.bytes),
         summary.bytes
     );
-    println!(
-        "  chain head   #{} {}",
-        m.audit_head.seq, m.audit_head.hash
-    );
+    println!("  chain head   #{} {}", m.audit_head.seq, m.audit_head.hash);
     println!(
         "  elapsed      {secs:.2} s ({:.1} MB/s, {:.0} rows/s)",
         megabytes(summary.bytes) / secs,
@@ -442,7 +440,12 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
             .await
             .context("header worker")?
     }
-    .with_context(|| format!("cannot restore {}; nothing was written", args.from.display()))?;
+    .with_context(|| {
+        format!(
+            "cannot restore {}; nothing was written",
+            args.from.display()
+        )
+    })?;
     let store = open_store(&settings.database).await?;
     println!(
         "Restoring backup {} (made at {} from {}) into {}.",

@@ -388,7 +388,11 @@ fn hms(d: Duration) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-async fn backup(clients: u32, postgres: Option<String>, json: Option<PathBuf>) -> anyhow::Result<()> {
+async fn backup(
+    clients: u32,
+    postgres: Option<String>,
+    json: Option<PathBuf>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(clients > 0, "--clients must be at least 1");
     let postgres = postgres.or_else(|| {
         std::env::var("ZF_TEST_POSTGRES_URL")
@@ -434,9 +438,8 @@ async fn backup(clients: u32, postgres: Option<String>, json: Option<PathBuf>) -
     let mut restores = Vec::new();
     let lite: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&scratch.path().join("restored.db")).await?);
-    restores.push(
-        restore_and_compare("SQLite", lite, &file, &master, &key, &written.manifest).await?,
-    );
+    restores
+        .push(restore_and_compare("SQLite", lite, &file, &master, &key, &written.manifest).await?);
     if let Some(url) = &postgres {
         let schema = format!("zf_bench_{}", uuid::Uuid::new_v4().simple());
         let (pg, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -448,8 +451,7 @@ async fn backup(clients: u32, postgres: Option<String>, json: Option<PathBuf>) -
         let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
         let restored = async {
             let store: Arc<dyn Store> = Arc::new(PgStore::connect(&scoped).await?);
-            restore_and_compare("PostgreSQL", store, &file, &master, &key, &written.manifest)
-                .await
+            restore_and_compare("PostgreSQL", store, &file, &master, &key, &written.manifest).await
         }
         .await;
         let dropped = pg

@@ -61,7 +61,11 @@ fn p(path: &Path) -> &str {
 }
 
 fn demo(data: &Path, clients: u32) {
-    ok(run(data, None, &["demo", "--clients", &clients.to_string()]));
+    ok(run(
+        data,
+        None,
+        &["demo", "--clients", &clients.to_string()],
+    ));
 }
 
 /// A data directory holding nothing but the master key of `from`: a new machine an operator
@@ -412,7 +416,11 @@ async fn damaged_cut_foreign_and_wrongly_keyed_files_are_refused_and_change_noth
             flipped_bit(&bytes, last.0, 0x80),
             altered,
         ),
-        ("cut after 5 bytes".into(), bytes[..5].to_vec(), not_a_backup),
+        (
+            "cut after 5 bytes".into(),
+            bytes[..5].to_vec(),
+            not_a_backup,
+        ),
         (
             "cut inside the header".into(),
             bytes[..header_end - 3].to_vec(),
@@ -504,10 +512,17 @@ async fn damaged_cut_foreign_and_wrongly_keyed_files_are_refused_and_change_noth
                 assert_eq!(count(&empty, t), 0, "{name}: {t} in the empty target");
             }
         }
-        let stderr = refused(run(&full, None, &["restore", "--force", "--from", p(&file)]));
+        let stderr = refused(run(
+            &full,
+            None,
+            &["restore", "--force", "--from", p(&file)],
+        ));
         assert!(stderr.contains(reason), "restore --force, {name}: {stderr}");
         let after: Vec<i64> = tables.iter().map(|t| count(&full, t)).collect();
-        assert_eq!(after, before, "{name}: the target holding data is unchanged");
+        assert_eq!(
+            after, before,
+            "{name}: the target holding data is unchanged"
+        );
     }
     let aside = std::fs::read_dir(&full)
         .unwrap()
@@ -643,9 +658,7 @@ async fn kill_9_during_a_backup_or_a_restore_leaves_nothing_half_done() {
 fn assert_consistent(data: &Path) {
     let db = sqlite(data);
     let events: HashSet<(String, String, String)> = db
-        .prepare(
-            "SELECT action, COALESCE(resource, ''), COALESCE(record_id, '') FROM audit_events",
-        )
+        .prepare("SELECT action, COALESCE(resource, ''), COALESCE(record_id, '') FROM audit_events")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -673,7 +686,11 @@ fn assert_consistent(data: &Path) {
         .collect();
     for (id, kind, client) in &records {
         let event = if kind == "filing_task" {
-            ("filing_tasks_generated".into(), kind.clone(), client.clone())
+            (
+                "filing_tasks_generated".into(),
+                kind.clone(),
+                client.clone(),
+            )
         } else {
             ("record_created".into(), kind.clone(), id.clone())
         };
