@@ -260,9 +260,9 @@ async fn create(settings: Settings, out: PathBuf, overwrite: bool) -> anyhow::Re
     let interrupted = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let result = tokio::select! {
-        r = written => r,
-        () = interrupted => Err(anyhow::anyhow!("interrupted; no backup was written")),
+    let (result, stopped) = tokio::select! {
+        r = written => (r, false),
+        () = interrupted => (Err(anyhow::anyhow!("interrupted; no backup was written")), true),
     };
     bars.done();
     let elapsed = started.elapsed();
@@ -278,6 +278,12 @@ async fn create(settings: Settings, out: PathBuf, overwrite: bool) -> anyhow::Re
                     format!("to {}: {e:#}", out.display()),
                 )
                 .await;
+            if stopped {
+                // The writer is a blocking task the runtime would wait for on the way out;
+                // its file is already gone, so there is nothing left for it to finish.
+                eprintln!("error: {e}");
+                std::process::exit(130);
+            }
             return Err(e);
         }
     };

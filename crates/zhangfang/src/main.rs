@@ -47,6 +47,7 @@ enum Command {
     /// Write an encrypted backup of the whole database while it keeps serving, or verify one.
     Backup(backup::BackupArgs),
     /// Restore a backup into the configured database (empty, or kept aside with --force).
+    /// Stop every server using that database first.
     Restore(backup::RestoreArgs),
     /// Measure this machine: figures beside their raw baselines.
     #[command(subcommand)]

@@ -848,3 +848,36 @@ async fn a_database_holding_data_is_refused_without_force_and_kept_aside_with_it
     assert_eq!(pg.count("clients").await, 8);
     pg.drop_all(&[&aside]).await;
 }
+
+/// The benchmark is a command, not a timed test: here it runs on a tiny firm only to prove it
+/// works, restores identical data, and prints its table and JSON.
+#[test]
+fn the_backup_benchmark_runs_on_a_tiny_firm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["bench", "backup", "--clients", "3", "--json"])
+        .arg(&json)
+        .env("TMPDIR", tmp.path());
+    if postgres_url().is_none() {
+        cmd.env_remove("ZF_TEST_POSTGRES_URL");
+    }
+    let out = cmd.output().unwrap();
+    let stdout = ok(out);
+    for part in [
+        "| backup (snapshot",
+        "| restore into SQLite",
+        "raw copy of the backup file",
+        "1,000,000 clients",
+    ] {
+        assert!(stdout.contains(part), "{stdout}");
+    }
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(figures["clients"], 3);
+    assert!(figures["backup_bytes"].as_u64().unwrap() > 0);
+    let restores = figures["restores"].as_array().unwrap();
+    let expected = if postgres_url().is_some() { 2 } else { 1 };
+    assert_eq!(restores.len(), expected, "{figures}");
+    assert!(restores.iter().all(|r| r["identical"] == true));
+}
