@@ -294,7 +294,7 @@ fn demo_client(rng: &mut StdRng, n: u32) -> anyhow::Result<NewClient> {
 }
 
 /// The demo firm's staff: created on the first run, printed with their one-time passwords.
-async fn demo_staff(app: &App) -> anyhow::Result<(Username, Vec<UserId>)> {
+async fn demo_staff(app: &App, show: bool) -> anyhow::Result<(Username, Vec<UserId>)> {
     let staff = [
         ("demo-zhuguan", Role::Supervisor),
         ("demo-kuaiji1", Role::Accountant),
@@ -313,11 +313,13 @@ async fn demo_staff(app: &App) -> anyhow::Result<(Username, Vec<UserId>)> {
                 let secret = app
                     .add_user(username.clone(), role, None, Actor::cli(&os_user()))
                     .await?;
-                println!(
-                    "  {name:<14} {:<10} one-time password: {}",
-                    role.label_zh(),
-                    secret.password.expose_secret()
-                );
+                if show {
+                    println!(
+                        "  {name:<14} {:<10} one-time password: {}",
+                        role.label_zh(),
+                        secret.password.expose_secret()
+                    );
+                }
                 app.store()
                     .user_by_username(&username)
                     .await?
@@ -334,23 +336,34 @@ async fn demo_staff(app: &App) -> anyhow::Result<(Username, Vec<UserId>)> {
 
 pub async fn demo(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let instance = open(&settings).await?;
-    let app = &instance.app;
     println!("Demo staff (existing accounts keep their passwords):");
-    let (boss, accountants) = demo_staff(app).await?;
+    demo_firm(&instance.app, args.clients, args.seed, true).await?;
+    println!(
+        "{} demo clients created. Sign in as demo-zhuguan (or an accountant) with the one-time password printed above.",
+        args.clients
+    );
+    Ok(())
+}
+
+/// Adds the demo staff (printing new accounts' one-time passwords when `show_staff`) and
+/// `clients` clients with their records; shared with `bench backup`, which needs a firm to
+/// measure.
+pub async fn demo_firm(app: &App, clients: u32, seed: u64, show_staff: bool) -> anyhow::Result<()> {
+    let (boss, accountants) = demo_staff(app, show_staff).await?;
     let meta = meta();
     let create = app.operator_grant(&boss, Operation::ClientCreate).await?;
     let grants = DemoGrants::decide(app, &boss).await?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     // Numbering continues after the clients already there, so a second run adds, not collides.
     let start = u32::try_from(app.store().client_count(zf_policy::Scope::All).await?).unwrap_or(0);
-    let bar = ProgressBar::new(u64::from(args.clients));
+    let bar = ProgressBar::new(u64::from(clients));
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} clients {elapsed} (eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut done = 0;
-    while done < args.clients {
-        let n = (args.clients - done).min(500);
+    while done < clients {
+        let n = (clients - done).min(500);
         let mut batch = Vec::with_capacity(n as usize);
         for i in 0..n {
             let assigned = accountants
@@ -365,11 +378,7 @@ pub async fn demo(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         }
         done += n;
     }
-    bar.finish();
-    println!(
-        "{} demo clients created. Sign in as demo-zhuguan (or an accountant) with the one-time password printed above.",
-        args.clients
-    );
+    bar.finish_and_clear();
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! instance, and call the application or the server.
 
 mod audit;
+mod backup;
 mod bench;
 mod config;
 mod crm;
@@ -43,6 +44,11 @@ enum Command {
     Export(crm::ExportArgs),
     /// Create a demo firm: staff, and clients with contacts, contracts, books and filings.
     Demo(crm::DemoArgs),
+    /// Write an encrypted backup of the whole database while it keeps serving, or verify one.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into the configured database (empty, or kept aside with --force).
+    /// Stop every server using that database first.
+    Restore(backup::RestoreArgs),
     /// Measure this machine: figures beside their raw baselines.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
             Command::Import(args) => crm::import(settings, args).await,
             Command::Export(args) => crm::export(settings, args).await,
             Command::Demo(args) => crm::demo(settings, args).await,
+            Command::Backup(args) => backup::backup(settings, args).await,
+            Command::Restore(args) => backup::restore(settings, args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
