@@ -235,3 +235,48 @@ async fn a_spray_across_many_accounts_from_one_address_is_cut_off() {
         assert!(guard.failures < 5, "{name} was not locked by the spray");
     }
 }
+
+/// The answer to an unknown username, a wrong password and a locked account is the same, and so
+/// is the work behind it: each verifies one argon2id hash. The medians are printed for the
+/// record (this machine is shared, so they are not asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_wrong_and_locked_take_the_same_path() {
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    s.signed_in("shijian", Role::Accountant).await;
+    s.signed_in("suole", Role::Accountant).await;
+    for _ in 0..5 {
+        attempt(&s, "suole", "lock this account!!").await;
+    }
+    async fn median(s: &TestServer, user: &str, unlock: bool) -> (f64, (StatusCode, Value)) {
+        let mut times = Vec::new();
+        let mut answer = None;
+        for n in 0..25 {
+            if unlock {
+                // Keep the account below its lock, so every try is a checked wrong password.
+                s.app
+                    .unlock_user(
+                        &zf_domain::Username::parse(user).unwrap(),
+                        zf_audit::Actor::cli("test"),
+                    )
+                    .await
+                    .unwrap();
+            }
+            let started = std::time::Instant::now();
+            let a = attempt(s, user, &format!("timing guess {n:02} !!")).await;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            answer.get_or_insert(a);
+        }
+        times.sort_by(f64::total_cmp);
+        (times[times.len() / 2], answer.unwrap())
+    }
+    let (unknown, a1) = median(&s, "no-such-user", false).await;
+    let (wrong, a2) = median(&s, "shijian", true).await;
+    let (locked, a3) = median(&s, "suole", false).await;
+    assert_eq!(a1, a2);
+    assert_eq!(a2, a3);
+    eprintln!(
+        "median sign-in answer: unknown {unknown:.2} ms, wrong password {wrong:.2} ms, \
+         locked {locked:.2} ms (unknown − wrong {:+.2} ms)",
+        unknown - wrong
+    );
+}
