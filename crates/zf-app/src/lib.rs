@@ -47,6 +47,8 @@ pub struct AppConfig {
     /// At most this many signed-in sessions per user; a new sign-in ends the oldest beyond it
     /// (0: no limit).
     pub max_sessions_per_user: u32,
+    /// The password rules: the ASVS default or the 等保 profile.
+    pub password: identity::PasswordPolicy,
     /// How long API tokens may live and how fast they may be used.
     pub api_tokens: identity::TokenPolicy,
 }
@@ -64,6 +66,7 @@ impl Default for AppConfig {
             mfa: zf_policy::MfaPolicy::default(),
             max_sessions_per_user: 0,
             api_tokens: identity::TokenPolicy::default(),
+            password: identity::PasswordPolicy::default(),
         }
     }
 }

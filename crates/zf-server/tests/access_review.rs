@@ -177,7 +177,7 @@ async fn the_security_admin_screens_move_people_and_run_reviews() {
     let r = s
         .client(false)
         .post(s.url("/api/v1/session"))
-        .json(&serde_json::json!({"username": "diaogang", "password": "a fresh pass phrase for tests"}))
+        .json(&serde_json::json!({"username": "diaogang", "password": "A fresh pass phrase for tests"}))
         .send()
         .await
         .unwrap();

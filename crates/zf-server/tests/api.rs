@@ -47,7 +47,7 @@ async fn login_sets_a_host_cookie_and_logout_ends_the_session_on_the_server(b: B
     let raw = s.client(false);
     let r = raw
         .post(s.url("/api/v1/session"))
-        .json(&json!({"username": "wangwu", "password": "a fresh pass phrase for tests"}))
+        .json(&json!({"username": "wangwu", "password": "A fresh pass phrase for tests"}))
         .send()
         .await
         .unwrap();

@@ -22,7 +22,7 @@ use common::{Session, TestServer};
 use zf_domain::{IdNumber, Uscc};
 use zf_policy::Role;
 
-const PASSWORD: &str = "a fresh pass phrase for tests";
+const PASSWORD: &str = "A fresh pass phrase for tests";
 const SUPERVISOR: &str = "wangzhuguan";
 const ACCOUNTANT: &str = "lisi";
 const COMPANY: &str = "上海账房浏览器测试科技有限公司";

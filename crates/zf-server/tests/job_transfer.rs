@@ -61,7 +61,7 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
     let moving = s
         .sign_in(
             "diaogang",
-            "a fresh pass phrase for tests",
+            "A fresh pass phrase for tests",
             moving.authenticator.clone(),
         )
         .await;

@@ -14,7 +14,7 @@ on_both_stores!(
     a_thousand_concurrent_guesses_are_checked_only_until_the_lock,
 );
 
-const PASSWORD: &str = "a fresh pass phrase for tests";
+const PASSWORD: &str = "A fresh pass phrase for tests";
 
 async fn attempt(s: &TestServer, user: &str, password: &str) -> (StatusCode, Value) {
     let r = s

@@ -21,7 +21,7 @@ on_both_stores!(
     an_export_without_a_fresh_factor_is_refused_then_succeeds_after_step_up_both_audited,
 );
 
-const PASSWORD: &str = "a fresh pass phrase for tests";
+const PASSWORD: &str = "A fresh pass phrase for tests";
 
 async fn body(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();

@@ -125,7 +125,7 @@ async fn a_mass_read_raises_an_alert_locks_the_account_and_reaches_syslog(b: Bac
     let r = s
         .client(false)
         .post(s.url("/api/v1/session"))
-        .json(&json!({"username": "piliang", "password": "a fresh pass phrase for tests"}))
+        .json(&json!({"username": "piliang", "password": "A fresh pass phrase for tests"}))
         .send()
         .await
         .unwrap();
@@ -214,7 +214,7 @@ async fn a_mass_read_raises_an_alert_locks_the_account_and_reaches_syslog(b: Bac
     let r = s
         .client(false)
         .post(s.url("/api/v1/session"))
-        .json(&json!({"username": "piliang", "password": "a fresh pass phrase for tests"}))
+        .json(&json!({"username": "piliang", "password": "A fresh pass phrase for tests"}))
         .send()
         .await
         .unwrap();
@@ -321,7 +321,7 @@ async fn a_sign_in_with_a_new_device_is_noticed_and_the_device_is_audited(b: Bac
         async move {
             let r = c
                 .post(login)
-                .json(&json!({"username": "shebei", "password": "a fresh pass phrase for tests"}))
+                .json(&json!({"username": "shebei", "password": "A fresh pass phrase for tests"}))
                 .send()
                 .await
                 .unwrap();

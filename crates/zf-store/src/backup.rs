@@ -73,6 +73,10 @@ pub const TABLES: &[TableSpec] = &[
     table("system_keys", &["name"]),
     table("users", &["id"]),
     table("sessions", &["id_hash"]),
+    table(
+        "password_history",
+        &["user_id", "replaced_at", "password_hash"],
+    ),
     table("user_mfa", &["user_id"]),
     table("mfa_recovery_codes", &["user_id", "code_hash"]),
     table("client_keys", &["client_id"]),

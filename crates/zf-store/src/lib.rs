@@ -290,6 +290,9 @@ pub struct TokenRow {
     pub revoked_by: Option<String>,
 }
 
+/// Replaced password hashes kept per user, enough for the strictest history rule.
+pub(crate) const HISTORY_KEPT: i64 = 12;
+
 /// An account's sign-in failures since its last success, and until when it is locked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoginGuard {
@@ -567,6 +570,10 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     ) -> Result<bool>;
     /// Every enabled account, by username.
     async fn users_enabled(&self) -> Result<Vec<UserRow>>;
+
+    /// The hashes of a user's `last` passwords before the current one, newest first. Every
+    /// password change keeps the one it replaces.
+    async fn password_history(&self, user: UserId, last: usize) -> Result<Vec<PasswordHash>>;
 
     // --- API tokens ------------------------------------------------------------------------
     /// Stores a new token with the clients it names, and its audit event.

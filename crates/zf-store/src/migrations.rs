@@ -600,6 +600,28 @@ CREATE TABLE api_token_clients (
 CREATE INDEX api_token_clients_client ON api_token_clients(client_id);
 "#,
     },
+    Migration {
+        version: 10,
+        name: "password history: the hashes of replaced passwords",
+        sqlite: r#"
+CREATE TABLE password_history (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    seq INTEGER NOT NULL,
+    password_hash TEXT NOT NULL,
+    replaced_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+);
+"#,
+        postgres: r#"
+CREATE TABLE password_history (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    seq BIGINT NOT NULL,
+    password_hash TEXT NOT NULL,
+    replaced_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, seq)
+);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

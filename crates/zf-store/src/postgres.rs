@@ -23,7 +23,7 @@ use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
     ClientRecord, ClientRow, FactorUse, LoginGuard, MfaConfirm, MfaRow, NewUser, Page,
     PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow,
-    SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow,
+    SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow, HISTORY_KEPT,
 };
 
 /// Serialises schema changes and first-user creation between nodes starting together.
@@ -536,6 +536,20 @@ impl Store for PgStore {
     ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO password_history (user_id, seq, password_hash, replaced_at)
+             SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM password_history
+                         WHERE user_id = $1), password_hash, $2
+             FROM users WHERE id = $1",
+            &[&id.to_string(), &now_ms],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM password_history WHERE user_id = $1 AND seq <=
+                 (SELECT MAX(seq) FROM password_history WHERE user_id = $1) - $2",
+            &[&id.to_string(), &HISTORY_KEPT],
+        )
+        .await?;
         let n = tx
             .execute(
                 "UPDATE users SET password_hash = $1, must_change_password = $2,
@@ -549,6 +563,21 @@ impl Store for PgStore {
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn password_history(&self, user: UserId, last: usize) -> Result<Vec<PasswordHash>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT password_hash FROM password_history WHERE user_id = $1
+                 ORDER BY seq DESC LIMIT $2",
+                &[&user.to_string(), &(last as i64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(PasswordHash(r.try_get(0)?)))
+            .collect()
     }
 
     async fn session_create(

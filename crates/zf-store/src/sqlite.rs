@@ -24,7 +24,7 @@ use crate::{
     scope, ArchiveRecord, AuditHead, AuditQuery, ChainCell, ClientChange, ClientQuery,
     ClientRecord, ClientRow, FactorUse, LoginGuard, MfaConfirm, MfaRow, NewUser, Page,
     PasswordHash, QueryValue, Result, ReviewCampaign, ReviewLine, SessionLimit, SessionRow,
-    SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow,
+    SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow, HISTORY_KEPT,
 };
 
 pub struct SqliteStore {
@@ -493,6 +493,18 @@ impl Store for SqliteStore {
         event: AuditEvent,
     ) -> Result<()> {
         self.write(move |tx, chain| {
+            tx.execute(
+                "INSERT INTO password_history (user_id, seq, password_hash, replaced_at)
+                 SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM password_history
+                             WHERE user_id = ?1), password_hash, ?2
+                 FROM users WHERE id = ?1",
+                params![id.to_string(), now_ms],
+            )?;
+            tx.execute(
+                "DELETE FROM password_history WHERE user_id = ?1 AND seq <=
+                     (SELECT MAX(seq) FROM password_history WHERE user_id = ?1) - ?2",
+                params![id.to_string(), HISTORY_KEPT],
+            )?;
             let n = tx.execute(
                 "UPDATE users SET password_hash = ?1, must_change_password = ?2,
                      password_changed_at = ?3 WHERE id = ?4",
@@ -502,6 +514,20 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn password_history(&self, user: UserId, last: usize) -> Result<Vec<PasswordHash>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT password_hash FROM password_history WHERE user_id = ?1
+                 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![user.to_string(), last as i64], |r| {
+                Ok(Ok(PasswordHash(r.get(0)?)))
+            })?;
+            collect(rows)
         })
         .await
     }

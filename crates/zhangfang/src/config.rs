@@ -69,6 +69,8 @@ pub struct FileConfig {
     pub login: Option<zf_app::identity::LoginPolicy>,
     /// `[mfa] required_roles = [...]`, `step_up_minutes = 5`.
     pub mfa: Option<zf_policy::MfaPolicy>,
+    /// `[password] profile = "asvs"` (default) or `"dengbao"` (等保).
+    pub password: Option<zf_app::identity::PasswordPolicy>,
     /// `[api_tokens] max_days = 90`, `requests_per_minute = 600`.
     pub api_tokens: Option<zf_app::identity::TokenPolicy>,
 }
@@ -125,7 +127,11 @@ impl Settings {
             firm_name: file.firm_name.clone(),
             monitor: file.monitor.clone().unwrap_or_default(),
             network: file.network.clone().unwrap_or_default(),
-            login: file.login.clone().unwrap_or_default(),
+            login: file
+                .login
+                .clone()
+                .unwrap_or_else(|| file.password.clone().unwrap_or_default().default_login()),
+            password: file.password.clone().unwrap_or_default(),
             mfa: file.mfa.clone().unwrap_or_default(),
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
             api_tokens: file.api_tokens.clone().unwrap_or_default(),

@@ -16,7 +16,7 @@ mod users;
 
 pub use hasher::Hasher;
 pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment, RECOVERY_CODES};
-pub use password_policy::{check_password, PasswordPolicyError};
+pub use password_policy::{check_password, PasswordPolicy, PasswordPolicyError, PasswordProfile};
 pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};

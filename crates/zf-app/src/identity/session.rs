@@ -320,7 +320,11 @@ impl App {
             user_id: user.id,
             username: user.username.clone(),
             role: user.role,
-            must_change_password: user.must_change_password,
+            must_change_password: user.must_change_password
+                || self
+                    .config
+                    .password
+                    .expired(user.password_changed_at_ms, now),
             authentication,
             token: None,
         }
@@ -419,14 +423,40 @@ impl App {
         {
             return Err(AppError::Invalid("the current password is wrong".into()));
         }
+        // With an authenticator, the current password alone does not change it: a stolen
+        // session or password must not be enough to take the account over.
+        if principal.authentication == (Authentication::MultiFactor { fresh: false }) {
+            return Err(zf_policy::Denied::StepUpRequired {
+                operation: "change_own_password",
+                enrolled: true,
+            }
+            .into());
+        }
         if current.expose_secret() == new.expose_secret() {
             return Err(crate::PasswordPolicyError::Unchanged.into());
         }
+        let policy = &self.config.password;
         check_password(
             new.expose_secret(),
             &principal.username,
             self.config.firm_name.as_deref(),
+            policy,
         )?;
+        let earlier = policy.history().saturating_sub(1);
+        if earlier > 0 {
+            for old in self
+                .store
+                .password_history(principal.user_id, earlier)
+                .await?
+            {
+                if self.hasher.verify(new.clone(), Some(old)).await {
+                    return Err(crate::PasswordPolicyError::Reused {
+                        last: policy.history(),
+                    }
+                    .into());
+                }
+            }
+        }
         let hash = self.hasher.hash(new).await?;
         let now = self.now_ms();
         let event = AuditEvent::new(

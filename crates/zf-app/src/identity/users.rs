@@ -89,6 +89,7 @@ impl App {
                     p.expose_secret(),
                     &username,
                     self.config.firm_name.as_deref(),
+                    &self.config.password,
                 )?;
                 p
             }
@@ -127,6 +128,6 @@ mod tests {
         let b = generate_password();
         assert_eq!(a.expose_secret().len(), 27);
         assert_ne!(a.expose_secret(), b.expose_secret());
-        assert!(check_password(a.expose_secret(), &u, None).is_ok());
+        assert!(check_password(a.expose_secret(), &u, None, &Default::default()).is_ok());
     }
 }

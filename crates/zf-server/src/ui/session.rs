@@ -167,6 +167,10 @@ pub async fn password_submit(
         .await
     {
         Ok(()) => Redirect::to("/clients").into_response(),
+        // A second factor first, then back to this form.
+        Err(zf_app::AppError::Denied(zf_policy::Denied::StepUpRequired { .. })) => {
+            Redirect::to("/step-up?next=/password").into_response()
+        }
         Err(e @ (zf_app::AppError::Invalid(_) | zf_app::AppError::Password(_))) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             password_form(lang, &auth, Some(&e.to_string())),

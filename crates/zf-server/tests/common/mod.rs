@@ -281,7 +281,7 @@ impl TestServer {
     /// session is ready for work (with a fresh second factor).
     pub async fn signed_in(&self, username: &str, role: Role) -> Session {
         let one_time = "one-time pass phrase 4 test";
-        let fresh = "a fresh pass phrase for tests";
+        let fresh = "A fresh pass phrase for tests";
         self.app
             .add_user(
                 Username::parse(username).expect("username"),
