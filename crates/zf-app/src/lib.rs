@@ -44,6 +44,8 @@ pub struct AppConfig {
     pub login: identity::LoginPolicy,
     /// Who must use a second factor, and how long one counts as fresh.
     pub mfa: zf_policy::MfaPolicy,
+    /// Scheduled backups, their targets and retention, restore tests.
+    pub backup: backup::BackupConfig,
     /// At most this many signed-in sessions per user; a new sign-in ends the oldest beyond it
     /// (0: no limit).
     pub max_sessions_per_user: u32,
@@ -60,6 +62,7 @@ impl Default for AppConfig {
             network: zf_policy::NetworkPolicy::default(),
             login: identity::LoginPolicy::default(),
             mfa: zf_policy::MfaPolicy::default(),
+            backup: backup::BackupConfig::default(),
             max_sessions_per_user: 0,
         }
     }
@@ -85,6 +88,8 @@ pub struct App {
     pub(crate) hasher: identity::Hasher,
     pub(crate) sinks: monitor::Sinks,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Held by a backup run or a restore test, so a node runs one at a time.
+    pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl App {
@@ -114,6 +119,7 @@ impl App {
             hasher: identity::Hasher::new(),
             sinks: monitor::Sinks::default(),
             clock: clock::system(),
+            backup_lock: Arc::default(),
         })
     }
 

@@ -109,6 +109,16 @@ pub enum AuditAction {
     /// The database was restored from a backup; recorded in the restored database, right
     /// after the audit chain the backup carried.
     BackupRestored,
+    /// The server took a backup (on its schedule or on demand), copied it to its targets and
+    /// applied retention; the outcome says whether every target has it, the detail names the
+    /// backup, the targets and what retention removed.
+    BackupRun,
+    /// A backup was restored into a scratch database and checked: counts, digests, and every
+    /// sealed field opened with this instance's keys.
+    RestoreTested,
+    /// A disaster-recovery drill restored the newest off-site backup on a fresh data directory
+    /// and served it; the detail carries the recovery time and the age of the data.
+    DrillRun,
 }
 
 impl AuditAction {
@@ -167,6 +177,9 @@ impl AuditAction {
             AuditAction::BackupCreated => "backup_created",
             AuditAction::BackupVerified => "backup_verified",
             AuditAction::BackupRestored => "backup_restored",
+            AuditAction::BackupRun => "backup_run",
+            AuditAction::RestoreTested => "restore_tested",
+            AuditAction::DrillRun => "drill_run",
         }
     }
 }

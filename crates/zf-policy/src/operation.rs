@@ -94,6 +94,12 @@ pub enum Operation {
     LeadUpdate,
     /// Turn a won lead into a client.
     LeadConvert,
+    /// Backups, restore tests and drills: when, outcome, size, recovery point and time.
+    BackupList,
+    /// Take a backup now and copy it to the configured targets.
+    BackupNow,
+    /// Restore the newest backup into a scratch database and check it now.
+    RestoreTestRun,
 }
 
 /// What a caller must hold to perform an operation.
@@ -112,7 +118,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 61] = [
+    pub const ALL: [Operation; 64] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -174,6 +180,9 @@ impl Operation {
         Operation::LeadCreate,
         Operation::LeadUpdate,
         Operation::LeadConvert,
+        Operation::BackupList,
+        Operation::BackupNow,
+        Operation::RestoreTestRun,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -257,17 +266,22 @@ impl Operation {
             Operation::LeadCreate => on(Resource::Lead, Action::Create),
             Operation::LeadUpdate => on(Resource::Lead, Action::Update),
             Operation::LeadConvert => on(Resource::Lead, Action::Update),
+            Operation::BackupList => on(Resource::Backup, Action::Read),
+            Operation::BackupNow | Operation::RestoreTestRun => on(Resource::Backup, Action::Create),
         }
     }
 
     /// Critical operations need a second factor verified within the last few minutes
-    /// (DESIGN.md, invariant 6): revealing data, exporting it, and changing who may do what.
+    /// (DESIGN.md, invariant 6): revealing data, exporting it, changing who may do what, and
+    /// backup and restore (a backup holds every client's data; a restore test opens all of it).
     pub fn needs_fresh_second_factor(self) -> bool {
         match self {
             Operation::RoleChange
             | Operation::ReviewManage
             | Operation::ClientReveal
-            | Operation::ClientExport => true,
+            | Operation::ClientExport
+            | Operation::BackupNow
+            | Operation::RestoreTestRun => true,
             Operation::PublicDocument
             | Operation::Login
             | Operation::Logout
@@ -324,7 +338,8 @@ impl Operation {
             | Operation::LeadList
             | Operation::LeadCreate
             | Operation::LeadUpdate
-            | Operation::LeadConvert => false,
+            | Operation::LeadConvert
+            | Operation::BackupList => false,
         }
     }
 
@@ -408,6 +423,9 @@ impl Operation {
             Operation::LeadCreate => "lead_create",
             Operation::LeadUpdate => "lead_update",
             Operation::LeadConvert => "lead_convert",
+            Operation::BackupList => "backup_list",
+            Operation::BackupNow => "backup_now",
+            Operation::RestoreTestRun => "restore_test_run",
         }
     }
 }

@@ -91,6 +91,7 @@ pub const TABLES: &[TableSpec] = &[
     table("review_campaigns", &["id"]),
     table("review_lines", &["campaign_id", "username"]),
     table("alerts", &["id"]),
+    table("backup_runs", &["id"]),
     seeded("monitor_state"),
     seeded("audit_settings"),
     table("audit_archives", &["last_seq"]),

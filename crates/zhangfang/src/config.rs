@@ -69,6 +69,9 @@ pub struct FileConfig {
     pub login: Option<zf_app::identity::LoginPolicy>,
     /// `[mfa] required_roles = [...]`, `step_up_minutes = 5`.
     pub mfa: Option<zf_policy::MfaPolicy>,
+    /// `[backup] schedule = "02:30"`, `directory = "/mnt/nas/zhangfang"`, `[backup.s3] …`,
+    /// `[backup.retention] daily = 7`, ….
+    pub backup: Option<zf_app::backup::BackupConfig>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -126,6 +129,7 @@ impl Settings {
             login: file.login.clone().unwrap_or_default(),
             mfa: file.mfa.clone().unwrap_or_default(),
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
+            backup: file.backup.clone().unwrap_or_default(),
             ..AppConfig::default()
         };
         if !(1..=60).contains(&app.mfa.step_up_minutes) {
@@ -151,6 +155,12 @@ impl Settings {
                 bail!("audit_retention_days must be at least 180 (the Cybersecurity Law requires six months)");
             }
             app.audit_retention_days = days;
+        }
+        if file.backup.as_ref().is_some_and(|b| b.enabled && !b.has_target()) {
+            bail!("[backup] needs a target: directory = \"…\" or a [backup.s3] section (or enabled = false)");
+        }
+        if !(-12..=14).contains(&app.backup.utc_offset_hours) {
+            bail!("backup.utc_offset_hours must be between -12 and 14");
         }
         if file.monitor_interval_ms == Some(0) {
             bail!("monitor_interval_ms must be at least 1");

@@ -2,6 +2,7 @@
 //! the answer; they hold no business rules.
 
 pub mod alerts;
+pub mod backups;
 pub mod audit;
 pub mod clients;
 pub mod crm;

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod assets;
+pub mod backups;
 pub mod audit;
 pub mod clients;
 pub mod crm;
