@@ -299,7 +299,8 @@ impl App {
                     );
                     // Retention runs only where the new backup arrived, so a target that
                     // stops accepting copies keeps the ones it has.
-                    match self.prune(target.as_ref()).await {
+                    let newest = (name.as_str(), summary.header.created_at_ms);
+                    match self.prune(target.as_ref(), newest).await {
                         Ok(names) => pruned.extend(names),
                         Err(e) => failures.push(format!("retention on {}: {e}", target.describe())),
                     }
@@ -315,9 +316,20 @@ impl App {
         }
     }
 
-    /// Deletes what retention does not keep; returns the names deleted.
-    async fn prune(&self, target: &dyn BackupTarget) -> Result<Vec<String>, String> {
-        let held = target.list().await.map_err(text)?;
+    /// Deletes what retention does not keep; returns the names deleted. `newest` (the backup
+    /// just copied, with its exact time) is placed last: names carry whole seconds, and a
+    /// backup taken in the same second as an older one must count as the newer.
+    async fn prune(
+        &self,
+        target: &dyn BackupTarget,
+        newest: (&str, i64),
+    ) -> Result<Vec<String>, String> {
+        let mut held = target.list().await.map_err(text)?;
+        if let Some(i) = held.iter().position(|b| b.name == newest.0) {
+            let mut b = held.remove(i);
+            b.created_at_ms = newest.1;
+            held.push(b);
+        }
         let times: Vec<i64> = held.iter().map(|b| b.created_at_ms).collect();
         let keep = self.config.backup.keep(&times);
         let mut deleted = Vec::new();

@@ -171,10 +171,11 @@ fn local_month(t: i64, offset_hours: i64) -> i64 {
 
 /// Which backups retention keeps: for each rule, walking from the newest backup back, the
 /// newest backup of each period until `count` periods are covered. The newest backup is
-/// always kept, so no policy can delete the last copy.
+/// always kept, so no policy can delete the last copy. Of two backups with the same time the
+/// later in `times` counts as the newer.
 pub fn keep(times: &[i64], policy: &Retention, offset_hours: i64) -> Vec<bool> {
     let mut order: Vec<usize> = (0..times.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(times[i]));
+    order.sort_by_key(|&i| std::cmp::Reverse((times[i], i)));
     let mut kept = vec![false; times.len()];
     if let Some(&newest) = order.first() {
         kept[newest] = true;
@@ -309,5 +310,10 @@ mod tests {
         };
         assert_eq!(keep(&[START, START + DAY_MS], &none, 8), vec![false, true]);
         assert!(keep(&[], &none, 8).is_empty());
+        assert_eq!(
+            keep(&[START, START], &Retention::default(), 8),
+            vec![false, true],
+            "a tie goes to the later"
+        );
     }
 }
