@@ -315,7 +315,9 @@ mod tests {
                 Operation::RoleChange,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
-                Operation::ClientExport
+                Operation::ClientExport,
+                Operation::BackupNow,
+                Operation::RestoreTestRun
             ]
         );
     }
