@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod config;
 mod crm;
+mod drill;
 mod serve;
 mod user;
 
@@ -43,6 +44,9 @@ enum Command {
     Export(crm::ExportArgs),
     /// Create a demo firm: staff, and clients with contacts, contracts, books and filings.
     Demo(crm::DemoArgs),
+    /// Rehearse a disaster recovery: restore the newest off-site backup on a fresh data
+    /// directory, serve it, read it back, and report recovery time and data age.
+    Drill(drill::DrillArgs),
     /// Measure this machine: figures beside their raw baselines.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
             Command::Import(args) => crm::import(settings, args).await,
             Command::Export(args) => crm::export(settings, args).await,
             Command::Demo(args) => crm::demo(settings, args).await,
+            Command::Drill(args) => drill::run(settings, args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
