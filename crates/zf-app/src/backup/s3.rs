@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusty_s3::actions::{
-    CreateMultipartUpload, ListObjectsV2, S3Action,
-};
+use rusty_s3::actions::{CreateMultipartUpload, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +24,23 @@ use super::target::{create_private, parse_backup_name, BackupTarget, StoredBacku
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// S3's smallest part (except the last) is 5 MiB.
 const MIN_PART_MIB: u32 = 5;
+
+/// A page of ListObjectsV2, read leniently: only the key and size are needed, and some
+/// S3-compatible stores leave out fields AWS always sends (ETag, Owner, StorageClass).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPage {
+    #[serde(default)]
+    contents: Vec<ListEntry>,
+    next_continuation_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListEntry {
+    key: String,
+    size: u64,
+}
 
 /// `[backup.s3]` in the configuration file.
 #[derive(Clone, Debug, Deserialize)]
@@ -367,10 +382,11 @@ impl BackupTarget for S3Target {
                 .text()
                 .await
                 .map_err(|e| transport("ListObjectsV2", e))?;
-            let page = ListObjectsV2::parse_response(&text).map_err(|e| TargetError::Malformed {
-                operation: "ListObjectsV2",
-                message: e.to_string(),
-            })?;
+            let page: ListPage =
+                quick_xml::de::from_str(&text).map_err(|e| TargetError::Malformed {
+                    operation: "ListObjectsV2",
+                    message: e.to_string(),
+                })?;
             for object in page.contents {
                 let Some(name) = object.key.strip_prefix(self.prefix.as_str()) else {
                     continue;
