@@ -105,10 +105,7 @@ async fn objects_round_trip_whole_and_in_parts_and_only_backups_are_listed() {
     // Twelve MiB in parts of five: three parts, the last shorter.
     let (large_file, large_bytes) = random_file(dir.path(), "large", 12 << 20);
     assert_eq!(target.put(&small, &small_file).await.unwrap(), 1000);
-    assert_eq!(
-        target.put(&large, &large_file).await.unwrap(),
-        12 << 20
-    );
+    assert_eq!(target.put(&large, &large_file).await.unwrap(), 12 << 20);
     std::fs::write(s3.object_path("notes.txt"), b"not a backup").unwrap();
 
     let listed = target.list().await.unwrap();
@@ -144,7 +141,10 @@ async fn wrong_credentials_are_refused_and_never_shown() {
         .put(&backup_name(1_796_524_200_000, "dddd4444"), &file)
         .await
         .unwrap_err();
-    assert!(matches!(err, TargetError::Refused { status: 403, .. }), "{err}");
+    assert!(
+        matches!(err, TargetError::Refused { status: 403, .. }),
+        "{err}"
+    );
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("not-the-secret"), "{shown}");
     assert!(!shown.contains("X-Amz-Signature"), "{shown}");
@@ -153,7 +153,10 @@ async fn wrong_credentials_are_refused_and_never_shown() {
         access_key_id_env: "ZF_TEST_UNSET_S3_KEY_VARIABLE".into(),
         ..s3.config()
     };
-    assert!(matches!(S3Target::new(&missing), Err(TargetError::Config(_))));
+    assert!(matches!(
+        S3Target::new(&missing),
+        Err(TargetError::Config(_))
+    ));
 }
 
 async fn app_backing_up_to(s3: &ObjectStore, dir: &Path) -> App {
@@ -165,7 +168,9 @@ async fn app_backing_up_to(s3: &ObjectStore, dir: &Path) -> App {
         },
         ..AppConfig::default()
     };
-    App::new(store, &MasterKey::generate(), config).await.unwrap()
+    App::new(store, &MasterKey::generate(), config)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,12 +180,16 @@ async fn a_backup_goes_off_site_and_a_damaged_object_is_refused() {
     let app = app_backing_up_to(&s3, dir.path()).await;
     let run = app.backup_run(Actor::system(), "manual").await.unwrap();
     assert_eq!(run.outcome, "success", "{run:?}");
-    assert!(run.target.as_deref().unwrap().starts_with("s3:http://127.0.0.1"));
+    assert!(run
+        .target
+        .as_deref()
+        .unwrap()
+        .starts_with("s3:http://127.0.0.1"));
     let test = app.restore_test(Actor::system(), "manual").await.unwrap();
     assert_eq!(test.outcome, "success", "{test:?}");
 
-    let name = serde_json::from_str::<serde_json::Value>(run.detail.as_deref().unwrap())
-        .unwrap()["name"]
+    let name = serde_json::from_str::<serde_json::Value>(run.detail.as_deref().unwrap()).unwrap()
+        ["name"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -267,7 +267,9 @@ impl Operation {
             Operation::LeadUpdate => on(Resource::Lead, Action::Update),
             Operation::LeadConvert => on(Resource::Lead, Action::Update),
             Operation::BackupList => on(Resource::Backup, Action::Read),
-            Operation::BackupNow | Operation::RestoreTestRun => on(Resource::Backup, Action::Create),
+            Operation::BackupNow | Operation::RestoreTestRun => {
+                on(Resource::Backup, Action::Create)
+            }
         }
     }
 

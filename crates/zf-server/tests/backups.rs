@@ -83,7 +83,14 @@ async fn scheduled_backups_and_restore_tests_follow_the_clock(backend: Backend) 
         .collect();
     assert_eq!(
         steps,
-        ["fetch", "verify", "restore", "compare", "decrypt", "audit chain"]
+        [
+            "fetch",
+            "verify",
+            "restore",
+            "compare",
+            "decrypt",
+            "audit chain"
+        ]
     );
     assert_eq!(detail["opened"]["clients"], 1);
     assert_eq!(detail["opened"]["documents"], 1);
@@ -134,22 +141,14 @@ async fn a_damaged_backup_fails_its_restore_test(backend: Backend) {
         return;
     };
     some_data(&s).await;
-    let run = s
-        .app
-        .backup_run(Actor::system(), "manual")
-        .await
-        .unwrap();
+    let run = s.app.backup_run(Actor::system(), "manual").await.unwrap();
     assert_eq!(run.outcome, "success");
     let path = dir.path().join(&backups_in(dir.path())[0]);
     let mut bytes = std::fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
-    let test = s
-        .app
-        .restore_test(Actor::system(), "manual")
-        .await
-        .unwrap();
+    let test = s.app.restore_test(Actor::system(), "manual").await.unwrap();
     assert_eq!(test.outcome, "failed");
     let error = test.error.unwrap();
     assert!(error.starts_with("verify:"), "{error}");
@@ -158,7 +157,10 @@ async fn a_damaged_backup_fails_its_restore_test(backend: Backend) {
         .iter()
         .any(|e| e.action == "restore_tested" && e.outcome == "failed"));
     let overview = s.app.backup_overview().await.unwrap();
-    assert!(overview.restore_test_overdue, "a failed test is no evidence");
+    assert!(
+        overview.restore_test_overdue,
+        "a failed test is no evidence"
+    );
 }
 
 async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend: Backend) {
@@ -176,7 +178,9 @@ async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend
     assert_eq!(run["kind"], "backup");
     assert_eq!(run["outcome"], "success", "{run}");
     assert!(run["bytes"].as_i64().unwrap() > 0);
-    let r = admin.post("/api/v1/backups/restore-tests", &json!({})).await;
+    let r = admin
+        .post("/api/v1/backups/restore-tests", &json!({}))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let test: Value = r.json().await.unwrap();
     assert_eq!(test["outcome"], "success", "{test}");
@@ -207,7 +211,10 @@ async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let page = security.get("/backups").await.text().await.unwrap();
     assert!(page.contains("灾备演练已逾期"), "the drill reminder");
-    assert!(!page.contains("action=\"/backups/run\""), "no button to run");
+    assert!(
+        !page.contains("action=\"/backups/run\""),
+        "no button to run"
+    );
 
     // Client-data roles do not reach it at all.
     for path in ["/api/v1/backups", "/backups"] {
@@ -258,7 +265,13 @@ async fn without_a_target_nothing_runs_and_the_answer_says_why(backend: Backend)
             .contains("no backup target"),
         "{e}"
     );
-    assert!(s.app.store().backup_runs(None, 10).await.unwrap().is_empty());
+    assert!(s
+        .app
+        .store()
+        .backup_runs(None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 on_both_stores!(

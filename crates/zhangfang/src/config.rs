@@ -156,7 +156,11 @@ impl Settings {
             }
             app.audit_retention_days = days;
         }
-        if file.backup.as_ref().is_some_and(|b| b.enabled && !b.has_target()) {
+        if file
+            .backup
+            .as_ref()
+            .is_some_and(|b| b.enabled && !b.has_target())
+        {
             bail!("[backup] needs a target: directory = \"…\" or a [backup.s3] section (or enabled = false)");
         }
         if !(-12..=14).contains(&app.backup.utc_offset_hours) {

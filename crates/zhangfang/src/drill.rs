@@ -78,7 +78,15 @@ pub async fn run(settings: Settings, args: DrillArgs) -> anyhow::Result<()> {
         .context("cannot create a working directory")?;
     let mut steps = Steps::default();
     let mut used = Used::default();
-    let result = drill(&settings, &args, &source, workspace.path(), &mut steps, &mut used).await;
+    let result = drill(
+        &settings,
+        &args,
+        &source,
+        workspace.path(),
+        &mut steps,
+        &mut used,
+    )
+    .await;
     let finished_at_ms = started_at_ms + ms(t0);
     let rto_ms = finished_at_ms - started_at_ms;
     let rpo_ms = used.created_at_ms.map(|c| started_at_ms - c);
@@ -151,7 +159,10 @@ async fn drill(
     let (data_dir, _keep) = match &args.into {
         Some(dir) => {
             if dir.exists() {
-                bail!("{} exists already: a drill restores into a new directory", dir.display());
+                bail!(
+                    "{} exists already: a drill restores into a new directory",
+                    dir.display()
+                );
             }
             (dir.clone(), None)
         }
@@ -347,7 +358,11 @@ fn print_report(report: &Value) {
     for s in report["steps"].as_array().into_iter().flatten() {
         println!(
             "  [{}] {:<28} {:>8} ms  {}",
-            if s["ok"].as_bool().unwrap_or(false) { "ok" } else { "!!" },
+            if s["ok"].as_bool().unwrap_or(false) {
+                "ok"
+            } else {
+                "!!"
+            },
             s["step"].as_str().unwrap_or(""),
             s["ms"].as_i64().unwrap_or(0),
             s["note"].as_str().unwrap_or("")
@@ -358,7 +373,11 @@ fn print_report(report: &Value) {
         "  recovery time (RTO): {:.1} s against an objective of {} h — {}",
         rto as f64 / 1000.0,
         RTO_OBJECTIVE_MS / 3_600_000,
-        if report["rto_met"].as_bool().unwrap_or(false) { "met" } else { "NOT met" }
+        if report["rto_met"].as_bool().unwrap_or(false) {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     match report["rpo_ms"].as_i64() {
         Some(rpo) => println!(

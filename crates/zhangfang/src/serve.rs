@@ -90,21 +90,20 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         instance.app.clone(),
         std::time::Duration::from_millis(settings.file.monitor_interval_ms.unwrap_or(1000)),
     ));
-    let backups = if instance.app.config().backup.enabled
-        && instance.app.config().backup.has_target()
-    {
-        // Refuse to start with a target that cannot work (a mount missing, a secret unset)
-        // rather than discover it at the first scheduled backup.
-        let targets = instance
-            .app
-            .backup_targets()
-            .map_err(|e| anyhow::anyhow!("backup: {e}"))?;
-        let names: Vec<String> = targets.iter().map(|t| t.describe()).collect();
-        tracing::info!(targets = ?names, "scheduled backups on");
-        Some(tokio::spawn(back_up_on_schedule(instance.app.clone())))
-    } else {
-        None
-    };
+    let backups =
+        if instance.app.config().backup.enabled && instance.app.config().backup.has_target() {
+            // Refuse to start with a target that cannot work (a mount missing, a secret unset)
+            // rather than discover it at the first scheduled backup.
+            let targets = instance
+                .app
+                .backup_targets()
+                .map_err(|e| anyhow::anyhow!("backup: {e}"))?;
+            let names: Vec<String> = targets.iter().map(|t| t.describe()).collect();
+            tracing::info!(targets = ?names, "scheduled backups on");
+            Some(tokio::spawn(back_up_on_schedule(instance.app.clone())))
+        } else {
+            None
+        };
     let router = zf_server::router(instance.app.clone());
     zf_server::serve(listener, tls_config, router, shutdown).await?;
     sealer.abort();

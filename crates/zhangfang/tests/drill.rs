@@ -47,11 +47,18 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(
         data.join("zhangfang.toml"),
-        format!("[backup]\ndirectory = {:?}\n", backups.display().to_string()),
+        format!(
+            "[backup]\ndirectory = {:?}\n",
+            backups.display().to_string()
+        ),
     )
     .unwrap();
     let out = zhangfang(&data, &["demo", "--clients", "5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     {
         let source = instance(&data).await;
         let run = source
@@ -63,10 +70,7 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
     }
 
     let report = root.path().join("report.json");
-    let out = zhangfang(
-        &data,
-        &["drill", "--report", report.to_str().unwrap()],
-    );
+    let out = zhangfang(&data, &["drill", "--report", report.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -117,7 +121,13 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
     std::fs::write(&damaged, &bytes).unwrap();
     let out = zhangfang(
         &data,
-        &["drill", "--from", damaged.to_str().unwrap(), "--report", report.to_str().unwrap()],
+        &[
+            "drill",
+            "--from",
+            damaged.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
     );
     assert!(!out.status.success());
     let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();

@@ -28,7 +28,9 @@ pub use format::{ChainHead, Header, Manifest, TableEntry, FORMAT_VERSION, MAGIC}
 pub use runs::{BackupOverview, DrillRecord, RunView, Step};
 pub use s3::{S3Config, S3Target};
 pub use schedule::{keep, overdue, BackupConfig, DailyAt, Retention, RTO_OBJECTIVE_MS};
-pub use target::{backup_name, parse_backup_name, BackupTarget, DirectoryTarget, StoredBackup, TargetError};
+pub use target::{
+    backup_name, parse_backup_name, BackupTarget, DirectoryTarget, StoredBackup, TargetError,
+};
 
 use crate::{now_ms, App};
 use format::{BodyItem, BodyReader, BodyWriter};

@@ -91,12 +91,19 @@ fn secret(file: Option<&Path>, env: &str, what: &str) -> Result<Zeroizing<String
     let value = match file {
         Some(path) => Zeroizing::new(
             std::fs::read_to_string(path)
-                .map_err(|e| TargetError::Config(format!("cannot read the {what} file {}: {e}", path.display())))?
+                .map_err(|e| {
+                    TargetError::Config(format!(
+                        "cannot read the {what} file {}: {e}",
+                        path.display()
+                    ))
+                })?
                 .trim()
                 .to_owned(),
         ),
         None => Zeroizing::new(std::env::var(env).map_err(|_| {
-            TargetError::Config(format!("the {what} is not set (environment variable {env})"))
+            TargetError::Config(format!(
+                "the {what} is not set (environment variable {env})"
+            ))
         })?),
     };
     if value.is_empty() {
@@ -201,7 +208,9 @@ impl S3Target {
 
     fn key(&self, name: &str) -> Result<String, TargetError> {
         if parse_backup_name(name).is_none() {
-            return Err(TargetError::Config(format!("{name:?} is not a backup file name")));
+            return Err(TargetError::Config(format!(
+                "{name:?} is not a backup file name"
+            )));
         }
         Ok(format!("{}{name}", self.prefix))
     }
@@ -230,12 +239,11 @@ impl S3Target {
             .text()
             .await
             .map_err(|e| transport("CreateMultipartUpload", e))?;
-        let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
-            TargetError::Malformed {
+        let created =
+            CreateMultipartUpload::parse_response(&text).map_err(|e| TargetError::Malformed {
                 operation: "CreateMultipartUpload",
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         let upload_id = created.upload_id().to_owned();
         let uploaded = self.upload_parts(key, &upload_id, file, first).await;
         let result = match uploaded {

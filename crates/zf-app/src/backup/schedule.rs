@@ -164,8 +164,9 @@ fn local_week(t: i64, offset_hours: i64) -> i64 {
 }
 
 fn local_month(t: i64, offset_hours: i64) -> i64 {
-    let date = time::OffsetDateTime::from_unix_timestamp((t + offset_hours * HOUR_MS).div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let date =
+        time::OffsetDateTime::from_unix_timestamp((t + offset_hours * HOUR_MS).div_euclid(1000))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     i64::from(date.year()) * 12 + i64::from(u8::from(date.month()))
 }
 
@@ -215,8 +216,20 @@ mod tests {
 
     #[test]
     fn times_of_day_parse_strictly() {
-        assert_eq!(DailyAt::parse("02:30").unwrap(), DailyAt { hour: 2, minute: 30 });
-        assert_eq!(DailyAt::parse("23:59").unwrap(), DailyAt { hour: 23, minute: 59 });
+        assert_eq!(
+            DailyAt::parse("02:30").unwrap(),
+            DailyAt {
+                hour: 2,
+                minute: 30
+            }
+        );
+        assert_eq!(
+            DailyAt::parse("23:59").unwrap(),
+            DailyAt {
+                hour: 23,
+                minute: 59
+            }
+        );
         for bad in ["2:30", "24:00", "12:60", "0230", "aa:bb", "", "02:30:00"] {
             assert!(DailyAt::parse(bad).is_err(), "{bad}");
         }
@@ -242,7 +255,10 @@ mod tests {
             ..config()
         };
         assert!(!off.backup_due(START, None));
-        assert!(!BackupConfig::default().backup_due(START, None), "no target");
+        assert!(
+            !BackupConfig::default().backup_due(START, None),
+            "no target"
+        );
     }
 
     #[test]

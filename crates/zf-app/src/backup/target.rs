@@ -256,7 +256,9 @@ impl BackupTarget for DirectoryTarget {
                 let Some(created_at_ms) = parse_backup_name(&name) else {
                     continue;
                 };
-                let meta = entry.metadata().map_err(|e| io_error("read", &entry.path(), e))?;
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| io_error("read", &entry.path(), e))?;
                 if meta.is_file() {
                     out.push(StoredBackup {
                         name,

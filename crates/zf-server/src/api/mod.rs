@@ -2,8 +2,8 @@
 //! the answer; they hold no business rules.
 
 pub mod alerts;
-pub mod backups;
 pub mod audit;
+pub mod backups;
 pub mod clients;
 pub mod crm;
 pub mod mfa;

@@ -5,8 +5,8 @@
 pub mod admin;
 pub mod alerts;
 pub mod assets;
-pub mod backups;
 pub mod audit;
+pub mod backups;
 pub mod clients;
 pub mod crm;
 pub mod dashboard;
