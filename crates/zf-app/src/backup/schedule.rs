@@ -154,6 +154,9 @@ pub fn overdue(now_ms: i64, last_ms: Option<i64>, days: u32) -> bool {
     last_ms.is_none_or(|t| now_ms - t > i64::from(days) * DAY_MS)
 }
 
+/// Which period (day, week, month) a time falls in, given the offset of local time.
+type Period = fn(i64, i64) -> i64;
+
 fn local_day(t: i64, offset_hours: i64) -> i64 {
     (t + offset_hours * HOUR_MS).div_euclid(DAY_MS)
 }
@@ -181,7 +184,7 @@ pub fn keep(times: &[i64], policy: &Retention, offset_hours: i64) -> Vec<bool> {
     if let Some(&newest) = order.first() {
         kept[newest] = true;
     }
-    let rules: [(u32, fn(i64, i64) -> i64); 3] = [
+    let rules: [(u32, Period); 3] = [
         (policy.daily, local_day),
         (policy.weekly, local_week),
         (policy.monthly, local_month),
