@@ -163,6 +163,34 @@ async fn a_damaged_backup_fails_its_restore_test(backend: Backend) {
     );
 }
 
+async fn a_target_gone_missing_is_a_recorded_failure(backend: Backend) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("nas");
+    std::fs::create_dir(&dir).unwrap();
+    let Some(s) = server_backing_up_to(backend, &dir).await else {
+        return;
+    };
+    // The NAS is unmounted: the scheduled backup fails, visibly, rather than not happening.
+    std::fs::remove_dir(&dir).unwrap();
+    let runs = s.app.backup_tick().await.unwrap();
+    assert_eq!(runs[0].kind, "backup");
+    assert_eq!(runs[0].outcome, "failed");
+    assert!(
+        runs[0].error.as_deref().unwrap().contains("nas"),
+        "{runs:?}"
+    );
+    assert!(!dir.exists(), "a missing directory is never created");
+    assert_eq!(runs[1].kind, "restore_test");
+    assert_eq!(runs[1].outcome, "failed");
+    let events = s.audit().await;
+    assert!(events
+        .iter()
+        .any(|e| e.action == "backup_run" && e.outcome == "failed"));
+    let overview = s.app.backup_overview().await.unwrap();
+    assert_eq!(overview.last_backup_at_ms, None);
+    assert_eq!(overview.runs.len(), 2);
+}
+
 async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(s) = server_backing_up_to(backend, dir.path()).await else {
@@ -277,6 +305,7 @@ async fn without_a_target_nothing_runs_and_the_answer_says_why(backend: Backend)
 on_both_stores!(
     scheduled_backups_and_restore_tests_follow_the_clock,
     a_damaged_backup_fails_its_restore_test,
+    a_target_gone_missing_is_a_recorded_failure,
     the_backups_page_and_api_are_for_the_system_and_security_admins,
     without_a_target_nothing_runs_and_the_answer_says_why,
 );

@@ -196,11 +196,14 @@ impl App {
     }
 
     /// Takes a backup, verifies it, copies it to every target and applies retention on each
-    /// target that received it. The run is recorded whatever happens; a failure is in its
-    /// outcome and error. `Conflict` only when nothing could start (no target, already busy).
+    /// target that received it. The run is recorded whatever happens — a target that cannot
+    /// be used (a mount gone, a secret unset) included; a failure is in its outcome and
+    /// error. `Conflict` only when nothing could start (no target configured, already busy).
     pub async fn backup_run(&self, by: Actor, trigger: &str) -> Result<BackupRun, AppError> {
         let _guard = self.backup_lock.try_lock().map_err(|_| Self::busy())?;
-        let targets = self.backup_targets()?;
+        if !self.config.backup.has_target() {
+            self.backup_targets()?;
+        }
         let started = self.now_ms();
         let t0 = Instant::now();
         let mut run = BackupRun {
@@ -213,18 +216,15 @@ impl App {
             backup_id: None,
             backup_created_at_ms: None,
             bytes: None,
-            target: Some(
-                targets
-                    .iter()
-                    .map(|t| t.describe())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            target: Some(self.target_names().join(", ")),
             error: None,
             detail: None,
         };
         let mut detail = serde_json::Map::new();
-        let result = self.backup_and_copy(&targets, &mut run, &mut detail).await;
+        let result = match self.backup_targets() {
+            Ok(targets) => self.backup_and_copy(&targets, &mut run, &mut detail).await,
+            Err(e) => Err(e.to_string()),
+        };
         run.finished_at_ms = started + elapsed_ms(t0);
         let (word, out) = outcome(result.is_ok());
         run.outcome = word.into();
@@ -386,7 +386,9 @@ impl App {
     /// keys, the audit chain intact. Recorded (kind `restore_test`) with each step's time.
     pub async fn restore_test(&self, by: Actor, trigger: &str) -> Result<BackupRun, AppError> {
         let _guard = self.backup_lock.try_lock().map_err(|_| Self::busy())?;
-        self.backup_targets()?;
+        if !self.config.backup.has_target() {
+            self.backup_targets()?;
+        }
         let started = self.now_ms();
         let t0 = Instant::now();
         let mut run = BackupRun {
