@@ -148,3 +148,36 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
     assert!(!overview.drill_overdue);
     assert!(overview.runs[1].rto_ms.unwrap() >= 0);
 }
+
+#[test]
+fn a_backup_section_that_cannot_work_is_refused_with_its_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for (toml, reason) in [
+        ("[backup]\nschedule = \"02:30\"\n", "needs a target"),
+        (
+            "[backup]\ndirectory = \"/mnt\"\nschedule = \"25:00\"\n",
+            "not a time of day",
+        ),
+        (
+            "[backup]\ndirectory = \"/mnt\"\nretention = 7\n",
+            "retention",
+        ),
+        (
+            "[backup]\ndirectory = \"/mnt\"\nkeep = 7\n",
+            "unknown field",
+        ),
+        (
+            "[backup]\ndirectory = \"/mnt\"\n[backup.s3]\nendpoint = \"http://x\"\n",
+            "missing field",
+        ),
+    ] {
+        std::fs::write(data.join("zhangfang.toml"), toml).unwrap();
+        let out = zhangfang(&data, &["drill"]);
+        assert!(!out.status.success(), "{toml}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason), "{toml}: {err}");
+    }
+}
