@@ -221,3 +221,33 @@ async fn a_backup_goes_off_site_and_a_damaged_object_is_refused() {
     assert_eq!(test.outcome, "failed");
     assert!(test.error.unwrap().starts_with("verify:"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_directory_does_not_keep_the_backup_from_going_off_site() {
+    let s3 = ObjectStore::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("zf.db")).await.unwrap());
+    let config = AppConfig {
+        backup: BackupConfig {
+            directory: Some(dir.path().join("unmounted")),
+            s3: Some(s3.config()),
+            ..BackupConfig::default()
+        },
+        ..AppConfig::default()
+    };
+    let app = App::new(store, &MasterKey::generate(), config)
+        .await
+        .unwrap();
+    let run = app.backup_run(Actor::system(), "schedule").await.unwrap();
+    assert_eq!(run.outcome, "failed");
+    assert!(
+        run.error.as_deref().unwrap().contains("unmounted"),
+        "{run:?}"
+    );
+    let held = S3Target::new(&s3.config()).unwrap().list().await.unwrap();
+    assert_eq!(held.len(), 1, "the off-site copy was made");
+    assert_eq!(
+        run.backup_id.as_deref().map(|id| &id[..8]),
+        held[0].name.get(27..35)
+    );
+}

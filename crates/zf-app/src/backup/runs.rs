@@ -136,24 +136,37 @@ impl App {
     /// The configured targets, the directory first. Building the object store's target reads
     /// its credentials, so a missing secret shows here.
     pub fn backup_targets(&self) -> Result<Vec<Box<dyn BackupTarget>>, AppError> {
-        let c = &self.config.backup;
-        let mut out: Vec<Box<dyn BackupTarget>> = Vec::new();
-        if let Some(dir) = &c.directory {
-            out.push(Box::new(
-                DirectoryTarget::new(dir).map_err(|e| AppError::Conflict(e.to_string()))?,
-            ));
-        }
-        if let Some(s3) = &c.s3 {
-            out.push(Box::new(
-                S3Target::new(s3).map_err(|e| AppError::Conflict(e.to_string()))?,
-            ));
-        }
-        if out.is_empty() {
+        let each = self.each_target();
+        if each.is_empty() {
             return Err(AppError::Conflict(
                 "no backup target is configured: set [backup] directory or [backup.s3]".into(),
             ));
         }
-        Ok(out)
+        each.into_iter()
+            .map(|t| t.map_err(AppError::Conflict))
+            .collect()
+    }
+
+    /// Each configured target, or why it cannot be used, so one that is broken does not keep
+    /// a backup from the others.
+    fn each_target(&self) -> Vec<Result<Box<dyn BackupTarget>, String>> {
+        let c = &self.config.backup;
+        let mut out: Vec<Result<Box<dyn BackupTarget>, String>> = Vec::new();
+        if let Some(dir) = &c.directory {
+            out.push(
+                DirectoryTarget::new(dir)
+                    .map(|t| Box::new(t) as Box<dyn BackupTarget>)
+                    .map_err(text),
+            );
+        }
+        if let Some(s3) = &c.s3 {
+            out.push(
+                S3Target::new(s3)
+                    .map(|t| Box::new(t) as Box<dyn BackupTarget>)
+                    .map_err(text),
+            );
+        }
+        out
     }
 
     fn target_names(&self) -> Vec<String> {
@@ -221,9 +234,19 @@ impl App {
             detail: None,
         };
         let mut detail = serde_json::Map::new();
-        let result = match self.backup_targets() {
-            Ok(targets) => self.backup_and_copy(&targets, &mut run, &mut detail).await,
-            Err(e) => Err(e.to_string()),
+        let (targets, broken): (Vec<_>, Vec<_>) =
+            self.each_target().into_iter().partition(Result::is_ok);
+        let targets: Vec<Box<dyn BackupTarget>> = targets.into_iter().flatten().collect();
+        let mut errors: Vec<String> = broken.into_iter().filter_map(Result::err).collect();
+        if targets.is_empty() {
+            errors.push("no target could take the backup".into());
+        } else if let Err(e) = self.backup_and_copy(&targets, &mut run, &mut detail).await {
+            errors.push(e);
+        }
+        let result = if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
         };
         run.finished_at_ms = started + elapsed_ms(t0);
         let (word, out) = outcome(result.is_ok());
@@ -255,13 +278,14 @@ impl App {
         run: &mut BackupRun,
         detail: &mut serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), String> {
-        // Staged beside the directory target when there is one (same disk, so no second
+        // Staged beside the directory target when it is usable (same disk, so no second
         // filesystem fills up), under a name no listing takes for a backup.
         let staging_dir = self
             .config
             .backup
             .directory
             .clone()
+            .filter(|d| d.is_dir())
             .unwrap_or_else(std::env::temp_dir);
         let staging = tempfile::Builder::new()
             .prefix(".zhangfang-staging-")
