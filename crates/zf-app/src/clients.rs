@@ -223,7 +223,11 @@ impl App {
             .request(meta.request_id.clone())
     }
 
-    fn open_id_number(&self, record: &ClientRecord, dek: &Dek) -> Result<IdNumber, AppError> {
+    pub(crate) fn open_id_number(
+        &self,
+        record: &ClientRecord,
+        dek: &Dek,
+    ) -> Result<IdNumber, AppError> {
         let plain = dek.open(&record.row.legal_rep_id_number, &aad(record.row.id))?;
         let text = std::str::from_utf8(&plain)
             .map_err(|_| AppError::Internal("decrypted ID number is not UTF-8".into()))?;
@@ -290,7 +294,12 @@ impl App {
         })
     }
 
-    fn open_notes(&self, id: ClientId, sealed: &Sealed, dek: &Dek) -> Result<String, AppError> {
+    pub(crate) fn open_notes(
+        &self,
+        id: ClientId,
+        sealed: &Sealed,
+        dek: &Dek,
+    ) -> Result<String, AppError> {
         let plain = zeroize::Zeroizing::new(dek.open(sealed, &notes_aad(id))?);
         String::from_utf8(plain.to_vec())
             .map_err(|_| AppError::Internal("decrypted notes are not UTF-8".into()))

@@ -94,6 +94,11 @@ impl Keys {
         &self.audit_chain
     }
 
+    /// For a second store opened with these keys (a restore test's scratch database).
+    pub(crate) fn audit_chain_shared(&self) -> Arc<AuditChainKey> {
+        self.audit_chain.clone()
+    }
+
     pub fn audit_signing(&self) -> &AuditSigningKey {
         &self.audit_signing
     }

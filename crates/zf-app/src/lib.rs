@@ -44,6 +44,8 @@ pub struct AppConfig {
     pub login: identity::LoginPolicy,
     /// Who must use a second factor, and how long one counts as fresh.
     pub mfa: zf_policy::MfaPolicy,
+    /// Scheduled backups, their targets and retention, restore tests.
+    pub backup: backup::BackupConfig,
     /// At most this many signed-in sessions per user; a new sign-in ends the oldest beyond it
     /// (0: no limit).
     pub max_sessions_per_user: u32,
@@ -64,6 +66,7 @@ impl Default for AppConfig {
             network: zf_policy::NetworkPolicy::default(),
             login: identity::LoginPolicy::default(),
             mfa: zf_policy::MfaPolicy::default(),
+            backup: backup::BackupConfig::default(),
             max_sessions_per_user: 0,
             api_tokens: identity::TokenPolicy::default(),
             password: identity::PasswordPolicy::default(),
@@ -92,6 +95,8 @@ pub struct App {
     pub(crate) sinks: monitor::Sinks,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_rates: identity::TokenRates,
+    /// Held by a backup run or a restore test, so a node runs one at a time.
+    pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl App {
@@ -122,6 +127,7 @@ impl App {
             sinks: monitor::Sinks::default(),
             clock: clock::system(),
             token_rates: identity::TokenRates::default(),
+            backup_lock: Arc::default(),
         })
     }
 

@@ -116,6 +116,16 @@ pub enum AuditAction {
     /// A request came with an API token: the detail names the method and path, or why the
     /// token was refused.
     TokenUsed,
+    /// The server took a backup (on its schedule or on demand), copied it to its targets and
+    /// applied retention; the outcome says whether every target has it, the detail names the
+    /// backup, the targets and what retention removed.
+    BackupRun,
+    /// A backup was restored into a scratch database and checked: counts, digests, and every
+    /// sealed field opened with this instance's keys.
+    RestoreTested,
+    /// A disaster-recovery drill restored the newest off-site backup on a fresh data directory
+    /// and served it; the detail carries the recovery time and the age of the data.
+    DrillRun,
 }
 
 impl AuditAction {
@@ -177,6 +187,9 @@ impl AuditAction {
             AuditAction::TokenCreated => "token_created",
             AuditAction::TokenRevoked => "token_revoked",
             AuditAction::TokenUsed => "token_used",
+            AuditAction::BackupRun => "backup_run",
+            AuditAction::RestoreTested => "restore_tested",
+            AuditAction::DrillRun => "drill_run",
         }
     }
 }

@@ -367,7 +367,9 @@ mod tests {
                 Operation::ReviewManage,
                 Operation::ClientReveal,
                 Operation::TokenCreate,
-                Operation::ClientExport
+                Operation::ClientExport,
+                Operation::BackupNow,
+                Operation::RestoreTestRun
             ]
         );
     }

@@ -104,6 +104,12 @@ pub enum Operation {
     LeadUpdate,
     /// Turn a won lead into a client.
     LeadConvert,
+    /// Backups, restore tests and drills: when, outcome, size, recovery point and time.
+    BackupList,
+    /// Take a backup now and copy it to the configured targets.
+    BackupNow,
+    /// Restore the newest backup into a scratch database and check it now.
+    RestoreTestRun,
 }
 
 /// What a caller must hold to perform an operation.
@@ -122,7 +128,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 66] = [
+    pub const ALL: [Operation; 69] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -189,6 +195,9 @@ impl Operation {
         Operation::LeadCreate,
         Operation::LeadUpdate,
         Operation::LeadConvert,
+        Operation::BackupList,
+        Operation::BackupNow,
+        Operation::RestoreTestRun,
     ];
 
     pub fn requirement(self) -> Requirement {
@@ -278,6 +287,10 @@ impl Operation {
             Operation::LeadCreate => on(Resource::Lead, Action::Create),
             Operation::LeadUpdate => on(Resource::Lead, Action::Update),
             Operation::LeadConvert => on(Resource::Lead, Action::Update),
+            Operation::BackupList => on(Resource::Backup, Action::Read),
+            Operation::BackupNow | Operation::RestoreTestRun => {
+                on(Resource::Backup, Action::Create)
+            }
         }
     }
 
@@ -301,14 +314,17 @@ impl Operation {
     }
 
     /// Critical operations need a second factor verified within the last few minutes
-    /// (DESIGN.md, invariant 6): revealing data, exporting it, and changing who may do what.
+    /// (DESIGN.md, invariant 6): revealing data, exporting it, changing who may do what, and
+    /// backup and restore (a backup holds every client's data; a restore test opens all of it).
     pub fn needs_fresh_second_factor(self) -> bool {
         match self {
             Operation::RoleChange
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
-            | Operation::TokenCreate => true,
+            | Operation::TokenCreate
+            | Operation::BackupNow
+            | Operation::RestoreTestRun => true,
             Operation::PublicDocument
             | Operation::Login
             | Operation::Logout
@@ -369,7 +385,8 @@ impl Operation {
             | Operation::LeadList
             | Operation::LeadCreate
             | Operation::LeadUpdate
-            | Operation::LeadConvert => false,
+            | Operation::LeadConvert
+            | Operation::BackupList => false,
         }
     }
 
@@ -458,6 +475,9 @@ impl Operation {
             Operation::LeadCreate => "lead_create",
             Operation::LeadUpdate => "lead_update",
             Operation::LeadConvert => "lead_convert",
+            Operation::BackupList => "backup_list",
+            Operation::BackupNow => "backup_now",
+            Operation::RestoreTestRun => "restore_test_run",
         }
     }
 }

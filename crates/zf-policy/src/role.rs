@@ -66,9 +66,17 @@ impl Role {
         const fn p(resource: Resource, action: Action) -> Permission {
             Permission { resource, action }
         }
-        const SYSTEM_ADMIN: &[Permission] =
-            &[p(User, Read), p(User, Create), p(SystemConfig, Read)];
+        const SYSTEM_ADMIN: &[Permission] = &[
+            p(User, Read),
+            p(User, Create),
+            p(SystemConfig, Read),
+            p(Backup, Read),
+            p(Backup, Create),
+        ];
+        // The security administrator sees that backups, restore tests and drills happen (the
+        // evidence of recoverability) but does not run them.
         const SECURITY_ADMIN: &[Permission] = &[
+            p(Backup, Read),
             p(SecurityPolicy, Read),
             p(SecurityPolicy, Update),
             p(Alert, Read),
@@ -252,6 +260,8 @@ pub enum Resource {
     AuditLog,
     SystemConfig,
     SecurityPolicy,
+    /// Backups, restore tests and recovery drills: their record, and running them.
+    Backup,
 }
 
 impl Resource {
@@ -265,6 +275,7 @@ impl Resource {
                 | Resource::AuditLog
                 | Resource::SystemConfig
                 | Resource::SecurityPolicy
+                | Resource::Backup
         )
     }
 }
@@ -321,6 +332,7 @@ impl Permission {
             Resource::AuditLog => "audit_log",
             Resource::SystemConfig => "system_config",
             Resource::SecurityPolicy => "security_policy",
+            Resource::Backup => "backup",
         };
         let action = match self.action {
             Action::Read => "read",
@@ -400,6 +412,20 @@ mod tests {
         for role in Role::ALL {
             let reads = role.may(Permission::new(Resource::AuditLog, Action::Read));
             assert_eq!(reads, role == Role::AuditAdmin, "{role}");
+        }
+    }
+
+    #[test]
+    fn only_the_system_admin_runs_backups_and_no_client_role_sees_them() {
+        for role in Role::ALL {
+            let run = role.may(Permission::new(Resource::Backup, Action::Create));
+            assert_eq!(run, role == Role::SystemAdmin, "{role}");
+            let read = role.may(Permission::new(Resource::Backup, Action::Read));
+            assert_eq!(
+                read,
+                matches!(role, Role::SystemAdmin | Role::SecurityAdmin),
+                "{role}"
+            );
         }
     }
 

@@ -143,6 +143,9 @@ fn table() -> Table {
     .add(Post,   "/api/v1/reviews",           ReviewManage,      api::reviews::start)
     .add(Get,    "/api/v1/reviews/{id}",      ReviewRead,        api::reviews::read)
     .add(Post,   "/api/v1/reviews/{id}/lines/{username}", ReviewManage, api::reviews::answer)
+    .add(Get,    "/api/v1/backups",           BackupList,        api::backups::overview)
+    .add(Post,   "/api/v1/backups",           BackupNow,         api::backups::run)
+    .add(Post,   "/api/v1/backups/restore-tests", RestoreTestRun, api::backups::restore_test)
     .add(Get,    "/api/v1/clients/export",    ClientExport,      api::crm::client_export)
     .add(Post,   "/api/v1/clients/import",    ClientImport,      api::crm::client_import.layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
     .add(Put,    "/api/v1/clients/{id}/assignment", ClientAssign, api::crm::client_assign)
@@ -257,6 +260,9 @@ fn table() -> Table {
     .add(Post,   "/reviews",                  ReviewManage,      ui::admin::start_review)
     .add(Get,    "/reviews/{id}",             ReviewRead,        ui::admin::review)
     .add(Post,   "/reviews/{id}/lines/{username}", ReviewManage, ui::admin::answer)
+    .add(Get,    "/backups",                  BackupList,        ui::backups::page)
+    .add(Post,   "/backups/run",              BackupNow,         ui::backups::run)
+    .add(Post,   "/backups/restore-tests",    RestoreTestRun,    ui::backups::restore_test)
 }
 
 /// Every route of the server with its operation.

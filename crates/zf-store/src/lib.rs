@@ -330,6 +330,31 @@ pub struct ReviewLine {
     pub reason: Option<String>,
 }
 
+/// One run of the backup machinery as evidence: a backup taken and copied to its targets, a
+/// restore test, or a disaster-recovery drill. Written once, when the run has finished.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BackupRun {
+    pub id: String,
+    /// `backup`, `restore_test` or `drill`.
+    pub kind: String,
+    /// `schedule`, `manual` (someone asked for it) or `cli`.
+    pub trigger: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    /// `success` or `failed`.
+    pub outcome: String,
+    /// The backup made or used.
+    pub backup_id: Option<String>,
+    /// When the backup used was taken: the age of the data a recovery would bring back.
+    pub backup_created_at_ms: Option<i64>,
+    pub bytes: Option<i64>,
+    /// Where the backup went or came from, without credentials.
+    pub target: Option<String>,
+    pub error: Option<String>,
+    /// The run's evidence as JSON: what was checked, how long each step took.
+    pub detail: Option<String>,
+}
+
 /// A bound parameter of a dynamically built audit query.
 #[derive(Clone, Debug)]
 pub(crate) enum QueryValue {
@@ -630,6 +655,10 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     async fn honeytokens(&self) -> Result<Vec<String>>;
 
     // --- backup and restore ----------------------------------------------------------------
+    /// Records a finished backup run, restore test or drill with its audit event.
+    async fn backup_run_record(&self, run: BackupRun, event: AuditEvent) -> Result<()>;
+    /// Runs newest first, of one kind when given.
+    async fn backup_runs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<BackupRun>>;
     /// Opens a consistent snapshot of every table (see [`backup::TABLES`]) and streams it while
     /// writers go on: SQLite reads in one deferred transaction (WAL snapshot isolation),
     /// PostgreSQL in one REPEATABLE READ, READ ONLY transaction. The snapshot's info comes back

@@ -622,6 +622,44 @@ CREATE TABLE password_history (
 );
 "#,
     },
+    Migration {
+        version: 11,
+        name: "backup runs: scheduled backups, restore tests and drills as evidence",
+        sqlite: r#"
+CREATE TABLE backup_runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('backup', 'restore_test', 'drill')),
+    trigger TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failed')),
+    backup_id TEXT,
+    backup_created_at INTEGER,
+    bytes INTEGER,
+    target TEXT,
+    error TEXT,
+    detail TEXT
+);
+CREATE INDEX backup_runs_kind ON backup_runs(kind, started_at);
+"#,
+        postgres: r#"
+CREATE TABLE backup_runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('backup', 'restore_test', 'drill')),
+    trigger TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failed')),
+    backup_id TEXT,
+    backup_created_at BIGINT,
+    bytes BIGINT,
+    target TEXT,
+    error TEXT,
+    detail TEXT
+);
+CREATE INDEX backup_runs_kind ON backup_runs(kind, started_at);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

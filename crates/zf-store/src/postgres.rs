@@ -1855,6 +1855,66 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn backup_run_record(&self, r: crate::BackupRun, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO backup_runs (id, kind, trigger, started_at, finished_at, outcome,
+                 backup_id, backup_created_at, bytes, target, error, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[
+                &r.id,
+                &r.kind,
+                &r.trigger,
+                &r.started_at_ms,
+                &r.finished_at_ms,
+                &r.outcome,
+                &r.backup_id,
+                &r.backup_created_at_ms,
+                &r.bytes,
+                &r.target,
+                &r.error,
+                &r.detail,
+            ],
+        )
+        .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn backup_runs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<crate::BackupRun>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, kind, trigger, started_at, finished_at, outcome, backup_id,
+                     backup_created_at, bytes, target, error, detail
+                 FROM backup_runs WHERE ($1::TEXT IS NULL OR kind = $1)
+                 ORDER BY started_at DESC, id DESC LIMIT $2",
+                &[&kind, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::BackupRun {
+                    id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    trigger: r.try_get(2)?,
+                    started_at_ms: r.try_get(3)?,
+                    finished_at_ms: r.try_get(4)?,
+                    outcome: r.try_get(5)?,
+                    backup_id: r.try_get(6)?,
+                    backup_created_at_ms: r.try_get(7)?,
+                    bytes: r.try_get(8)?,
+                    target: r.try_get(9)?,
+                    error: r.try_get(10)?,
+                    detail: r.try_get(11)?,
+                })
+            })
+            .collect()
+    }
+
     async fn backup_snapshot(&self) -> Result<crate::Snapshot> {
         backup::snapshot(self).await
     }

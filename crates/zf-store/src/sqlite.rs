@@ -1708,6 +1708,62 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn backup_run_record(&self, r: crate::BackupRun, event: AuditEvent) -> Result<()> {
+        self.write(move |tx, chain| {
+            tx.execute(
+                "INSERT INTO backup_runs (id, kind, trigger, started_at, finished_at, outcome,
+                     backup_id, backup_created_at, bytes, target, error, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    r.id,
+                    r.kind,
+                    r.trigger,
+                    r.started_at_ms,
+                    r.finished_at_ms,
+                    r.outcome,
+                    r.backup_id,
+                    r.backup_created_at_ms,
+                    r.bytes,
+                    r.target,
+                    r.error,
+                    r.detail
+                ],
+            )?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn backup_runs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<crate::BackupRun>> {
+        let kind = kind.map(str::to_owned);
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, trigger, started_at, finished_at, outcome, backup_id,
+                     backup_created_at, bytes, target, error, detail
+                 FROM backup_runs WHERE (?1 IS NULL OR kind = ?1)
+                 ORDER BY started_at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![kind, limit], |r| {
+                Ok(Ok(crate::BackupRun {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    trigger: r.get(2)?,
+                    started_at_ms: r.get(3)?,
+                    finished_at_ms: r.get(4)?,
+                    outcome: r.get(5)?,
+                    backup_id: r.get(6)?,
+                    backup_created_at_ms: r.get(7)?,
+                    bytes: r.get(8)?,
+                    target: r.get(9)?,
+                    error: r.get(10)?,
+                    detail: r.get(11)?,
+                }))
+            })?;
+            collect(rows)
+        })
+        .await
+    }
+
     async fn backup_snapshot(&self) -> Result<crate::Snapshot> {
         backup::snapshot(self).await
     }

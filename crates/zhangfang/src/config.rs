@@ -73,6 +73,9 @@ pub struct FileConfig {
     pub password: Option<zf_app::identity::PasswordPolicy>,
     /// `[api_tokens] max_days = 90`, `requests_per_minute = 600`.
     pub api_tokens: Option<zf_app::identity::TokenPolicy>,
+    /// `[backup] schedule = "02:30"`, `directory = "/mnt/nas/zhangfang"`, `[backup.s3] …`,
+    /// `[backup.retention] daily = 7`, ….
+    pub backup: Option<zf_app::backup::BackupConfig>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -135,6 +138,7 @@ impl Settings {
             mfa: file.mfa.clone().unwrap_or_default(),
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
             api_tokens: file.api_tokens.clone().unwrap_or_default(),
+            backup: file.backup.clone().unwrap_or_default(),
             ..AppConfig::default()
         };
         if !(1..=3650).contains(&app.api_tokens.max_days) || app.api_tokens.requests_per_minute == 0
@@ -164,6 +168,16 @@ impl Settings {
                 bail!("audit_retention_days must be at least 180 (the Cybersecurity Law requires six months)");
             }
             app.audit_retention_days = days;
+        }
+        if file
+            .backup
+            .as_ref()
+            .is_some_and(|b| b.enabled && !b.has_target())
+        {
+            bail!("[backup] needs a target: directory = \"…\" or a [backup.s3] section (or enabled = false)");
+        }
+        if !(-12..=14).contains(&app.backup.utc_offset_hours) {
+            bail!("backup.utc_offset_hours must be between -12 and 14");
         }
         if file.monitor_interval_ms == Some(0) {
             bail!("monitor_interval_ms must be at least 1");

@@ -6,6 +6,7 @@ mod backup;
 mod bench;
 mod config;
 mod crm;
+mod drill;
 mod serve;
 mod user;
 
@@ -49,6 +50,9 @@ enum Command {
     /// Restore a backup into the configured database (empty, or kept aside with --force).
     /// Stop every server using that database first.
     Restore(backup::RestoreArgs),
+    /// Rehearse a disaster recovery: restore the newest off-site backup on a fresh data
+    /// directory, serve it, read it back, and report recovery time and data age.
+    Drill(drill::DrillArgs),
     /// Measure this machine: figures beside their raw baselines.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => crm::demo(settings, args).await,
             Command::Backup(args) => backup::backup(settings, args).await,
             Command::Restore(args) => backup::restore(settings, args).await,
+            Command::Drill(args) => drill::run(settings, args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

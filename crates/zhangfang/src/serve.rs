@@ -90,10 +90,27 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         instance.app.clone(),
         std::time::Duration::from_millis(settings.file.monitor_interval_ms.unwrap_or(1000)),
     ));
+    let backups =
+        if instance.app.config().backup.enabled && instance.app.config().backup.has_target() {
+            // Refuse to start with a target that cannot work (a mount missing, a secret unset)
+            // rather than discover it at the first scheduled backup.
+            let targets = instance
+                .app
+                .backup_targets()
+                .map_err(|e| anyhow::anyhow!("backup: {e}"))?;
+            let names: Vec<String> = targets.iter().map(|t| t.describe()).collect();
+            tracing::info!(targets = ?names, "scheduled backups on");
+            Some(tokio::spawn(back_up_on_schedule(instance.app.clone())))
+        } else {
+            None
+        };
     let router = zf_server::router(instance.app.clone());
     zf_server::serve(listener, tls_config, router, shutdown).await?;
     sealer.abort();
     monitor.abort();
+    if let Some(b) = backups {
+        b.abort();
+    }
     // The last events of this run are sealed before the process ends.
     seal_once(
         &instance.app,
@@ -200,6 +217,24 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "dormant-account check failed"),
             }
+        }
+    }
+}
+
+/// Asks every minute whether a backup or a restore test is due; the schedule itself is in
+/// `App::backup_tick`, against the application's clock.
+async fn back_up_on_schedule(app: zf_app::App) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match app.backup_tick().await {
+            Ok(runs) => {
+                for r in runs {
+                    tracing::info!(kind = %r.kind, outcome = %r.outcome, id = %r.id, "backup run finished");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled backup could not run"),
         }
     }
 }

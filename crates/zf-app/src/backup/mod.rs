@@ -6,7 +6,12 @@
 //! hand); the file never holds a key that opens the database, and sealed fields stay sealed in
 //! it, under a second layer of encryption.
 
+mod check;
 mod format;
+mod runs;
+mod s3;
+mod schedule;
+mod target;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -18,7 +23,14 @@ use zf_store::{
     restore_feed, FeedItem, RestoreMode, RestoreOutcome, SnapshotItem, Store, StoreError, Value,
 };
 
+pub use check::SealedCheck;
 pub use format::{ChainHead, Header, Manifest, TableEntry, FORMAT_VERSION, MAGIC};
+pub use runs::{BackupOverview, DrillRecord, RunView, Step};
+pub use s3::{S3Config, S3Target};
+pub use schedule::{keep, overdue, BackupConfig, DailyAt, Retention, RTO_OBJECTIVE_MS};
+pub use target::{
+    backup_name, parse_backup_name, BackupTarget, DirectoryTarget, StoredBackup, TargetError,
+};
 
 use crate::{now_ms, App};
 use format::{BodyItem, BodyReader, BodyWriter};

@@ -126,6 +126,13 @@ impl App {
         Ok(dek.seal(self.keys.data_key_version(), &plain, &aad(id)))
     }
 
+    /// Opens a lead's sealed part and drops it: the restore test's proof that it still opens.
+    pub(crate) fn lead_open(&self, row: &LeadRow) -> Result<(), AppError> {
+        let dek = self.keys.lead_key(row.id, &row.wrapped_dek)?;
+        dek.open(&row.sealed, &aad(row.id))?;
+        Ok(())
+    }
+
     fn lead_view(&self, grant: &Grant, row: &LeadRow) -> Result<LeadView, AppError> {
         let dek = self.keys.lead_key(row.id, &row.wrapped_dek)?;
         let plain = zeroize::Zeroizing::new(dek.open(&row.sealed, &aad(row.id))?);

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backups;
 pub mod clients;
 pub mod crm;
 pub mod mfa;

@@ -1,7 +1,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{alerts, audit, clients, crm, mfa, reviews, session, sessions, tokens, users};
+use super::{alerts, audit, backups, clients, crm, mfa, reviews, session, sessions, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,11 +24,12 @@ use super::{alerts, audit, clients, crm, mfa, reviews, session, sessions, tokens
         crm::payment_list, crm::payment_create, crm::client_fees, crm::arrears,
         crm::lead_list, crm::lead_create, crm::lead_update, crm::lead_convert,
         audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
+        backups::overview, backups::run, backups::restore_test,
     ),
     components(schemas(crate::error::Challenge)),
     tags((name = "session"), (name = "mfa"), (name = "clients"), (name = "contacts"), (name = "contracts"),
         (name = "financials"), (name = "filings"), (name = "interactions"), (name = "documents"),
-        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"))
+        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"), (name = "backups"))
 )]
 pub struct ApiDoc;
 

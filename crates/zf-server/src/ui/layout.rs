@@ -71,6 +71,7 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
                         @if may(zf_policy::Resource::Payment) { a href="/arrears" { (lang.t(Msg::ArrearsReport)) } " " }
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
                         @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } " " }
+                        @if may(zf_policy::Resource::Backup) { a href="/backups" { (lang.t(Msg::Backups)) } " " }
                         @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }
                     }
                     @if let Some((name, role)) = user {

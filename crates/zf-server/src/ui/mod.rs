@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alerts;
 pub mod assets;
 pub mod audit;
+pub mod backups;
 pub mod clients;
 pub mod crm;
 pub mod dashboard;
