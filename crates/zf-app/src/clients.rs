@@ -713,7 +713,9 @@ impl App {
         let event = self
             .event(grant, meta, AuditAction::ClientDeleted)
             .on(TABLE, id);
+        let at = event.at_ms;
         self.store.client_delete(grant.scope(), id, event).await?;
+        self.ledger_erasure(id, at);
         Ok(())
     }
 

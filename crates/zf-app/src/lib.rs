@@ -7,6 +7,7 @@ pub mod backup;
 mod clients;
 mod clock;
 pub mod crm;
+pub mod erasure;
 mod error;
 pub mod identity;
 mod keys;
@@ -95,6 +96,8 @@ pub struct App {
     pub(crate) sinks: monitor::Sinks,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_rates: identity::TokenRates,
+    /// The erasure ledger's file copy (see [`erasure`]), when the instance has a data directory.
+    pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -127,6 +130,7 @@ impl App {
             sinks: monitor::Sinks::default(),
             clock: clock::system(),
             token_rates: identity::TokenRates::default(),
+            erasure_ledger: None,
             backup_lock: Arc::default(),
         })
     }

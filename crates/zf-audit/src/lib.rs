@@ -116,6 +116,8 @@ pub enum AuditAction {
     /// A request came with an API token: the detail names the method and path, or why the
     /// token was refused.
     TokenUsed,
+    /// A client erased before a backup was restored came back with it and was erased again.
+    ErasureReapplied,
     /// The server took a backup (on its schedule or on demand), copied it to its targets and
     /// applied retention; the outcome says whether every target has it, the detail names the
     /// backup, the targets and what retention removed.
@@ -187,6 +189,7 @@ impl AuditAction {
             AuditAction::TokenCreated => "token_created",
             AuditAction::TokenRevoked => "token_revoked",
             AuditAction::TokenUsed => "token_used",
+            AuditAction::ErasureReapplied => "erasure_reapplied",
             AuditAction::BackupRun => "backup_run",
             AuditAction::RestoreTested => "restore_tested",
             AuditAction::DrillRun => "drill_run",

@@ -119,7 +119,9 @@ impl Instance {
             DatabaseChoice::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
             DatabaseChoice::Postgres(url) => Arc::new(PgStore::connect(url).await?),
         };
-        let app = App::new(store, &master, config).await?;
+        let app = App::new(store, &master, config)
+            .await?
+            .with_erasure_ledger(data_dir.join(zf_app::erasure::LEDGER_FILE));
         Ok(Instance {
             app,
             data_dir: data_dir.to_owned(),

@@ -504,7 +504,11 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         event: AuditEvent,
     ) -> Result<()>;
     /// Deletes a client and destroys its data key in one transaction.
+    /// Erases a client: its row, records, documents and key, with its audit event, and enters
+    /// it in the erasure ledger (`client_erasures`) in the same transaction.
     async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()>;
+    /// The erasure ledger: every client erased, with when.
+    async fn client_erasures(&self) -> Result<Vec<(ClientId, i64)>>;
 
     // --- audit -----------------------------------------------------------------------------
     /// Gives the store the key it links every audit event with. Until it is installed, every

@@ -660,6 +660,22 @@ CREATE TABLE backup_runs (
 CREATE INDEX backup_runs_kind ON backup_runs(kind, started_at);
 "#,
     },
+    Migration {
+        version: 12,
+        name: "erasure ledger: erased clients stay erased through a restore",
+        sqlite: r#"
+CREATE TABLE client_erasures (
+    client_id TEXT PRIMARY KEY,
+    erased_at INTEGER NOT NULL
+);
+"#,
+        postgres: r#"
+CREATE TABLE client_erasures (
+    client_id TEXT PRIMARY KEY,
+    erased_at BIGINT NOT NULL
+);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -1126,9 +1126,29 @@ impl Store for PgStore {
         }
         tx.execute("DELETE FROM client_keys WHERE client_id = $1", &[&id])
             .await?;
+        tx.execute(
+            "INSERT INTO client_erasures (client_id, erased_at) VALUES ($1, $2)
+             ON CONFLICT (client_id) DO NOTHING",
+            &[&id, &event.at_ms],
+        )
+        .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn client_erasures(&self) -> Result<Vec<(ClientId, i64)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT client_id, erased_at FROM client_erasures ORDER BY erased_at, client_id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((decode::client_id(r.try_get(0)?)?, r.try_get(1)?)))
+            .collect()
     }
 
     async fn audit_append_batch(&self, events: Vec<AuditEvent>) -> Result<()> {

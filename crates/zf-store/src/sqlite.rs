@@ -1037,7 +1037,27 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM api_token_clients WHERE client_id = ?1", [&id])?;
             tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
             tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
+            tx.execute(
+                "INSERT INTO client_erasures (client_id, erased_at) VALUES (?1, ?2)
+                 ON CONFLICT (client_id) DO NOTHING",
+                params![id, event.at_ms],
+            )?;
             insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn client_erasures(&self) -> Result<Vec<(ClientId, i64)>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT client_id, erased_at FROM client_erasures ORDER BY erased_at, client_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let id: String = r.get(0)?;
+                let at: i64 = r.get(1)?;
+                Ok(decode::client_id(&id).map(|id| (id, at)))
+            })?;
+            collect(rows)
         })
         .await
     }

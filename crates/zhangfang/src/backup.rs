@@ -453,6 +453,17 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
         )
     })?;
     let store = open_store(&settings.database).await?;
+    // Clients erased here stay erased whatever the backup holds: the ledger of the database
+    // about to be replaced and the data directory's copy are read before anything changes.
+    let ledger_file = settings.data_dir.join(zf_app::erasure::LEDGER_FILE);
+    let mut erased: std::collections::BTreeSet<_> = store
+        .client_erasures()
+        .await
+        .context("reading the erasure ledger")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    erased.extend(zf_app::erasure::read_ledger(&ledger_file)?);
     println!(
         "Restoring backup {} (made at {} from {}) into {}.",
         header.backup_id,
@@ -498,7 +509,9 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
     if let Some(copy) = &kept {
         println!("The data that was there before is kept in {copy}.");
     }
-    let app = App::new(store, &master, settings.app.clone()).await?;
+    let app = App::new(store, &master, settings.app.clone())
+        .await?
+        .with_erasure_ledger(ledger_file);
     app.audit_record_operation(
         os_actor(),
         AuditAction::BackupRestored,
@@ -514,6 +527,11 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
         ),
     )
     .await?;
+    erased.extend(app.erasures_known().await?);
+    let again = app.erasures_reapply(&erased, os_actor()).await?;
+    if again > 0 {
+        println!("Erased again {again} clients that were erased after this backup was taken.");
+    }
     let report = app.audit_verify(&[]).await?;
     let (outcome, detail) = if report.is_intact() {
         println!(

@@ -881,3 +881,103 @@ fn the_backup_benchmark_runs_on_a_tiny_firm() {
     assert_eq!(restores.len(), expected, "{figures}");
     assert!(restores.iter().all(|r| r["identical"] == true));
 }
+
+/// Erases one client of `data` through the application, as the API's delete does.
+async fn erase_one(data: &Path) -> String {
+    let id: String = sqlite(data)
+        .query_row("SELECT id FROM clients ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let instance = zf_server::Instance::open(
+        data,
+        zf_server::DatabaseChoice::parse(data, None).unwrap(),
+        zf_app::AppConfig::default(),
+    )
+    .await
+    .unwrap();
+    let grant = instance
+        .app
+        .operator_grant(
+            &zf_domain::Username::parse("demo-zhuguan").unwrap(),
+            zf_policy::Operation::ClientDelete,
+        )
+        .await
+        .unwrap();
+    instance
+        .app
+        .client_delete(
+            &grant,
+            zf_domain::ClientId::parse(&id).unwrap(),
+            &zf_app::RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn has_client(data: &Path, id: &str) -> bool {
+    sqlite(data)
+        .query_row("SELECT COUNT(*) FROM clients WHERE id = ?1", [id], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+        > 0
+}
+
+#[tokio::test]
+async fn a_client_erased_after_a_backup_stays_erased_when_it_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo(&data, 4);
+    let before = dir.path().join("before.zfbackup");
+    backup(&data, None, &before).await;
+    let erased = erase_one(&data).await;
+    assert!(!has_client(&data, &erased));
+    let ledger = std::fs::read_to_string(data.join("erasures.ledger")).unwrap();
+    assert!(
+        ledger.contains(&erased),
+        "the data directory keeps the ledger too"
+    );
+
+    // Restoring the older backup over the database: the client comes back with the backup and
+    // is erased again before the restore is done, audited as such.
+    let out = ok(run(
+        &data,
+        None,
+        &["restore", "--from", p(&before), "--force"],
+    ));
+    assert!(out.contains("Erased again 1 clients"), "{out}");
+    assert!(!has_client(&data, &erased));
+    assert_eq!(count(&data, "clients"), 3);
+    let key_left: i64 = sqlite(&data)
+        .query_row(
+            "SELECT COUNT(*) FROM client_keys WHERE client_id = ?1",
+            [&erased],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(key_left, 0, "its data key is gone again");
+    let events: i64 = sqlite(&data)
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'erasure_reapplied' AND record_id = ?1",
+            [&erased],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1);
+
+    // The database lost altogether, the data directory's ledger survives: still erased.
+    for name in ["zhangfang.db", "zhangfang.db-wal", "zhangfang.db-shm"] {
+        let _ = std::fs::remove_file(data.join(name));
+    }
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("safety") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let out = ok(run(&data, None, &["restore", "--from", p(&before)]));
+    assert!(out.contains("Erased again 1 clients"), "{out}");
+    assert!(!has_client(&data, &erased));
+}

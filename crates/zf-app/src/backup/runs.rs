@@ -544,6 +544,7 @@ impl App {
             clock: self.clock.clone(),
             backup_lock: Arc::default(),
             token_rates: crate::identity::TokenRates::default(),
+            erasure_ledger: None,
         }
     }
 
