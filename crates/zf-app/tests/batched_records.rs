@@ -369,9 +369,6 @@ async fn a_batch_with_one_bad_input_or_a_wrong_grant_writes_nothing() {
             firm.actions_about(c).await,
             BTreeMap::from([("client_created".to_owned(), 1)])
         );
-        assert_eq!(
-            firm.views(c).await["filings"].as_array().unwrap().len(),
-            0
-        );
+        assert_eq!(firm.views(c).await["filings"].as_array().unwrap().len(), 0);
     }
 }

@@ -3,9 +3,9 @@
 //! clients. One module per aggregate; this one holds what they share: sealing a record's
 //! sensitive payload under its client's key, the record's audit event, and its common view.
 
+pub mod batch;
 pub mod contacts;
 pub mod contracts;
-pub mod batch;
 pub mod custody;
 pub mod documents;
 pub mod fees;

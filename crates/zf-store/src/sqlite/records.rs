@@ -10,11 +10,11 @@ use zf_policy::Scope;
 
 use super::{boxed, collect, insert_client, insert_event, map_unique, SqliteStore};
 use crate::records::{self, LeadColumns, RecordColumns};
+use crate::ChainCell;
 use crate::{
     scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery, RecordRow,
     RecordStore, RecordWrite, Result, StoreError,
 };
-use crate::ChainCell;
 
 fn hit_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordHit>> {
     Ok(records::decode(RecordColumns {
