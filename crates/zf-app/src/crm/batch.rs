@@ -5,6 +5,7 @@
 //! record. Nothing is read back, so the read-back events of the single calls (a created record
 //! returned in the clear is a sensitive read) do not occur here.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use zf_crypto::Dek;
@@ -80,11 +81,14 @@ impl App {
             input,
         } in creates
         {
-            if !clients.contains_key(&client) {
-                let (record, dek) = self.scoped_client(grant, client).await?;
-                clients.insert(client, (record.row.taxpayer_type, dek));
-            }
-            let (taxpayer_type, dek) = &clients[&client];
+            let (taxpayer_type, dek) = match clients.entry(client) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => {
+                    let (record, dek) = self.scoped_client(grant, client).await?;
+                    new.insert((record.row.taxpayer_type, dek))
+                }
+            };
+            let dek = &*dek;
             writes.push(match input {
                 RecordInput::Contact(i) => self.contact_insert(grant, client, dek, i, meta)?.1,
                 RecordInput::Contract(i) => self.contract_insert(grant, client, dek, i, meta)?.1,
