@@ -34,9 +34,6 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
-/// Page cache of every pooled connection, in KiB.
-const CACHE_KIB: u32 = 32 * 1024;
-
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
@@ -46,15 +43,15 @@ impl SqliteStore {
             // secure_delete: a destroyed client key is overwritten, not left in free pages.
             // cache_size: 32 MiB per connection keeps the audit log's indexes hot; the default
             // 2 MiB made every append to a large log a page-cache miss.
-            c.execute_batch(&format!(
+            c.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA secure_delete = ON;
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA cache_size = -{CACHE_KIB};
-                 PRAGMA temp_store = MEMORY;"
-            ))
+                 PRAGMA cache_size = -32768;
+                 PRAGMA temp_store = MEMORY;",
+            )
         });
         let pool = tokio::task::spawn_blocking(move || {
             r2d2::Pool::builder()

@@ -240,30 +240,6 @@ pub(super) async fn restore(
     let path = store.path.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get()?;
-        // The whole restore is one transaction: once its dirty pages outgrow the page cache
-        // SQLite spills them to the WAL and reads them back for every index insert. A cache of
-        // this size holds a firm of tens of thousands of clients; it is given back below,
-        // before the connection returns to the pool.
-        conn.execute_batch(&format!("PRAGMA cache_size = -{RESTORE_CACHE_KIB}"))?;
-        let outcome = restore_on(&mut conn, &pool, &path, mode, &mut feed);
-        conn.execute_batch(&format!("PRAGMA cache_size = -{}", super::CACHE_KIB))?;
-        outcome
-    })
-    .await
-    .map_err(|e| StoreError::Worker(e.to_string()))?
-}
-
-/// Page cache of the restoring connection, in KiB.
-const RESTORE_CACHE_KIB: u32 = 512 * 1024;
-
-fn restore_on(
-    conn: &mut rusqlite::Connection,
-    pool: &Pool,
-    path: &Path,
-    mode: RestoreMode,
-    feed: &mut RestoreFeed,
-) -> Result<RestoreOutcome> {
-    {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Checked at commit: the rows of a table may reference each other in any order, and an
         // emptied schema drops its tables children first without tripping over either.
@@ -279,7 +255,7 @@ fn restore_on(
             RestoreMode::Replace { label } => {
                 // Copied while this transaction holds the write lock, so the copy is exactly
                 // what the restore replaces.
-                let copy = copy_aside(pool, path, &label)?;
+                let copy = copy_aside(&pool, &path, &label)?;
                 empty_schema(&tx)?;
                 Some(SafetyCopy::File(copy))
             }
@@ -348,7 +324,9 @@ fn restore_on(
                 }
             }
         }
-    }
+    })
+    .await
+    .map_err(|e| StoreError::Worker(e.to_string()))?
 }
 
 /// Copies the database to `<file>.before-restore-<label>` (owner-only, synced) with VACUUM INTO,
