@@ -33,6 +33,7 @@ pub use migrations::MIGRATIONS;
 pub use postgres::PgStore;
 pub use records::{
     IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
+    RecordWrite,
 };
 pub use rows::{
     ClientChange, ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, PasswordHash,

@@ -125,6 +125,16 @@ pub enum RecordOp {
     },
 }
 
+/// One unit of a [`RecordStore::record_write_many`] transaction: what one
+/// [`RecordStore::record_write`] call takes, checked and audited the same way.
+#[derive(Clone, Debug)]
+pub struct RecordWrite {
+    pub scope: Scope,
+    pub client: ClientId,
+    pub ops: Vec<RecordOp>,
+    pub event: AuditEvent,
+}
+
 /// A search for records. Every filter is optional except the kind; results come in the order
 /// of their due date (when they have one), then label.
 #[derive(Clone, Debug)]
@@ -260,6 +270,10 @@ pub trait RecordStore: Send + Sync {
         ops: Vec<RecordOp>,
         event: AuditEvent,
     ) -> Result<u64>;
+    /// Applies every write as [`RecordStore::record_write`] would, all in one transaction: one
+    /// write out of scope or failing leaves none of them applied. Returns each write's count.
+    /// Exists for bulk generation, where one commit (and one fsync) per record dominates.
+    async fn record_write_many(&self, writes: Vec<RecordWrite>) -> Result<Vec<u64>>;
     /// Records matching `query` whose client is in `scope`. When the query names a client that
     /// is not in scope the answer is `NotFound`. `event`, when given, is committed before the
     /// rows are returned (a sensitive read).

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::ExposeSecret;
+use zf_app::crm::batch::{RecordCreate, RecordInput};
 use zf_app::crm::contacts::ContactInput;
 use zf_app::crm::contracts::ContractInput;
 use zf_app::crm::filings::GenerateFilings;
@@ -363,7 +364,7 @@ pub async fn demo_firm(app: &App, clients: u32, seed: u64, show_staff: bool) -> 
     );
     let mut done = 0;
     while done < clients {
-        let n = (clients - done).min(500);
+        let n = (clients - done).min(DEMO_BATCH);
         let mut batch = Vec::with_capacity(n as usize);
         for i in 0..n {
             let assigned = accountants
@@ -372,15 +373,22 @@ pub async fn demo_firm(app: &App, clients: u32, seed: u64, show_staff: bool) -> 
             batch.push((demo_client(&mut rng, start + done + i + 1)?, assigned));
         }
         let ids = app.clients_create_many(&create, batch, None, &meta).await?;
+        let mut records = Vec::with_capacity(ids.len() * 7);
         for id in ids {
-            demo_records(app, &grants, id, &mut rng, &meta).await?;
-            bar.inc(1);
+            records.extend(demo_records(&grants, id, &mut rng)?);
         }
+        app.records_create_many(records, &meta).await?;
+        bar.inc(u64::from(n));
         done += n;
     }
     bar.finish_and_clear();
     Ok(())
 }
+
+/// Clients per transaction: each commit costs an fsync, and about 40 rows per client make a
+/// batch of this size a few megabytes, which keeps a write transaction short enough for a
+/// server sharing the database.
+const DEMO_BATCH: u32 = 500;
 
 /// The demo supervisor's grants, decided once for the whole run.
 struct DemoGrants {
@@ -405,23 +413,26 @@ impl DemoGrants {
     }
 }
 
-/// A client's daily-work records, through the same use-cases a request would call.
-async fn demo_records(
-    app: &App,
-    grants: &DemoGrants,
+/// A client's daily-work records, as the use-cases a request would call take them; they are
+/// written by the batched form of those use-cases.
+fn demo_records<'g>(
+    grants: &'g DemoGrants,
     id: zf_domain::ClientId,
     rng: &mut StdRng,
-    meta: &RequestMeta,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<RecordCreate<'g>>> {
+    let record = |grant, input| RecordCreate {
+        grant,
+        client: id,
+        input,
+    };
     let mobile = Mobile::parse(&format!(
         "1{}{:09}",
         rng.gen_range(3..10),
         rng.gen_range(0..1_000_000_000u32)
     ))?;
-    app.contact_create(
+    let mut out = vec![record(
         &grants.contact,
-        id,
-        ContactInput {
+        RecordInput::Contact(ContactInput {
             name: person(rng),
             position: Some(Position::parse("财务负责人")?),
             mobile: Some(mobile),
@@ -430,14 +441,11 @@ async fn demo_records(
             id_number: None,
             primary: true,
             version: None,
-        },
-        meta,
-    )
-    .await?;
-    app.contract_create(
+        }),
+    )];
+    out.push(record(
         &grants.contract,
-        id,
-        ContractInput {
+        RecordInput::Contract(ContractInput {
             contract_type: ContractType::Bookkeeping,
             fee: Fen::new(rng.gen_range(2..10) * 10_000)?,
             billing_cycle: if rng.gen_bool(0.5) {
@@ -450,16 +458,13 @@ async fn demo_records(
             status: ContractStatus::Active,
             notes: None,
             version: None,
-        },
-        meta,
-    )
-    .await?;
+        }),
+    ));
     for month in 1..=3 {
         let revenue = rng.gen_range(50_000..5_000_000) * 100;
-        app.financial_create(
+        out.push(record(
             &grants.financial,
-            id,
-            FinancialInput {
+            RecordInput::Financial(FinancialInput {
                 period: Period::month(2026, month)?,
                 revenue: Fen::new(revenue)?,
                 cost: Fen::new(revenue * rng.gen_range(50..95) / 100)?,
@@ -475,26 +480,23 @@ async fn demo_records(
                 }],
                 notes: None,
                 version: None,
-            },
-            meta,
-        )
-        .await?;
+            }),
+        ));
     }
-    app.filing_generate(&grants.filing, id, GenerateFilings { year: 2026 }, meta)
-        .await?;
-    app.interaction_create(
+    out.push(record(
+        &grants.filing,
+        RecordInput::Filings(GenerateFilings { year: 2026 }),
+    ));
+    out.push(record(
         &grants.interaction,
-        id,
-        InteractionInput {
+        RecordInput::Interaction(InteractionInput {
             kind: InteractionKind::Call,
             occurred_on: Date::new(2026, rng.gen_range(1..12), rng.gen_range(1..28))?,
             summary: Notes::parse("电话确认本月票据已寄出")?,
             follow_up_on: None,
             follow_up_done: false,
             version: None,
-        },
-        meta,
-    )
-    .await?;
-    Ok(())
+        }),
+    ));
+    Ok(out)
 }

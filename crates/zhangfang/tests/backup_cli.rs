@@ -715,8 +715,9 @@ async fn a_backup_taken_while_another_process_writes_restores_consistently() {
     demo(&a, 5);
     let records_before = count(&a, "client_records");
     // A second process writes clients and their records through the application, each write
-    // with its audit event, while backups are taken.
-    let mut writer = command(&a, None, &["demo", "--clients", "60", "--seed", "7"])
+    // with its audit event, while backups are taken. The demo commits 500 clients, then their
+    // records, per transaction, so it needs several batches to be caught between two.
+    let mut writer = command(&a, None, &["demo", "--clients", "2000", "--seed", "7"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 use zf_audit::AuditAction;
 use zf_domain::{ClientId, Email, IdNumber, Mobile, PersonName, Position, RecordId, WeChatId};
 use zf_policy::{Field, Grant, Visibility};
-use zf_store::{IndexEntry, RecordHit, RecordKind, RecordOp, RecordQuery};
+use zf_store::{IndexEntry, RecordHit, RecordKind, RecordOp, RecordQuery, RecordWrite};
 
-use super::{at_most_masked, new_row, shown, to_json, KeyCache, RecordMeta};
+use super::{at_most_masked, insert_write, new_row, shown, to_json, KeyCache, RecordMeta};
 use crate::{App, AppError, RequestMeta, SensitiveValue};
 
 const KIND: RecordKind = RecordKind::Contact;
@@ -174,6 +174,24 @@ impl App {
         Ok((row, self.contact_indexes(&secret)))
     }
 
+    /// A new contact, sealed under `dek`, with its audit event; shared by `contact_create` and
+    /// the batched creation.
+    pub(crate) fn contact_insert(
+        &self,
+        grant: &Grant,
+        client: ClientId,
+        dek: &zf_crypto::Dek,
+        input: ContactInput,
+        meta: &RequestMeta,
+    ) -> Result<(RecordId, RecordWrite), AppError> {
+        let (row, indexes) = self.contact_row(grant, client, None, dek, input)?;
+        let id = row.id;
+        let event = self
+            .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
+            .fields(SENSITIVE);
+        Ok((id, insert_write(grant, row, indexes, event)))
+    }
+
     pub async fn contact_create(
         &self,
         grant: &Grant,
@@ -182,23 +200,8 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<ContactView, AppError> {
         let (_, dek) = self.scoped_client(grant, client).await?;
-        let (row, indexes) = self.contact_row(grant, client, None, &dek, input)?;
-        let id = row.id;
-        let event = self
-            .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
-            .fields(SENSITIVE);
-        self.store
-            .record_write(
-                grant.scope(),
-                client,
-                vec![RecordOp::Insert {
-                    row,
-                    indexes,
-                    blob: None,
-                }],
-                event,
-            )
-            .await?;
+        let (id, write) = self.contact_insert(grant, client, &dek, input, meta)?;
+        self.record_write_one(write).await?;
         self.contact_get(grant, client, id, meta).await
     }
 

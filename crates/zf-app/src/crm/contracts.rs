@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use zf_audit::AuditAction;
 use zf_domain::{BillingCycle, ClientId, ContractStatus, ContractType, Date, Fen, Notes, RecordId};
 use zf_policy::Grant;
-use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow};
+use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordWrite};
 
-use super::{new_row, to_json, KeyCache, RecordMeta};
+use super::{insert_write, new_row, to_json, KeyCache, RecordMeta};
 use crate::{App, AppError, RequestMeta};
 
 const KIND: RecordKind = RecordKind::Contract;
@@ -163,7 +163,22 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<ContractView, AppError> {
         let (_, dek) = self.scoped_client(grant, client).await?;
-        let row = self.contract_row(grant, client, None, &dek, input)?;
+        let (id, write) = self.contract_insert(grant, client, &dek, input, meta)?;
+        self.record_write_one(write).await?;
+        self.contract_get(grant, client, id, meta).await
+    }
+
+    /// A new contract, sealed under `dek`, with its audit event; shared by `contract_create`
+    /// and the batched creation.
+    pub(crate) fn contract_insert(
+        &self,
+        grant: &Grant,
+        client: ClientId,
+        dek: &zf_crypto::Dek,
+        input: ContractInput,
+        meta: &RequestMeta,
+    ) -> Result<(RecordId, RecordWrite), AppError> {
+        let row = self.contract_row(grant, client, None, dek, input)?;
         let id = row.id;
         let event = self
             .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
@@ -174,19 +189,7 @@ impl App {
                 "starts_on",
                 "ends_on",
             ]);
-        self.store
-            .record_write(
-                grant.scope(),
-                client,
-                vec![RecordOp::Insert {
-                    row,
-                    indexes: Vec::new(),
-                    blob: None,
-                }],
-                event,
-            )
-            .await?;
-        self.contract_get(grant, client, id, meta).await
+        Ok((id, insert_write(grant, row, Vec::new(), event)))
     }
 
     pub async fn contract_update(

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use zf_audit::AuditAction;
 use zf_domain::{ClientId, Date, FilingCalendar, FilingStatus, Notes, Period, RecordId, TaxKind};
 use zf_policy::Grant;
-use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery};
+use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordWrite};
 
 use super::{new_row, to_json, RecordMeta};
 use crate::{now_ms, App, AppError, RequestMeta};
@@ -24,6 +24,16 @@ pub fn today() -> Date {
 pub fn today_at(now_ms: i64) -> Date {
     Date::from_days((now_ms + CHINA_OFFSET_MS).div_euclid(86_400_000))
         .unwrap_or_else(|_| Date::new(2000, 1, 1).expect("a valid constant date"))
+}
+
+fn check_year(year: i32) -> Result<(), AppError> {
+    if (2000..=2100).contains(&year) {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(
+            "year: must be between 2000 and 2100".into(),
+        ))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -121,14 +131,35 @@ impl App {
         request: GenerateFilings,
         meta: &RequestMeta,
     ) -> Result<GeneratedFilings, AppError> {
-        if !(2000..=2100).contains(&request.year) {
-            return Err(AppError::Invalid(
-                "year: must be between 2000 and 2100".into(),
-            ));
-        }
+        check_year(request.year)?;
         let (record, _) = self.scoped_client(grant, client).await?;
+        let (write, total) =
+            self.filing_generation(grant, client, record.row.taxpayer_type, &request, meta)?;
+        let created = self.record_write_one(write).await?;
+        Ok(GeneratedFilings {
+            year: request.year,
+            created,
+            total,
+            calendar_source: FilingCalendar::bundled()
+                .source(request.year)
+                .map(str::to_owned),
+        })
+    }
+
+    /// The filing tasks of a client of `taxpayer_type` for a year, each inserted only if absent,
+    /// with the generation's audit event, and how many obligations the year has; shared by
+    /// `filing_generate` and the batched creation.
+    pub(crate) fn filing_generation(
+        &self,
+        grant: &Grant,
+        client: ClientId,
+        taxpayer_type: zf_domain::TaxpayerType,
+        request: &GenerateFilings,
+        meta: &RequestMeta,
+    ) -> Result<(RecordWrite, usize), AppError> {
+        check_year(request.year)?;
         let calendar = FilingCalendar::bundled();
-        let obligations = zf_domain::obligations(calendar, record.row.taxpayer_type, request.year);
+        let obligations = zf_domain::obligations(calendar, taxpayer_type, request.year);
         let mut ops = Vec::with_capacity(obligations.len());
         for o in &obligations {
             let mut row = new_row(grant, KIND, client);
@@ -148,16 +179,15 @@ impl App {
         let event = self
             .record_event(grant, meta, AuditAction::FilingTasksGenerated, KIND, client)
             .detail(format!("year {}", request.year));
-        let created = self
-            .store
-            .record_write(grant.scope(), client, ops, event)
-            .await?;
-        Ok(GeneratedFilings {
-            year: request.year,
-            created,
-            total: obligations.len(),
-            calendar_source: calendar.source(request.year).map(str::to_owned),
-        })
+        Ok((
+            RecordWrite {
+                scope: grant.scope(),
+                client,
+                ops,
+                event,
+            },
+            obligations.len(),
+        ))
     }
 
     /// A client's filing tasks in due-date order.

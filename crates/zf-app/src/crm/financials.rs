@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 use zf_audit::AuditAction;
 use zf_domain::{BankAccount, ClientId, Fen, Notes, Period, RecordId, ShortText};
 use zf_policy::{Field, Grant};
-use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow};
+use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordWrite};
 
-use super::{new_row, shown, to_json, KeyCache, RecordMeta};
+use super::{insert_write, new_row, shown, to_json, KeyCache, RecordMeta};
 use crate::{App, AppError, RequestMeta, SensitiveValue};
 
 const KIND: RecordKind = RecordKind::Financial;
@@ -161,24 +161,27 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<FinancialView, AppError> {
         let (_, dek) = self.scoped_client(grant, client).await?;
-        let row = self.financial_row(grant, client, None, &dek, input)?;
+        let (id, write) = self.financial_insert(grant, client, &dek, input, meta)?;
+        self.record_write_one(write).await?;
+        self.financial_get(grant, client, id, meta).await
+    }
+
+    /// A new financial record, sealed under `dek`, with its audit event; shared by
+    /// `financial_create` and the batched creation.
+    pub(crate) fn financial_insert(
+        &self,
+        grant: &Grant,
+        client: ClientId,
+        dek: &zf_crypto::Dek,
+        input: FinancialInput,
+        meta: &RequestMeta,
+    ) -> Result<(RecordId, RecordWrite), AppError> {
+        let row = self.financial_row(grant, client, None, dek, input)?;
         let id = row.id;
         let event = self
             .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
             .fields(SENSITIVE);
-        self.store
-            .record_write(
-                grant.scope(),
-                client,
-                vec![RecordOp::Insert {
-                    row,
-                    indexes: Vec::new(),
-                    blob: None,
-                }],
-                event,
-            )
-            .await?;
-        self.financial_get(grant, client, id, meta).await
+        Ok((id, insert_write(grant, row, Vec::new(), event)))
     }
 
     pub async fn financial_update(

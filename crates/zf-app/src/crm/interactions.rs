@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use zf_audit::AuditAction;
 use zf_domain::{ClientId, Date, InteractionKind, Notes, RecordId};
 use zf_policy::Grant;
-use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow};
+use zf_store::{RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordWrite};
 
-use super::{filings::today, new_row, to_json, KeyCache, RecordMeta};
+use super::{filings::today, insert_write, new_row, to_json, KeyCache, RecordMeta};
 use crate::{App, AppError, RequestMeta};
 
 const KIND: RecordKind = RecordKind::Interaction;
@@ -128,24 +128,27 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<InteractionView, AppError> {
         let (_, dek) = self.scoped_client(grant, client).await?;
-        let row = self.interaction_row(grant, client, None, &dek, input)?;
+        let (id, write) = self.interaction_insert(grant, client, &dek, input, meta)?;
+        self.record_write_one(write).await?;
+        self.interaction_get(grant, client, id).await
+    }
+
+    /// A new interaction, sealed under `dek`, with its audit event; shared by
+    /// `interaction_create` and the batched creation.
+    pub(crate) fn interaction_insert(
+        &self,
+        grant: &Grant,
+        client: ClientId,
+        dek: &zf_crypto::Dek,
+        input: InteractionInput,
+        meta: &RequestMeta,
+    ) -> Result<(RecordId, RecordWrite), AppError> {
+        let row = self.interaction_row(grant, client, None, dek, input)?;
         let id = row.id;
         let event = self
             .record_event(grant, meta, AuditAction::RecordCreated, KIND, id)
             .fields(&["kind", "occurred_on", "summary", "follow_up_on"]);
-        self.store
-            .record_write(
-                grant.scope(),
-                client,
-                vec![RecordOp::Insert {
-                    row,
-                    indexes: Vec::new(),
-                    blob: None,
-                }],
-                event,
-            )
-            .await?;
-        self.interaction_get(grant, client, id).await
+        Ok((id, insert_write(grant, row, Vec::new(), event)))
     }
 
     pub async fn interaction_update(

@@ -3,6 +3,7 @@
 //! clients. One module per aggregate; this one holds what they share: sealing a record's
 //! sensitive payload under its client's key, the record's audit event, and its common view.
 
+pub mod batch;
 pub mod contacts;
 pub mod contracts;
 pub mod custody;
@@ -24,7 +25,7 @@ use zf_audit::{AuditAction, AuditEvent, Outcome};
 use zf_crypto::{Aad, Dek, Sealed, WrappedKey};
 use zf_domain::{ClientId, RecordId};
 use zf_policy::{Grant, Visibility};
-use zf_store::{ClientRecord, RecordHit, RecordKind, RecordRow};
+use zf_store::{ClientRecord, RecordHit, RecordKind, RecordRow, RecordWrite};
 
 use crate::{actor, now_ms, App, AppError, RequestMeta, SensitiveValue};
 
@@ -241,6 +242,15 @@ impl App {
         Ok(())
     }
 
+    /// Commits one unit of work built for [`RecordStore::record_write_many`] through the
+    /// single-write path, so a use-case and its batched form write the same thing.
+    pub(crate) async fn record_write_one(&self, w: RecordWrite) -> Result<u64, AppError> {
+        Ok(self
+            .store
+            .record_write(w.scope, w.client, w.ops, w.event)
+            .await?)
+    }
+
     pub(crate) fn plain_json<T: DeserializeOwned>(&self, row: &RecordRow) -> Result<T, AppError> {
         serde_json::from_str(&row.plain).map_err(|e| {
             AppError::Internal(format!(
@@ -249,6 +259,25 @@ impl App {
                 row.id
             ))
         })
+    }
+}
+
+/// The unit of work that inserts one new record with its audit event.
+pub(crate) fn insert_write(
+    grant: &Grant,
+    row: RecordRow,
+    indexes: Vec<zf_store::IndexEntry>,
+    event: AuditEvent,
+) -> RecordWrite {
+    RecordWrite {
+        scope: grant.scope(),
+        client: row.client_id,
+        ops: vec![zf_store::RecordOp::Insert {
+            row,
+            indexes,
+            blob: None,
+        }],
+        event,
     }
 }
 

@@ -13,7 +13,7 @@ use super::{boxed, insert_client, insert_event, map_unique, refs, PgStore};
 use crate::records::{self, LeadColumns, RecordColumns};
 use crate::{
     scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery, RecordRow,
-    RecordStore, Result, StoreError,
+    RecordStore, RecordWrite, Result, StoreError,
 };
 
 fn hit_from(r: &Row) -> Result<RecordHit> {
@@ -300,16 +300,32 @@ impl RecordStore for PgStore {
         ops: Vec<RecordOp>,
         event: AuditEvent,
     ) -> Result<u64> {
+        let changed = self
+            .record_write_many(vec![RecordWrite {
+                scope,
+                client,
+                ops,
+                event,
+            }])
+            .await?;
+        Ok(changed.into_iter().sum())
+    }
+
+    async fn record_write_many(&self, writes: Vec<RecordWrite>) -> Result<Vec<u64>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        client_in_scope(&tx, scope, client).await?;
-        let mut changed = 0;
-        for op in &ops {
-            changed += apply(&tx, client, op).await?;
+        let mut counts = Vec::with_capacity(writes.len());
+        for w in &writes {
+            client_in_scope(&tx, w.scope, w.client).await?;
+            let mut changed = 0;
+            for op in &w.ops {
+                changed += apply(&tx, w.client, op).await?;
+            }
+            insert_event(&tx, &self.chain, &w.event).await?;
+            counts.push(changed);
         }
-        insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
-        Ok(changed)
+        Ok(counts)
     }
 
     async fn record_query(

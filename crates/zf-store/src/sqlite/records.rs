@@ -10,9 +10,10 @@ use zf_policy::Scope;
 
 use super::{boxed, collect, insert_client, insert_event, map_unique, SqliteStore};
 use crate::records::{self, LeadColumns, RecordColumns};
+use crate::ChainCell;
 use crate::{
     scope, ClientRow, IndexEntry, LeadRow, QueryValue, RecordHit, RecordOp, RecordQuery, RecordRow,
-    RecordStore, Result, StoreError,
+    RecordStore, RecordWrite, Result, StoreError,
 };
 
 fn hit_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordHit>> {
@@ -223,6 +224,16 @@ fn apply(tx: &Connection, client: ClientId, op: &RecordOp) -> Result<u64> {
     }
 }
 
+fn write_one(tx: &Connection, chain: &ChainCell, w: &RecordWrite) -> Result<u64> {
+    client_in_scope(tx, w.scope, w.client)?;
+    let mut changed = 0;
+    for op in &w.ops {
+        changed += apply(tx, w.client, op)?;
+    }
+    insert_event(tx, chain, &w.event)?;
+    Ok(changed)
+}
+
 fn lead_get(c: &Connection, id: LeadId) -> Result<Option<LeadRow>> {
     c.prepare_cached(&format!(
         "SELECT {} FROM leads WHERE id = ?1",
@@ -270,16 +281,19 @@ impl RecordStore for SqliteStore {
         ops: Vec<RecordOp>,
         event: AuditEvent,
     ) -> Result<u64> {
-        self.write(move |tx, chain| {
-            client_in_scope(tx, scope, client)?;
-            let mut changed = 0;
-            for op in &ops {
-                changed += apply(tx, client, op)?;
-            }
-            insert_event(tx, chain, &event)?;
-            Ok(changed)
-        })
-        .await
+        let write = RecordWrite {
+            scope,
+            client,
+            ops,
+            event,
+        };
+        self.write(move |tx, chain| write_one(tx, chain, &write))
+            .await
+    }
+
+    async fn record_write_many(&self, writes: Vec<RecordWrite>) -> Result<Vec<u64>> {
+        self.write(move |tx, chain| writes.iter().map(|w| write_one(tx, chain, w)).collect())
+            .await
     }
 
     async fn record_query(
