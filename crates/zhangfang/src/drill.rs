@@ -187,6 +187,22 @@ async fn drill(
         .context("the restored data directory does not open");
     let recovered = steps.record("open", t, opened)?;
 
+    // Clients erased since the backup was taken stay erased in the recovered copy too.
+    let t = Instant::now();
+    let reapplied = async {
+        let known = source.app.erasures_known().await?;
+        recovered
+            .app
+            .erasures_reapply(&known, crate::user::os_actor())
+            .await
+    }
+    .await
+    .map_err(anyhow::Error::from);
+    let again = steps.record("erasure ledger", t, reapplied)?;
+    if let Some(s) = steps.0.last_mut() {
+        s.note = Some(format!("{again} erased again"));
+    }
+
     let t = Instant::now();
     let served = serve_and_read(&recovered, &data_dir).await;
     steps.record("serve over HTTPS", t, served)?;

@@ -67,6 +67,32 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
             .await
             .unwrap();
         assert_eq!(run.outcome, "success", "{run:?}");
+        // Erased after the backup: the recovered copy must not bring it back.
+        let grant = source
+            .app
+            .operator_grant(
+                &zf_domain::Username::parse("demo-zhuguan").unwrap(),
+                zf_policy::Operation::ClientDelete,
+            )
+            .await
+            .unwrap();
+        let some = source
+            .app
+            .store()
+            .client_list(
+                zf_policy::Scope::All,
+                zf_store::Page {
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap();
+        source
+            .app
+            .client_delete(&grant, some[0].row.id, &zf_app::RequestMeta::default())
+            .await
+            .unwrap();
     }
 
     let report = root.path().join("report.json");
@@ -98,15 +124,17 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
             "master key",
             "restore",
             "open",
+            "erasure ledger",
             "serve over HTTPS",
             "audit chain",
             "decrypt every sealed field"
         ]
     );
-    assert!(r["steps"][6]["note"]
+    assert_eq!(r["steps"][4]["note"], "1 erased again");
+    assert!(r["steps"][7]["note"]
         .as_str()
         .unwrap()
-        .starts_with("5 clients"));
+        .starts_with("4 clients"));
 
     // A damaged file fails the drill, and the failure is kept too.
     let name = std::fs::read_dir(&backups)
