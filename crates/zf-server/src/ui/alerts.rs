@@ -3,10 +3,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
-use serde::Deserialize;
 use zf_audit::AlertStatus;
 
 use super::i18n::{Lang, Msg};
+use super::CsrfOnly;
 use super::{csrf_ok, csrf_refused, layout, time};
 use crate::api::alerts::{alert_id, AlertFilters};
 use crate::extract::{Authorized, QueryParams};
@@ -73,11 +73,6 @@ pub async fn list(
             }
         },
     ))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
 }
 
 async fn update(

@@ -12,6 +12,7 @@ use zf_app::identity::TotpEnrolment;
 use zf_app::AppError;
 
 use super::i18n::{Lang, Msg};
+use super::CsrfOnly;
 use super::{csrf_ok, csrf_refused, layout, qr, time};
 use crate::api::session::session_cookie;
 use crate::extract::{Authorized, QueryParams};
@@ -98,11 +99,6 @@ pub async fn page(
     auth: Authorized,
 ) -> Result<Markup, ApiError> {
     mfa_page(&state, Lang::from_headers(&headers), &auth, None).await
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
 }
 
 /// Starts an enrolment and shows it on the settings page, where a reload shows it again.

@@ -30,6 +30,12 @@ pub use i18n::Lang;
 
 use crate::extract::Authorized;
 
+/// The body of a form that carries nothing but its form token (revoke, end, dismiss).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub(crate) csrf: String,
+}
+
 /// A time as the firm reads it: Beijing time, to the minute.
 pub(crate) fn time(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))

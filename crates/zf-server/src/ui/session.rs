@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::i18n::{Lang, Msg};
+use super::CsrfOnly;
 use super::{csrf_ok, csrf_refused, layout};
 use crate::api::session::{clear_cookie, session_cookie};
 use crate::extract::Authorized;
@@ -76,11 +77,6 @@ pub async fn login_submit(
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
 }
 
 pub async fn logout(

@@ -5,9 +5,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::i18n::{Lang, Msg};
+use super::CsrfOnly;
 use super::{csrf_ok, csrf_refused, layout, time};
 use crate::api::session::clear_cookie;
 use crate::extract::Authorized;
@@ -63,11 +63,6 @@ pub async fn list(
             p { a href="/mfa" { (lang.t(Msg::Security)) } }
         },
     ))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
 }
 
 pub async fn revoke(

@@ -11,6 +11,7 @@ use zf_domain::{ClientId, TokenId};
 use zf_policy::{Operation, Permission};
 
 use super::i18n::{Lang, Msg};
+use super::CsrfOnly;
 use super::{csrf_ok, csrf_refused, layout, time};
 use crate::extract::Authorized;
 use crate::routes::AppState;
@@ -186,11 +187,6 @@ pub async fn create(
         Err(reason) => html! { p.error { (reason) } },
     };
     page(lang, &auth, &tokens, notice).into_response()
-}
-
-#[derive(serde::Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
 }
 
 pub async fn revoke(
