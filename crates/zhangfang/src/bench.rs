@@ -49,6 +49,13 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
         json: Option<PathBuf>,
     },
+    /// Password hashing: argon2id with a fresh allocation per hash (the library's own path)
+    /// against the server's hasher, which reuses one wiped working area per permit.
+    Hash {
+        /// Hashes of each kind at each concurrency.
+        #[arg(long, default_value_t = 200)]
+        hashes: u32,
+    },
     /// Sign-in answers: how long an unknown username, a wrong password, a locked account and a
     /// right password take, to show the first three cannot be told apart by timing.
     Login {
@@ -120,12 +127,102 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             json,
         } => audit(events, users, queries, json).await,
         BenchCommand::Login { attempts } => login(attempts).await,
+        BenchCommand::Hash { hashes } => hash(hashes).await,
         BenchCommand::Backup {
             clients,
             postgres,
             json,
         } => backup(clients, postgres, json).await,
     }
+}
+
+/// `hashes` argon2id hashes, `parallel` at a time, each on a blocking thread; the time of each
+/// and the wall time of the whole run.
+async fn time_hashes<F, Fut>(hashes: u32, parallel: usize, one: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..hashes {
+        let permit = gate.clone().acquire_owned().await;
+        let work = one();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let t = Instant::now();
+            work.await;
+            t.elapsed()
+        });
+    }
+    let mut times = Vec::with_capacity(hashes as usize);
+    while let Some(t) = tasks.join_next().await {
+        times.extend(t.ok());
+    }
+    times.sort();
+    (times, start.elapsed())
+}
+
+async fn hash(hashes: u32) -> anyhow::Result<()> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use secrecy::SecretString;
+    anyhow::ensure!(hashes > 0, "--hashes must be at least 1");
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hasher = zf_app::identity::Hasher::new();
+    println!("| argon2id m=19 MiB, t=2, p=1 | at a time | median | p90 | hashes/s | ratio to fresh allocation |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for parallel in [1, cores] {
+        let fresh = || async {
+            let _ = tokio::task::spawn_blocking(|| {
+                let salt = SaltString::generate(&mut rand::rngs::OsRng);
+                let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                    .hash_password(b"a long enough pass phrase", &salt)
+                    .map(|h| h.to_string())
+            })
+            .await;
+        };
+        let pooled = || {
+            let hasher = hasher.clone();
+            async move {
+                let _ = hasher
+                    .hash(SecretString::from("a long enough pass phrase"))
+                    .await;
+            }
+        };
+        // Alternate the two, so drift in the machine's load touches both alike.
+        let mut rows: Vec<(&str, Vec<Duration>, Duration)> = Vec::new();
+        for round in 0..2 {
+            let (t, wall) = time_hashes(hashes / 2, parallel, fresh).await;
+            rows.push(("fresh allocation per hash", t, wall));
+            let (t, wall) = time_hashes(hashes / 2, parallel, pooled).await;
+            rows.push(("reused, wiped working area", t, wall));
+            let _ = round;
+        }
+        let merge = |label: &str| {
+            let mut all: Vec<Duration> = Vec::new();
+            let mut wall = Duration::ZERO;
+            for (_, t, w) in rows.iter().filter(|r| r.0 == label) {
+                all.extend(t);
+                wall += *w;
+            }
+            all.sort();
+            let rate = all.len() as f64 / wall.as_secs_f64().max(1e-9);
+            (percentile(&all, 0.5), percentile(&all, 0.9), rate)
+        };
+        let base = merge("fresh allocation per hash");
+        for label in ["fresh allocation per hash", "reused, wiped working area"] {
+            let (p50, p90, rate) = merge(label);
+            println!(
+                "| {label} | {parallel} | {:.2} ms | {:.2} ms | {rate:.1} | {:.2}× time |",
+                ms(p50),
+                ms(p90),
+                ms(p50) / ms(base.0).max(1e-9)
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn login(attempts: u32) -> anyhow::Result<()> {
