@@ -136,14 +136,32 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// This process's CPU time so far, user and system, from `/proc/self/stat` (in USER_HZ ticks,
+/// 100 per second on Linux). CPU time rather than wall time is what a loaded machine leaves
+/// comparable; the system share is where fresh allocations' page faults show.
+fn cpu_time() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::ZERO, |ticks| Duration::from_millis(ticks * 10))
+    };
+    // utime and stime are the 14th and 15th fields; `rest` starts at the 3rd.
+    (field(11), field(12))
+}
+
 /// `hashes` argon2id hashes, `parallel` at a time, each on a blocking thread; the time of each
 /// and the wall time of the whole run.
-async fn time_hashes<F, Fut>(hashes: u32, parallel: usize, one: F) -> (Vec<Duration>, Duration)
+async fn time_hashes<F, Fut>(hashes: u32, parallel: usize, one: F) -> Timed
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let (user0, system0) = cpu_time();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..hashes {
@@ -160,8 +178,31 @@ where
     while let Some(t) = tasks.join_next().await {
         times.extend(t.ok());
     }
-    times.sort();
-    (times, start.elapsed())
+    let wall = start.elapsed();
+    let (user1, system1) = cpu_time();
+    Timed {
+        times,
+        wall,
+        user: user1.saturating_sub(user0),
+        system: system1.saturating_sub(system0),
+    }
+}
+
+#[derive(Default)]
+struct Timed {
+    times: Vec<Duration>,
+    wall: Duration,
+    user: Duration,
+    system: Duration,
+}
+
+impl Timed {
+    fn add(&mut self, other: Timed) {
+        self.times.extend(other.times);
+        self.wall += other.wall;
+        self.user += other.user;
+        self.system += other.system;
+    }
 }
 
 async fn hash(hashes: u32) -> anyhow::Result<()> {
@@ -170,7 +211,7 @@ async fn hash(hashes: u32) -> anyhow::Result<()> {
     anyhow::ensure!(hashes > 0, "--hashes must be at least 1");
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hasher = zf_app::identity::Hasher::new();
-    println!("| argon2id m=19 MiB, t=2, p=1 | at a time | median | p90 | hashes/s | ratio to fresh allocation |");
+    println!("| argon2id m=19 MiB, t=2, p=1 | at a time | median | p90 | CPU per hash, user + system | hashes/s |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for parallel in [1, cores] {
         let fresh = || async {
@@ -192,35 +233,31 @@ async fn hash(hashes: u32) -> anyhow::Result<()> {
             }
         };
         // Alternate the two, so drift in the machine's load touches both alike.
-        let mut rows: Vec<(&str, Vec<Duration>, Duration)> = Vec::new();
-        for round in 0..2 {
-            let (t, wall) = time_hashes(hashes / 2, parallel, fresh).await;
-            rows.push(("fresh allocation per hash", t, wall));
-            let (t, wall) = time_hashes(hashes / 2, parallel, pooled).await;
-            rows.push(("reused, wiped working area", t, wall));
-            let _ = round;
+        let (mut base, mut reused) = (Timed::default(), Timed::default());
+        for _ in 0..2 {
+            base.add(time_hashes(hashes / 2, parallel, fresh).await);
+            reused.add(time_hashes(hashes / 2, parallel, pooled).await);
         }
-        let merge = |label: &str| {
-            let mut all: Vec<Duration> = Vec::new();
-            let mut wall = Duration::ZERO;
-            for (_, t, w) in rows.iter().filter(|r| r.0 == label) {
-                all.extend(t);
-                wall += *w;
-            }
-            all.sort();
-            let rate = all.len() as f64 / wall.as_secs_f64().max(1e-9);
-            (percentile(&all, 0.5), percentile(&all, 0.9), rate)
-        };
-        let base = merge("fresh allocation per hash");
-        for label in ["fresh allocation per hash", "reused, wiped working area"] {
-            let (p50, p90, rate) = merge(label);
+        let cpu = |t: &Timed| ms(t.user + t.system) / t.times.len().max(1) as f64;
+        for (label, t) in [
+            ("fresh allocation per hash", &mut base),
+            ("reused, wiped working area", &mut reused),
+        ] {
+            t.times.sort();
+            let n = t.times.len().max(1) as f64;
             println!(
-                "| {label} | {parallel} | {:.2} ms | {:.2} ms | {rate:.1} | {:.2}× time |",
-                ms(p50),
-                ms(p90),
-                ms(p50) / ms(base.0).max(1e-9)
+                "| {label} | {parallel} | {:.2} ms | {:.2} ms | {:.2} + {:.2} ms | {:.1} |",
+                ms(percentile(&t.times, 0.5)),
+                ms(percentile(&t.times, 0.9)),
+                ms(t.user) / n,
+                ms(t.system) / n,
+                t.times.len() as f64 / t.wall.as_secs_f64().max(1e-9),
             );
         }
+        println!(
+            "| reused / fresh, CPU per hash | {parallel} | | | {:.2}× | |",
+            cpu(&reused) / cpu(&base).max(1e-9)
+        );
     }
     Ok(())
 }
