@@ -97,6 +97,8 @@ pub enum AuditAction {
     MfaEnabled,
     /// An operator removed a user's authenticator and recovery codes.
     MfaReset,
+    /// A user replaced their recovery codes with a new set; the old ones stopped working.
+    RecoveryCodesRegenerated,
     /// A second factor verified on a signed-in session for a critical operation (step-up).
     StepUp,
     /// One session was ended by its user, or by the concurrent-session limit.
@@ -181,6 +183,7 @@ impl AuditAction {
             AuditAction::MfaEnrolmentStarted => "mfa_enrolment_started",
             AuditAction::MfaEnabled => "mfa_enabled",
             AuditAction::MfaReset => "mfa_reset",
+            AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::StepUp => "step_up",
             AuditAction::SessionRevoked => "session_revoked",
             AuditAction::BackupCreated => "backup_created",

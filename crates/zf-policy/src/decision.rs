@@ -366,6 +366,7 @@ mod tests {
                 Operation::RoleChange,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
+                Operation::RecoveryCodesRegenerate,
                 Operation::TokenCreate,
                 Operation::ClientExport,
                 Operation::BackupNow,

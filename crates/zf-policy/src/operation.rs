@@ -40,6 +40,8 @@ pub enum Operation {
     MfaStatus,
     /// Set up one's own authenticator.
     MfaEnrol,
+    /// Replace one's own recovery codes with a new set.
+    RecoveryCodesRegenerate,
     /// List one's own sessions.
     OwnSessionList,
     /// End one of one's own sessions.
@@ -128,7 +130,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 69] = [
+    pub const ALL: [Operation; 70] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -152,6 +154,7 @@ impl Operation {
         Operation::StepUp,
         Operation::MfaStatus,
         Operation::MfaEnrol,
+        Operation::RecoveryCodesRegenerate,
         Operation::OwnSessionList,
         Operation::OwnSessionRevoke,
         Operation::UserSessionsRevoke,
@@ -213,6 +216,7 @@ impl Operation {
             | Operation::StepUp
             | Operation::MfaStatus
             | Operation::MfaEnrol
+            | Operation::RecoveryCodesRegenerate
             | Operation::OwnSessionList
             | Operation::OwnSessionRevoke
             | Operation::TokenCreate
@@ -323,6 +327,7 @@ impl Operation {
             | Operation::ClientReveal
             | Operation::ClientExport
             | Operation::TokenCreate
+            | Operation::RecoveryCodesRegenerate
             | Operation::BackupNow
             | Operation::RestoreTestRun => true,
             Operation::PublicDocument
@@ -432,6 +437,7 @@ impl Operation {
             Operation::StepUp => "step_up",
             Operation::MfaStatus => "mfa_status",
             Operation::MfaEnrol => "mfa_enrol",
+            Operation::RecoveryCodesRegenerate => "recovery_codes_regenerate",
             Operation::OwnSessionList => "own_session_list",
             Operation::OwnSessionRevoke => "own_session_revoke",
             Operation::UserSessionsRevoke => "user_sessions_revoke",

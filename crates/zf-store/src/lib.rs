@@ -448,6 +448,14 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// Removes a user's authenticator and recovery codes and ends every session of the user;
     /// `NotFound` if there is no such user.
     async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()>;
+    /// Replaces every recovery code of `user`, used or not, with `codes`; `NotFound` unless
+    /// the user has a confirmed authenticator.
+    async fn mfa_recovery_replace(
+        &self,
+        user: UserId,
+        codes: Vec<BlindIndex>,
+        event: AuditEvent,
+    ) -> Result<()>;
 
     // --- clients ---------------------------------------------------------------------------
     async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent)

@@ -796,6 +796,43 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn mfa_recovery_replace(
+        &self,
+        user: UserId,
+        codes: Vec<BlindIndex>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let user = user.to_string();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Locks the authenticator's row, so a reset cannot interleave.
+        if tx
+            .query_opt(
+                "SELECT 1 FROM user_mfa WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR UPDATE",
+                &[&user],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+            &[&user],
+        )
+        .await?;
+        for code in &codes {
+            tx.execute(
+                "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)",
+                &[&user, &code.as_bytes()],
+            )
+            .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

@@ -732,6 +732,36 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn mfa_recovery_replace(
+        &self,
+        user: UserId,
+        codes: Vec<BlindIndex>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            let user = user.to_string();
+            let confirmed: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM user_mfa WHERE user_id = ?1 AND confirmed_at IS NOT NULL",
+                    [&user],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if confirmed.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&user])?;
+            for code in &codes {
+                tx.execute(
+                    "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES (?1, ?2, NULL)",
+                    params![user, code.as_bytes()],
+                )?;
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
     async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()> {
         let username = username.as_str().to_owned();
         self.write(move |tx, chain| {

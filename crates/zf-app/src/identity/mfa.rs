@@ -11,19 +11,13 @@ use zf_domain::{UserId, Username};
 use zf_policy::{Authentication, Grant, Principal};
 use zf_store::{FactorUse, MfaConfirm, SessionRow, SessionUpgrade, StoreError};
 
+use super::recovery::{normalize_recovery_code, RECOVERY_CODES};
 use super::session::{session_ref, SessionToken};
 use crate::identity::session::LOCKED;
 use crate::{actor, App, AppError, LoginOutcome, RequestMeta, SessionContext};
 
-/// How many recovery codes a confirmed authenticator comes with.
-pub const RECOVERY_CODES: usize = 10;
-
 /// What the authenticator app is told the account belongs to.
 const ISSUER: &str = "Zhangfang";
-
-/// 32 symbols, so each random byte's low five bits pick one without bias; no i, l, o, u.
-const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-const RECOVERY_LEN: usize = 10;
 
 /// One's own second-factor settings.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -88,36 +82,6 @@ fn otpauth_uri(username: &Username, secret: &TotpSecret) -> Zeroizing<String> {
         digits = p.digits,
         period = p.step_seconds,
     ))
-}
-
-fn recovery_code() -> Zeroizing<String> {
-    let bytes = Zeroizing::new(zf_crypto::random_bytes::<RECOVERY_LEN>());
-    let mut code = Zeroizing::new(String::with_capacity(RECOVERY_LEN + 1));
-    for (i, b) in bytes.iter().enumerate() {
-        if i == RECOVERY_LEN / 2 {
-            code.push('-');
-        }
-        code.push(char::from(RECOVERY_ALPHABET[usize::from(b & 31)]));
-    }
-    code
-}
-
-/// A recovery code as typed: any case, with or without the dash and spaces, with the letters
-/// people confuse with digits read as those digits.
-fn normalize_recovery_code(text: &str) -> Option<Zeroizing<String>> {
-    let mut out = Zeroizing::new(String::with_capacity(RECOVERY_LEN));
-    for c in text.chars().filter(|c| !matches!(c, '-' | ' ')) {
-        let c = match c.to_ascii_lowercase() {
-            'i' | 'l' => '1',
-            'o' => '0',
-            c => c,
-        };
-        if !c.is_ascii() || !RECOVERY_ALPHABET.contains(&(c as u8)) {
-            return None;
-        }
-        out.push(c);
-    }
-    (out.len() == RECOVERY_LEN).then_some(out)
 }
 
 fn factor_name(factor: &FactorUse) -> &'static str {
@@ -254,14 +218,7 @@ impl App {
                 "the code does not match: check that the authenticator's clock is right, and enter the code it shows now".into(),
             ));
         };
-        let recovery_codes: Vec<_> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
-        let hashes = recovery_codes
-            .iter()
-            .map(|c| {
-                let normalized = normalize_recovery_code(c).unwrap_or_default();
-                self.keys.recovery_code_index(user, &normalized)
-            })
-            .collect();
+        let (recovery_codes, hashes) = self.new_recovery_codes(user);
         let (token, new) = self.renewed(&session.row, now);
         let event = AuditEvent::new(
             now,
@@ -561,36 +518,6 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recovery_codes_are_random_well_formed_and_read_back_as_typed() {
-        let a = recovery_code();
-        let b = recovery_code();
-        assert_ne!(*a, *b);
-        assert_eq!(a.len(), RECOVERY_LEN + 1);
-        assert_eq!(a.as_bytes()[5], b'-');
-        let n = normalize_recovery_code(&a).unwrap();
-        assert_eq!(n.len(), RECOVERY_LEN);
-        assert_eq!(*normalize_recovery_code(&a.to_uppercase()).unwrap(), *n);
-        assert_eq!(
-            *normalize_recovery_code(&format!(" {} ", a.replace('-', " "))).unwrap(),
-            *n
-        );
-        assert_eq!(
-            normalize_recovery_code("IlOo0-abcde").unwrap().as_str(),
-            "11000abcde"
-        );
-        for bad in [
-            "",
-            "abcde",
-            "abcde-fghjk-m",
-            "abcde-fghj!",
-            "abcde-fghjü",
-            "123456",
-        ] {
-            assert!(normalize_recovery_code(bad).is_none(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn the_uri_carries_the_secret_and_the_standard_parameters() {

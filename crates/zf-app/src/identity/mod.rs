@@ -8,6 +8,7 @@
 mod hasher;
 mod mfa;
 mod password_policy;
+mod recovery;
 mod roles;
 mod session;
 mod sessions;
@@ -15,8 +16,9 @@ mod tokens;
 mod users;
 
 pub use hasher::Hasher;
-pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment, RECOVERY_CODES};
+pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment};
 pub use password_policy::{check_password, PasswordPolicy, PasswordPolicyError, PasswordProfile};
+pub use recovery::RECOVERY_CODES;
 pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};

@@ -88,3 +88,23 @@ pub async fn confirm(
     };
     Ok((headers, Json(codes)).into_response())
 }
+
+/// Replace one's recovery codes with a new set, shown this once; every code of the old set,
+/// used or not, stops working. Critical: needs a second factor verified within the step-up
+/// window.
+#[utoipa::path(post, path = "/api/v1/mfa/recovery-codes", tag = "mfa",
+    responses((status = 200, body = RecoveryCodes),
+              (status = 403, description = "`mfa_required`: verify a second factor first"),
+              (status = 409, description = "No authenticator is set up")))]
+pub async fn regenerate_recovery(
+    State(state): State<AppState>,
+    auth: Authorized,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let codes = state
+        .app
+        .recovery_codes_regenerate(&auth.grant, auth.session()?, &auth.meta)
+        .await?;
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.to_string()).collect(),
+    }))
+}

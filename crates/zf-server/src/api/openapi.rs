@@ -9,7 +9,7 @@ use super::{alerts, audit, backups, clients, crm, mfa, reviews, session, session
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         session::second_factor, session::step_up, sessions::list, sessions::revoke,
-        sessions::revoke_all, mfa::status, mfa::begin, mfa::confirm,
+        sessions::revoke_all, mfa::status, mfa::begin, mfa::confirm, mfa::regenerate_recovery,
         tokens::create, tokens::list, tokens::revoke, tokens::list_of_user, tokens::revoke_of_user,
         clients::list, clients::create, clients::search, clients::read, clients::update,
         clients::delete, clients::reveal,

@@ -8,6 +8,7 @@ use axum::Form;
 use maud::{html, Markup};
 use secrecy::SecretString;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 use zf_app::identity::TotpEnrolment;
 use zf_app::AppError;
 
@@ -74,6 +75,11 @@ async fn mfa_page(
                     dt { (lang.t(Msg::SecondFactor)) } dd { (lang.t(Msg::MfaEnrolled)) }
                     dt { (lang.t(Msg::Created)) } dd { (status.confirmed_at.map(time).unwrap_or_default()) }
                     dt { (lang.t(Msg::RecoveryCodesLeft)) } dd { (status.recovery_codes_left) }
+                }
+                form.card method="post" action="/mfa/recovery-codes" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    p { (lang.t(Msg::NewRecoveryCodesNote)) }
+                    button type="submit" { (lang.t(Msg::NewRecoveryCodes)) }
                 }
                 p.note { (lang.t(Msg::MfaResetNote)) }
             } @else {
@@ -146,32 +152,59 @@ pub async fn confirm(
         .totp_confirm(&auth.grant, session, &form.code, &auth.meta)
         .await
     {
-        Ok(activated) => {
-            let body = layout::bare(
-                lang,
-                lang.t(Msg::RecoveryCodes),
-                html! {
-                    div.card {
-                        p.note role="alert" { (lang.t(Msg::RecoveryCodesOnce)) }
-                        ol.recovery-codes {
-                            @for c in &activated.recovery_codes { li { code { (c.as_str()) } } }
-                        }
-                        p { a href="/" { (lang.t(Msg::Continue)) } }
-                    }
-                },
-            );
-            (
-                [(header::SET_COOKIE, session_cookie(&activated.session))],
-                body,
-            )
-                .into_response()
-        }
+        Ok(activated) => (
+            [(header::SET_COOKIE, session_cookie(&activated.session))],
+            recovery_codes_page(lang, &activated.recovery_codes),
+        )
+            .into_response(),
         Err(e @ AppError::Invalid(_)) => {
             match mfa_page(&state, lang, &auth, Some(&e.to_string())).await {
                 Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
                 Err(e) => e.into_response(),
             }
         }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Recovery codes, shown this once.
+fn recovery_codes_page(lang: Lang, codes: &[Zeroizing<String>]) -> Markup {
+    layout::bare(
+        lang,
+        lang.t(Msg::RecoveryCodes),
+        html! {
+            div.card {
+                p.note role="alert" { (lang.t(Msg::RecoveryCodesOnce)) }
+                ol.recovery-codes {
+                    @for c in codes { li { code { (c.as_str()) } } }
+                }
+                p { a href="/" { (lang.t(Msg::Continue)) } }
+            }
+        },
+    )
+}
+
+/// Replaces the recovery codes and shows the new set once. The policy has already sent a
+/// session without a fresh second factor through step-up.
+pub async fn regenerate_recovery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let Ok(session) = auth.session() else {
+        return Redirect::to("/login").into_response();
+    };
+    match state
+        .app
+        .recovery_codes_regenerate(&auth.grant, session, &auth.meta)
+        .await
+    {
+        Ok(codes) => recovery_codes_page(lang, &codes).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
