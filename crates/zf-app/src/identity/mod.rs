@@ -7,6 +7,7 @@
 
 mod hasher;
 mod mfa;
+pub mod otp;
 mod password_policy;
 mod roles;
 mod session;
@@ -16,6 +17,7 @@ mod users;
 
 pub use hasher::Hasher;
 pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment, RECOVERY_CODES};
+pub use otp::{CodeFactorView, CodeSent, OtpConfig, SecondFactorMethod};
 pub use password_policy::{check_password, PasswordPolicy, PasswordPolicyError, PasswordProfile};
 pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
