@@ -91,7 +91,11 @@ mod tests {
     fn by_default_codes_count_for_every_role_but_the_administrators() {
         let policy = MfaPolicy::default();
         for role in Role::ALL {
-            assert_eq!(policy.accepts_codes(role), !role.is_administrator(), "{role}");
+            assert_eq!(
+                policy.accepts_codes(role),
+                !role.is_administrator(),
+                "{role}"
+            );
         }
         let p: MfaPolicy = serde_json::from_str(r#"{"code_roles": []}"#).unwrap();
         assert!(Role::ALL.into_iter().all(|r| !p.accepts_codes(r)));

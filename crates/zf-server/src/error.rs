@@ -87,12 +87,14 @@ impl Challenge {
             return;
         }
         self.methods = methods.iter().map(|m| m.as_str()).collect();
-        self.send_endpoint = methods.iter().any(|m| m.channel().is_some()).then_some(
-            match self.kind {
-                "sign_in" => "/api/v1/session/second-factor/code",
-                _ => "/api/v1/session/step-up/code",
-            },
-        );
+        self.send_endpoint =
+            methods
+                .iter()
+                .any(|m| m.channel().is_some())
+                .then_some(match self.kind {
+                    "sign_in" => "/api/v1/session/second-factor/code",
+                    _ => "/api/v1/session/step-up/code",
+                });
     }
 }
 
@@ -200,7 +202,9 @@ impl From<AppError> for ApiError {
             ),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AppError::RateLimited(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
-            AppError::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            AppError::Unavailable(m) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
             AppError::SecondFactorFailed => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_failed",

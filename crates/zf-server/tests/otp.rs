@@ -250,10 +250,7 @@ async fn an_emailed_code_is_registered_then_signs_in_and_steps_up_for_an_export(
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{info}");
-    assert_eq!(
-        next.get("/api/v1/clients").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(next.get("/api/v1/clients").await.status(), StatusCode::OK);
 
     // The export is critical: past the step-up window it asks for a fresh factor, listing the
     // e-mail code and where to ask for one; a mailed step-up code opens it.
@@ -282,10 +279,9 @@ async fn an_emailed_code_is_registered_then_signs_in_and_steps_up_for_an_export(
 
     let events = s.audit().await;
     assert_eq!(count(&events, "second_factor_code_sent", "success"), 3);
-    assert!(events
-        .iter()
-        .any(|e| e.action == "login" && e.outcome == "success"
-            && e.detail.as_deref() == Some("second factor: one-time code by e-mail or SMS")));
+    assert!(events.iter().any(|e| e.action == "login"
+        && e.outcome == "success"
+        && e.detail.as_deref() == Some("second factor: one-time code by e-mail or SMS")));
     assert_eq!(count(&events, "step_up", "success"), 1);
     assert_eq!(count(&events, "clients_exported", "success"), 1);
     // No code ever reached the audit log.
@@ -328,7 +324,10 @@ async fn wrong_expired_reused_exhausted_throttled_and_foreign_codes_are_refused(
                 .status()
         }
     };
-    assert_eq!(try_code(&user, wrong.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        try_code(&user, wrong.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(failed(&s.audit().await), 1);
 
     // Expired: the right code, five minutes and a second later.
@@ -340,7 +339,10 @@ async fn wrong_expired_reused_exhausted_throttled_and_foreign_codes_are_refused(
     let mail = mailed(&smtp, &user, "/api/v1/session/second-factor/code").await;
     assert_eq!(try_code(&user, mail.code()).await, StatusCode::OK);
     let again = password(&s, "xiaoshou").await;
-    assert_eq!(try_code(&again, mail.code()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        try_code(&again, mail.code()).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Throttled: no second code within the minute, and the refusal is audited.
     s.clock.advance(61_000);
@@ -365,12 +367,18 @@ async fn wrong_expired_reused_exhausted_throttled_and_foreign_codes_are_refused(
     s.clock.advance(61_000);
     let second = mailed(&smtp, &again, "/api/v1/session/second-factor/code").await;
     assert_ne!(first.code(), second.code());
-    assert_eq!(try_code(&again, first.code()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        try_code(&again, first.code()).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Out of attempts: after five comparisons (the voided code above was the first) even the
     // right code is void.
     for _ in 0..4 {
-        let wrong = format!("{:06}", (second.code().parse::<u32>().unwrap() + 3) % 1_000_000);
+        let wrong = format!(
+            "{:06}",
+            (second.code().parse::<u32>().unwrap() + 3) % 1_000_000
+        );
         assert_eq!(try_code(&again, wrong).await, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
@@ -393,16 +401,20 @@ async fn wrong_expired_reused_exhausted_throttled_and_foreign_codes_are_refused(
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{e}");
     s.clock.advance(60 * 60_000);
 
-    // Another user's code opens nothing; a sign-in code is no step-up code.
-    let mine = mailed(&smtp, &again, "/api/v1/session/second-factor/code").await;
+    // A new hour, a new code (the waiting sign-in above has expired meanwhile); another
+    // user's code opens nothing, and a step-up code is no sign-in code.
+    let again = password(&s, "xiaoshou").await;
+    mailed(&smtp, &again, "/api/v1/session/second-factor/code").await;
     let theirs_session = password(&s, "kuaiji").await;
     let theirs = mailed(&smtp, &theirs_session, "/api/v1/session/second-factor/code").await;
     assert_eq!(
         try_code(&again, theirs.code()).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(try_code(&theirs_session, theirs.code()).await, StatusCode::OK);
-    let _ = mine;
+    assert_eq!(
+        try_code(&theirs_session, theirs.code()).await,
+        StatusCode::OK
+    );
     s.clock.advance(61_000 + 6 * 60_000);
     let step_up = mailed(&smtp, &theirs_session, "/api/v1/session/step-up/code").await;
     let signed_in = password(&s, "kuaiji").await;
@@ -467,7 +479,8 @@ async fn administrators_must_use_an_authenticator_bad_input_and_undelivered_code
         let r = user.post("/api/v1/mfa/code", &bad).await;
         let got = r.status();
         assert!(
-            got == status || (status == StatusCode::UNPROCESSABLE_ENTITY && got == StatusCode::BAD_REQUEST),
+            got == status
+                || (status == StatusCode::UNPROCESSABLE_ENTITY && got == StatusCode::BAD_REQUEST),
             "{bad}: {got}"
         );
     }
@@ -485,7 +498,10 @@ async fn administrators_must_use_an_authenticator_bad_input_and_undelivered_code
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
-    assert_eq!(count(&s.audit().await, "second_factor_code_sent", "failed"), 1);
+    assert_eq!(
+        count(&s.audit().await, "second_factor_code_sent", "failed"),
+        1
+    );
     smtp.reject_recipients(false);
     s.clock.advance(61_000);
     enrol_email(&s, &smtp, &user, "xiaoshou@firm.example").await;
@@ -504,7 +520,10 @@ async fn administrators_must_use_an_authenticator_bad_input_and_undelivered_code
     assert_eq!(e["error"]["code"], "mfa_required");
     let mail = mailed(&smtp, &user, "/api/v1/session/step-up/code").await;
     let r = user
-        .post("/api/v1/session/step-up", &json!({"code": mail.code(), "method": "email"}))
+        .post(
+            "/api/v1/session/step-up",
+            &json!({"code": mail.code(), "method": "email"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     s.clock.advance(61_000);
@@ -518,7 +537,10 @@ async fn administrators_must_use_an_authenticator_bad_input_and_undelivered_code
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(smtp.next_after(seen).await.to, vec!["new@firm.example".to_owned()]);
+    assert_eq!(
+        smtp.next_after(seen).await.to,
+        vec!["new@firm.example".to_owned()]
+    );
     let factors: Value = user.get("/api/v1/mfa/codes").await.json().await.unwrap();
     assert_eq!(factors[0]["address"], "x***@firm.example");
     assert_eq!(factors[0]["pending"], "n***@firm.example");

@@ -129,7 +129,13 @@ pub async fn code_begin(
         .ok_or_else(|| ApiError::bad_request("channel must be \"email\" or \"sms\""))?;
     let sent = state
         .app
-        .code_factor_begin(&auth.grant, auth.session()?, channel, &body.address, &auth.meta)
+        .code_factor_begin(
+            &auth.grant,
+            auth.session()?,
+            channel,
+            &body.address,
+            &auth.meta,
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
 }

@@ -224,7 +224,13 @@ pub async fn step_up(
 ) -> Result<Response, ApiError> {
     let outcome = state
         .app
-        .step_up_with(&auth.grant, auth.session()?, body.method, &body.code, &auth.meta)
+        .step_up_with(
+            &auth.grant,
+            auth.session()?,
+            body.method,
+            &body.code,
+            &auth.meta,
+        )
         .await?;
     Ok(new_session(&outcome))
 }

@@ -9,8 +9,8 @@ use maud::{html, Markup};
 use secrecy::SecretString;
 use serde::Deserialize;
 use zf_app::identity::{CodeSent, SecondFactorMethod, TotpEnrolment};
-use zf_store::OtpChannel;
 use zf_app::AppError;
+use zf_store::OtpChannel;
 
 use super::i18n::{Lang, Msg};
 use super::CsrfOnly;

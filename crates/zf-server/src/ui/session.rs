@@ -10,10 +10,10 @@ use super::i18n::{Lang, Msg};
 use super::CsrfOnly;
 use super::{csrf_ok, csrf_refused, layout};
 use crate::api::session::{clear_cookie, session_cookie};
-use zf_app::identity::{CodeSent, SecondFactorMethod};
 use crate::extract::Authorized;
 use crate::routes::AppState;
 use crate::ApiError;
+use zf_app::identity::{CodeSent, SecondFactorMethod};
 
 fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
     layout::bare(
@@ -327,7 +327,11 @@ pub async fn second_factor_submit(
                 chosen: form.method,
                 ..waiting(&state, &auth).await
             };
-            (StatusCode::UNAUTHORIZED, second_factor_form(lang, &auth, &w)).into_response()
+            (
+                StatusCode::UNAUTHORIZED,
+                second_factor_form(lang, &auth, &w),
+            )
+                .into_response()
         }
         // Nothing waits for a second factor on this session: it is signed in already.
         Err(zf_app::AppError::Invalid(_)) => Redirect::to("/").into_response(),

@@ -112,7 +112,9 @@ impl SmtpServer {
 async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
-    write.write_all(b"220 test.localhost ESMTP ready\r\n").await?;
+    write
+        .write_all(b"220 test.localhost ESMTP ready\r\n")
+        .await?;
     let mut from: Option<String> = None;
     let mut to: Vec<String> = Vec::new();
     let mut line = String::new();
@@ -136,18 +138,14 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) -> std::io:
                 b"250 OK\r\n"
             }
             "RCPT" if from.is_none() => b"503 MAIL first\r\n",
-            "RCPT" if shared.reject_recipients.load(Ordering::SeqCst) => {
-                b"550 no such mailbox\r\n"
-            }
+            "RCPT" if shared.reject_recipients.load(Ordering::SeqCst) => b"550 no such mailbox\r\n",
             "RCPT" => {
                 to.push(angle(command));
                 b"250 OK\r\n"
             }
             "DATA" if to.is_empty() => b"503 RCPT first\r\n",
             "DATA" => {
-                write
-                    .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
-                    .await?;
+                write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
                 let mut data = String::new();
                 loop {
                     line.clear();

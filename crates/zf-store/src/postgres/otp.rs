@@ -161,7 +161,12 @@ impl OtpStore for PgStore {
                 "UPDATE otp_codes SET used_at = $1
                  WHERE user_id = $2 AND code_hash = $3 AND purpose = 'enrol' AND channel = $4
                      AND used_at IS NULL AND expires_at > $1",
-                &[&c.now_ms, &user, &c.code_hash.as_bytes(), &c.channel.as_str()],
+                &[
+                    &c.now_ms,
+                    &user,
+                    &c.code_hash.as_bytes(),
+                    &c.channel.as_str(),
+                ],
             )
             .await?;
         if used == 0 {

@@ -57,7 +57,12 @@ impl OtpStore for SqliteStore {
                      confirmed_at) VALUES (?1, ?2, NULL, ?3, ?4, NULL)
                  ON CONFLICT (user_id, channel) DO UPDATE SET
                      pending_address = excluded.pending_address",
-                params![user.to_string(), channel.as_str(), pending.as_bytes(), now_ms],
+                params![
+                    user.to_string(),
+                    channel.as_str(),
+                    pending.as_bytes(),
+                    now_ms
+                ],
             )?;
             insert_event(tx, chain, &event)
         })

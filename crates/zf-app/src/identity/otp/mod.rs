@@ -180,7 +180,10 @@ impl Senders {
     pub fn describe(&self) -> Vec<String> {
         OtpChannel::ALL
             .into_iter()
-            .filter_map(|c| self.get(c).map(|s| format!("{}: {}", c.as_str(), s.describe())))
+            .filter_map(|c| {
+                self.get(c)
+                    .map(|s| format!("{}: {}", c.as_str(), s.describe()))
+            })
             .collect()
     }
 }
@@ -423,8 +426,15 @@ impl App {
         self.store
             .otp_factor_begin(p.user_id, channel, sealed, now, event)
             .await?;
-        self.send_code(p, channel, address, OtpPurpose::Enrol, actor(grant, meta), meta)
-            .await
+        self.send_code(
+            p,
+            channel,
+            address,
+            OtpPurpose::Enrol,
+            actor(grant, meta),
+            meta,
+        )
+        .await
     }
 
     /// Confirms the address being registered with the code sent to it. The session continues
@@ -439,7 +449,10 @@ impl App {
         let p = &session.principal;
         let now = self.now_ms();
         let matched = match normalize_code(code.expose_secret()) {
-            Some(code) => self.claim_code(p.user_id, OtpPurpose::Enrol, None, &code).await?,
+            Some(code) => {
+                self.claim_code(p.user_id, OtpPurpose::Enrol, None, &code)
+                    .await?
+            }
             None => None,
         };
         let refuse = |why: &'static str| {
@@ -553,7 +566,8 @@ impl App {
             return Err(unavailable());
         };
         let address = self.keys.open_otp_address(p.user_id, channel, &sealed)?;
-        self.send_code(p, channel, address, purpose, who, meta).await
+        self.send_code(p, channel, address, purpose, who, meta)
+            .await
     }
 
     /// Issues a new code (voiding the previous one) if the throttle allows, and delivers it.
@@ -660,11 +674,7 @@ impl App {
             return Ok(None);
         };
         let expected = self.keys.otp_code_hash(user, purpose, row.channel, code);
-        let same: bool = row
-            .code_hash
-            .as_bytes()
-            .ct_eq(expected.as_bytes())
-            .into();
+        let same: bool = row.code_hash.as_bytes().ct_eq(expected.as_bytes()).into();
         let right_channel = channel.is_none_or(|c| c == row.channel);
         Ok((same && right_channel).then_some((row.channel, row.code_hash)))
     }

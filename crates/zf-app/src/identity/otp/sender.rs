@@ -58,7 +58,10 @@ impl std::fmt::Debug for CodeMessage {
 impl CodeMessage {
     fn what(&self) -> (&'static str, &'static str) {
         match self.purpose {
-            OtpPurpose::Enrol => ("确认接收验证码的地址", "confirm this address for sign-in codes"),
+            OtpPurpose::Enrol => (
+                "确认接收验证码的地址",
+                "confirm this address for sign-in codes",
+            ),
             OtpPurpose::SignIn => ("登录", "sign in"),
             OtpPurpose::StepUp => ("确认一项敏感操作", "confirm a sensitive operation"),
         }

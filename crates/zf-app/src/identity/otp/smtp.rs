@@ -75,7 +75,9 @@ fn password(config: &SmtpConfig) -> Result<Zeroizing<String>, OtpConfigError> {
             std::fs::read_to_string(path)
                 .map_err(|e| OtpConfigError::Secret(format!("{}: {e}", path.display())))?,
         );
-        return Ok(Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()));
+        return Ok(Zeroizing::new(
+            text.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
     }
     let var = config
         .password_env
@@ -131,7 +133,9 @@ impl SmtpSender {
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
-            .timeout(Some(Duration::from_secs(config.timeout_seconds.clamp(1, 120))));
+            .timeout(Some(Duration::from_secs(
+                config.timeout_seconds.clamp(1, 120),
+            )));
         builder = match config.tls {
             SmtpTls::Implicit => builder.tls(Tls::Wrapper(tls()?)),
             SmtpTls::Starttls => builder.tls(Tls::Required(tls()?)),
@@ -217,14 +221,20 @@ mod tests {
         let e = SmtpSender::new(&config("smtp.example.com", SmtpTls::None))
             .err()
             .unwrap();
-        assert!(e.to_string().contains("only to a relay on this machine"), "{e}");
+        assert!(
+            e.to_string().contains("only to a relay on this machine"),
+            "{e}"
+        );
         let ok = SmtpSender::new(&config("smtp.example.com", SmtpTls::Implicit)).unwrap();
         assert_eq!(ok.describe(), "SMTP smtp.example.com:465 (implicit TLS)");
         let mut c = config("smtp.example.com", SmtpTls::Starttls);
         c.username = Some("noreply".into());
         c.password_env = Some("ZF_TEST_SURELY_UNSET_SMTP_PASSWORD".into());
         let e = SmtpSender::new(&c).err().unwrap();
-        assert!(e.to_string().contains("ZF_TEST_SURELY_UNSET_SMTP_PASSWORD"), "{e}");
+        assert!(
+            e.to_string().contains("ZF_TEST_SURELY_UNSET_SMTP_PASSWORD"),
+            "{e}"
+        );
         let mut c = config("smtp.example.com", SmtpTls::Starttls);
         c.from = "not an address".into();
         assert!(SmtpSender::new(&c).is_err());
