@@ -20,8 +20,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// What would satisfy the refusal, for refusals a second factor answers.
-    pub challenge: Option<Challenge>,
+    /// What would satisfy the refusal, for refusals a second factor answers; boxed, as most
+    /// errors carry none.
+    pub challenge: Option<Box<Challenge>>,
 }
 
 /// A machine-readable way forward after a refusal for want of a second factor: the client
@@ -123,7 +124,7 @@ impl ApiError {
     }
 
     fn with_challenge(mut self, challenge: Challenge) -> Self {
-        self.challenge = Some(challenge);
+        self.challenge = Some(Box::new(challenge));
         self
     }
 
@@ -235,7 +236,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 request_id: current_request_id(),
             },
-            challenge: self.challenge.as_ref(),
+            challenge: self.challenge.as_deref(),
         };
         (self.status, axum::Json(body)).into_response()
     }

@@ -125,7 +125,7 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) -> std::io:
         }
         let command = line.trim_end_matches(['\r', '\n']);
         let verb = command
-            .split(|c: char| c == ' ' || c == ':')
+            .split([' ', ':'])
             .next()
             .unwrap_or("")
             .to_ascii_uppercase();
