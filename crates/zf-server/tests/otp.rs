@@ -239,7 +239,26 @@ async fn an_emailed_code_is_registered_then_signs_in_and_steps_up_for_an_export(
         refused["challenge"]["send_endpoint"],
         "/api/v1/session/second-factor/code"
     );
-    let mail = mailed(&smtp, &next, "/api/v1/session/second-factor/code").await;
+    // The sign-in page offers the mailed code, and its button sends one.
+    let page = next.get("/login/second-factor").await.text().await.unwrap();
+    assert!(
+        page.contains("action=\"/login/second-factor/code\""),
+        "{page}"
+    );
+    let seen = smtp.count();
+    let r = next
+        .client
+        .post(next.url("/login/second-factor/code"))
+        .form(&[
+            ("csrf", common::csrf_of(&page).as_str()),
+            ("method", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("z***@firm.example"));
+    let mail = smtp.next_after(seen).await;
     assert!(mail.body().contains("To sign in"));
     let (status, info) = body(
         next.post(
@@ -251,6 +270,8 @@ async fn an_emailed_code_is_registered_then_signs_in_and_steps_up_for_an_export(
     .await;
     assert_eq!(status, StatusCode::OK, "{info}");
     assert_eq!(next.get("/api/v1/clients").await.status(), StatusCode::OK);
+    let page = next.get("/mfa").await.text().await.unwrap();
+    assert!(page.contains("z***@firm.example") && page.contains("action=\"/mfa/code\""));
 
     // The export is critical: past the step-up window it asks for a fresh factor, listing the
     // e-mail code and where to ask for one; a mailed step-up code opens it.

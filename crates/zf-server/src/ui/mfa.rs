@@ -174,6 +174,13 @@ async fn mfa_page(
     };
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
     let codes = code_section(state, lang, auth).await?;
+    // A confirmed code factor the policy accepts satisfies the requirement on its own.
+    let code_factor = state
+        .app
+        .second_factor_methods(session.principal.user_id, session.principal.role)
+        .await?
+        .iter()
+        .any(|m| m.channel().is_some());
     Ok(layout::page(
         lang,
         auth,
@@ -188,7 +195,7 @@ async fn mfa_page(
                 }
                 p.note { (lang.t(Msg::MfaResetNote)) }
             } @else {
-                @if status.required { p.note role="alert" { (lang.t(Msg::MfaRequiredForRole)) } }
+                @if status.required && !code_factor { p.note role="alert" { (lang.t(Msg::MfaRequiredForRole)) } }
                 @else { p { (lang.t(Msg::MfaOptional)) } }
                 @if let Some(e) = &pending {
                     (enrolment(lang, auth, e, error))
