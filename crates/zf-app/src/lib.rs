@@ -54,6 +54,8 @@ pub struct AppConfig {
     pub password: identity::PasswordPolicy,
     /// How long API tokens may live and how fast they may be used.
     pub api_tokens: identity::TokenPolicy,
+    /// One-time codes by e-mail or SMS: senders and the rules for codes.
+    pub otp: identity::OtpConfig,
 }
 
 impl Default for AppConfig {
@@ -71,6 +73,7 @@ impl Default for AppConfig {
             max_sessions_per_user: 0,
             api_tokens: identity::TokenPolicy::default(),
             password: identity::PasswordPolicy::default(),
+            otp: identity::OtpConfig::default(),
         }
     }
 }
@@ -100,6 +103,8 @@ pub struct App {
     pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Deliver one-time codes, one per channel configured.
+    pub(crate) senders: identity::otp::Senders,
 }
 
 impl App {
@@ -109,6 +114,8 @@ impl App {
         master: &MasterKey,
         config: AppConfig,
     ) -> Result<Self, AppError> {
+        let senders = identity::otp::Senders::from_config(&config.otp)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         let keys = Keys::load(store.as_ref(), master).await?;
         let days = config.audit_retention_days;
         let event = zf_audit::AuditEvent::new(
@@ -132,6 +139,7 @@ impl App {
             token_rates: identity::TokenRates::default(),
             erasure_ledger: None,
             backup_lock: Arc::default(),
+            senders,
         })
     }
 
@@ -139,6 +147,13 @@ impl App {
     /// window without waiting.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same application delivering one-time codes through `senders` (an SMS gateway
+    /// built outside the configuration).
+    pub fn with_code_senders(mut self, senders: identity::otp::Senders) -> Self {
+        self.senders = senders;
         self
     }
 

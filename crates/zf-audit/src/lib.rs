@@ -101,6 +101,10 @@ pub enum AuditAction {
     RecoveryCodesRegenerated,
     /// A second factor verified on a signed-in session for a critical operation (step-up).
     StepUp,
+    /// A one-time code was sent by e-mail or SMS (the detail names the channel, the masked
+    /// address and the purpose, never the code); a refused request (throttled) or a failed
+    /// delivery is recorded with its outcome.
+    SecondFactorCodeSent,
     /// One session was ended by its user, or by the concurrent-session limit.
     SessionRevoked,
     /// A backup of the whole database was written (or failed); the detail names the file, the
@@ -185,6 +189,7 @@ impl AuditAction {
             AuditAction::MfaReset => "mfa_reset",
             AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::StepUp => "step_up",
+            AuditAction::SecondFactorCodeSent => "second_factor_code_sent",
             AuditAction::SessionRevoked => "session_revoked",
             AuditAction::BackupCreated => "backup_created",
             AuditAction::BackupVerified => "backup_verified",

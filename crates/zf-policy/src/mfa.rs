@@ -13,6 +13,11 @@ pub struct MfaPolicy {
     pub required_roles: Vec<Role>,
     /// How long a verified second factor counts as fresh for critical operations (step-up).
     pub step_up_minutes: i64,
+    /// Roles for which a one-time code sent by e-mail or SMS counts as a second factor. Such
+    /// codes are the weakest factor (NIST SP 800-63B restricts SMS and does not accept e-mail
+    /// as an out-of-band authenticator), so by default administrators must use an
+    /// authenticator app instead.
+    pub code_roles: Vec<Role>,
 }
 
 impl Default for MfaPolicy {
@@ -28,6 +33,10 @@ impl Default for MfaPolicy {
                 })
                 .collect(),
             step_up_minutes: 5,
+            code_roles: Role::ALL
+                .into_iter()
+                .filter(|r| !r.is_administrator())
+                .collect(),
         }
     }
 }
@@ -35,6 +44,11 @@ impl Default for MfaPolicy {
 impl MfaPolicy {
     pub fn requires(&self, role: Role) -> bool {
         self.required_roles.contains(&role)
+    }
+
+    /// Whether a one-time code by e-mail or SMS satisfies the second factor for `role`.
+    pub fn accepts_codes(&self, role: Role) -> bool {
+        self.code_roles.contains(&role)
     }
 
     pub fn step_up_window_ms(&self) -> i64 {
@@ -71,6 +85,20 @@ mod tests {
             assert_eq!(policy.requires(role), expected, "{role}");
         }
         assert_eq!(policy.step_up_window_ms(), 5 * 60_000);
+    }
+
+    #[test]
+    fn by_default_codes_count_for_every_role_but_the_administrators() {
+        let policy = MfaPolicy::default();
+        for role in Role::ALL {
+            assert_eq!(
+                policy.accepts_codes(role),
+                !role.is_administrator(),
+                "{role}"
+            );
+        }
+        let p: MfaPolicy = serde_json::from_str(r#"{"code_roles": []}"#).unwrap();
+        assert!(Role::ALL.into_iter().all(|r| !p.accepts_codes(r)));
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// What would satisfy the refusal, for refusals a second factor answers.
-    pub challenge: Option<Challenge>,
+    /// What would satisfy the refusal, for refusals a second factor answers; boxed, as most
+    /// errors carry none.
+    pub challenge: Option<Box<Challenge>>,
 }
 
 /// A machine-readable way forward after a refusal for want of a second factor: the client
@@ -33,8 +34,13 @@ pub struct Challenge {
     /// `enrol` (set up an authenticator first).
     pub kind: &'static str,
     pub endpoint: &'static str,
-    /// What `endpoint` accepts: `totp`, `recovery_code`.
-    pub methods: &'static [&'static str],
+    /// What `endpoint` accepts: `totp`, `recovery_code`, `email`, `sms` — for a signed-in
+    /// user, the methods they have enrolled and the MFA policy accepts for their role.
+    pub methods: Vec<&'static str>,
+    /// Where to ask for a one-time code by `email` or `sms` (`{"method": "email"}`) before
+    /// POSTing it to `endpoint`; present when one of those methods is offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_endpoint: Option<&'static str>,
     /// How long a verified factor then counts for critical operations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age_seconds: Option<i64>,
@@ -47,7 +53,8 @@ impl Challenge {
         Challenge {
             kind: "sign_in",
             endpoint: "/api/v1/session/second-factor",
-            methods: FACTORS,
+            methods: FACTORS.to_vec(),
+            send_endpoint: None,
             max_age_seconds: None,
         }
     }
@@ -56,7 +63,8 @@ impl Challenge {
         Challenge {
             kind: "step_up",
             endpoint: "/api/v1/session/step-up",
-            methods: FACTORS,
+            methods: FACTORS.to_vec(),
+            send_endpoint: None,
             max_age_seconds: None,
         }
     }
@@ -65,9 +73,29 @@ impl Challenge {
         Challenge {
             kind: "enrol",
             endpoint: "/api/v1/mfa/totp",
-            methods: &["totp"],
+            methods: vec!["totp"],
+            send_endpoint: None,
             max_age_seconds: None,
         }
+    }
+}
+
+impl Challenge {
+    /// Offers exactly `methods` (the caller's own), with where to ask for a code if one of
+    /// them is sent by e-mail or SMS.
+    pub(crate) fn offering(&mut self, methods: &[zf_app::identity::SecondFactorMethod]) {
+        if methods.is_empty() {
+            return;
+        }
+        self.methods = methods.iter().map(|m| m.as_str()).collect();
+        self.send_endpoint =
+            methods
+                .iter()
+                .any(|m| m.channel().is_some())
+                .then_some(match self.kind {
+                    "sign_in" => "/api/v1/session/second-factor/code",
+                    _ => "/api/v1/session/step-up/code",
+                });
     }
 }
 
@@ -96,7 +124,7 @@ impl ApiError {
     }
 
     fn with_challenge(mut self, challenge: Challenge) -> Self {
-        self.challenge = Some(challenge);
+        self.challenge = Some(Box::new(challenge));
         self
     }
 
@@ -175,6 +203,9 @@ impl From<AppError> for ApiError {
             ),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AppError::RateLimited(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
+            AppError::Unavailable(m) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
             AppError::SecondFactorFailed => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_failed",
@@ -205,7 +236,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 request_id: current_request_id(),
             },
-            challenge: self.challenge.as_ref(),
+            challenge: self.challenge.as_deref(),
         };
         (self.status, axum::Json(body)).into_response()
     }

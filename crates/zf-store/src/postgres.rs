@@ -15,6 +15,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 mod backup;
+mod otp;
 mod records;
 
 use crate::migrations::{latest_version, MIGRATIONS};
@@ -217,7 +218,8 @@ async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
-    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
+    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
+    EXISTS (SELECT 1 FROM otp_factors o WHERE o.user_id = u.id AND o.confirmed_at IS NOT NULL)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -251,6 +253,7 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
         r.try_get(at + 6)?,
         r.try_get(at + 7)?,
         r.try_get(at + 8)?,
+        r.try_get(at + 9)?,
     )
 }
 
@@ -351,6 +354,14 @@ async fn consume_factor(
             c.execute(
                 "UPDATE mfa_recovery_codes SET used_at = $1
                      WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+                &[&now_ms, &user, &hash.as_bytes()],
+            )
+            .await?
+        }
+        FactorUse::Code { hash } => {
+            c.execute(
+                "UPDATE otp_codes SET used_at = $1
+                     WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL AND expires_at > $1",
                 &[&now_ms, &user, &hash.as_bytes()],
             )
             .await?
@@ -849,6 +860,10 @@ impl Store for PgStore {
         tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = $1", &[&id])
             .await?;
         tx.execute("DELETE FROM user_mfa WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM otp_codes WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM otp_factors WHERE user_id = $1", &[&id])
             .await?;
         tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&id])
             .await?;

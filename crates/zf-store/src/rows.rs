@@ -37,6 +37,9 @@ pub struct UserRow {
     pub password_changed_at_ms: i64,
     /// A confirmed authenticator (TOTP) is enrolled, so sign-in asks for a second factor.
     pub mfa_enrolled: bool,
+    /// A confirmed address (e-mail, SMS) receives one-time codes; whether that counts as a
+    /// second factor for the user's role is the MFA policy's to say.
+    pub code_factor: bool,
 }
 
 /// A server-side session. Only the SHA-256 of the session id is stored, so a copy of the
@@ -93,6 +96,9 @@ pub enum FactorUse {
     Totp { step: i64 },
     /// A recovery code, by its keyed hash; accepted only if unused.
     RecoveryCode { hash: BlindIndex },
+    /// The user's live one-time code (e-mail, SMS), by its keyed hash; accepted only if unused
+    /// and unexpired.
+    Code { hash: BlindIndex },
 }
 
 /// At most `keep` signed-in sessions per user: when a new one would exceed it, the oldest end,
@@ -275,6 +281,7 @@ pub(crate) mod decode {
         created_at_ms: i64,
         password_changed_at_ms: i64,
         mfa_enrolled: bool,
+        code_factor: bool,
     ) -> Result<UserRow> {
         Ok(UserRow {
             id: user_id(id)?,
@@ -286,6 +293,7 @@ pub(crate) mod decode {
             created_at_ms,
             password_changed_at_ms,
             mfa_enrolled,
+            code_factor,
         })
     }
 

@@ -16,6 +16,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 mod backup;
+mod otp;
 mod records;
 
 use crate::migrations::{latest_version, MIGRATIONS};
@@ -241,7 +242,8 @@ const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
-    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
+    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
+    EXISTS (SELECT 1 FROM otp_factors o WHERE o.user_id = u.id AND o.confirmed_at IS NOT NULL)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -275,6 +277,7 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
         r.get(at + 6)?,
         r.get(at + 7)?,
         r.get(at + 8)?,
+        r.get(at + 9)?,
     ))
 }
 
@@ -358,6 +361,11 @@ fn consume_factor(tx: &Connection, user: UserId, factor: &FactorUse, now_ms: i64
         FactorUse::RecoveryCode { hash } => tx.execute(
             "UPDATE mfa_recovery_codes SET used_at = ?1
                  WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
+            params![now_ms, user.to_string(), hash.as_bytes()],
+        )?,
+        FactorUse::Code { hash } => tx.execute(
+            "UPDATE otp_codes SET used_at = ?1
+                 WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL AND expires_at > ?1",
             params![now_ms, user.to_string(), hash.as_bytes()],
         )?,
     };
@@ -777,6 +785,8 @@ impl Store for SqliteStore {
             };
             tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM user_mfa WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM otp_codes WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM otp_factors WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])?;
             insert_event(tx, chain, &event)
         })

@@ -76,6 +76,8 @@ pub struct FileConfig {
     /// `[backup] schedule = "02:30"`, `directory = "/mnt/nas/zhangfang"`, `[backup.s3] …`,
     /// `[backup.retention] daily = 7`, ….
     pub backup: Option<zf_app::backup::BackupConfig>,
+    /// `[otp] email = "smtp"`, `[otp.smtp] host = …`: one-time codes by e-mail or SMS.
+    pub otp: Option<zf_app::identity::OtpConfig>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -138,6 +140,7 @@ impl Settings {
             mfa: file.mfa.clone().unwrap_or_default(),
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
             api_tokens: file.api_tokens.clone().unwrap_or_default(),
+            otp: file.otp.clone().unwrap_or_default().within(&data_dir),
             backup: file.backup.clone().unwrap_or_default(),
             ..AppConfig::default()
         };

@@ -7,10 +7,11 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_crypto::{TotpParams, TotpSecret};
-use zf_domain::{UserId, Username};
+use zf_domain::Username;
 use zf_policy::{Authentication, Grant, Principal};
-use zf_store::{FactorUse, MfaConfirm, SessionRow, SessionUpgrade, StoreError};
+use zf_store::{FactorUse, MfaConfirm, OtpPurpose, SessionRow, SessionUpgrade, StoreError};
 
+use super::otp::SecondFactorMethod;
 use super::recovery::{normalize_recovery_code, RECOVERY_CODES};
 use super::session::{session_ref, SessionToken};
 use crate::identity::session::LOCKED;
@@ -88,6 +89,7 @@ fn factor_name(factor: &FactorUse) -> &'static str {
     match factor {
         FactorUse::Totp { .. } => "totp",
         FactorUse::RecoveryCode { .. } => "recovery code",
+        FactorUse::Code { .. } => "one-time code by e-mail or SMS",
     }
 }
 
@@ -266,7 +268,7 @@ impl App {
     }
 
     /// A copy of `old` under a new id, with a second factor verified now.
-    fn renewed(&self, old: &SessionRow, now: i64) -> (SessionToken, SessionRow) {
+    pub(crate) fn renewed(&self, old: &SessionRow, now: i64) -> (SessionToken, SessionRow) {
         let token = SessionToken::generate();
         let row = SessionRow {
             id_hash: token.hash(),
@@ -279,19 +281,32 @@ impl App {
     }
 
     /// The factor a presented code stands for, if it is one of the user's: a TOTP code of a
-    /// step in the window and later than the last accepted one, or a well-formed recovery code
-    /// (whether it is an unused one of the user's, the store decides as it uses it).
+    /// step in the window and later than the last accepted one, a well-formed recovery code
+    /// (whether it is an unused one of the user's, the store decides as it uses it), or the
+    /// one-time code last sent by e-mail or SMS. Without a `method`, a user with an
+    /// authenticator is asked for it, and a user without one for the code sent.
     async fn presented_factor(
         &self,
-        user: UserId,
+        principal: &Principal,
+        method: Option<SecondFactorMethod>,
         code: &SecretString,
+        purpose: OtpPurpose,
     ) -> Result<Option<FactorUse>, AppError> {
-        let Some(row) = self.store.mfa_get(user).await? else {
-            return Ok(None);
-        };
-        if row.confirmed_at_ms.is_none() {
-            return Ok(None);
+        if method.and_then(SecondFactorMethod::channel).is_some() {
+            return self.presented_code(principal, method, code, purpose).await;
         }
+        let user = principal.user_id;
+        let Some(row) = self
+            .store
+            .mfa_get(user)
+            .await?
+            .filter(|m| m.confirmed_at_ms.is_some())
+        else {
+            return match method {
+                None => self.presented_code(principal, None, code, purpose).await,
+                Some(_) => Ok(None),
+            };
+        };
         let presented = code.expose_secret().trim();
         let p = TotpParams::STANDARD;
         if presented.len() == p.digits as usize && presented.bytes().all(|b| b.is_ascii_digit()) {
@@ -315,6 +330,17 @@ impl App {
         code: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, AppError> {
+        self.complete_sign_in_with(session, None, code, meta).await
+    }
+
+    /// [`App::complete_sign_in`] with the method the user chose, when several are enrolled.
+    pub async fn complete_sign_in_with(
+        &self,
+        session: &SessionContext,
+        method: Option<SecondFactorMethod>,
+        code: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome, AppError> {
         if !session.row.second_factor_pending {
             return Err(AppError::Invalid(
                 "no sign-in is waiting for a second factor on this session".into(),
@@ -327,7 +353,8 @@ impl App {
         let factor = if locked {
             None
         } else {
-            self.presented_factor(principal.user_id, code).await?
+            self.presented_factor(principal, method, code, OtpPurpose::SignIn)
+                .await?
         };
         if let Some(factor) = factor {
             let token = SessionToken::generate();
@@ -408,6 +435,18 @@ impl App {
         code: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, AppError> {
+        self.step_up_with(grant, session, None, code, meta).await
+    }
+
+    /// [`App::step_up`] with the method the user chose, when several are enrolled.
+    pub async fn step_up_with(
+        &self,
+        grant: &Grant,
+        session: &SessionContext,
+        method: Option<SecondFactorMethod>,
+        code: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome, AppError> {
         let principal = &session.principal;
         if session.row.second_factor_pending {
             return Err(AppError::Invalid(
@@ -417,12 +456,7 @@ impl App {
         let now = self.now_ms();
         let guard = self.store.login_guard(&principal.username).await?;
         let locked = guard.locked_at(now);
-        let enrolled = self
-            .store
-            .mfa_get(principal.user_id)
-            .await?
-            .is_some_and(|m| m.confirmed_at_ms.is_some());
-        if !enrolled {
+        if !matches!(principal.authentication, Authentication::MultiFactor { .. }) {
             return Err(AppError::Invalid(
                 "set up an authenticator first: there is no second factor to verify".into(),
             ));
@@ -430,7 +464,8 @@ impl App {
         let factor = if locked {
             None
         } else {
-            self.presented_factor(principal.user_id, code).await?
+            self.presented_factor(principal, method, code, OtpPurpose::StepUp)
+                .await?
         };
         if let Some(factor) = factor {
             let (token, new) = self.renewed(&session.row, now);

@@ -7,6 +7,7 @@
 
 mod hasher;
 mod mfa;
+pub mod otp;
 mod password_policy;
 mod recovery;
 mod roles;
@@ -17,6 +18,7 @@ mod users;
 
 pub use hasher::Hasher;
 pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment};
+pub use otp::{CodeFactorView, CodeSent, OtpConfig, SecondFactorMethod};
 pub use password_policy::{check_password, PasswordPolicy, PasswordPolicyError, PasswordProfile};
 pub use recovery::RECOVERY_CODES;
 pub use roles::EffectivePermissions;

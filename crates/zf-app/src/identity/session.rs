@@ -212,7 +212,7 @@ impl App {
         };
         // With an authenticator the password alone opens only a short wait for the second
         // factor; the session proper starts when the factor is verified, under a new id.
-        let pending = user.mfa_enrolled;
+        let pending = self.second_factor_enrolled(&user);
         let token = SessionToken::generate();
         let id_hash = token.hash();
         let expires = now
@@ -305,7 +305,7 @@ impl App {
         let mfa = &self.config.mfa;
         let authentication = if session.second_factor_pending {
             Authentication::SecondFactorPending
-        } else if user.mfa_enrolled {
+        } else if self.second_factor_enrolled(user) {
             Authentication::MultiFactor {
                 fresh: session
                     .factor_at_ms

@@ -10,6 +10,8 @@ use super::{alerts, audit, backups, clients, crm, mfa, reviews, session, session
         session::login, session::who_am_i, session::logout, session::change_password,
         session::second_factor, session::step_up, sessions::list, sessions::revoke,
         sessions::revoke_all, mfa::status, mfa::begin, mfa::confirm, mfa::regenerate_recovery,
+        session::send_sign_in_code, session::send_step_up_code,
+        mfa::code_factors, mfa::code_begin, mfa::code_confirm,
         tokens::create, tokens::list, tokens::revoke, tokens::list_of_user, tokens::revoke_of_user,
         clients::list, clients::create, clients::search, clients::read, clients::update,
         clients::delete, clients::reveal,

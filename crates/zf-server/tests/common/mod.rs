@@ -2,6 +2,8 @@
 //! fresh PostgreSQL schema, driven through typed helpers.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
