@@ -190,6 +190,8 @@ impl TestDb {
 
     /// [`TestDb::open`] for stories that need a working store to begin with.
     /// The SQLite database file, to look at it from outside the store.
+    // Each test binary compiles this module; not all of them look at files.
+    #[allow(dead_code)]
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match &self.backend {
             Backend::Sqlite { path, .. } => Some(path),
