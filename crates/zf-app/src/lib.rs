@@ -54,6 +54,7 @@ pub struct AppConfig {
     pub password: identity::PasswordPolicy,
     /// How long API tokens may live and how fast they may be used.
     pub api_tokens: identity::TokenPolicy,
+    pub webauthn: identity::WebauthnConfig,
 }
 
 impl Default for AppConfig {
@@ -71,6 +72,7 @@ impl Default for AppConfig {
             max_sessions_per_user: 0,
             api_tokens: identity::TokenPolicy::default(),
             password: identity::PasswordPolicy::default(),
+            webauthn: identity::WebauthnConfig::default(),
         }
     }
 }
@@ -100,6 +102,7 @@ pub struct App {
     pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) rp: Arc<zf_crypto::webauthn::RelyingParty>,
 }
 
 impl App {
@@ -109,6 +112,10 @@ impl App {
         master: &MasterKey,
         config: AppConfig,
     ) -> Result<Self, AppError> {
+        let rp = config
+            .webauthn
+            .relying_party()
+            .map_err(|e| AppError::Invalid(format!("[webauthn]: {e}")))?;
         let keys = Keys::load(store.as_ref(), master).await?;
         let days = config.audit_retention_days;
         let event = zf_audit::AuditEvent::new(
@@ -132,6 +139,7 @@ impl App {
             token_rates: identity::TokenRates::default(),
             erasure_ledger: None,
             backup_lock: Arc::default(),
+            rp: Arc::new(rp),
         })
     }
 

@@ -99,6 +99,15 @@ pub enum AuditAction {
     MfaReset,
     /// A second factor verified on a signed-in session for a critical operation (step-up).
     StepUp,
+    /// A security key or passkey was registered (or a registration was refused).
+    SecurityKeyRegistered,
+    /// A security key or passkey was renamed.
+    SecurityKeyRenamed,
+    /// A security key or passkey was removed, by its user or by a security administrator.
+    SecurityKeyRemoved,
+    /// A security key's signature counter did not move forward: two authenticators may hold
+    /// the same key. The assertion was refused.
+    SecurityKeyCloneSuspected,
     /// One session was ended by its user, or by the concurrent-session limit.
     SessionRevoked,
     /// A backup of the whole database was written (or failed); the detail names the file, the
@@ -182,6 +191,10 @@ impl AuditAction {
             AuditAction::MfaEnabled => "mfa_enabled",
             AuditAction::MfaReset => "mfa_reset",
             AuditAction::StepUp => "step_up",
+            AuditAction::SecurityKeyRegistered => "security_key_registered",
+            AuditAction::SecurityKeyRenamed => "security_key_renamed",
+            AuditAction::SecurityKeyRemoved => "security_key_removed",
+            AuditAction::SecurityKeyCloneSuspected => "security_key_clone_suspected",
             AuditAction::SessionRevoked => "session_revoked",
             AuditAction::BackupCreated => "backup_created",
             AuditAction::BackupVerified => "backup_verified",

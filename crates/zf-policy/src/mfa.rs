@@ -42,6 +42,21 @@ impl MfaPolicy {
     }
 }
 
+/// Which second factors a user has, so a refusal can say what would answer it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Factors {
+    /// A confirmed authenticator app (TOTP), with its recovery codes.
+    pub totp: bool,
+    /// At least one security key or passkey (WebAuthn).
+    pub security_key: bool,
+}
+
+impl Factors {
+    pub fn any(self) -> bool {
+        self.totp || self.security_key
+    }
+}
+
 /// How far the caller has authenticated on this session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Authentication {

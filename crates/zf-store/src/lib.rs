@@ -16,6 +16,7 @@ mod records;
 mod rows;
 mod scope;
 mod sqlite;
+mod webauthn;
 
 use async_trait::async_trait;
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
@@ -40,6 +41,10 @@ pub use rows::{
     SessionLimit, SessionRow, SessionUpgrade, UserRow,
 };
 pub use sqlite::SqliteStore;
+pub use webauthn::{
+    CeremonyPurpose, CeremonyRow, CredentialAdd, CredentialRow, KeyUse, PasskeySignIn,
+    WebauthnStore,
+};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -375,7 +380,7 @@ pub struct AuditHead {
 }
 
 #[async_trait]
-pub trait Store: RecordStore + Send + Sync + 'static {
+pub trait Store: RecordStore + WebauthnStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
 

@@ -16,6 +16,7 @@ use zf_policy::{Role, Scope};
 
 mod backup;
 mod records;
+mod webauthn;
 
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
@@ -117,6 +118,7 @@ fn map_unique(e: tokio_postgres::Error) -> StoreError {
             return StoreError::Conflict(match db.constraint() {
                 Some("users_username_key") => Unique::Username,
                 Some("clients_uscc_key") => Unique::ClientUscc,
+                Some("webauthn_credentials_pkey") => Unique::WebauthnCredential,
                 _ => Unique::Other,
             });
         }
@@ -217,7 +219,8 @@ async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
-    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
+    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
+    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -251,6 +254,7 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
         r.try_get(at + 6)?,
         r.try_get(at + 7)?,
         r.try_get(at + 8)?,
+        r.try_get(at + 9)?,
     )
 }
 
@@ -355,6 +359,7 @@ async fn consume_factor(
             )
             .await?
         }
+        FactorUse::SecurityKey(k) => webauthn::use_key(c, &user, k, now_ms).await?,
     };
     Ok(n == 1)
 }
@@ -813,6 +818,11 @@ impl Store for PgStore {
             .await?;
         tx.execute("DELETE FROM user_mfa WHERE user_id = $1", &[&id])
             .await?;
+        tx.execute(
+            "DELETE FROM webauthn_credentials WHERE user_id = $1",
+            &[&id],
+        )
+        .await?;
         tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&id])
             .await?;
         insert_event(&tx, &self.chain, &event).await?;

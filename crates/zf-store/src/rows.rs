@@ -35,8 +35,13 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at_ms: i64,
     pub password_changed_at_ms: i64,
-    /// A confirmed authenticator (TOTP) is enrolled, so sign-in asks for a second factor.
+    /// A confirmed authenticator (TOTP) or a security key is enrolled, so sign-in asks for a
+    /// second factor.
     pub mfa_enrolled: bool,
+    /// A confirmed authenticator app (TOTP).
+    pub totp_enrolled: bool,
+    /// How many security keys and passkeys the user has.
+    pub security_keys: i64,
 }
 
 /// A server-side session. Only the SHA-256 of the session id is stored, so a copy of the
@@ -93,6 +98,9 @@ pub enum FactorUse {
     Totp { step: i64 },
     /// A recovery code, by its keyed hash; accepted only if unused.
     RecoveryCode { hash: BlindIndex },
+    /// A security key's assertion; accepted only if the key's state is still the one it was
+    /// verified against.
+    SecurityKey(crate::KeyUse),
 }
 
 /// At most `keep` signed-in sessions per user: when a new one would exceed it, the oldest end,
@@ -274,7 +282,8 @@ pub(crate) mod decode {
         disabled: bool,
         created_at_ms: i64,
         password_changed_at_ms: i64,
-        mfa_enrolled: bool,
+        totp_enrolled: bool,
+        security_keys: i64,
     ) -> Result<UserRow> {
         Ok(UserRow {
             id: user_id(id)?,
@@ -285,7 +294,9 @@ pub(crate) mod decode {
             disabled,
             created_at_ms,
             password_changed_at_ms,
-            mfa_enrolled,
+            mfa_enrolled: totp_enrolled || security_keys > 0,
+            totp_enrolled,
+            security_keys,
         })
     }
 

@@ -17,6 +17,7 @@ use zf_policy::{Role, Scope};
 
 mod backup;
 mod records;
+mod webauthn;
 
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
@@ -167,6 +168,8 @@ fn map_unique(e: rusqlite::Error) -> StoreError {
                 Unique::Username
             } else if msg.contains("clients.uscc") {
                 Unique::ClientUscc
+            } else if msg.contains("webauthn_credentials.credential_id") {
+                Unique::WebauthnCredential
             } else {
                 Unique::Other
             };
@@ -241,7 +244,8 @@ const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref
 
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
-    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL)";
+    EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
+    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -275,6 +279,7 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
         r.get(at + 6)?,
         r.get(at + 7)?,
         r.get(at + 8)?,
+        r.get(at + 9)?,
     ))
 }
 
@@ -360,6 +365,7 @@ fn consume_factor(tx: &Connection, user: UserId, factor: &FactorUse, now_ms: i64
                  WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
             params![now_ms, user.to_string(), hash.as_bytes()],
         )?,
+        FactorUse::SecurityKey(k) => webauthn::use_key(tx, user, k, now_ms)?,
     };
     Ok(n == 1)
 }
@@ -747,6 +753,7 @@ impl Store for SqliteStore {
             };
             tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM user_mfa WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM webauthn_credentials WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])?;
             insert_event(tx, chain, &event)
         })

@@ -120,14 +120,15 @@ fn normalize_recovery_code(text: &str) -> Option<Zeroizing<String>> {
     (out.len() == RECOVERY_LEN).then_some(out)
 }
 
-fn factor_name(factor: &FactorUse) -> &'static str {
+pub(super) fn factor_name(factor: &FactorUse) -> &'static str {
     match factor {
         FactorUse::Totp { .. } => "totp",
         FactorUse::RecoveryCode { .. } => "recovery code",
+        FactorUse::SecurityKey(_) => "security key",
     }
 }
 
-fn session_actor(principal: &Principal, session_ref: &str, meta: &RequestMeta) -> Actor {
+pub(super) fn session_actor(principal: &Principal, session_ref: &str, meta: &RequestMeta) -> Actor {
     Actor {
         user_id: Some(principal.user_id),
         name: principal.username.as_str().to_owned(),
@@ -309,7 +310,7 @@ impl App {
     }
 
     /// A copy of `old` under a new id, with a second factor verified now.
-    fn renewed(&self, old: &SessionRow, now: i64) -> (SessionToken, SessionRow) {
+    pub(super) fn renewed(&self, old: &SessionRow, now: i64) -> (SessionToken, SessionRow) {
         let token = SessionToken::generate();
         let row = SessionRow {
             id_hash: token.hash(),

@@ -326,6 +326,10 @@ impl App {
                     .password
                     .expired(user.password_changed_at_ms, now),
             authentication,
+            factors: zf_policy::Factors {
+                totp: user.totp_enrolled,
+                security_key: user.security_keys > 0,
+            },
             token: None,
         }
     }
@@ -429,6 +433,7 @@ impl App {
             return Err(zf_policy::Denied::StepUpRequired {
                 operation: "change_own_password",
                 enrolled: true,
+                factors: principal.factors,
             }
             .into());
         }
