@@ -192,8 +192,10 @@ fn descriptor(
     })
 }
 
+/// `{"publicKey": …}`, the argument of `navigator.credentials.create/get`.
 fn options_json(value: impl serde::Serialize) -> Result<serde_json::Value, WebauthnError> {
-    serde_json::to_value(value).map_err(|e| WebauthnError::Config(e.to_string()))
+    let inner = serde_json::to_value(value).map_err(|e| WebauthnError::Config(e.to_string()))?;
+    Ok(serde_json::json!({ "publicKey": inner }))
 }
 
 fn auth_refusal(e: AuthCeremonyErr) -> WebauthnError {

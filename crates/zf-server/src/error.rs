@@ -2,7 +2,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use zf_app::AppError;
-use zf_policy::Denied;
+use zf_policy::{Denied, Factors};
 
 tokio::task_local! {
     /// The id of the request being served, so every error body can name it.
@@ -25,38 +25,66 @@ pub struct ApiError {
 }
 
 /// A machine-readable way forward after a refusal for want of a second factor: the client
-/// POSTs `{"code": "…"}` (a TOTP code or a recovery code) to `endpoint` and retries, or, for
-/// `enrol`, sets up an authenticator there first.
+/// POSTs `{"code": "…"}` (a TOTP code or a recovery code) to `endpoint`, or answers a security
+/// key's ceremony at `security_key` (POST its `options`, pass them to
+/// `navigator.credentials.get`, POST the credential to its `endpoint`), and retries; for `enrol`,
+/// it sets up an authenticator or a security key first.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Challenge {
     /// `sign_in` (finish signing in), `step_up` (verify again for a critical operation) or
-    /// `enrol` (set up an authenticator first).
+    /// `enrol` (set up a second factor first).
     pub kind: &'static str,
     pub endpoint: &'static str,
-    /// What `endpoint` accepts: `totp`, `recovery_code`.
-    pub methods: &'static [&'static str],
+    /// The factors the user has that answer it: `totp`, `recovery_code`, `security_key`.
+    pub methods: Vec<&'static str>,
+    /// Where a security key answers, when the user has one (or, for `enrol`, registers one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_key: Option<SecurityKeyEndpoints>,
     /// How long a verified factor then counts for critical operations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age_seconds: Option<i64>,
 }
 
-const FACTORS: &[&str] = &["totp", "recovery_code"];
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SecurityKeyEndpoints {
+    pub options: &'static str,
+    pub endpoint: &'static str,
+}
+
+fn methods(factors: Factors) -> Vec<&'static str> {
+    let mut m = Vec::new();
+    if factors.totp {
+        m.extend(["totp", "recovery_code"]);
+    }
+    if factors.security_key {
+        m.push("security_key");
+    }
+    m
+}
 
 impl Challenge {
-    fn sign_in() -> Self {
+    fn sign_in(factors: Factors) -> Self {
         Challenge {
             kind: "sign_in",
             endpoint: "/api/v1/session/second-factor",
-            methods: FACTORS,
+            methods: methods(factors),
+            security_key: factors.security_key.then_some(SecurityKeyEndpoints {
+                options: "/api/v1/session/second-factor/security-key/options",
+                endpoint: "/api/v1/session/second-factor/security-key",
+            }),
             max_age_seconds: None,
         }
     }
 
-    fn step_up() -> Self {
+    fn step_up(factors: Factors) -> Self {
         Challenge {
             kind: "step_up",
             endpoint: "/api/v1/session/step-up",
-            methods: FACTORS,
+            methods: methods(factors),
+            security_key: factors.security_key.then_some(SecurityKeyEndpoints {
+                options: "/api/v1/session/step-up/security-key/options",
+                endpoint: "/api/v1/session/step-up/security-key",
+            }),
             max_age_seconds: None,
         }
     }
@@ -65,7 +93,11 @@ impl Challenge {
         Challenge {
             kind: "enrol",
             endpoint: "/api/v1/mfa/totp",
-            methods: &["totp"],
+            methods: vec!["totp", "security_key"],
+            security_key: Some(SecurityKeyEndpoints {
+                options: "/api/v1/mfa/security-keys/options",
+                endpoint: "/api/v1/mfa/security-keys",
+            }),
             max_age_seconds: None,
         }
     }
@@ -129,27 +161,26 @@ impl ApiError {
             Denied::NotForToken { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "token_forbidden", denied.to_string())
             }
-            Denied::SecondFactorPending => Self::new(
+            Denied::SecondFactorPending { factors } => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_required",
                 denied.to_string(),
             )
-            .with_challenge(Challenge::sign_in()),
+            .with_challenge(Challenge::sign_in(*factors)),
             Denied::MfaEnrolmentRequired => Self::new(
                 StatusCode::FORBIDDEN,
                 "mfa_enrolment_required",
                 denied.to_string(),
             )
             .with_challenge(Challenge::enrol()),
-            Denied::StepUpRequired { enrolled, .. } => {
-                Self::new(StatusCode::FORBIDDEN, "mfa_required", denied.to_string()).with_challenge(
-                    if *enrolled {
-                        Challenge::step_up()
-                    } else {
-                        Challenge::enrol()
-                    },
-                )
-            }
+            Denied::StepUpRequired {
+                enrolled, factors, ..
+            } => Self::new(StatusCode::FORBIDDEN, "mfa_required", denied.to_string())
+                .with_challenge(if *enrolled {
+                    Challenge::step_up(*factors)
+                } else {
+                    Challenge::enrol()
+                }),
         }
     }
 }

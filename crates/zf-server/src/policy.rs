@@ -263,7 +263,7 @@ fn refuse(state: &AppState, path: &str, back: &str, denied: &Denied) -> Response
     match denied {
         Denied::NotSignedIn => Redirect::to("/login").into_response(),
         Denied::PasswordChangeRequired => Redirect::to("/password").into_response(),
-        Denied::SecondFactorPending => Redirect::to("/login/second-factor").into_response(),
+        Denied::SecondFactorPending { .. } => Redirect::to("/login/second-factor").into_response(),
         Denied::MfaEnrolmentRequired
         | Denied::StepUpRequired {
             enrolled: false, ..

@@ -76,6 +76,73 @@ pub struct FileConfig {
     /// `[backup] schedule = "02:30"`, `directory = "/mnt/nas/zhangfang"`, `[backup.s3] …`,
     /// `[backup.retention] daily = 7`, ….
     pub backup: Option<zf_app::backup::BackupConfig>,
+    /// `[webauthn] rp_id = "crm.example.cn"`, `origin = "https://crm.example.cn"`,
+    /// `rp_name = "…"`: where security keys and passkeys are bound.
+    pub webauthn: Option<WebauthnFile>,
+}
+
+/// The relying party for security keys and passkeys. Unset, it is `localhost` and
+/// `https://localhost:<listen port>`: browsers accept no IP address as an RP ID, so a server
+/// reached by a name sets that name here.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    /// The domain keys are bound to; the origin's host or a parent domain of it.
+    pub rp_id: Option<String>,
+    /// The exact origin (scheme, host and port) users open the web UI at.
+    pub origin: Option<String>,
+    /// The name an authenticator shows for the key (default "Zhangfang", or the firm's name).
+    pub rp_name: Option<String>,
+}
+
+/// The `[webauthn]` section resolved against the port the server listens on.
+pub fn webauthn_config(
+    file: Option<&WebauthnFile>,
+    firm_name: Option<&str>,
+    port: u16,
+) -> anyhow::Result<zf_app::identity::WebauthnConfig> {
+    let file = file.cloned().unwrap_or_default();
+    let rp_id = file
+        .rp_id
+        .unwrap_or_else(|| "localhost".into())
+        .trim()
+        .to_ascii_lowercase();
+    let origin = match file.origin {
+        Some(o) => o.trim().trim_end_matches('/').to_owned(),
+        None if port == 443 => format!("https://{rp_id}"),
+        None => format!("https://{rp_id}:{port}"),
+    };
+    let host = origin
+        .strip_prefix("https://")
+        .ok_or_else(|| anyhow::anyhow!("webauthn.origin must start with https://"))?;
+    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    if host.contains('/') || !(host == rp_id || host.ends_with(&format!(".{rp_id}"))) {
+        bail!(
+            "webauthn.origin {origin:?} must be https://<host>[:port] with the host equal to \
+             webauthn.rp_id {rp_id:?} or under it"
+        );
+    }
+    if rp_id.parse::<std::net::IpAddr>().is_ok() {
+        bail!("webauthn.rp_id must be a domain name: browsers refuse an IP address");
+    }
+    let config = zf_app::identity::WebauthnConfig {
+        rp_id,
+        origins: vec![origin],
+        rp_name: file
+            .rp_name
+            .or_else(|| firm_name.map(str::to_owned))
+            .unwrap_or_else(|| "Zhangfang".into()),
+    };
+    config
+        .relying_party()
+        .map_err(|e| anyhow::anyhow!("[webauthn]: {e}"))?;
+    Ok(config)
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -139,6 +206,11 @@ impl Settings {
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
             api_tokens: file.api_tokens.clone().unwrap_or_default(),
             backup: file.backup.clone().unwrap_or_default(),
+            webauthn: webauthn_config(
+                file.webauthn.as_ref(),
+                file.firm_name.as_deref(),
+                file.listen.map_or(8443, |l| l.port()),
+            )?,
             ..AppConfig::default()
         };
         if !(1..=3650).contains(&app.api_tokens.max_days) || app.api_tokens.requests_per_minute == 0
