@@ -15,11 +15,11 @@ use webauthn_rp::request::auth::{
     NonDiscoverableCredentialRequestOptions, SignatureCounterEnforcement,
 };
 use webauthn_rp::request::register::{
-    PublicKeyCredentialCreationOptions, PublicKeyCredentialUserEntity,
+    CredProtect, PublicKeyCredentialCreationOptions, PublicKeyCredentialUserEntity,
     RegistrationVerificationOptions, UserHandle16, Username,
 };
 use webauthn_rp::request::{
-    AsciiDomain, Credentials, PublicKeyCredentialDescriptor, RpId, TimedCeremony,
+    AsciiDomain, Credentials, ExtensionInfo, PublicKeyCredentialDescriptor, RpId, TimedCeremony,
 };
 use webauthn_rp::response::auth::error::AuthCeremonyErr;
 use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
@@ -259,7 +259,13 @@ impl RelyingParty {
             .collect::<Result<Vec<_>, _>>()?;
         let options = match kind {
             CredentialKind::Passkey => {
-                PublicKeyCredentialCreationOptions::passkey(&self.rp_id, user, exclude)
+                let mut o = PublicKeyCredentialCreationOptions::passkey(&self.rp_id, user, exclude);
+                // credProtect is asked for but not made a condition: an authenticator without
+                // the extension (many platform ones) would otherwise refuse to make a passkey,
+                // and every passkey sign-in checks user verification here anyway.
+                o.extensions.cred_protect =
+                    CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
+                o
             }
             CredentialKind::SecurityKey => {
                 PublicKeyCredentialCreationOptions::second_factor(&self.rp_id, user, exclude)

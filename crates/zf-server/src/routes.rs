@@ -202,6 +202,7 @@ fn table() -> Table {
     .add(Post,   "/api/v1/leads/{id}/convert", LeadConvert,      api::crm::lead_convert)
     // Web UI
     .add(Get,    "/assets/app.css",           PublicDocument,    ui::assets::stylesheet)
+    .add(Get,    "/assets/webauthn.js",       PublicDocument,    ui::assets::webauthn_script)
     .add(Get,    "/favicon.ico",              PublicDocument,    ui::assets::favicon)
     .add(Get,    "/",                         PublicDocument,    ui::pages::home)
     .add(Get,    "/language",                 PublicDocument,    ui::pages::language)
@@ -217,6 +218,8 @@ fn table() -> Table {
     .add(Get,    "/mfa",                      MfaStatus,         ui::mfa::page)
     .add(Post,   "/mfa/totp",                 MfaEnrol,          ui::mfa::begin)
     .add(Post,   "/mfa/totp/confirm",         MfaEnrol,          ui::mfa::confirm)
+    .add(Post,   "/mfa/security-keys/{id}/rename", SecurityKeyRename, ui::webauthn::key_rename)
+    .add(Post,   "/mfa/security-keys/{id}/remove", SecurityKeyRemove, ui::webauthn::key_remove)
     .add(Get,    "/sessions",                 OwnSessionList,    ui::sessions::list)
     .add(Post,   "/sessions/{id}/revoke",     OwnSessionRevoke,  ui::sessions::revoke)
     .add(Get,    "/tokens",                   OwnTokenList,      ui::tokens::list)

@@ -58,13 +58,14 @@ async fn mfa_page(
 ) -> Result<Markup, ApiError> {
     let session = auth.session()?;
     let status = state.app.mfa_status(session).await?;
+    let keys = state.app.security_keys(session).await?;
     let pending = if status.enrolled {
         None
     } else {
         state.app.totp_pending(session).await?
     };
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
-    Ok(layout::page(
+    Ok(layout::page_webauthn(
         lang,
         auth,
         lang.t(Msg::Security),
@@ -88,6 +89,7 @@ async fn mfa_page(
                     }
                 }
             }
+            (super::webauthn::keys_section(lang, auth, &keys))
             p { a href="/sessions" { (lang.t(Msg::Sessions)) } }
         },
     ))
@@ -192,11 +194,26 @@ fn local_path(next: Option<&str>) -> &str {
 }
 
 fn step_up_form(lang: Lang, auth: &Authorized, next: &str, error: Option<&str>) -> Markup {
-    layout::page(
+    let has_key = auth
+        .session
+        .as_ref()
+        .is_some_and(|s| s.principal.factors.security_key);
+    layout::page_webauthn(
         lang,
         auth,
         lang.t(Msg::StepUpTitle),
         html! {
+            @if has_key {
+                div.card {
+                    (super::webauthn::assertion_button(
+                        lang,
+                        Msg::UseSecurityKey,
+                        "/api/v1/session/step-up/security-key/options",
+                        "/api/v1/session/step-up/security-key",
+                        next,
+                    ))
+                }
+            }
             form.card method="post" action="/step-up" {
                 p.note { (lang.t(Msg::StepUpNote)) }
                 @if let Some(e) = error { p.error role="alert" { (e) } }

@@ -15,7 +15,7 @@ use crate::routes::AppState;
 use crate::ApiError;
 
 fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
-    layout::bare(
+    layout::bare_webauthn(
         lang,
         lang.t(Msg::SignIn),
         html! {
@@ -26,6 +26,15 @@ fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
                 label for="password" { (lang.t(Msg::Password)) }
                 input #password name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { (lang.t(Msg::SignIn)) }
+            }
+            div.card {
+                (super::webauthn::assertion_button(
+                    lang,
+                    Msg::SignInWithPasskey,
+                    "/api/v1/session/passkey/options",
+                    "/api/v1/session/passkey",
+                    "/clients",
+                ))
             }
         },
     )
@@ -178,10 +187,26 @@ pub async fn password_submit(
 
 fn second_factor_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Markup {
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
-    layout::bare(
+    let factors = auth
+        .session
+        .as_ref()
+        .map(|s| s.principal.factors)
+        .unwrap_or_default();
+    layout::bare_webauthn(
         lang,
         lang.t(Msg::SecondFactor),
         html! {
+            @if factors.security_key {
+                div.card {
+                    (super::webauthn::assertion_button(
+                        lang,
+                        Msg::UseSecurityKey,
+                        "/api/v1/session/second-factor/security-key/options",
+                        "/api/v1/session/second-factor/security-key",
+                        "/",
+                    ))
+                }
+            }
             form.card method="post" action="/login/second-factor" {
                 @if let Some(e) = error { p.error role="alert" { (e) } }
                 input type="hidden" name="csrf" value=(csrf);
