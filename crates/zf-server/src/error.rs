@@ -21,7 +21,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     /// What would satisfy the refusal, for refusals a second factor answers.
-    pub challenge: Option<Challenge>,
+    /// Boxed: most errors carry none, and the `Result`s of the edge stay small.
+    pub challenge: Option<Box<Challenge>>,
 }
 
 /// A machine-readable way forward after a refusal for want of a second factor: the client
@@ -128,7 +129,7 @@ impl ApiError {
     }
 
     fn with_challenge(mut self, challenge: Challenge) -> Self {
-        self.challenge = Some(challenge);
+        self.challenge = Some(Box::new(challenge));
         self
     }
 
@@ -236,7 +237,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 request_id: current_request_id(),
             },
-            challenge: self.challenge.as_ref(),
+            challenge: self.challenge.as_deref(),
         };
         (self.status, axum::Json(body)).into_response()
     }
