@@ -152,6 +152,21 @@ fn challenge_bytes(c: u128) -> [u8; 16] {
     c.to_le_bytes()
 }
 
+/// A DNS name as browsers accept for an RP ID: dot-separated labels of letters, digits and
+/// inner hyphens, and not an IPv4 address.
+fn is_host_name(name: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    name.len() <= 253
+        && name.split('.').all(label_ok)
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+}
+
 fn ms(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -209,6 +224,11 @@ impl RelyingParty {
     /// `rp_id` is a domain (browsers refuse IP addresses); `origins` are the exact
     /// `scheme://host[:port]` values pages may call from.
     pub fn new(rp_id: &str, origins: Vec<String>, name: &str) -> Result<Self, WebauthnError> {
+        if !is_host_name(rp_id) {
+            return Err(WebauthnError::Config(format!(
+                "rp_id {rp_id:?} is not a domain name (letters, digits, hyphens and dots; no IP address)"
+            )));
+        }
         let domain = AsciiDomain::try_from(rp_id.to_ascii_lowercase())
             .map_err(|e| WebauthnError::Config(format!("rp_id {rp_id:?}: {e}")))?;
         if origins.is_empty() {
@@ -526,7 +546,12 @@ mod tests {
         )
         .is_ok());
         assert!(RelyingParty::new("crm.example.cn", vec![], "Zhangfang").is_err());
-        assert!(RelyingParty::new("bad domain", vec!["https://x".into()], "Zhangfang").is_err());
+        for bad in ["bad domain", "127.0.0.1", "", "-x.cn", "a..cn", "::1"] {
+            assert!(
+                RelyingParty::new(bad, vec!["https://x".into()], "Zhangfang").is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -284,3 +284,46 @@ pub fn init_logging(settings: &Settings) {
         builder.try_init()
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webauthn_defaults_to_localhost_on_the_listen_port_and_checks_what_is_given() {
+        let c = webauthn_config(None, Some("某某财税"), 9443).unwrap();
+        assert_eq!(c.rp_id, "localhost");
+        assert_eq!(c.origins, vec!["https://localhost:9443".to_owned()]);
+        assert_eq!(c.rp_name, "某某财税");
+        let named = WebauthnFile {
+            rp_id: Some("crm.example.cn".into()),
+            ..WebauthnFile::default()
+        };
+        let c = webauthn_config(Some(&named), None, 443).unwrap();
+        assert_eq!(c.origins, vec!["https://crm.example.cn".to_owned()]);
+        let parent = WebauthnFile {
+            rp_id: Some("example.cn".into()),
+            origin: Some("https://crm.example.cn:8443/".into()),
+            rp_name: None,
+        };
+        let c = webauthn_config(Some(&parent), None, 8443).unwrap();
+        assert_eq!(c.origins, vec!["https://crm.example.cn:8443".to_owned()]);
+        for (rp_id, origin) in [
+            ("example.cn", "http://crm.example.cn"),
+            ("example.cn", "https://evil.cn"),
+            ("127.0.0.1", "https://127.0.0.1:8443"),
+            ("example.cn", "https://crm.example.cn/path"),
+        ] {
+            let f = WebauthnFile {
+                rp_id: Some(rp_id.into()),
+                origin: Some(origin.into()),
+                rp_name: None,
+            };
+            assert!(
+                webauthn_config(Some(&f), None, 8443).is_err(),
+                "{rp_id} {origin}"
+            );
+        }
+        assert!(toml::from_str::<FileConfig>("[webauthn]\nrp_idd = \"x\"\n").is_err());
+    }
+}
