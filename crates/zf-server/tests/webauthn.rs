@@ -414,6 +414,20 @@ async fn refused_assertions_are_audited_and_count_towards_the_lock(backend: Back
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, status) = passkey_sign_in(&server, &mut key).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let events = server.audit().await;
+    let details: Vec<&str> = events
+        .iter()
+        .filter(|e| e.action == "login" && e.outcome == "failed")
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    assert!(
+        details.iter().any(|d| d.contains("user was not verified")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains("unknown or removed key")),
+        "{details:?}"
+    );
 }
 
 async fn a_locked_account_cannot_sign_in_with_its_passkey(backend: Backend) {
