@@ -78,7 +78,8 @@ async fn mfa_page(
                 }
                 p.note { (lang.t(Msg::MfaResetNote)) }
             } @else {
-                @if status.required { p.note role="alert" { (lang.t(Msg::MfaRequiredForRole)) } }
+                // A security key meets the requirement as well as an authenticator app.
+                @if status.required && keys.is_empty() { p.note role="alert" { (lang.t(Msg::MfaRequiredForRole)) } }
                 @else { p { (lang.t(Msg::MfaOptional)) } }
                 @if let Some(e) = &pending {
                     (enrolment(lang, auth, e, error))
