@@ -27,6 +27,10 @@ pub enum AppError {
     /// Too many requests from one caller in a window; retry later.
     #[error("{0}")]
     RateLimited(String),
+    /// A service the use-case depends on (a mail server, an SMS gateway) failed; nothing was
+    /// changed that the caller must undo.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -15,6 +15,7 @@ const AUDIT_SIGNING_KEY: &str = "audit-signing/v1";
 const MFA_KEY: &str = "mfa-secrets/v1";
 const ID_NUMBER_DOMAIN: &str = "clients.legal_rep_id_number";
 const RECOVERY_CODE_DOMAIN: &str = "mfa_recovery_codes.code";
+const OTP_CODE_DOMAIN: &str = "otp_codes.code";
 
 /// The keys a running node holds: the current KEK and the system keys it has unwrapped.
 pub struct Keys {
@@ -173,6 +174,59 @@ impl Keys {
         value.push(0);
         value.extend_from_slice(normalized.as_bytes());
         self.blind_index.index(RECOVERY_CODE_DOMAIN, &value)
+    }
+
+    fn otp_address_aad(user: UserId, channel: zf_store::OtpChannel) -> Aad {
+        let field = match channel {
+            zf_store::OtpChannel::Email => "email_address",
+            zf_store::OtpChannel::Sms => "sms_address",
+        };
+        Aad::new("otp_factors", user.to_string(), field)
+    }
+
+    /// Seals the address one-time codes go to, bound to its user and channel. A pending and a
+    /// confirmed address share the binding, so confirming one moves the ciphertext as it is.
+    pub fn seal_otp_address(
+        &self,
+        user: UserId,
+        channel: zf_store::OtpChannel,
+        address: &str,
+    ) -> Sealed {
+        self.mfa.seal(
+            self.data_key_version(),
+            address.as_bytes(),
+            &Self::otp_address_aad(user, channel),
+        )
+    }
+
+    pub fn open_otp_address(
+        &self,
+        user: UserId,
+        channel: zf_store::OtpChannel,
+        sealed: &Sealed,
+    ) -> Result<zeroize::Zeroizing<String>, AppError> {
+        let bytes = self
+            .mfa
+            .open(sealed, &Self::otp_address_aad(user, channel))?;
+        String::from_utf8(bytes.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| AppError::Internal("stored code address is not UTF-8".into()))
+    }
+
+    /// A one-time code as stored: keyed (six digits are a million guesses offline otherwise)
+    /// and bound to its user, purpose and channel, so it answers nothing else.
+    pub fn otp_code_hash(
+        &self,
+        user: UserId,
+        purpose: zf_store::OtpPurpose,
+        channel: zf_store::OtpChannel,
+        code: &str,
+    ) -> BlindIndex {
+        let mut value = zeroize::Zeroizing::new(
+            format!("{user}\0{}\0{}\0", purpose.as_str(), channel.as_str()).into_bytes(),
+        );
+        value.extend_from_slice(code.as_bytes());
+        self.blind_index.index(OTP_CODE_DOMAIN, &value)
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {

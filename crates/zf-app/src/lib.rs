@@ -55,6 +55,8 @@ pub struct AppConfig {
     /// How long API tokens may live and how fast they may be used.
     pub api_tokens: identity::TokenPolicy,
     pub webauthn: identity::WebauthnConfig,
+    /// One-time codes by e-mail or SMS: senders and the rules for codes.
+    pub otp: identity::OtpConfig,
 }
 
 impl Default for AppConfig {
@@ -73,6 +75,7 @@ impl Default for AppConfig {
             api_tokens: identity::TokenPolicy::default(),
             password: identity::PasswordPolicy::default(),
             webauthn: identity::WebauthnConfig::default(),
+            otp: identity::OtpConfig::default(),
         }
     }
 }
@@ -103,6 +106,8 @@ pub struct App {
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
     pub(crate) rp: Arc<zf_crypto::webauthn::RelyingParty>,
+    /// Deliver one-time codes, one per channel configured.
+    pub(crate) senders: identity::otp::Senders,
 }
 
 impl App {
@@ -116,6 +121,8 @@ impl App {
             .webauthn
             .relying_party()
             .map_err(|e| AppError::Invalid(format!("[webauthn]: {e}")))?;
+        let senders = identity::otp::Senders::from_config(&config.otp)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         let keys = Keys::load(store.as_ref(), master).await?;
         let days = config.audit_retention_days;
         let event = zf_audit::AuditEvent::new(
@@ -140,6 +147,7 @@ impl App {
             erasure_ledger: None,
             backup_lock: Arc::default(),
             rp: Arc::new(rp),
+            senders,
         })
     }
 
@@ -147,6 +155,13 @@ impl App {
     /// window without waiting.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same application delivering one-time codes through `senders` (an SMS gateway
+    /// built outside the configuration).
+    pub fn with_code_senders(mut self, senders: identity::otp::Senders) -> Self {
+        self.senders = senders;
         self
     }
 

@@ -97,6 +97,8 @@ pub enum AuditAction {
     MfaEnabled,
     /// An operator removed a user's authenticator and recovery codes.
     MfaReset,
+    /// A user replaced their recovery codes with a new set; the old ones stopped working.
+    RecoveryCodesRegenerated,
     /// A second factor verified on a signed-in session for a critical operation (step-up).
     StepUp,
     /// A security key or passkey was registered (or a registration was refused).
@@ -108,6 +110,10 @@ pub enum AuditAction {
     /// A security key's signature counter did not move forward: two authenticators may hold
     /// the same key. The assertion was refused.
     SecurityKeyCloneSuspected,
+    /// A one-time code was sent by e-mail or SMS (the detail names the channel, the masked
+    /// address and the purpose, never the code); a refused request (throttled) or a failed
+    /// delivery is recorded with its outcome.
+    SecondFactorCodeSent,
     /// One session was ended by its user, or by the concurrent-session limit.
     SessionRevoked,
     /// A backup of the whole database was written (or failed); the detail names the file, the
@@ -190,11 +196,13 @@ impl AuditAction {
             AuditAction::MfaEnrolmentStarted => "mfa_enrolment_started",
             AuditAction::MfaEnabled => "mfa_enabled",
             AuditAction::MfaReset => "mfa_reset",
+            AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::StepUp => "step_up",
             AuditAction::SecurityKeyRegistered => "security_key_registered",
             AuditAction::SecurityKeyRenamed => "security_key_renamed",
             AuditAction::SecurityKeyRemoved => "security_key_removed",
             AuditAction::SecurityKeyCloneSuspected => "security_key_clone_suspected",
+            AuditAction::SecondFactorCodeSent => "second_factor_code_sent",
             AuditAction::SessionRevoked => "session_revoked",
             AuditAction::BackupCreated => "backup_created",
             AuditAction::BackupVerified => "backup_verified",

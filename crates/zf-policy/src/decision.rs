@@ -229,7 +229,8 @@ mod tests {
             authentication: Authentication::MultiFactor { fresh: true },
             factors: Factors {
                 totp: true,
-                security_key: false,
+                recovery_code: true,
+                ..Factors::default()
             },
             token: None,
         }
@@ -384,6 +385,7 @@ mod tests {
                 Operation::RoleChange,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
+                Operation::RecoveryCodesRegenerate,
                 Operation::UserSecurityKeyRemove,
                 Operation::TokenCreate,
                 Operation::ClientExport,

@@ -40,6 +40,8 @@ pub enum Operation {
     MfaStatus,
     /// Set up one's own authenticator.
     MfaEnrol,
+    /// Replace one's own recovery codes with a new set.
+    RecoveryCodesRegenerate,
     /// List one's own sessions.
     OwnSessionList,
     /// End one of one's own sessions.
@@ -143,7 +145,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 76] = [
+    pub const ALL: [Operation; 77] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -167,6 +169,7 @@ impl Operation {
         Operation::StepUp,
         Operation::MfaStatus,
         Operation::MfaEnrol,
+        Operation::RecoveryCodesRegenerate,
         Operation::OwnSessionList,
         Operation::OwnSessionRevoke,
         Operation::UserSessionsRevoke,
@@ -235,6 +238,7 @@ impl Operation {
             | Operation::StepUp
             | Operation::MfaStatus
             | Operation::MfaEnrol
+            | Operation::RecoveryCodesRegenerate
             | Operation::OwnSessionList
             | Operation::OwnSessionRevoke
             | Operation::SecurityKeyList
@@ -351,6 +355,7 @@ impl Operation {
             | Operation::ClientReveal
             | Operation::ClientExport
             | Operation::TokenCreate
+            | Operation::RecoveryCodesRegenerate
             | Operation::BackupNow
             | Operation::RestoreTestRun
             | Operation::UserSecurityKeyRemove => true,
@@ -467,6 +472,7 @@ impl Operation {
             Operation::StepUp => "step_up",
             Operation::MfaStatus => "mfa_status",
             Operation::MfaEnrol => "mfa_enrol",
+            Operation::RecoveryCodesRegenerate => "recovery_codes_regenerate",
             Operation::OwnSessionList => "own_session_list",
             Operation::OwnSessionRevoke => "own_session_revoke",
             Operation::UserSessionsRevoke => "user_sessions_revoke",

@@ -25,9 +25,10 @@ pub struct ApiError {
     pub challenge: Option<Box<Challenge>>,
 }
 
-/// A machine-readable way forward after a refusal for want of a second factor: the client
-/// POSTs `{"code": "…"}` (a TOTP code or a recovery code) to `endpoint`, or answers a security
-/// key's ceremony at `security_key` (POST its `options`, pass them to
+/// A machine-readable way forward after a refusal for want of a second factor, listing the
+/// user's own factors (`zf_policy::Factors`): the client POSTs `{"method": …, "code": "…"}` (a
+/// TOTP code, a recovery code, or a code it asked for at `send_endpoint`) to `endpoint`, or
+/// answers a security key's ceremony at `security_key` (POST its `options`, pass them to
 /// `navigator.credentials.get`, POST the credential to its `endpoint`), and retries; for `enrol`,
 /// it sets up an authenticator or a security key first.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -36,8 +37,14 @@ pub struct Challenge {
     /// `enrol` (set up a second factor first).
     pub kind: &'static str,
     pub endpoint: &'static str,
-    /// The factors the user has that answer it: `totp`, `recovery_code`, `security_key`.
+    /// The methods the user has that answer it: `totp`, `recovery_code` (POST `{"method",
+    /// "code"}` to `endpoint`), `email`, `sms` (ask for the code at `send_endpoint` first), and
+    /// `security_key` (its ceremony at `security_key`); for `enrol`, what may be set up.
     pub methods: Vec<&'static str>,
+    /// Where to ask for a one-time code by `email` or `sms` (`{"method": "email"}`) before
+    /// POSTing it to `endpoint`; present when one of those methods is offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_endpoint: Option<&'static str>,
     /// Where a security key answers, when the user has one (or, for `enrol`, registers one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_key: Option<SecurityKeyEndpoints>,
@@ -52,23 +59,15 @@ pub struct SecurityKeyEndpoints {
     pub endpoint: &'static str,
 }
 
-fn methods(factors: Factors) -> Vec<&'static str> {
-    let mut m = Vec::new();
-    if factors.totp {
-        m.extend(["totp", "recovery_code"]);
-    }
-    if factors.security_key {
-        m.push("security_key");
-    }
-    m
-}
-
 impl Challenge {
     fn sign_in(factors: Factors) -> Self {
         Challenge {
             kind: "sign_in",
             endpoint: "/api/v1/session/second-factor",
-            methods: methods(factors),
+            methods: factors.methods(),
+            send_endpoint: factors
+                .sent_code()
+                .then_some("/api/v1/session/second-factor/code"),
             security_key: factors.security_key.then_some(SecurityKeyEndpoints {
                 options: "/api/v1/session/second-factor/security-key/options",
                 endpoint: "/api/v1/session/second-factor/security-key",
@@ -81,7 +80,10 @@ impl Challenge {
         Challenge {
             kind: "step_up",
             endpoint: "/api/v1/session/step-up",
-            methods: methods(factors),
+            methods: factors.methods(),
+            send_endpoint: factors
+                .sent_code()
+                .then_some("/api/v1/session/step-up/code"),
             security_key: factors.security_key.then_some(SecurityKeyEndpoints {
                 options: "/api/v1/session/step-up/security-key/options",
                 endpoint: "/api/v1/session/step-up/security-key",
@@ -95,6 +97,7 @@ impl Challenge {
             kind: "enrol",
             endpoint: "/api/v1/mfa/totp",
             methods: vec!["totp", "security_key"],
+            send_endpoint: None,
             security_key: Some(SecurityKeyEndpoints {
                 options: "/api/v1/mfa/security-keys/options",
                 endpoint: "/api/v1/mfa/security-keys",
@@ -207,6 +210,9 @@ impl From<AppError> for ApiError {
             ),
             AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AppError::RateLimited(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
+            AppError::Unavailable(m) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
             AppError::SecondFactorFailed => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_failed",

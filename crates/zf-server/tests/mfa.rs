@@ -2,7 +2,7 @@
 //! database in the clear, sign-in completed by a code that works once and within its window,
 //! recovery codes that work once, wrong codes that lock the account, critical operations that
 //! ask for the factor again after a few minutes (an export among them), and sessions listed,
-//! ended and limited.
+//! ended and limited; recovery codes replaced by a new set.
 
 mod common;
 
@@ -19,6 +19,7 @@ on_both_stores!(
     sessions_are_listed_ended_by_their_user_or_the_security_admin_and_limited,
     an_operator_reset_removes_the_authenticator_and_ends_the_sessions,
     an_export_without_a_fresh_factor_is_refused_then_succeeds_after_step_up_both_audited,
+    a_new_set_of_recovery_codes_needs_a_fresh_factor_and_voids_the_old_set,
 );
 
 const PASSWORD: &str = "A fresh pass phrase for tests";
@@ -782,5 +783,132 @@ async fn an_export_without_a_fresh_factor_is_refused_then_succeeds_after_step_up
     assert!(denied < stepped && stepped < exported);
     let e = events.iter().find(|e| e.seq == exported).unwrap();
     assert!(e.detail.as_deref().unwrap().contains("1 rows"), "{e:?}");
+    assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
+}
+
+/// The codes in a recovery-codes answer.
+fn codes_of(v: &Value) -> Vec<String> {
+    v["recovery_codes"]
+        .as_array()
+        .expect("recovery codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect()
+}
+
+/// Signs in with the password and `code` as the second factor; the status of the second step.
+async fn sign_in_with_code(s: &TestServer, username: &str, code: &str) -> StatusCode {
+    let session = password_only(s, username).await;
+    session
+        .post("/api/v1/session/second-factor", &json!({ "code": code }))
+        .await
+        .status()
+}
+
+async fn a_new_set_of_recovery_codes_needs_a_fresh_factor_and_voids_the_old_set(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+    let first: Vec<String> = sup
+        .authenticator
+        .as_ref()
+        .unwrap()
+        .recovery_codes
+        .lock()
+        .unwrap()
+        .clone();
+    assert_eq!(first.len(), 10);
+
+    // Just signed in with the second factor: a new set, ten codes none of which was seen.
+    let (status, v) = body(sup.post("/api/v1/mfa/recovery-codes", &json!({})).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let second = codes_of(&v);
+    assert_eq!(second.len(), 10);
+    assert!(second.iter().all(|c| !first.contains(c)));
+    let distinct: std::collections::HashSet<_> = second.iter().collect();
+    assert_eq!(distinct.len(), 10);
+
+    // The old set is void, unused codes included; the new one signs in, once.
+    assert_eq!(
+        sign_in_with_code(&s, "zhuguan", &first[3]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in_with_code(&s, "zhuguan", &second[0]).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sign_in_with_code(&s, "zhuguan", &second[0]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let status: Value = sup.get("/api/v1/mfa").await.json().await.unwrap();
+    assert_eq!(status["recovery_codes_left"], 9);
+
+    // Past the step-up window it is refused with the challenge, and nothing changes; after a
+    // fresh factor it goes through and the second set is void in turn.
+    s.clock.advance(5 * 60_000 + 1_000);
+    let (status, e) = body(sup.post("/api/v1/mfa/recovery-codes", &json!({})).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(e["error"]["code"], "mfa_required", "{e}");
+    assert_eq!(
+        sign_in_with_code(&s, "zhuguan", &second[1]).await,
+        StatusCode::OK,
+        "a refused request changed nothing"
+    );
+    assert_eq!(s.step_up(&sup).await.status(), StatusCode::OK);
+    let (status, v) = body(sup.post("/api/v1/mfa/recovery-codes", &json!({})).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let third = codes_of(&v);
+    assert_eq!(
+        sign_in_with_code(&s, "zhuguan", &second[2]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let status: Value = sup.get("/api/v1/mfa").await.json().await.unwrap();
+    assert_eq!(status["recovery_codes_left"], 10);
+
+    // A user without an authenticator has nothing to replace: refused, nothing written.
+    let auditor = s.signed_in("shenji", Role::Auditor).await;
+    assert!(auditor.authenticator.is_none());
+    let r = auditor.post("/api/v1/mfa/recovery-codes", &json!({})).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The web page offers it and shows the new set once.
+    let page = sup.get("/mfa").await.text().await.unwrap();
+    assert!(page.contains("action=\"/mfa/recovery-codes\""));
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let shown = sup
+        .client
+        .post(sup.url("/mfa/recovery-codes"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let shown = shown.text().await.unwrap();
+    assert_eq!(shown.matches("<li><code>").count(), 10, "{shown}");
+    assert!(third.iter().all(|c| !shown.contains(c.as_str())));
+    assert_eq!(
+        sign_in_with_code(&s, "zhuguan", &third[0]).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Three new sets, each audited against the user; the chain holds.
+    let events = s.audit().await;
+    let made: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "recovery_codes_regenerated")
+        .collect();
+    assert_eq!(made.len(), 3);
+    assert!(made
+        .iter()
+        .all(|e| e.outcome == "success" && e.record_id.as_deref() == Some("zhuguan")));
     assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
 }

@@ -76,6 +76,8 @@ pub const TABLES: &[TableSpec] = &[
     table("password_history", &["user_id", "seq"]),
     table("user_mfa", &["user_id"]),
     table("mfa_recovery_codes", &["user_id", "code_hash"]),
+    table("otp_factors", &["user_id", "channel"]),
+    table("otp_codes", &["user_id"]),
     table("webauthn_credentials", &["credential_id"]),
     table("webauthn_ceremonies", &["challenge"]),
     table("client_keys", &["client_id"]),

@@ -11,6 +11,7 @@ pub mod backup;
 mod chain;
 mod error;
 mod migrations;
+mod otp;
 mod postgres;
 mod records;
 mod rows;
@@ -31,6 +32,9 @@ pub use backup::{
 pub use chain::ChainCell;
 pub use error::{StoreError, Unique};
 pub use migrations::MIGRATIONS;
+pub use otp::{
+    OtpChannel, OtpCodeRow, OtpConfirm, OtpFactorRow, OtpIssue, OtpIssued, OtpPurpose, OtpStore,
+};
 pub use postgres::PgStore;
 pub use records::{
     IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
@@ -380,7 +384,7 @@ pub struct AuditHead {
 }
 
 #[async_trait]
-pub trait Store: RecordStore + WebauthnStore + Send + Sync + 'static {
+pub trait Store: RecordStore + WebauthnStore + OtpStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
 
@@ -450,9 +454,18 @@ pub trait Store: RecordStore + WebauthnStore + Send + Sync + 'static {
     /// Activates a pending enrolment at the step of its first code, stores its recovery codes
     /// and replaces the session. `NotFound` if no enrolment is pending or the session ended.
     async fn mfa_confirm(&self, confirm: MfaConfirm, event: AuditEvent) -> Result<()>;
-    /// Removes a user's authenticator and recovery codes and ends every session of the user;
+    /// Removes a user's authenticator, recovery codes and code factors (e-mail, SMS) with any
+    /// live code, and ends every session of the user;
     /// `NotFound` if there is no such user.
     async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()>;
+    /// Replaces every recovery code of `user`, used or not, with `codes`; `NotFound` unless
+    /// the user has a confirmed authenticator.
+    async fn mfa_recovery_replace(
+        &self,
+        user: UserId,
+        codes: Vec<BlindIndex>,
+        event: AuditEvent,
+    ) -> Result<()>;
 
     // --- clients ---------------------------------------------------------------------------
     async fn client_insert(&self, row: ClientRow, key: WrappedKey, event: AuditEvent)

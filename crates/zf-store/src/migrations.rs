@@ -678,6 +678,60 @@ CREATE TABLE client_erasures (
     },
     Migration {
         version: 13,
+        name: "one-time codes by e-mail or SMS: registered addresses (sealed) and live codes (keyed hashes)",
+        sqlite: r#"
+CREATE TABLE otp_factors (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    address BLOB,
+    pending_address BLOB,
+    created_at INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    PRIMARY KEY (user_id, channel),
+    CHECK (address IS NOT NULL OR pending_address IS NOT NULL),
+    CHECK ((confirmed_at IS NULL) = (address IS NULL))
+);
+CREATE TABLE otp_codes (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    purpose TEXT NOT NULL CHECK (purpose IN ('enrol', 'sign_in', 'step_up')),
+    code_hash BLOB NOT NULL,
+    sent_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts_left INTEGER NOT NULL CHECK (attempts_left >= 0),
+    used_at INTEGER,
+    window_start INTEGER NOT NULL,
+    window_sends INTEGER NOT NULL
+);
+"#,
+        postgres: r#"
+CREATE TABLE otp_factors (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    address BYTEA,
+    pending_address BYTEA,
+    created_at BIGINT NOT NULL,
+    confirmed_at BIGINT,
+    PRIMARY KEY (user_id, channel),
+    CHECK (address IS NOT NULL OR pending_address IS NOT NULL),
+    CHECK ((confirmed_at IS NULL) = (address IS NULL))
+);
+CREATE TABLE otp_codes (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    purpose TEXT NOT NULL CHECK (purpose IN ('enrol', 'sign_in', 'step_up')),
+    code_hash BYTEA NOT NULL,
+    sent_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    attempts_left BIGINT NOT NULL CHECK (attempts_left >= 0),
+    used_at BIGINT,
+    window_start BIGINT NOT NULL,
+    window_sends BIGINT NOT NULL
+);
+"#,
+    },
+    Migration {
+        version: 14,
         name: "security keys and passkeys (WebAuthn): credentials and ceremonies in flight",
         sqlite: r#"
 CREATE TABLE webauthn_credentials (

@@ -15,6 +15,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 mod backup;
+mod otp;
 mod records;
 mod webauthn;
 
@@ -220,7 +221,11 @@ async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
     EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
-    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id)";
+    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'email' AND o.confirmed_at IS NOT NULL),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -255,6 +260,8 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
         r.try_get(at + 7)?,
         r.try_get(at + 8)?,
         r.try_get(at + 9)?,
+        r.try_get(at + 10)?,
+        r.try_get(at + 11)?,
     )
 }
 
@@ -360,6 +367,14 @@ async fn consume_factor(
             .await?
         }
         FactorUse::SecurityKey(k) => webauthn::use_key(c, &user, k, now_ms).await?,
+        FactorUse::Code { hash } => {
+            c.execute(
+                "UPDATE otp_codes SET used_at = $1
+                     WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL AND expires_at > $1",
+                &[&now_ms, &user, &hash.as_bytes()],
+            )
+            .await?
+        }
     };
     Ok(n == 1)
 }
@@ -801,6 +816,43 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn mfa_recovery_replace(
+        &self,
+        user: UserId,
+        codes: Vec<BlindIndex>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let user = user.to_string();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Locks the authenticator's row, so a reset cannot interleave.
+        if tx
+            .query_opt(
+                "SELECT 1 FROM user_mfa WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR UPDATE",
+                &[&user],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+            &[&user],
+        )
+        .await?;
+        for code in &codes {
+            tx.execute(
+                "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)",
+                &[&user, &code.as_bytes()],
+            )
+            .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -823,6 +875,10 @@ impl Store for PgStore {
             &[&id],
         )
         .await?;
+        tx.execute("DELETE FROM otp_codes WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM otp_factors WHERE user_id = $1", &[&id])
+            .await?;
         tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&id])
             .await?;
         insert_event(&tx, &self.chain, &event).await?;

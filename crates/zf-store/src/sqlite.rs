@@ -16,6 +16,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::{Role, Scope};
 
 mod backup;
+mod otp;
 mod records;
 mod webauthn;
 
@@ -245,7 +246,11 @@ const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
     EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
-    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id)";
+    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'email' AND o.confirmed_at IS NOT NULL),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -280,6 +285,8 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
         r.get(at + 7)?,
         r.get(at + 8)?,
         r.get(at + 9)?,
+        r.get(at + 10)?,
+        r.get(at + 11)?,
     ))
 }
 
@@ -366,6 +373,11 @@ fn consume_factor(tx: &Connection, user: UserId, factor: &FactorUse, now_ms: i64
             params![now_ms, user.to_string(), hash.as_bytes()],
         )?,
         FactorUse::SecurityKey(k) => webauthn::use_key(tx, user, k, now_ms)?,
+        FactorUse::Code { hash } => tx.execute(
+            "UPDATE otp_codes SET used_at = ?1
+                 WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL AND expires_at > ?1",
+            params![now_ms, user.to_string(), hash.as_bytes()],
+        )?,
     };
     Ok(n == 1)
 }
@@ -738,6 +750,36 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn mfa_recovery_replace(
+        &self,
+        user: UserId,
+        codes: Vec<BlindIndex>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            let user = user.to_string();
+            let confirmed: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM user_mfa WHERE user_id = ?1 AND confirmed_at IS NOT NULL",
+                    [&user],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if confirmed.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&user])?;
+            for code in &codes {
+                tx.execute(
+                    "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES (?1, ?2, NULL)",
+                    params![user, code.as_bytes()],
+                )?;
+            }
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
     async fn mfa_reset(&self, username: &Username, event: AuditEvent) -> Result<()> {
         let username = username.as_str().to_owned();
         self.write(move |tx, chain| {
@@ -754,6 +796,8 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM user_mfa WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM webauthn_credentials WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM otp_codes WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM otp_factors WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])?;
             insert_event(tx, chain, &event)
         })

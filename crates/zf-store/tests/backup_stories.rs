@@ -446,3 +446,67 @@ async fn a_snapshot_moves_between_sqlite_and_postgres_both_ways() {
         .await;
     assert_eq!(failed, 3);
 }
+
+/// Every index of a SQLite database, by name, with the statement that made it.
+fn sqlite_indexes(path: &std::path::Path) -> Vec<(String, Option<String>)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = c
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    rows
+}
+
+/// The SQLite restore sets the secondary indexes aside while it loads rows and builds them
+/// again before it commits: a restored database, and one whose restore failed, has exactly the
+/// indexes of a freshly migrated one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_restore_leaves_every_index_as_the_migrations_made_it() {
+    let fresh = TestDb::sqlite().await;
+    drop(fresh.store().await);
+    let expected = sqlite_indexes(fresh.sqlite_path().unwrap());
+    assert!(
+        expected.iter().filter(|(_, sql)| sql.is_some()).count() >= 20,
+        "{expected:?}"
+    );
+
+    let source_db = TestDb::sqlite().await;
+    let source = source_db.store().await;
+    populate(source.as_ref(), 5).await;
+    let target_db = TestDb::sqlite().await;
+    let target = target_db.store().await;
+    copy(source.as_ref(), target.as_ref(), RestoreMode::IntoEmpty)
+        .await
+        .unwrap();
+    assert_eq!(sqlite_indexes(target_db.sqlite_path().unwrap()), expected);
+    // A replacing restore (the safety copy kept) ends with the same indexes.
+    let again = copy(
+        source.as_ref(),
+        target.as_ref(),
+        RestoreMode::Replace {
+            label: "index-check".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(again.safety_copy.is_some());
+    assert_eq!(sqlite_indexes(target_db.sqlite_path().unwrap()), expected);
+
+    // A restore that stops early rolls the dropped indexes back with everything else.
+    let empty_db = TestDb::sqlite().await;
+    let empty = empty_db.store().await;
+    let (tx, feed) = restore_feed();
+    tx.send(FeedItem::Table {
+        name: "users".into(),
+        columns: vec![],
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    assert!(empty.restore(RestoreMode::IntoEmpty, feed).await.is_err());
+    assert_eq!(sqlite_indexes(empty_db.sqlite_path().unwrap()), expected);
+}

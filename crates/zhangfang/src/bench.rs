@@ -49,6 +49,13 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
         json: Option<PathBuf>,
     },
+    /// Password hashing: argon2id with a fresh allocation per hash (the library's own path)
+    /// against the server's hasher, which reuses one wiped working area per permit.
+    Hash {
+        /// Hashes of each kind at each concurrency.
+        #[arg(long, default_value_t = 200)]
+        hashes: u32,
+    },
     /// Sign-in answers: how long an unknown username, a wrong password, a locked account and a
     /// right password take, to show the first three cannot be told apart by timing.
     Login {
@@ -120,12 +127,139 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             json,
         } => audit(events, users, queries, json).await,
         BenchCommand::Login { attempts } => login(attempts).await,
+        BenchCommand::Hash { hashes } => hash(hashes).await,
         BenchCommand::Backup {
             clients,
             postgres,
             json,
         } => backup(clients, postgres, json).await,
     }
+}
+
+/// This process's CPU time so far, user and system, from `/proc/self/stat` (in USER_HZ ticks,
+/// 100 per second on Linux). CPU time rather than wall time is what a loaded machine leaves
+/// comparable; the system share is where fresh allocations' page faults show.
+fn cpu_time() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::ZERO, |ticks| Duration::from_millis(ticks * 10))
+    };
+    // utime and stime are the 14th and 15th fields; `rest` starts at the 3rd.
+    (field(11), field(12))
+}
+
+/// `hashes` argon2id hashes, `parallel` at a time, each on a blocking thread; the time of each
+/// and the wall time of the whole run.
+async fn time_hashes<F, Fut>(hashes: u32, parallel: usize, one: F) -> Timed
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let (user0, system0) = cpu_time();
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..hashes {
+        let permit = gate.clone().acquire_owned().await;
+        let work = one();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let t = Instant::now();
+            work.await;
+            t.elapsed()
+        });
+    }
+    let mut times = Vec::with_capacity(hashes as usize);
+    while let Some(t) = tasks.join_next().await {
+        times.extend(t.ok());
+    }
+    let wall = start.elapsed();
+    let (user1, system1) = cpu_time();
+    Timed {
+        times,
+        wall,
+        user: user1.saturating_sub(user0),
+        system: system1.saturating_sub(system0),
+    }
+}
+
+#[derive(Default)]
+struct Timed {
+    times: Vec<Duration>,
+    wall: Duration,
+    user: Duration,
+    system: Duration,
+}
+
+impl Timed {
+    fn add(&mut self, other: Timed) {
+        self.times.extend(other.times);
+        self.wall += other.wall;
+        self.user += other.user;
+        self.system += other.system;
+    }
+}
+
+async fn hash(hashes: u32) -> anyhow::Result<()> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use secrecy::SecretString;
+    anyhow::ensure!(hashes > 0, "--hashes must be at least 1");
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hasher = zf_app::identity::Hasher::new();
+    println!("| argon2id m=19 MiB, t=2, p=1 | at a time | median | p90 | CPU per hash, user + system | hashes/s |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for parallel in [1, cores] {
+        let fresh = || async {
+            let _ = tokio::task::spawn_blocking(|| {
+                let salt = SaltString::generate(&mut rand::rngs::OsRng);
+                let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                    .hash_password(b"a long enough pass phrase", &salt)
+                    .map(|h| h.to_string())
+            })
+            .await;
+        };
+        let pooled = || {
+            let hasher = hasher.clone();
+            async move {
+                let _ = hasher
+                    .hash(SecretString::from("a long enough pass phrase"))
+                    .await;
+            }
+        };
+        // Alternate the two, so drift in the machine's load touches both alike.
+        let (mut base, mut reused) = (Timed::default(), Timed::default());
+        for _ in 0..2 {
+            base.add(time_hashes(hashes / 2, parallel, fresh).await);
+            reused.add(time_hashes(hashes / 2, parallel, pooled).await);
+        }
+        let cpu = |t: &Timed| ms(t.user + t.system) / t.times.len().max(1) as f64;
+        for (label, t) in [
+            ("fresh allocation per hash", &mut base),
+            ("reused, wiped working area", &mut reused),
+        ] {
+            t.times.sort();
+            let n = t.times.len().max(1) as f64;
+            println!(
+                "| {label} | {parallel} | {:.2} ms | {:.2} ms | {:.2} + {:.2} ms | {:.1} |",
+                ms(percentile(&t.times, 0.5)),
+                ms(percentile(&t.times, 0.9)),
+                ms(t.user) / n,
+                ms(t.system) / n,
+                t.times.len() as f64 / t.wall.as_secs_f64().max(1e-9),
+            );
+        }
+        println!(
+            "| reused / fresh, CPU per hash | {parallel} | | | {:.2}× | |",
+            cpu(&reused) / cpu(&base).max(1e-9)
+        );
+    }
+    Ok(())
 }
 
 async fn login(attempts: u32) -> anyhow::Result<()> {

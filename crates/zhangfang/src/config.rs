@@ -79,6 +79,8 @@ pub struct FileConfig {
     /// `[webauthn] rp_id = "crm.example.cn"`, `origin = "https://crm.example.cn"`,
     /// `rp_name = "…"`: where security keys and passkeys are bound.
     pub webauthn: Option<WebauthnFile>,
+    /// `[otp] email = "smtp"`, `[otp.smtp] host = …`: one-time codes by e-mail or SMS.
+    pub otp: Option<zf_app::identity::OtpConfig>,
 }
 
 /// The relying party for security keys and passkeys. Unset, it is `localhost` and
@@ -205,6 +207,7 @@ impl Settings {
             mfa: file.mfa.clone().unwrap_or_default(),
             max_sessions_per_user: file.session_max_per_user.unwrap_or(0),
             api_tokens: file.api_tokens.clone().unwrap_or_default(),
+            otp: file.otp.clone().unwrap_or_default().within(&data_dir),
             backup: file.backup.clone().unwrap_or_default(),
             webauthn: webauthn_config(
                 file.webauthn.as_ref(),

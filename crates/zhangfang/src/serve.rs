@@ -96,6 +96,13 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         instance.app.clone(),
         std::time::Duration::from_millis(settings.file.monitor_interval_ms.unwrap_or(1000)),
     ));
+    for sender in instance.app.code_senders_described() {
+        if sender.contains("development outbox") {
+            tracing::warn!(%sender, "one-time codes go to a development outbox, not to their users");
+        } else {
+            tracing::info!(%sender, "one-time codes by e-mail or SMS");
+        }
+    }
     let backups =
         if instance.app.config().backup.enabled && instance.app.config().backup.has_target() {
             // Refuse to start with a target that cannot work (a mount missing, a secret unset)

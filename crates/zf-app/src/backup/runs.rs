@@ -546,6 +546,7 @@ impl App {
             token_rates: crate::identity::TokenRates::default(),
             erasure_ledger: None,
             rp: self.rp.clone(),
+            senders: crate::identity::otp::Senders::default(),
         }
     }
 

@@ -7,23 +7,18 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_crypto::{TotpParams, TotpSecret};
-use zf_domain::{UserId, Username};
+use zf_domain::Username;
 use zf_policy::{Authentication, Grant, Principal};
-use zf_store::{FactorUse, MfaConfirm, SessionRow, SessionUpgrade, StoreError};
+use zf_store::{FactorUse, MfaConfirm, OtpPurpose, SessionRow, SessionUpgrade, StoreError};
 
+use super::otp::SecondFactorMethod;
+use super::recovery::{normalize_recovery_code, RECOVERY_CODES};
 use super::session::{session_ref, SessionToken};
 use crate::identity::session::LOCKED;
 use crate::{actor, App, AppError, LoginOutcome, RequestMeta, SessionContext};
 
-/// How many recovery codes a confirmed authenticator comes with.
-pub const RECOVERY_CODES: usize = 10;
-
 /// What the authenticator app is told the account belongs to.
 const ISSUER: &str = "Zhangfang";
-
-/// 32 symbols, so each random byte's low five bits pick one without bias; no i, l, o, u.
-const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-const RECOVERY_LEN: usize = 10;
 
 /// One's own second-factor settings.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -90,41 +85,12 @@ fn otpauth_uri(username: &Username, secret: &TotpSecret) -> Zeroizing<String> {
     ))
 }
 
-fn recovery_code() -> Zeroizing<String> {
-    let bytes = Zeroizing::new(zf_crypto::random_bytes::<RECOVERY_LEN>());
-    let mut code = Zeroizing::new(String::with_capacity(RECOVERY_LEN + 1));
-    for (i, b) in bytes.iter().enumerate() {
-        if i == RECOVERY_LEN / 2 {
-            code.push('-');
-        }
-        code.push(char::from(RECOVERY_ALPHABET[usize::from(b & 31)]));
-    }
-    code
-}
-
-/// A recovery code as typed: any case, with or without the dash and spaces, with the letters
-/// people confuse with digits read as those digits.
-fn normalize_recovery_code(text: &str) -> Option<Zeroizing<String>> {
-    let mut out = Zeroizing::new(String::with_capacity(RECOVERY_LEN));
-    for c in text.chars().filter(|c| !matches!(c, '-' | ' ')) {
-        let c = match c.to_ascii_lowercase() {
-            'i' | 'l' => '1',
-            'o' => '0',
-            c => c,
-        };
-        if !c.is_ascii() || !RECOVERY_ALPHABET.contains(&(c as u8)) {
-            return None;
-        }
-        out.push(c);
-    }
-    (out.len() == RECOVERY_LEN).then_some(out)
-}
-
 pub(super) fn factor_name(factor: &FactorUse) -> &'static str {
     match factor {
         FactorUse::Totp { .. } => "totp",
         FactorUse::RecoveryCode { .. } => "recovery code",
         FactorUse::SecurityKey(_) => "security key",
+        FactorUse::Code { .. } => "one-time code by e-mail or SMS",
     }
 }
 
@@ -255,14 +221,7 @@ impl App {
                 "the code does not match: check that the authenticator's clock is right, and enter the code it shows now".into(),
             ));
         };
-        let recovery_codes: Vec<_> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
-        let hashes = recovery_codes
-            .iter()
-            .map(|c| {
-                let normalized = normalize_recovery_code(c).unwrap_or_default();
-                self.keys.recovery_code_index(user, &normalized)
-            })
-            .collect();
+        let (recovery_codes, hashes) = self.new_recovery_codes(user);
         let (token, new) = self.renewed(&session.row, now);
         let event = AuditEvent::new(
             now,
@@ -310,7 +269,7 @@ impl App {
     }
 
     /// A copy of `old` under a new id, with a second factor verified now.
-    pub(super) fn renewed(&self, old: &SessionRow, now: i64) -> (SessionToken, SessionRow) {
+    pub(crate) fn renewed(&self, old: &SessionRow, now: i64) -> (SessionToken, SessionRow) {
         let token = SessionToken::generate();
         let row = SessionRow {
             id_hash: token.hash(),
@@ -323,19 +282,32 @@ impl App {
     }
 
     /// The factor a presented code stands for, if it is one of the user's: a TOTP code of a
-    /// step in the window and later than the last accepted one, or a well-formed recovery code
-    /// (whether it is an unused one of the user's, the store decides as it uses it).
+    /// step in the window and later than the last accepted one, a well-formed recovery code
+    /// (whether it is an unused one of the user's, the store decides as it uses it), or the
+    /// one-time code last sent by e-mail or SMS. Without a `method`, a user with an
+    /// authenticator is asked for it, and a user without one for the code sent.
     async fn presented_factor(
         &self,
-        user: UserId,
+        principal: &Principal,
+        method: Option<SecondFactorMethod>,
         code: &SecretString,
+        purpose: OtpPurpose,
     ) -> Result<Option<FactorUse>, AppError> {
-        let Some(row) = self.store.mfa_get(user).await? else {
-            return Ok(None);
-        };
-        if row.confirmed_at_ms.is_none() {
-            return Ok(None);
+        if method.and_then(SecondFactorMethod::channel).is_some() {
+            return self.presented_code(principal, method, code, purpose).await;
         }
+        let user = principal.user_id;
+        let Some(row) = self
+            .store
+            .mfa_get(user)
+            .await?
+            .filter(|m| m.confirmed_at_ms.is_some())
+        else {
+            return match method {
+                None => self.presented_code(principal, None, code, purpose).await,
+                Some(_) => Ok(None),
+            };
+        };
         let presented = code.expose_secret().trim();
         let p = TotpParams::STANDARD;
         if presented.len() == p.digits as usize && presented.bytes().all(|b| b.is_ascii_digit()) {
@@ -359,6 +331,17 @@ impl App {
         code: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, AppError> {
+        self.complete_sign_in_with(session, None, code, meta).await
+    }
+
+    /// [`App::complete_sign_in`] with the method the user chose, when several are enrolled.
+    pub async fn complete_sign_in_with(
+        &self,
+        session: &SessionContext,
+        method: Option<SecondFactorMethod>,
+        code: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome, AppError> {
         if !session.row.second_factor_pending {
             return Err(AppError::Invalid(
                 "no sign-in is waiting for a second factor on this session".into(),
@@ -371,7 +354,8 @@ impl App {
         let factor = if locked {
             None
         } else {
-            self.presented_factor(principal.user_id, code).await?
+            self.presented_factor(principal, method, code, OtpPurpose::SignIn)
+                .await?
         };
         if let Some(factor) = factor {
             let token = SessionToken::generate();
@@ -452,6 +436,18 @@ impl App {
         code: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, AppError> {
+        self.step_up_with(grant, session, None, code, meta).await
+    }
+
+    /// [`App::step_up`] with the method the user chose, when several are enrolled.
+    pub async fn step_up_with(
+        &self,
+        grant: &Grant,
+        session: &SessionContext,
+        method: Option<SecondFactorMethod>,
+        code: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome, AppError> {
         let principal = &session.principal;
         if session.row.second_factor_pending {
             return Err(AppError::Invalid(
@@ -461,12 +457,7 @@ impl App {
         let now = self.now_ms();
         let guard = self.store.login_guard(&principal.username).await?;
         let locked = guard.locked_at(now);
-        let enrolled = self
-            .store
-            .mfa_get(principal.user_id)
-            .await?
-            .is_some_and(|m| m.confirmed_at_ms.is_some());
-        if !enrolled {
+        if !matches!(principal.authentication, Authentication::MultiFactor { .. }) {
             return Err(AppError::Invalid(
                 "set up an authenticator first: there is no second factor to verify".into(),
             ));
@@ -474,7 +465,8 @@ impl App {
         let factor = if locked {
             None
         } else {
-            self.presented_factor(principal.user_id, code).await?
+            self.presented_factor(principal, method, code, OtpPurpose::StepUp)
+                .await?
         };
         if let Some(factor) = factor {
             let (token, new) = self.renewed(&session.row, now);
@@ -562,36 +554,6 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recovery_codes_are_random_well_formed_and_read_back_as_typed() {
-        let a = recovery_code();
-        let b = recovery_code();
-        assert_ne!(*a, *b);
-        assert_eq!(a.len(), RECOVERY_LEN + 1);
-        assert_eq!(a.as_bytes()[5], b'-');
-        let n = normalize_recovery_code(&a).unwrap();
-        assert_eq!(n.len(), RECOVERY_LEN);
-        assert_eq!(*normalize_recovery_code(&a.to_uppercase()).unwrap(), *n);
-        assert_eq!(
-            *normalize_recovery_code(&format!(" {} ", a.replace('-', " "))).unwrap(),
-            *n
-        );
-        assert_eq!(
-            normalize_recovery_code("IlOo0-abcde").unwrap().as_str(),
-            "11000abcde"
-        );
-        for bad in [
-            "",
-            "abcde",
-            "abcde-fghjk-m",
-            "abcde-fghj!",
-            "abcde-fghjü",
-            "123456",
-        ] {
-            assert!(normalize_recovery_code(bad).is_none(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn the_uri_carries_the_secret_and_the_standard_parameters() {

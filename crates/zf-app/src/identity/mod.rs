@@ -7,7 +7,9 @@
 
 mod hasher;
 mod mfa;
+pub mod otp;
 mod password_policy;
+mod recovery;
 mod roles;
 mod session;
 mod sessions;
@@ -16,8 +18,10 @@ mod users;
 mod webauthn;
 
 pub use hasher::Hasher;
-pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment, RECOVERY_CODES};
+pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment};
+pub use otp::{CodeFactorView, CodeSent, OtpConfig, SecondFactorMethod};
 pub use password_policy::{check_password, PasswordPolicy, PasswordPolicyError, PasswordProfile};
+pub use recovery::RECOVERY_CODES;
 pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};

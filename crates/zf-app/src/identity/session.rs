@@ -212,7 +212,7 @@ impl App {
         };
         // With an authenticator the password alone opens only a short wait for the second
         // factor; the session proper starts when the factor is verified, under a new id.
-        let pending = user.mfa_enrolled;
+        let pending = self.second_factor_enrolled(&user);
         let token = SessionToken::generate();
         let id_hash = token.hash();
         let expires = now
@@ -303,9 +303,10 @@ impl App {
     /// they have authenticated.
     pub(crate) fn principal_of(&self, user: &UserRow, session: &SessionRow, now: i64) -> Principal {
         let mfa = &self.config.mfa;
+        let factors = self.factors(user);
         let authentication = if session.second_factor_pending {
             Authentication::SecondFactorPending
-        } else if user.mfa_enrolled {
+        } else if factors.any() {
             Authentication::MultiFactor {
                 fresh: session
                     .factor_at_ms
@@ -326,10 +327,7 @@ impl App {
                     .password
                     .expired(user.password_changed_at_ms, now),
             authentication,
-            factors: zf_policy::Factors {
-                totp: user.totp_enrolled,
-                security_key: user.security_keys > 0,
-            },
+            factors,
             token: None,
         }
     }

@@ -5,6 +5,7 @@ use axum::Json;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use zf_app::identity::{CodeSent, SecondFactorMethod};
 use zf_app::LoginOutcome;
 use zf_policy::{Authentication, Principal};
 
@@ -29,12 +30,24 @@ pub struct PasswordChange {
     pub new_password: SecretString,
 }
 
-/// A TOTP code (6 digits) or a recovery code.
+/// A TOTP code (6 digits), a recovery code, or the one-time code sent by e-mail or SMS.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecondFactor {
     #[schema(value_type = String, format = Password)]
     pub code: SecretString,
+    /// Which factor `code` is (`totp`, `recovery_code`, `email`, `sms`). Absent: the
+    /// authenticator (or a recovery code) if the user has one, otherwise the code last sent.
+    #[serde(default)]
+    pub method: Option<SecondFactorMethod>,
+}
+
+/// Which channel to send a one-time code over.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// `email` or `sms`.
+    pub method: SecondFactorMethod,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -52,6 +65,13 @@ pub struct SessionInfo {
     pub mfa_enrolment_required: bool,
     /// Whether a second factor verified recently enough for critical operations.
     pub second_factor_fresh: bool,
+    /// While `second_factor_required`: the methods this user may finish with (`totp`,
+    /// `recovery_code`, `email`, `sms`, `security_key`); a code by e-mail or SMS is first asked
+    /// for at POST /api/v1/session/second-factor/code, a security key answers at
+    /// /api/v1/session/second-factor/security-key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub second_factor_methods: Vec<&'static str>,
     /// Unix time in milliseconds after which the session is no longer valid.
     pub expires_at: i64,
 }
@@ -68,6 +88,11 @@ impl SessionInfo {
                     enrolment_required: true,
                 }),
             second_factor_fresh: p.authentication == Authentication::MultiFactor { fresh: true },
+            second_factor_methods: if p.authentication == Authentication::SecondFactorPending {
+                p.factors.methods()
+            } else {
+                Vec::new()
+            },
             expires_at,
         }
     }
@@ -110,7 +135,16 @@ pub async fn login(
         .app
         .login(&body.username, body.password, &auth.meta)
         .await?;
-    Ok(new_session(&outcome))
+    if !outcome.second_factor_pending() {
+        return Ok(new_session(&outcome));
+    }
+    let p = &outcome.principal;
+    let info = SessionInfo::new(p, outcome.expires_at_ms);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = session_cookie(&outcome).parse() {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    Ok((headers, Json(info)).into_response())
 }
 
 /// Finish signing in with the second factor: a TOTP code or a recovery code. The session
@@ -125,9 +159,54 @@ pub async fn second_factor(
 ) -> Result<Response, ApiError> {
     let outcome = state
         .app
-        .complete_sign_in(auth.session()?, &body.code, &auth.meta)
+        .complete_sign_in_with(auth.session()?, body.method, &body.code, &auth.meta)
         .await?;
     Ok(new_session(&outcome))
+}
+
+/// Send a one-time code by e-mail or SMS to finish signing in: to the address the user
+/// registered and confirmed, valid for a few minutes, at most one a minute.
+#[utoipa::path(post, path = "/api/v1/session/second-factor/code", tag = "session", request_body = CodeRequest,
+    responses((status = 202, body = CodeSent, description = "Sent; POST it to /api/v1/session/second-factor"),
+              (status = 422, description = "No confirmed address for that method, or no sign-in waiting"),
+              (status = 429, description = "A code was sent too recently"),
+              (status = 503, description = "The code could not be delivered")))]
+pub async fn send_sign_in_code(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<CodeRequest>,
+) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
+    let session = auth.session()?;
+    if session.principal.authentication != Authentication::SecondFactorPending {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "no sign-in is waiting for a second factor on this session",
+        ));
+    }
+    let sent = state
+        .app
+        .second_factor_code_send(session, body.method, &auth.meta)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(sent)))
+}
+
+/// Send a one-time code by e-mail or SMS for a step-up (the `mfa_required` challenge).
+#[utoipa::path(post, path = "/api/v1/session/step-up/code", tag = "session", request_body = CodeRequest,
+    responses((status = 202, body = CodeSent, description = "Sent; POST it to /api/v1/session/step-up"),
+              (status = 422, description = "No confirmed address for that method"),
+              (status = 429, description = "A code was sent too recently"),
+              (status = 503, description = "The code could not be delivered")))]
+pub async fn send_step_up_code(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<CodeRequest>,
+) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
+    let sent = state
+        .app
+        .second_factor_code_send(auth.session()?, body.method, &auth.meta)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 
 /// Verify the second factor again, so critical operations (the `mfa_required` challenge) are
@@ -143,7 +222,13 @@ pub async fn step_up(
 ) -> Result<Response, ApiError> {
     let outcome = state
         .app
-        .step_up(&auth.grant, auth.session()?, &body.code, &auth.meta)
+        .step_up_with(
+            &auth.grant,
+            auth.session()?,
+            body.method,
+            &body.code,
+            &auth.meta,
+        )
         .await?;
     Ok(new_session(&outcome))
 }

@@ -13,6 +13,7 @@ use crate::api::session::{clear_cookie, session_cookie};
 use crate::extract::Authorized;
 use crate::routes::AppState;
 use crate::ApiError;
+use zf_app::identity::{CodeSent, SecondFactorMethod};
 
 fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
     layout::bare_webauthn(
@@ -185,7 +186,29 @@ pub async fn password_submit(
     }
 }
 
-fn second_factor_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Markup {
+struct Waiting<'a> {
+    error: Option<&'a str>,
+    methods: Vec<SecondFactorMethod>,
+    chosen: Option<SecondFactorMethod>,
+    sent: Option<CodeSent>,
+}
+
+/// The methods a waiting sign-in may finish with, nothing chosen or sent yet.
+fn waiting(auth: &Authorized) -> Waiting<'static> {
+    let methods = auth
+        .session
+        .as_ref()
+        .map(|s| SecondFactorMethod::offered(s.principal.factors))
+        .unwrap_or_default();
+    Waiting {
+        error: None,
+        methods,
+        chosen: None,
+        sent: None,
+    }
+}
+
+fn second_factor_form(lang: Lang, auth: &Authorized, w: &Waiting<'_>) -> Markup {
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
     let factors = auth
         .session
@@ -208,13 +231,12 @@ fn second_factor_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Mar
                 }
             }
             form.card method="post" action="/login/second-factor" {
-                @if let Some(e) = error { p.error role="alert" { (e) } }
+                @if let Some(e) = w.error { p.error role="alert" { (e) } }
                 input type="hidden" name="csrf" value=(csrf);
-                label for="code" { (lang.t(Msg::EnterCode)) }
-                input #code name="code" required autocomplete="one-time-code" minlength="6"
-                    maxlength="16" autofocus;
+                (super::mfa::code_input(lang, &w.methods, w.chosen))
                 button type="submit" { (lang.t(Msg::Verify)) }
             }
+            (super::mfa::send_code_forms(lang, csrf, "/login/second-factor/code", None, &w.methods, w.sent.as_ref()))
             form.inline method="post" action="/logout" {
                 input type="hidden" name="csrf" value=(csrf);
                 button type="submit" { (lang.t(Msg::Cancel)) }
@@ -225,19 +247,66 @@ fn second_factor_form(lang: Lang, auth: &Authorized, error: Option<&str>) -> Mar
 
 /// The second step of a sign-in. A session that is not waiting for one goes home.
 pub async fn second_factor_page(headers: HeaderMap, auth: Authorized) -> Response {
-    let waiting = auth.session.as_ref().is_some_and(|s| {
-        s.principal.authentication == zf_policy::Authentication::SecondFactorPending
-    });
-    if !waiting {
+    if !is_waiting(&auth) {
         return Redirect::to("/").into_response();
     }
-    second_factor_form(Lang::from_headers(&headers), &auth, None).into_response()
+    let w = waiting(&auth);
+    second_factor_form(Lang::from_headers(&headers), &auth, &w).into_response()
+}
+
+fn is_waiting(auth: &Authorized) -> bool {
+    auth.session.as_ref().is_some_and(|s| {
+        s.principal.authentication == zf_policy::Authentication::SecondFactorPending
+    })
 }
 
 #[derive(Deserialize)]
 pub struct SecondFactorForm {
     csrf: String,
     code: SecretString,
+    method: Option<SecondFactorMethod>,
+}
+
+/// Sends a sign-in code by e-mail or SMS and shows the form again with that method chosen.
+pub async fn second_factor_send_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Form(form): Form<super::mfa::SendCodeForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let (true, Some(session)) = (is_waiting(&auth), &auth.session) else {
+        return Redirect::to("/").into_response();
+    };
+    let outcome = state
+        .app
+        .second_factor_code_send(session, form.method, &auth.meta)
+        .await;
+    let mut w = waiting(&auth);
+    w.chosen = Some(form.method);
+    match outcome {
+        Ok(sent) => {
+            w.sent = Some(sent);
+            second_factor_form(lang, &auth, &w).into_response()
+        }
+        Err(
+            e @ (zf_app::AppError::Invalid(_)
+            | zf_app::AppError::RateLimited(_)
+            | zf_app::AppError::Unavailable(_)),
+        ) => {
+            let message = e.to_string();
+            let status = ApiError::from(e).status;
+            let w = Waiting {
+                error: Some(&message),
+                ..w
+            };
+            (status, second_factor_form(lang, &auth, &w)).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 pub async fn second_factor_submit(
@@ -255,7 +324,7 @@ pub async fn second_factor_submit(
     };
     match state
         .app
-        .complete_sign_in(session, &form.code, &auth.meta)
+        .complete_sign_in_with(session, form.method, &form.code, &auth.meta)
         .await
     {
         Ok(outcome) => {
@@ -270,11 +339,18 @@ pub async fn second_factor_submit(
             )
                 .into_response()
         }
-        Err(zf_app::AppError::SecondFactorFailed) => (
-            StatusCode::UNAUTHORIZED,
-            second_factor_form(lang, &auth, Some(lang.t(Msg::SecondFactorFailed))),
-        )
-            .into_response(),
+        Err(zf_app::AppError::SecondFactorFailed) => {
+            let w = Waiting {
+                error: Some(lang.t(Msg::SecondFactorFailed)),
+                chosen: form.method,
+                ..waiting(&auth)
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                second_factor_form(lang, &auth, &w),
+            )
+                .into_response()
+        }
         // Nothing waits for a second factor on this session: it is signed in already.
         Err(zf_app::AppError::Invalid(_)) => Redirect::to("/").into_response(),
         Err(e) => ApiError::from(e).into_response(),

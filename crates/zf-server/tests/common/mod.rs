@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod authenticator;
+pub mod smtp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -263,6 +263,7 @@ pub(super) async fn restore(
         for spec in TABLES.iter().filter(|t| t.seeded) {
             tx.execute(&format!("DELETE FROM {}", quoted(spec.name)), [])?;
         }
+        let indexes = set_aside_indexes(&tx)?;
         let mut check = FeedCheck::new();
         let mut current: Option<Insert> = None;
         loop {
@@ -316,6 +317,9 @@ pub(super) async fn restore(
                 }
                 FeedItem::Commit => {
                     check.finish()?;
+                    for sql in &indexes {
+                        tx.execute_batch(sql)?;
+                    }
                     tx.commit()?;
                     return Ok(RestoreOutcome {
                         rows: check.rows,
@@ -327,6 +331,25 @@ pub(super) async fn restore(
     })
     .await
     .map_err(|e| StoreError::Worker(e.to_string()))?
+}
+
+/// Drops the secondary indexes inside the restore's transaction and returns the statements that
+/// build them again at its end. Building an index once over loaded rows (a sort) is far cheaper
+/// than maintaining it row by row once the tables outgrow the page cache: at 100,000 clients
+/// the row-by-row restore fell to a fifth of its 20,000-client rate. The indexes SQLite makes
+/// itself for PRIMARY KEY and UNIQUE constraints have no SQL and stay. A restore that fails or
+/// is killed rolls back the drops with everything else.
+fn set_aside_indexes(tx: &Connection) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+    )?;
+    let indexes = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (name, _) in &indexes {
+        tx.execute(&format!("DROP INDEX {}", quoted(name)), [])?;
+    }
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
 /// Copies the database to `<file>.before-restore-<label>` (owner-only, synced) with VACUUM INTO,

@@ -189,6 +189,16 @@ impl TestDb {
     }
 
     /// [`TestDb::open`] for stories that need a working store to begin with.
+    /// The SQLite database file, to look at it from outside the store.
+    // Each test binary compiles this module; not all of them look at files.
+    #[allow(dead_code)]
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => Some(path),
+            Backend::Postgres { .. } => None,
+        }
+    }
+
     pub async fn store(&self) -> Box<dyn Store> {
         match self.open().await {
             Ok(store) => {
