@@ -48,6 +48,9 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(Unique::MfaEnrolled) => {
                 AppError::Conflict("an authenticator is already set up".into())
             }
+            StoreError::Conflict(Unique::WebauthnCredential) => {
+                AppError::Conflict("this security key is registered already".into())
+            }
             StoreError::Conflict(Unique::Other) => {
                 AppError::Conflict("the record conflicts with an existing one".into())
             }

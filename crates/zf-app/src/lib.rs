@@ -54,6 +54,7 @@ pub struct AppConfig {
     pub password: identity::PasswordPolicy,
     /// How long API tokens may live and how fast they may be used.
     pub api_tokens: identity::TokenPolicy,
+    pub webauthn: identity::WebauthnConfig,
     /// One-time codes by e-mail or SMS: senders and the rules for codes.
     pub otp: identity::OtpConfig,
 }
@@ -73,6 +74,7 @@ impl Default for AppConfig {
             max_sessions_per_user: 0,
             api_tokens: identity::TokenPolicy::default(),
             password: identity::PasswordPolicy::default(),
+            webauthn: identity::WebauthnConfig::default(),
             otp: identity::OtpConfig::default(),
         }
     }
@@ -103,6 +105,7 @@ pub struct App {
     pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) rp: Arc<zf_crypto::webauthn::RelyingParty>,
     /// Deliver one-time codes, one per channel configured.
     pub(crate) senders: identity::otp::Senders,
 }
@@ -114,6 +117,10 @@ impl App {
         master: &MasterKey,
         config: AppConfig,
     ) -> Result<Self, AppError> {
+        let rp = config
+            .webauthn
+            .relying_party()
+            .map_err(|e| AppError::Invalid(format!("[webauthn]: {e}")))?;
         let senders = identity::otp::Senders::from_config(&config.otp)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let keys = Keys::load(store.as_ref(), master).await?;
@@ -139,6 +146,7 @@ impl App {
             token_rates: identity::TokenRates::default(),
             erasure_ledger: None,
             backup_lock: Arc::default(),
+            rp: Arc::new(rp),
             senders,
         })
     }

@@ -101,6 +101,15 @@ pub enum AuditAction {
     RecoveryCodesRegenerated,
     /// A second factor verified on a signed-in session for a critical operation (step-up).
     StepUp,
+    /// A security key or passkey was registered (or a registration was refused).
+    SecurityKeyRegistered,
+    /// A security key or passkey was renamed.
+    SecurityKeyRenamed,
+    /// A security key or passkey was removed, by its user or by a security administrator.
+    SecurityKeyRemoved,
+    /// A security key's signature counter did not move forward: two authenticators may hold
+    /// the same key. The assertion was refused.
+    SecurityKeyCloneSuspected,
     /// A one-time code was sent by e-mail or SMS (the detail names the channel, the masked
     /// address and the purpose, never the code); a refused request (throttled) or a failed
     /// delivery is recorded with its outcome.
@@ -189,6 +198,10 @@ impl AuditAction {
             AuditAction::MfaReset => "mfa_reset",
             AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::StepUp => "step_up",
+            AuditAction::SecurityKeyRegistered => "security_key_registered",
+            AuditAction::SecurityKeyRenamed => "security_key_renamed",
+            AuditAction::SecurityKeyRemoved => "security_key_removed",
+            AuditAction::SecurityKeyCloneSuspected => "security_key_clone_suspected",
             AuditAction::SecondFactorCodeSent => "second_factor_code_sent",
             AuditAction::SessionRevoked => "session_revoked",
             AuditAction::BackupCreated => "backup_created",

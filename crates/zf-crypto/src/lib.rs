@@ -27,6 +27,7 @@ mod secret;
 pub mod suite;
 pub mod totp;
 pub mod util;
+pub mod webauthn;
 
 pub use audit::{verify_audit_signature, AuditChainKey, AuditSigningKey};
 pub use backup::{BackupKey, BackupKeyId, ChunkOpener, ChunkSealer};

@@ -1,6 +1,6 @@
 use zf_domain::{TokenId, UserId, Username};
 
-use crate::{Authentication, Field, Operation, Permission, Requirement, Role};
+use crate::{Authentication, Factors, Field, Operation, Permission, Requirement, Role};
 
 /// The authenticated caller of a request, resolved from its session before any policy decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub struct Principal {
     /// What this session proved: password only, a second factor (and how recently), or a
     /// password still waiting for its second factor.
     pub authentication: Authentication,
+    /// The second factors the user has, to answer a refusal for want of one.
+    pub factors: Factors,
     /// Set when the request came with an API token: it narrows what the owner may do.
     pub token: Option<TokenGrant>,
 }
@@ -101,7 +103,7 @@ pub enum Denied {
     #[error("your role ({role}) may not be used from this network address")]
     Network { role: Role },
     #[error("complete the sign-in with your second factor first")]
-    SecondFactorPending,
+    SecondFactorPending { factors: Factors },
     #[error("this API token does not allow {operation}")]
     NotForToken { operation: &'static str },
     #[error("your role requires a second factor: set up an authenticator before anything else")]
@@ -112,6 +114,7 @@ pub enum Denied {
     StepUpRequired {
         operation: &'static str,
         enrolled: bool,
+        factors: Factors,
     },
 }
 
@@ -129,7 +132,9 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
     if principal.authentication == Authentication::SecondFactorPending
         && !operation.allowed_before_second_factor()
     {
-        return Err(Denied::SecondFactorPending);
+        return Err(Denied::SecondFactorPending {
+            factors: principal.factors,
+        });
     }
     if principal.must_change_password && !operation.allowed_before_password_change() {
         return Err(Denied::PasswordChangeRequired);
@@ -190,6 +195,7 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
                 return Err(Denied::StepUpRequired {
                     operation: operation.as_str(),
                     enrolled: true,
+                    factors: principal.factors,
                 })
             }
             Authentication::PasswordOnly { .. }
@@ -198,6 +204,7 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
                 return Err(Denied::StepUpRequired {
                     operation: operation.as_str(),
                     enrolled: false,
+                    factors: principal.factors,
                 })
             }
         }
@@ -220,6 +227,11 @@ mod tests {
             role,
             must_change_password: false,
             authentication: Authentication::MultiFactor { fresh: true },
+            factors: Factors {
+                totp: true,
+                recovery_code: true,
+                ..Factors::default()
+            },
             token: None,
         }
     }
@@ -294,6 +306,7 @@ mod tests {
                 op,
                 Operation::PublicDocument
                     | Operation::Login
+                    | Operation::PasskeyLogin
                     | Operation::LoginSecondFactor
                     | Operation::WhoAmI
                     | Operation::Logout
@@ -302,7 +315,11 @@ mod tests {
                 Ok(_) => assert!(open, "{op:?} must wait for the second factor"),
                 Err(e) => {
                     assert!(!open, "{op:?}: {e}");
-                    assert_eq!(e, Denied::SecondFactorPending, "{op:?}");
+                    assert_eq!(
+                        e,
+                        Denied::SecondFactorPending { factors: p.factors },
+                        "{op:?}"
+                    );
                 }
             }
         }
@@ -331,7 +348,8 @@ mod tests {
             decide(Some(&p), Operation::RoleChange).unwrap_err(),
             Denied::StepUpRequired {
                 operation: "role_change",
-                enrolled: false
+                enrolled: false,
+                factors: p.factors,
             }
         );
     }
@@ -345,7 +363,8 @@ mod tests {
             decide(Some(&p), Operation::ClientReveal).unwrap_err(),
             Denied::StepUpRequired {
                 operation: "client_reveal",
-                enrolled: true
+                enrolled: true,
+                factors: p.factors,
             }
         );
         // The permission is checked first: a role that may not do it is told so, not asked
@@ -367,6 +386,7 @@ mod tests {
                 Operation::ReviewManage,
                 Operation::ClientReveal,
                 Operation::RecoveryCodesRegenerate,
+                Operation::UserSecurityKeyRemove,
                 Operation::TokenCreate,
                 Operation::ClientExport,
                 Operation::BackupNow,

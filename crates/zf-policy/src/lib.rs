@@ -12,7 +12,7 @@ mod role;
 mod separation;
 
 pub use decision::{decide, Denied, Grant, Principal, Scope, TokenGrant, Visibility, Within};
-pub use mfa::{Authentication, MfaPolicy};
+pub use mfa::{Authentication, Factors, MfaPolicy};
 pub use network::NetworkPolicy;
 pub use operation::{Operation, Requirement};
 pub use role::{Action, Field, Permission, Resource, Role, RoleParseError};

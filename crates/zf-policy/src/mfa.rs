@@ -56,6 +56,52 @@ impl MfaPolicy {
     }
 }
 
+/// Which second factors a user has and the MFA policy accepts for their role: the one list
+/// that decides whether sign-in asks for a second factor (and whether a role that requires
+/// one is satisfied), and that a refusal offers as the ways to answer it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Factors {
+    /// A confirmed authenticator app (TOTP).
+    pub totp: bool,
+    /// Unused recovery codes, which come with the authenticator app.
+    pub recovery_code: bool,
+    /// A confirmed address that receives one-time codes by e-mail, for a role whose policy
+    /// accepts such codes (`[mfa] code_roles`).
+    pub email: bool,
+    /// A confirmed number that receives one-time codes by SMS, likewise.
+    pub sms: bool,
+    /// At least one security key or passkey (WebAuthn).
+    pub security_key: bool,
+}
+
+impl Factors {
+    /// Whether the user has any second factor at all: then sign-in asks for it, and a role
+    /// that requires one is satisfied.
+    pub fn any(self) -> bool {
+        self.totp || self.email || self.sms || self.security_key
+    }
+
+    /// Whether one of them is a code sent by e-mail or SMS, which must be asked for first.
+    pub fn sent_code(self) -> bool {
+        self.email || self.sms
+    }
+
+    /// The names of the methods, in the order offered: `totp`, `recovery_code`, `email`,
+    /// `sms`, `security_key`.
+    pub fn methods(self) -> Vec<&'static str> {
+        [
+            (self.totp, "totp"),
+            (self.recovery_code, "recovery_code"),
+            (self.email, "email"),
+            (self.sms, "sms"),
+            (self.security_key, "security_key"),
+        ]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect()
+    }
+}
+
 /// How far the caller has authenticated on this session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Authentication {
@@ -99,6 +145,60 @@ mod tests {
         }
         let p: MfaPolicy = serde_json::from_str(r#"{"code_roles": []}"#).unwrap();
         assert!(Role::ALL.into_iter().all(|r| !p.accepts_codes(r)));
+    }
+
+    #[test]
+    fn factors_list_every_method_in_one_order_and_any_counts_a_real_factor() {
+        assert!(!Factors::default().any());
+        assert!(Factors::default().methods().is_empty());
+        let all = Factors {
+            totp: true,
+            recovery_code: true,
+            email: true,
+            sms: true,
+            security_key: true,
+        };
+        assert_eq!(
+            all.methods(),
+            ["totp", "recovery_code", "email", "sms", "security_key"]
+        );
+        for one in [
+            Factors {
+                totp: true,
+                ..Factors::default()
+            },
+            Factors {
+                email: true,
+                ..Factors::default()
+            },
+            Factors {
+                sms: true,
+                ..Factors::default()
+            },
+            Factors {
+                security_key: true,
+                ..Factors::default()
+            },
+        ] {
+            assert!(one.any(), "{one:?}");
+        }
+        // Recovery codes alone are no factor: they come with, and go with, the authenticator.
+        assert!(!Factors {
+            recovery_code: true,
+            ..Factors::default()
+        }
+        .any());
+        assert!(Factors {
+            sms: true,
+            ..Factors::default()
+        }
+        .sent_code());
+        assert!(!Factors {
+            totp: true,
+            security_key: true,
+            ..Factors::default()
+        }
+        .sent_code());
     }
 
     #[test]

@@ -48,6 +48,21 @@ pub enum Operation {
     OwnSessionRevoke,
     /// End every session of another user (security administrators).
     UserSessionsRevoke,
+    /// List one's own security keys and passkeys.
+    SecurityKeyList,
+    /// Register a security key or passkey of one's own (a fresh second factor first, when one
+    /// is enrolled: the application checks, since a first key needs none).
+    SecurityKeyRegister,
+    /// Rename one of one's own security keys.
+    SecurityKeyRename,
+    /// Remove one of one's own security keys (a fresh second factor first).
+    SecurityKeyRemove,
+    /// List another user's security keys (security administrators).
+    UserSecurityKeyList,
+    /// Remove another user's security key (security administrators).
+    UserSecurityKeyRemove,
+    /// Sign in with a passkey alone (user verification stands in for the password).
+    PasskeyLogin,
     /// Issue an API token carrying a subset of one's own permissions.
     TokenCreate,
     /// List one's own API tokens (never their secrets).
@@ -130,7 +145,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 70] = [
+    pub const ALL: [Operation; 77] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -158,6 +173,13 @@ impl Operation {
         Operation::OwnSessionList,
         Operation::OwnSessionRevoke,
         Operation::UserSessionsRevoke,
+        Operation::SecurityKeyList,
+        Operation::SecurityKeyRegister,
+        Operation::SecurityKeyRename,
+        Operation::SecurityKeyRemove,
+        Operation::UserSecurityKeyList,
+        Operation::UserSecurityKeyRemove,
+        Operation::PasskeyLogin,
         Operation::TokenCreate,
         Operation::OwnTokenList,
         Operation::OwnTokenRevoke,
@@ -208,7 +230,7 @@ impl Operation {
         let client = |action| Permission(crate::Permission::new(Resource::Client, action));
         let on = |resource, action| Permission(crate::Permission::new(resource, action));
         match self {
-            Operation::PublicDocument | Operation::Login => Public,
+            Operation::PublicDocument | Operation::Login | Operation::PasskeyLogin => Public,
             Operation::Logout | Operation::WhoAmI | Operation::LoginSecondFactor => {
                 PasswordVerified
             }
@@ -219,16 +241,22 @@ impl Operation {
             | Operation::RecoveryCodesRegenerate
             | Operation::OwnSessionList
             | Operation::OwnSessionRevoke
+            | Operation::SecurityKeyList
+            | Operation::SecurityKeyRegister
+            | Operation::SecurityKeyRename
+            | Operation::SecurityKeyRemove
             | Operation::TokenCreate
             | Operation::OwnTokenList
             | Operation::OwnTokenRevoke => SignedIn,
-            Operation::UserSessionsRevoke | Operation::UserTokenRevoke => Permission(
-                crate::Permission::new(Resource::SecurityPolicy, Action::Update),
-            ),
-            Operation::UserTokenList => Permission(crate::Permission::new(
+            Operation::UserSessionsRevoke
+            | Operation::UserTokenRevoke
+            | Operation::UserSecurityKeyRemove => Permission(crate::Permission::new(
                 Resource::SecurityPolicy,
-                Action::Read,
+                Action::Update,
             )),
+            Operation::UserTokenList | Operation::UserSecurityKeyList => Permission(
+                crate::Permission::new(Resource::SecurityPolicy, Action::Read),
+            ),
             Operation::ClientList | Operation::ClientSearch | Operation::ClientRead => {
                 client(Action::Read)
             }
@@ -329,7 +357,8 @@ impl Operation {
             | Operation::TokenCreate
             | Operation::RecoveryCodesRegenerate
             | Operation::BackupNow
-            | Operation::RestoreTestRun => true,
+            | Operation::RestoreTestRun
+            | Operation::UserSecurityKeyRemove => true,
             Operation::PublicDocument
             | Operation::Login
             | Operation::Logout
@@ -353,6 +382,12 @@ impl Operation {
             | Operation::OwnSessionList
             | Operation::OwnSessionRevoke
             | Operation::UserSessionsRevoke
+            | Operation::SecurityKeyList
+            | Operation::SecurityKeyRegister
+            | Operation::SecurityKeyRename
+            | Operation::SecurityKeyRemove
+            | Operation::UserSecurityKeyList
+            | Operation::PasskeyLogin
             | Operation::OwnTokenList
             | Operation::OwnTokenRevoke
             | Operation::UserTokenList
@@ -441,6 +476,13 @@ impl Operation {
             Operation::OwnSessionList => "own_session_list",
             Operation::OwnSessionRevoke => "own_session_revoke",
             Operation::UserSessionsRevoke => "user_sessions_revoke",
+            Operation::SecurityKeyList => "security_key_list",
+            Operation::SecurityKeyRegister => "security_key_register",
+            Operation::SecurityKeyRename => "security_key_rename",
+            Operation::SecurityKeyRemove => "security_key_remove",
+            Operation::UserSecurityKeyList => "user_security_key_list",
+            Operation::UserSecurityKeyRemove => "user_security_key_remove",
+            Operation::PasskeyLogin => "passkey_login",
             Operation::TokenCreate => "token_create",
             Operation::OwnTokenList => "own_token_list",
             Operation::OwnTokenRevoke => "own_token_revoke",

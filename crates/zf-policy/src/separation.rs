@@ -45,6 +45,7 @@ mod tests {
             role: Role::SecurityAdmin,
             must_change_password: false,
             authentication: crate::Authentication::MultiFactor { fresh: true },
+            factors: crate::Factors::default(),
             token: None,
         }
     }

@@ -2,7 +2,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use zf_app::AppError;
-use zf_policy::Denied;
+use zf_policy::{Denied, Factors};
 
 tokio::task_local! {
     /// The id of the request being served, so every error body can name it.
@@ -20,51 +20,74 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// What would satisfy the refusal, for refusals a second factor answers; boxed, as most
-    /// errors carry none.
+    /// What would satisfy the refusal, for refusals a second factor answers.
+    /// Boxed: most errors carry none, and the `Result`s of the edge stay small.
     pub challenge: Option<Box<Challenge>>,
 }
 
-/// A machine-readable way forward after a refusal for want of a second factor: the client
-/// POSTs `{"code": "…"}` (a TOTP code or a recovery code) to `endpoint` and retries, or, for
-/// `enrol`, sets up an authenticator there first.
+/// A machine-readable way forward after a refusal for want of a second factor, listing the
+/// user's own factors (`zf_policy::Factors`): the client POSTs `{"method": …, "code": "…"}` (a
+/// TOTP code, a recovery code, or a code it asked for at `send_endpoint`) to `endpoint`, or
+/// answers a security key's ceremony at `security_key` (POST its `options`, pass them to
+/// `navigator.credentials.get`, POST the credential to its `endpoint`), and retries; for `enrol`,
+/// it sets up an authenticator or a security key first.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Challenge {
     /// `sign_in` (finish signing in), `step_up` (verify again for a critical operation) or
-    /// `enrol` (set up an authenticator first).
+    /// `enrol` (set up a second factor first).
     pub kind: &'static str,
     pub endpoint: &'static str,
-    /// What `endpoint` accepts: `totp`, `recovery_code`, `email`, `sms` — for a signed-in
-    /// user, the methods they have enrolled and the MFA policy accepts for their role.
+    /// The methods the user has that answer it: `totp`, `recovery_code` (POST `{"method",
+    /// "code"}` to `endpoint`), `email`, `sms` (ask for the code at `send_endpoint` first), and
+    /// `security_key` (its ceremony at `security_key`); for `enrol`, what may be set up.
     pub methods: Vec<&'static str>,
     /// Where to ask for a one-time code by `email` or `sms` (`{"method": "email"}`) before
     /// POSTing it to `endpoint`; present when one of those methods is offered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_endpoint: Option<&'static str>,
+    /// Where a security key answers, when the user has one (or, for `enrol`, registers one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_key: Option<SecurityKeyEndpoints>,
     /// How long a verified factor then counts for critical operations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age_seconds: Option<i64>,
 }
 
-const FACTORS: &[&str] = &["totp", "recovery_code"];
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SecurityKeyEndpoints {
+    pub options: &'static str,
+    pub endpoint: &'static str,
+}
 
 impl Challenge {
-    fn sign_in() -> Self {
+    fn sign_in(factors: Factors) -> Self {
         Challenge {
             kind: "sign_in",
             endpoint: "/api/v1/session/second-factor",
-            methods: FACTORS.to_vec(),
-            send_endpoint: None,
+            methods: factors.methods(),
+            send_endpoint: factors
+                .sent_code()
+                .then_some("/api/v1/session/second-factor/code"),
+            security_key: factors.security_key.then_some(SecurityKeyEndpoints {
+                options: "/api/v1/session/second-factor/security-key/options",
+                endpoint: "/api/v1/session/second-factor/security-key",
+            }),
             max_age_seconds: None,
         }
     }
 
-    fn step_up() -> Self {
+    fn step_up(factors: Factors) -> Self {
         Challenge {
             kind: "step_up",
             endpoint: "/api/v1/session/step-up",
-            methods: FACTORS.to_vec(),
-            send_endpoint: None,
+            methods: factors.methods(),
+            send_endpoint: factors
+                .sent_code()
+                .then_some("/api/v1/session/step-up/code"),
+            security_key: factors.security_key.then_some(SecurityKeyEndpoints {
+                options: "/api/v1/session/step-up/security-key/options",
+                endpoint: "/api/v1/session/step-up/security-key",
+            }),
             max_age_seconds: None,
         }
     }
@@ -73,29 +96,14 @@ impl Challenge {
         Challenge {
             kind: "enrol",
             endpoint: "/api/v1/mfa/totp",
-            methods: vec!["totp"],
+            methods: vec!["totp", "security_key"],
             send_endpoint: None,
+            security_key: Some(SecurityKeyEndpoints {
+                options: "/api/v1/mfa/security-keys/options",
+                endpoint: "/api/v1/mfa/security-keys",
+            }),
             max_age_seconds: None,
         }
-    }
-}
-
-impl Challenge {
-    /// Offers exactly `methods` (the caller's own), with where to ask for a code if one of
-    /// them is sent by e-mail or SMS.
-    pub(crate) fn offering(&mut self, methods: &[zf_app::identity::SecondFactorMethod]) {
-        if methods.is_empty() {
-            return;
-        }
-        self.methods = methods.iter().map(|m| m.as_str()).collect();
-        self.send_endpoint =
-            methods
-                .iter()
-                .any(|m| m.channel().is_some())
-                .then_some(match self.kind {
-                    "sign_in" => "/api/v1/session/second-factor/code",
-                    _ => "/api/v1/session/step-up/code",
-                });
     }
 }
 
@@ -157,27 +165,26 @@ impl ApiError {
             Denied::NotForToken { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "token_forbidden", denied.to_string())
             }
-            Denied::SecondFactorPending => Self::new(
+            Denied::SecondFactorPending { factors } => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_required",
                 denied.to_string(),
             )
-            .with_challenge(Challenge::sign_in()),
+            .with_challenge(Challenge::sign_in(*factors)),
             Denied::MfaEnrolmentRequired => Self::new(
                 StatusCode::FORBIDDEN,
                 "mfa_enrolment_required",
                 denied.to_string(),
             )
             .with_challenge(Challenge::enrol()),
-            Denied::StepUpRequired { enrolled, .. } => {
-                Self::new(StatusCode::FORBIDDEN, "mfa_required", denied.to_string()).with_challenge(
-                    if *enrolled {
-                        Challenge::step_up()
-                    } else {
-                        Challenge::enrol()
-                    },
-                )
-            }
+            Denied::StepUpRequired {
+                enrolled, factors, ..
+            } => Self::new(StatusCode::FORBIDDEN, "mfa_required", denied.to_string())
+                .with_challenge(if *enrolled {
+                    Challenge::step_up(*factors)
+                } else {
+                    Challenge::enrol()
+                }),
         }
     }
 }

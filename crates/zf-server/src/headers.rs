@@ -3,9 +3,11 @@ use axum::http::header::{self, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// No script of any kind; styles and images only from this origin; forms post only here.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+/// Scripts only from this origin (one file: the security-key ceremonies) and never inline;
+/// styles and images only from this origin; fetches and form posts only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// Security headers on every response, including errors and redirects.
 pub async fn security_headers(req: Request, next: Next) -> Response {

@@ -210,11 +210,7 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                         }
                     }
                     let back = return_path(&state, &req, &path);
-                    let mut res = refuse(&state, &path, &back, &denied);
-                    if let (true, Some(p)) = (is_api(&path), principal) {
-                        offer_methods(&state, p, &denied, &mut res).await;
-                    }
-                    res
+                    refuse(&state, &path, &back, &denied)
                 }
             }
         })
@@ -255,38 +251,6 @@ fn return_path(state: &AppState, req: &Request, pattern: &str) -> String {
     "/".to_owned()
 }
 
-/// A refusal that a second factor answers lists the caller's own methods in its challenge
-/// (an authenticator, a code by e-mail or SMS), rebuilt here because the policy decision
-/// knows nothing of what a user has enrolled.
-async fn offer_methods(
-    state: &AppState,
-    p: &zf_policy::Principal,
-    denied: &Denied,
-    res: &mut Response,
-) {
-    if !matches!(
-        denied,
-        Denied::SecondFactorPending | Denied::StepUpRequired { enrolled: true, .. }
-    ) {
-        return;
-    }
-    let Ok(methods) = state.app.second_factor_methods(p.user_id, p.role).await else {
-        return;
-    };
-    let mut error = ApiError::from_denied(denied);
-    if let Some(c) = error.challenge.as_mut() {
-        if c.kind == "step_up" {
-            c.max_age_seconds = Some(state.app.config().mfa.step_up_window_ms() / 1000);
-        }
-        c.offering(&methods);
-    }
-    let id = res.headers().get("x-request-id").cloned();
-    *res = error.into_response();
-    if let Some(id) = id {
-        res.headers_mut().insert("x-request-id", id);
-    }
-}
-
 /// API callers get a JSON error; browsers are sent where they can continue.
 fn refuse(state: &AppState, path: &str, back: &str, denied: &Denied) -> Response {
     if is_api(path) {
@@ -299,7 +263,7 @@ fn refuse(state: &AppState, path: &str, back: &str, denied: &Denied) -> Response
     match denied {
         Denied::NotSignedIn => Redirect::to("/login").into_response(),
         Denied::PasswordChangeRequired => Redirect::to("/password").into_response(),
-        Denied::SecondFactorPending => Redirect::to("/login/second-factor").into_response(),
+        Denied::SecondFactorPending { .. } => Redirect::to("/login/second-factor").into_response(),
         Denied::MfaEnrolmentRequired
         | Denied::StepUpRequired {
             enrolled: false, ..

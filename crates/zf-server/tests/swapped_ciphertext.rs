@@ -54,6 +54,7 @@ async fn a_swapped_ciphertext_is_an_error_not_the_other_clients_value() {
                     role: Role::Supervisor,
                     must_change_password: false,
                     authentication: zf_policy::Authentication::MultiFactor { fresh: true },
+                    factors: zf_policy::Factors::default(),
                     token: None,
                 }),
                 zf_policy::Operation::ClientList,

@@ -78,6 +78,8 @@ pub const TABLES: &[TableSpec] = &[
     table("mfa_recovery_codes", &["user_id", "code_hash"]),
     table("otp_factors", &["user_id", "channel"]),
     table("otp_codes", &["user_id"]),
+    table("webauthn_credentials", &["credential_id"]),
+    table("webauthn_ceremonies", &["challenge"]),
     table("client_keys", &["client_id"]),
     table("clients", &["id"]),
     table("client_engagements", &["client_id", "user_id"]),

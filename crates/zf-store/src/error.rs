@@ -5,6 +5,8 @@ pub enum Unique {
     ClientUscc,
     /// The user already has a confirmed authenticator.
     MfaEnrolled,
+    /// The security key is registered already (by this user or another).
+    WebauthnCredential,
     Other,
 }
 

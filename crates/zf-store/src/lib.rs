@@ -17,6 +17,7 @@ mod records;
 mod rows;
 mod scope;
 mod sqlite;
+mod webauthn;
 
 use async_trait::async_trait;
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
@@ -44,6 +45,10 @@ pub use rows::{
     SessionLimit, SessionRow, SessionUpgrade, UserRow,
 };
 pub use sqlite::SqliteStore;
+pub use webauthn::{
+    CeremonyPurpose, CeremonyRow, CredentialAdd, CredentialRow, KeyUse, PasskeySignIn,
+    WebauthnStore,
+};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -379,7 +384,7 @@ pub struct AuditHead {
 }
 
 #[async_trait]
-pub trait Store: RecordStore + OtpStore + Send + Sync + 'static {
+pub trait Store: RecordStore + WebauthnStore + OtpStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
 

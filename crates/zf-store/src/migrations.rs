@@ -730,6 +730,68 @@ CREATE TABLE otp_codes (
 );
 "#,
     },
+    Migration {
+        version: 14,
+        name: "security keys and passkeys (WebAuthn): credentials and ceremonies in flight",
+        sqlite: r#"
+CREATE TABLE webauthn_credentials (
+    credential_id BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    user_handle BLOB NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('passkey', 'security_key')),
+    public_key BLOB NOT NULL,
+    state BLOB NOT NULL,
+    sign_count INTEGER NOT NULL,
+    transports INTEGER NOT NULL,
+    user_verified INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX webauthn_credentials_user ON webauthn_credentials(user_id);
+CREATE TABLE webauthn_ceremonies (
+    challenge BLOB PRIMARY KEY,
+    purpose TEXT NOT NULL CHECK (purpose IN ('register', 'second_factor', 'step_up', 'passkey')),
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    session_hash BLOB,
+    credential_kind TEXT,
+    credential_name TEXT,
+    state BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
+"#,
+        postgres: r#"
+CREATE TABLE webauthn_credentials (
+    credential_id BYTEA PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    user_handle BYTEA NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('passkey', 'security_key')),
+    public_key BYTEA NOT NULL,
+    state BYTEA NOT NULL,
+    sign_count BIGINT NOT NULL,
+    transports BIGINT NOT NULL,
+    user_verified BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX webauthn_credentials_user ON webauthn_credentials(user_id);
+CREATE TABLE webauthn_ceremonies (
+    challenge BYTEA PRIMARY KEY,
+    purpose TEXT NOT NULL CHECK (purpose IN ('register', 'second_factor', 'step_up', 'passkey')),
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    session_hash BYTEA,
+    credential_kind TEXT,
+    credential_name TEXT,
+    state BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

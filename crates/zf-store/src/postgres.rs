@@ -17,6 +17,7 @@ use zf_policy::{Role, Scope};
 mod backup;
 mod otp;
 mod records;
+mod webauthn;
 
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
@@ -118,6 +119,7 @@ fn map_unique(e: tokio_postgres::Error) -> StoreError {
             return StoreError::Conflict(match db.constraint() {
                 Some("users_username_key") => Unique::Username,
                 Some("clients_uscc_key") => Unique::ClientUscc,
+                Some("webauthn_credentials_pkey") => Unique::WebauthnCredential,
                 _ => Unique::Other,
             });
         }
@@ -219,7 +221,11 @@ async fn insert_user(c: &impl GenericClient, u: &NewUser) -> Result<()> {
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
     EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
-    EXISTS (SELECT 1 FROM otp_factors o WHERE o.user_id = u.id AND o.confirmed_at IS NOT NULL)";
+    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'email' AND o.confirmed_at IS NOT NULL),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -254,6 +260,8 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
         r.try_get(at + 7)?,
         r.try_get(at + 8)?,
         r.try_get(at + 9)?,
+        r.try_get(at + 10)?,
+        r.try_get(at + 11)?,
     )
 }
 
@@ -358,6 +366,7 @@ async fn consume_factor(
             )
             .await?
         }
+        FactorUse::SecurityKey(k) => webauthn::use_key(c, &user, k, now_ms).await?,
         FactorUse::Code { hash } => {
             c.execute(
                 "UPDATE otp_codes SET used_at = $1
@@ -861,6 +870,11 @@ impl Store for PgStore {
             .await?;
         tx.execute("DELETE FROM user_mfa WHERE user_id = $1", &[&id])
             .await?;
+        tx.execute(
+            "DELETE FROM webauthn_credentials WHERE user_id = $1",
+            &[&id],
+        )
+        .await?;
         tx.execute("DELETE FROM otp_codes WHERE user_id = $1", &[&id])
             .await?;
         tx.execute("DELETE FROM otp_factors WHERE user_id = $1", &[&id])

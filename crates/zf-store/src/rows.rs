@@ -35,11 +35,20 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at_ms: i64,
     pub password_changed_at_ms: i64,
-    /// A confirmed authenticator (TOTP) is enrolled, so sign-in asks for a second factor.
+    /// A confirmed authenticator (TOTP) or a security key is enrolled. Whether sign-in asks for
+    /// a second factor also depends on code factors and the role: `App::factors` decides.
     pub mfa_enrolled: bool,
+    /// A confirmed authenticator app (TOTP).
+    pub totp_enrolled: bool,
+    /// How many security keys and passkeys the user has.
+    pub security_keys: i64,
     /// A confirmed address (e-mail, SMS) receives one-time codes; whether that counts as a
     /// second factor for the user's role is the MFA policy's to say.
     pub code_factor: bool,
+    /// A confirmed address receives codes by e-mail.
+    pub code_email: bool,
+    /// A confirmed number receives codes by SMS.
+    pub code_sms: bool,
 }
 
 /// A server-side session. Only the SHA-256 of the session id is stored, so a copy of the
@@ -96,6 +105,9 @@ pub enum FactorUse {
     Totp { step: i64 },
     /// A recovery code, by its keyed hash; accepted only if unused.
     RecoveryCode { hash: BlindIndex },
+    /// A security key's assertion; accepted only if the key's state is still the one it was
+    /// verified against.
+    SecurityKey(crate::KeyUse),
     /// The user's live one-time code (e-mail, SMS), by its keyed hash; accepted only if unused
     /// and unexpired.
     Code { hash: BlindIndex },
@@ -280,8 +292,10 @@ pub(crate) mod decode {
         disabled: bool,
         created_at_ms: i64,
         password_changed_at_ms: i64,
-        mfa_enrolled: bool,
-        code_factor: bool,
+        totp_enrolled: bool,
+        security_keys: i64,
+        code_email: bool,
+        code_sms: bool,
     ) -> Result<UserRow> {
         Ok(UserRow {
             id: user_id(id)?,
@@ -292,8 +306,12 @@ pub(crate) mod decode {
             disabled,
             created_at_ms,
             password_changed_at_ms,
-            mfa_enrolled,
-            code_factor,
+            mfa_enrolled: totp_enrolled || security_keys > 0,
+            totp_enrolled,
+            security_keys,
+            code_factor: code_email || code_sms,
+            code_email,
+            code_sms,
         })
     }
 

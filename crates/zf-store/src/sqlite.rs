@@ -18,6 +18,7 @@ use zf_policy::{Role, Scope};
 mod backup;
 mod otp;
 mod records;
+mod webauthn;
 
 use crate::migrations::{latest_version, MIGRATIONS};
 use crate::rows::{alerts, decode, tags_column};
@@ -168,6 +169,8 @@ fn map_unique(e: rusqlite::Error) -> StoreError {
                 Unique::Username
             } else if msg.contains("clients.uscc") {
                 Unique::ClientUscc
+            } else if msg.contains("webauthn_credentials.credential_id") {
+                Unique::WebauthnCredential
             } else {
                 Unique::Other
             };
@@ -243,7 +246,11 @@ const EVENT_COLUMNS: &str = "seq, id, at, actor_user_id, actor_name, session_ref
 const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_change_password,
     u.disabled, u.created_at, u.password_changed_at,
     EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.confirmed_at IS NOT NULL),
-    EXISTS (SELECT 1 FROM otp_factors o WHERE o.user_id = u.id AND o.confirmed_at IS NOT NULL)";
+    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'email' AND o.confirmed_at IS NOT NULL),
+    EXISTS (SELECT 1 FROM otp_factors o
+        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -278,6 +285,8 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
         r.get(at + 7)?,
         r.get(at + 8)?,
         r.get(at + 9)?,
+        r.get(at + 10)?,
+        r.get(at + 11)?,
     ))
 }
 
@@ -363,6 +372,7 @@ fn consume_factor(tx: &Connection, user: UserId, factor: &FactorUse, now_ms: i64
                  WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
             params![now_ms, user.to_string(), hash.as_bytes()],
         )?,
+        FactorUse::SecurityKey(k) => webauthn::use_key(tx, user, k, now_ms)?,
         FactorUse::Code { hash } => tx.execute(
             "UPDATE otp_codes SET used_at = ?1
                  WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL AND expires_at > ?1",
@@ -785,6 +795,7 @@ impl Store for SqliteStore {
             };
             tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM user_mfa WHERE user_id = ?1", [&id])?;
+            tx.execute("DELETE FROM webauthn_credentials WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM otp_codes WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM otp_factors WHERE user_id = ?1", [&id])?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])?;

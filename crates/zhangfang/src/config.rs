@@ -76,8 +76,75 @@ pub struct FileConfig {
     /// `[backup] schedule = "02:30"`, `directory = "/mnt/nas/zhangfang"`, `[backup.s3] …`,
     /// `[backup.retention] daily = 7`, ….
     pub backup: Option<zf_app::backup::BackupConfig>,
+    /// `[webauthn] rp_id = "crm.example.cn"`, `origin = "https://crm.example.cn"`,
+    /// `rp_name = "…"`: where security keys and passkeys are bound.
+    pub webauthn: Option<WebauthnFile>,
     /// `[otp] email = "smtp"`, `[otp.smtp] host = …`: one-time codes by e-mail or SMS.
     pub otp: Option<zf_app::identity::OtpConfig>,
+}
+
+/// The relying party for security keys and passkeys. Unset, it is `localhost` and
+/// `https://localhost:<listen port>`: browsers accept no IP address as an RP ID, so a server
+/// reached by a name sets that name here.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    /// The domain keys are bound to; the origin's host or a parent domain of it.
+    pub rp_id: Option<String>,
+    /// The exact origin (scheme, host and port) users open the web UI at.
+    pub origin: Option<String>,
+    /// The name an authenticator shows for the key (default "Zhangfang", or the firm's name).
+    pub rp_name: Option<String>,
+}
+
+/// The `[webauthn]` section resolved against the port the server listens on.
+pub fn webauthn_config(
+    file: Option<&WebauthnFile>,
+    firm_name: Option<&str>,
+    port: u16,
+) -> anyhow::Result<zf_app::identity::WebauthnConfig> {
+    let file = file.cloned().unwrap_or_default();
+    let rp_id = file
+        .rp_id
+        .unwrap_or_else(|| "localhost".into())
+        .trim()
+        .to_ascii_lowercase();
+    let origin = match file.origin {
+        Some(o) => o.trim().trim_end_matches('/').to_owned(),
+        None if port == 443 => format!("https://{rp_id}"),
+        None => format!("https://{rp_id}:{port}"),
+    };
+    let host = origin
+        .strip_prefix("https://")
+        .ok_or_else(|| anyhow::anyhow!("webauthn.origin must start with https://"))?;
+    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    if host.contains('/') || !(host == rp_id || host.ends_with(&format!(".{rp_id}"))) {
+        bail!(
+            "webauthn.origin {origin:?} must be https://<host>[:port] with the host equal to \
+             webauthn.rp_id {rp_id:?} or under it"
+        );
+    }
+    if rp_id.parse::<std::net::IpAddr>().is_ok() {
+        bail!("webauthn.rp_id must be a domain name: browsers refuse an IP address");
+    }
+    let config = zf_app::identity::WebauthnConfig {
+        rp_id,
+        origins: vec![origin],
+        rp_name: file
+            .rp_name
+            .or_else(|| firm_name.map(str::to_owned))
+            .unwrap_or_else(|| "Zhangfang".into()),
+    };
+    config
+        .relying_party()
+        .map_err(|e| anyhow::anyhow!("[webauthn]: {e}"))?;
+    Ok(config)
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -142,6 +209,11 @@ impl Settings {
             api_tokens: file.api_tokens.clone().unwrap_or_default(),
             otp: file.otp.clone().unwrap_or_default().within(&data_dir),
             backup: file.backup.clone().unwrap_or_default(),
+            webauthn: webauthn_config(
+                file.webauthn.as_ref(),
+                file.firm_name.as_deref(),
+                file.listen.map_or(8443, |l| l.port()),
+            )?,
             ..AppConfig::default()
         };
         if !(1..=3650).contains(&app.api_tokens.max_days) || app.api_tokens.requests_per_minute == 0
@@ -214,4 +286,47 @@ pub fn init_logging(settings: &Settings) {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webauthn_defaults_to_localhost_on_the_listen_port_and_checks_what_is_given() {
+        let c = webauthn_config(None, Some("某某财税"), 9443).unwrap();
+        assert_eq!(c.rp_id, "localhost");
+        assert_eq!(c.origins, vec!["https://localhost:9443".to_owned()]);
+        assert_eq!(c.rp_name, "某某财税");
+        let named = WebauthnFile {
+            rp_id: Some("crm.example.cn".into()),
+            ..WebauthnFile::default()
+        };
+        let c = webauthn_config(Some(&named), None, 443).unwrap();
+        assert_eq!(c.origins, vec!["https://crm.example.cn".to_owned()]);
+        let parent = WebauthnFile {
+            rp_id: Some("example.cn".into()),
+            origin: Some("https://crm.example.cn:8443/".into()),
+            rp_name: None,
+        };
+        let c = webauthn_config(Some(&parent), None, 8443).unwrap();
+        assert_eq!(c.origins, vec!["https://crm.example.cn:8443".to_owned()]);
+        for (rp_id, origin) in [
+            ("example.cn", "http://crm.example.cn"),
+            ("example.cn", "https://evil.cn"),
+            ("127.0.0.1", "https://127.0.0.1:8443"),
+            ("example.cn", "https://crm.example.cn/path"),
+        ] {
+            let f = WebauthnFile {
+                rp_id: Some(rp_id.into()),
+                origin: Some(origin.into()),
+                rp_name: None,
+            };
+            assert!(
+                webauthn_config(Some(&f), None, 8443).is_err(),
+                "{rp_id} {origin}"
+            );
+        }
+        assert!(toml::from_str::<FileConfig>("[webauthn]\nrp_idd = \"x\"\n").is_err());
+    }
 }

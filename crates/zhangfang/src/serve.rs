@@ -35,11 +35,17 @@ pub struct ServeArgs {
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 
-pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let listen = match args.listen.or(settings.file.listen) {
         Some(a) => a,
         None => DEFAULT_LISTEN.parse().context("default listen address")?,
     };
+    // The default origin carries the port actually listened on, which `--listen` may change.
+    settings.app.webauthn = crate::config::webauthn_config(
+        settings.file.webauthn.as_ref(),
+        settings.file.firm_name.as_deref(),
+        listen.port(),
+    )?;
     let instance = Instance::open(
         &settings.data_dir,
         settings.database.clone(),

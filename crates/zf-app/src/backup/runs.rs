@@ -545,6 +545,7 @@ impl App {
             backup_lock: Arc::default(),
             token_rates: crate::identity::TokenRates::default(),
             erasure_ledger: None,
+            rp: self.rp.clone(),
             senders: crate::identity::otp::Senders::default(),
         }
     }

@@ -331,6 +331,7 @@ impl App {
             // Whoever runs the binary on the server holds its data directory and master key,
             // which outweighs any factor a session could show; the step-up rule guards sessions.
             authentication: zf_policy::Authentication::MultiFactor { fresh: true },
+            factors: zf_policy::Factors::default(),
             token: None,
         };
         Ok(zf_policy::decide(Some(&principal), operation)?)

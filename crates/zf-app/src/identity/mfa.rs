@@ -85,15 +85,16 @@ fn otpauth_uri(username: &Username, secret: &TotpSecret) -> Zeroizing<String> {
     ))
 }
 
-fn factor_name(factor: &FactorUse) -> &'static str {
+pub(super) fn factor_name(factor: &FactorUse) -> &'static str {
     match factor {
         FactorUse::Totp { .. } => "totp",
         FactorUse::RecoveryCode { .. } => "recovery code",
+        FactorUse::SecurityKey(_) => "security key",
         FactorUse::Code { .. } => "one-time code by e-mail or SMS",
     }
 }
 
-fn session_actor(principal: &Principal, session_ref: &str, meta: &RequestMeta) -> Actor {
+pub(super) fn session_actor(principal: &Principal, session_ref: &str, meta: &RequestMeta) -> Actor {
     Actor {
         user_id: Some(principal.user_id),
         name: principal.username.as_str().to_owned(),

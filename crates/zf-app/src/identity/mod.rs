@@ -15,6 +15,7 @@ mod session;
 mod sessions;
 mod tokens;
 mod users;
+mod webauthn;
 
 pub use hasher::Hasher;
 pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment};
@@ -28,3 +29,4 @@ pub use sessions::SessionView;
 pub(crate) use tokens::TokenRates;
 pub use tokens::{token_ref, IssuedToken, NewToken, TokenPolicy, TokenSecret, TokenView};
 pub use users::SetupSecret;
+pub use webauthn::{KeyId, KeyKind, KeyName, SecurityKeyView, WebauthnConfig};

@@ -303,9 +303,10 @@ impl App {
     /// they have authenticated.
     pub(crate) fn principal_of(&self, user: &UserRow, session: &SessionRow, now: i64) -> Principal {
         let mfa = &self.config.mfa;
+        let factors = self.factors(user);
         let authentication = if session.second_factor_pending {
             Authentication::SecondFactorPending
-        } else if self.second_factor_enrolled(user) {
+        } else if factors.any() {
             Authentication::MultiFactor {
                 fresh: session
                     .factor_at_ms
@@ -326,6 +327,7 @@ impl App {
                     .password
                     .expired(user.password_changed_at_ms, now),
             authentication,
+            factors,
             token: None,
         }
     }
@@ -429,6 +431,7 @@ impl App {
             return Err(zf_policy::Denied::StepUpRequired {
                 operation: "change_own_password",
                 enrolled: true,
+                factors: principal.factors,
             }
             .into());
         }

@@ -407,6 +407,7 @@ impl App {
             role: user.role,
             must_change_password: user.must_change_password,
             authentication: Authentication::ApiToken,
+            factors: zf_policy::Factors::default(),
             token: Some(TokenGrant {
                 id: token.id,
                 permissions: token

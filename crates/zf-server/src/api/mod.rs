@@ -13,6 +13,7 @@ pub mod session;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+pub mod webauthn;
 
 /// Liveness for load balancers and orchestration; says nothing about data.
 pub async fn health() -> &'static str {

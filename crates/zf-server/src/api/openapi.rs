@@ -1,17 +1,23 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{alerts, audit, backups, clients, crm, mfa, reviews, session, sessions, tokens, users};
+use super::{
+    alerts, audit, backups, clients, crm, mfa, reviews, session, sessions, tokens, users, webauthn,
+};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Zhangfang API", description = "The JSON API of Zhangfang (账房). Every call needs the session cookie from POST /api/v1/session, except that one and this document. With an authenticator set up, that cookie first opens only POST /api/v1/session/second-factor. Critical operations answer 403 with error code mfa_required and a `challenge` beside the error until a second factor is verified again at POST /api/v1/session/step-up."),
+    info(title = "Zhangfang API", description = "The JSON API of Zhangfang (账房). Every call needs the session cookie from POST /api/v1/session, except that one and this document. With a second factor set up, that cookie first opens only POST /api/v1/session/second-factor (and its /code and /security-key companions). Critical operations answer 403 with error code mfa_required and a `challenge` beside the error until a second factor is verified again at POST /api/v1/session/step-up (a TOTP code, a recovery code, or a code first sent by e-mail or SMS via POST /api/v1/session/step-up/code) or /api/v1/session/step-up/security-key (a security key); the challenge lists the factors the user has. Passkeys sign in without a password at POST /api/v1/session/passkey."),
     paths(
         session::login, session::who_am_i, session::logout, session::change_password,
         session::second_factor, session::step_up, sessions::list, sessions::revoke,
         sessions::revoke_all, mfa::status, mfa::begin, mfa::confirm, mfa::regenerate_recovery,
         session::send_sign_in_code, session::send_step_up_code,
         mfa::code_factors, mfa::code_begin, mfa::code_confirm,
+        webauthn::list, webauthn::register_options, webauthn::register, webauthn::rename,
+        webauthn::remove, webauthn::list_of_user, webauthn::remove_of_user,
+        webauthn::second_factor_options, webauthn::second_factor, webauthn::step_up_options,
+        webauthn::step_up, webauthn::passkey_options, webauthn::passkey,
         tokens::create, tokens::list, tokens::revoke, tokens::list_of_user, tokens::revoke_of_user,
         clients::list, clients::create, clients::search, clients::read, clients::update,
         clients::delete, clients::reveal,
@@ -28,7 +34,7 @@ use super::{alerts, audit, backups, clients, crm, mfa, reviews, session, session
         audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
         backups::overview, backups::run, backups::restore_test,
     ),
-    components(schemas(crate::error::Challenge)),
+    components(schemas(crate::error::Challenge, crate::error::SecurityKeyEndpoints)),
     tags((name = "session"), (name = "mfa"), (name = "clients"), (name = "contacts"), (name = "contracts"),
         (name = "financials"), (name = "filings"), (name = "interactions"), (name = "documents"),
         (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"), (name = "backups"))

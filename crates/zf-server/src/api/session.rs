@@ -66,8 +66,9 @@ pub struct SessionInfo {
     /// Whether a second factor verified recently enough for critical operations.
     pub second_factor_fresh: bool,
     /// While `second_factor_required`: the methods this user may finish with (`totp`,
-    /// `recovery_code`, `email`, `sms`); a code by e-mail or SMS is first asked for at
-    /// POST /api/v1/session/second-factor/code.
+    /// `recovery_code`, `email`, `sms`, `security_key`); a code by e-mail or SMS is first asked
+    /// for at POST /api/v1/session/second-factor/code, a security key answers at
+    /// /api/v1/session/second-factor/security-key.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<String>)]
     pub second_factor_methods: Vec<&'static str>,
@@ -87,7 +88,11 @@ impl SessionInfo {
                     enrolment_required: true,
                 }),
             second_factor_fresh: p.authentication == Authentication::MultiFactor { fresh: true },
-            second_factor_methods: Vec::new(),
+            second_factor_methods: if p.authentication == Authentication::SecondFactorPending {
+                p.factors.methods()
+            } else {
+                Vec::new()
+            },
             expires_at,
         }
     }
@@ -134,14 +139,7 @@ pub async fn login(
         return Ok(new_session(&outcome));
     }
     let p = &outcome.principal;
-    let mut info = SessionInfo::new(p, outcome.expires_at_ms);
-    info.second_factor_methods = state
-        .app
-        .second_factor_methods(p.user_id, p.role)
-        .await?
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let info = SessionInfo::new(p, outcome.expires_at_ms);
     let mut headers = HeaderMap::new();
     if let Ok(v) = session_cookie(&outcome).parse() {
         headers.insert(header::SET_COOKIE, v);

@@ -3,23 +3,34 @@ use maud::{html, Markup, DOCTYPE};
 use super::i18n::{Lang, Msg};
 use crate::extract::Authorized;
 
-fn head(lang: Lang, title: &str) -> Markup {
+fn head(lang: Lang, title: &str, script: bool) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · " (lang.t(Msg::AppName)) }
             link rel="stylesheet" href="/assets/app.css";
+            // Only the pages that run a security-key ceremony load the one script.
+            @if script { script src="/assets/webauthn.js" defer {} }
         }
     }
 }
 
 /// A page without the signed-in navigation (sign-in, errors).
 pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
+    bare_with(lang, title, body, false)
+}
+
+/// [`bare`] with the security-key script (sign-in, its second step).
+pub fn bare_webauthn(lang: Lang, title: &str, body: Markup) -> Markup {
+    bare_with(lang, title, body, true)
+}
+
+fn bare_with(lang: Lang, title: &str, body: Markup, script: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            (head(lang, title))
+            (head(lang, title, script))
             body {
                 header.top {
                     span.brand { (lang.t(Msg::AppName)) }
@@ -44,6 +55,15 @@ fn language_switch(lang: Lang) -> Markup {
 
 /// A page for a signed-in user: navigation, who is signed in, and a sign-out form.
 pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup {
+    page_with(lang, auth, title, body, false)
+}
+
+/// [`page`] with the security-key script (security settings, step-up).
+pub fn page_webauthn(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup {
+    page_with(lang, auth, title, body, true)
+}
+
+fn page_with(lang: Lang, auth: &Authorized, title: &str, body: Markup, script: bool) -> Markup {
     let may = |resource| {
         auth.grant.may(zf_policy::Permission::new(
             resource,
@@ -59,7 +79,7 @@ pub fn page(lang: Lang, auth: &Authorized, title: &str, body: Markup) -> Markup 
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            (head(lang, title))
+            (head(lang, title, script))
             body {
                 header.top {
                     a.brand href="/" { (lang.t(Msg::AppName)) }

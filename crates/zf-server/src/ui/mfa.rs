@@ -168,6 +168,7 @@ async fn mfa_page(
 ) -> Result<Markup, ApiError> {
     let session = auth.session()?;
     let status = state.app.mfa_status(session).await?;
+    let keys = state.app.security_keys(session).await?;
     let pending = if status.enrolled {
         None
     } else {
@@ -175,14 +176,7 @@ async fn mfa_page(
     };
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
     let codes = code_section(state, lang, auth).await?;
-    // A confirmed code factor the policy accepts satisfies the requirement on its own.
-    let code_factor = state
-        .app
-        .second_factor_methods(session.principal.user_id, session.principal.role)
-        .await?
-        .iter()
-        .any(|m| m.channel().is_some());
-    Ok(layout::page(
+    Ok(layout::page_webauthn(
         lang,
         auth,
         lang.t(Msg::Security),
@@ -201,7 +195,9 @@ async fn mfa_page(
                 }
                 p.note { (lang.t(Msg::MfaResetNote)) }
             } @else {
-                @if status.required && !code_factor { p.note role="alert" { (lang.t(Msg::MfaRequiredForRole)) } }
+                // Any second factor the policy accepts for the role (a security key, a confirmed
+                // code by e-mail or SMS) meets the requirement as well as an authenticator app.
+                @if status.required && !session.principal.factors.any() { p.note role="alert" { (lang.t(Msg::MfaRequiredForRole)) } }
                 @else { p { (lang.t(Msg::MfaOptional)) } }
                 @if let Some(e) = &pending {
                     (enrolment(lang, auth, e, error))
@@ -212,6 +208,7 @@ async fn mfa_page(
                     }
                 }
             }
+            (super::webauthn::keys_section(lang, auth, &keys))
             (codes)
             p { a href="/sessions" { (lang.t(Msg::Sessions)) } }
         },
@@ -429,24 +426,38 @@ struct StepUpView<'a> {
     sent: Option<CodeSent>,
 }
 
-async fn methods_of(state: &AppState, auth: &Authorized) -> Vec<SecondFactorMethod> {
-    match &auth.session {
-        Some(s) => state
-            .app
-            .second_factor_methods(s.principal.user_id, s.principal.role)
-            .await
-            .unwrap_or_default(),
-        None => Vec::new(),
-    }
+/// The methods the step-up form accepts, from the user's factors (a security key has its own
+/// button).
+fn methods_of(auth: &Authorized) -> Vec<SecondFactorMethod> {
+    auth.session
+        .as_ref()
+        .map(|s| SecondFactorMethod::offered(s.principal.factors))
+        .unwrap_or_default()
 }
 
 fn step_up_form(lang: Lang, auth: &Authorized, v: &StepUpView<'_>) -> Markup {
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
-    layout::page(
+    let has_key = auth
+        .session
+        .as_ref()
+        .is_some_and(|s| s.principal.factors.security_key);
+    let next = v.next;
+    layout::page_webauthn(
         lang,
         auth,
         lang.t(Msg::StepUpTitle),
         html! {
+            @if has_key {
+                div.card {
+                    (super::webauthn::assertion_button(
+                        lang,
+                        Msg::UseSecurityKey,
+                        "/api/v1/session/step-up/security-key/options",
+                        "/api/v1/session/step-up/security-key",
+                        next,
+                    ))
+                }
+            }
             form.card method="post" action="/step-up" {
                 p.note { (lang.t(Msg::StepUpNote)) }
                 @if let Some(e) = v.error { p.error role="alert" { (e) } }
@@ -468,7 +479,6 @@ pub struct Next {
 }
 
 pub async fn step_up_page(
-    State(state): State<AppState>,
     headers: HeaderMap,
     auth: Authorized,
     QueryParams(q): QueryParams<Next>,
@@ -476,7 +486,7 @@ pub async fn step_up_page(
     let view = StepUpView {
         next: local_path(q.next.as_deref()),
         error: None,
-        methods: methods_of(&state, &auth).await,
+        methods: methods_of(&auth),
         chosen: None,
         sent: None,
     };
@@ -519,7 +529,7 @@ pub async fn step_up_send_code(
     let mut view = StepUpView {
         next: local_path(form.next.as_deref()),
         error: None,
-        methods: methods_of(&state, &auth).await,
+        methods: methods_of(&auth),
         chosen: Some(form.method),
         sent: None,
     };
@@ -559,7 +569,7 @@ pub async fn step_up_submit(
         chosen: form.method,
         sent: None,
     };
-    let methods = methods_of(&state, &auth).await;
+    let methods = methods_of(&auth);
     match state
         .app
         .step_up_with(&auth.grant, session, form.method, &form.code, &auth.meta)

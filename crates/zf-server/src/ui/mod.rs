@@ -20,6 +20,7 @@ mod qr;
 pub mod session;
 pub mod sessions;
 pub mod tokens;
+pub mod webauthn;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -16,7 +16,7 @@ use crate::ApiError;
 use zf_app::identity::{CodeSent, SecondFactorMethod};
 
 fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
-    layout::bare(
+    layout::bare_webauthn(
         lang,
         lang.t(Msg::SignIn),
         html! {
@@ -27,6 +27,15 @@ fn login_form(lang: Lang, error: Option<&str>, username: &str) -> Markup {
                 label for="password" { (lang.t(Msg::Password)) }
                 input #password name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { (lang.t(Msg::SignIn)) }
+            }
+            div.card {
+                (super::webauthn::assertion_button(
+                    lang,
+                    Msg::SignInWithPasskey,
+                    "/api/v1/session/passkey/options",
+                    "/api/v1/session/passkey",
+                    "/clients",
+                ))
             }
         },
     )
@@ -185,15 +194,12 @@ struct Waiting<'a> {
 }
 
 /// The methods a waiting sign-in may finish with, nothing chosen or sent yet.
-async fn waiting(state: &AppState, auth: &Authorized) -> Waiting<'static> {
-    let methods = match &auth.session {
-        Some(s) => state
-            .app
-            .second_factor_methods(s.principal.user_id, s.principal.role)
-            .await
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+fn waiting(auth: &Authorized) -> Waiting<'static> {
+    let methods = auth
+        .session
+        .as_ref()
+        .map(|s| SecondFactorMethod::offered(s.principal.factors))
+        .unwrap_or_default();
     Waiting {
         error: None,
         methods,
@@ -204,10 +210,26 @@ async fn waiting(state: &AppState, auth: &Authorized) -> Waiting<'static> {
 
 fn second_factor_form(lang: Lang, auth: &Authorized, w: &Waiting<'_>) -> Markup {
     let csrf = auth.csrf_token.as_deref().unwrap_or("");
-    layout::bare(
+    let factors = auth
+        .session
+        .as_ref()
+        .map(|s| s.principal.factors)
+        .unwrap_or_default();
+    layout::bare_webauthn(
         lang,
         lang.t(Msg::SecondFactor),
         html! {
+            @if factors.security_key {
+                div.card {
+                    (super::webauthn::assertion_button(
+                        lang,
+                        Msg::UseSecurityKey,
+                        "/api/v1/session/second-factor/security-key/options",
+                        "/api/v1/session/second-factor/security-key",
+                        "/",
+                    ))
+                }
+            }
             form.card method="post" action="/login/second-factor" {
                 @if let Some(e) = w.error { p.error role="alert" { (e) } }
                 input type="hidden" name="csrf" value=(csrf);
@@ -224,15 +246,11 @@ fn second_factor_form(lang: Lang, auth: &Authorized, w: &Waiting<'_>) -> Markup 
 }
 
 /// The second step of a sign-in. A session that is not waiting for one goes home.
-pub async fn second_factor_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    auth: Authorized,
-) -> Response {
+pub async fn second_factor_page(headers: HeaderMap, auth: Authorized) -> Response {
     if !is_waiting(&auth) {
         return Redirect::to("/").into_response();
     }
-    let w = waiting(&state, &auth).await;
+    let w = waiting(&auth);
     second_factor_form(Lang::from_headers(&headers), &auth, &w).into_response()
 }
 
@@ -267,7 +285,7 @@ pub async fn second_factor_send_code(
         .app
         .second_factor_code_send(session, form.method, &auth.meta)
         .await;
-    let mut w = waiting(&state, &auth).await;
+    let mut w = waiting(&auth);
     w.chosen = Some(form.method);
     match outcome {
         Ok(sent) => {
@@ -325,7 +343,7 @@ pub async fn second_factor_submit(
             let w = Waiting {
                 error: Some(lang.t(Msg::SecondFactorFailed)),
                 chosen: form.method,
-                ..waiting(&state, &auth).await
+                ..waiting(&auth)
             };
             (
                 StatusCode::UNAUTHORIZED,

@@ -2,6 +2,7 @@
 //! fresh PostgreSQL schema, driven through typed helpers.
 #![allow(dead_code)]
 
+pub mod authenticator;
 pub mod smtp;
 
 use std::path::PathBuf;
@@ -117,6 +118,8 @@ impl Authenticator {
 
 pub struct TestServer {
     pub base: String,
+    /// The web UI's origin as a browser sees it, which security keys are bound to.
+    pub origin: String,
     pub app: App,
     pub clock: Arc<TestClock>,
     pub dir: TempDir,
@@ -133,7 +136,7 @@ impl TestServer {
     }
 
     /// Starts a server with the given application settings (timeouts, monitoring rules).
-    pub async fn start_with(backend: Backend, config: AppConfig) -> Option<TestServer> {
+    pub async fn start_with(backend: Backend, mut config: AppConfig) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let (database, schema) = match backend {
@@ -143,6 +146,12 @@ impl TestServer {
                 (DatabaseChoice::Postgres(url), Some(schema))
             }
         };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Security keys are bound to a domain, so pages are addressed as localhost.
+        if config.webauthn == zf_app::identity::WebauthnConfig::default() {
+            config.webauthn = zf_app::identity::WebauthnConfig::for_port(addr.port());
+        }
         let mut instance = Instance::open(&data, database.clone(), config)
             .await
             .expect("open instance");
@@ -151,8 +160,6 @@ impl TestServer {
         let files = tls::ensure_self_signed(&data).expect("certificate");
         let cert_pem = std::fs::read(&files.cert).expect("read cert");
         let tls_config = tls::server_config(&files).expect("tls config");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let app = instance.app.clone();
         tokio::spawn(zf_server::serve(
@@ -165,6 +172,7 @@ impl TestServer {
         ));
         Some(TestServer {
             base: format!("https://{addr}"),
+            origin: format!("https://localhost:{}", addr.port()),
             app,
             clock,
             dir,

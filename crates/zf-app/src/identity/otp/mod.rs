@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_domain::{Email, Mobile, UserId};
-use zf_policy::{Authentication, Denied, Grant, Principal, Role};
+use zf_policy::{Authentication, Denied, Factors, Grant, Principal};
 use zf_store::{
     FactorUse, OtpChannel, OtpConfirm, OtpIssue, OtpIssued, OtpPurpose, StoreError, UserRow,
 };
@@ -216,11 +216,18 @@ impl SecondFactorMethod {
         }
     }
 
-    fn of(channel: OtpChannel) -> Self {
-        match channel {
-            OtpChannel::Email => SecondFactorMethod::Email,
-            OtpChannel::Sms => SecondFactorMethod::Sms,
-        }
+    /// The methods the second-factor endpoints accept from a user with `factors`, in the
+    /// order offered (a security key answers at its own endpoints).
+    pub fn offered(factors: Factors) -> Vec<SecondFactorMethod> {
+        [
+            (factors.totp, SecondFactorMethod::Totp),
+            (factors.recovery_code, SecondFactorMethod::RecoveryCode),
+            (factors.email, SecondFactorMethod::Email),
+            (factors.sms, SecondFactorMethod::Sms),
+        ]
+        .into_iter()
+        .filter_map(|(has, m)| has.then_some(m))
+        .collect()
     }
 }
 
@@ -303,34 +310,25 @@ fn channel_name(channel: OtpChannel) -> &'static str {
 }
 
 impl App {
-    /// Whether the user has a second factor the policy accepts for their role.
-    pub(crate) fn second_factor_enrolled(&self, user: &UserRow) -> bool {
-        user.mfa_enrolled || (user.code_factor && self.config.mfa.accepts_codes(user.role))
+    /// The user's second factors that the policy accepts for their role: an authenticator app
+    /// (with its recovery codes), a confirmed address for codes by e-mail or SMS (only for
+    /// `[mfa] code_roles`), security keys and passkeys. The one place that decides whether a
+    /// user counts as enrolled (sign-in asks for a second factor, a role that requires one is
+    /// satisfied) and what a challenge offers.
+    pub fn factors(&self, user: &UserRow) -> Factors {
+        let codes = self.config.mfa.accepts_codes(user.role);
+        Factors {
+            totp: user.totp_enrolled,
+            recovery_code: user.totp_enrolled,
+            email: codes && user.code_email,
+            sms: codes && user.code_sms,
+            security_key: user.security_keys > 0,
+        }
     }
 
-    /// The ways this user can present a second factor now, in the order offered.
-    pub async fn second_factor_methods(
-        &self,
-        user: UserId,
-        role: Role,
-    ) -> Result<Vec<SecondFactorMethod>, AppError> {
-        let mut methods = Vec::new();
-        if let Some(m) = self.store.mfa_get(user).await? {
-            if m.confirmed_at_ms.is_some() {
-                methods.push(SecondFactorMethod::Totp);
-                if m.recovery_codes_left > 0 {
-                    methods.push(SecondFactorMethod::RecoveryCode);
-                }
-            }
-        }
-        if self.config.mfa.accepts_codes(role) {
-            for f in self.store.otp_factors(user).await? {
-                if f.confirmed_at_ms.is_some() && self.senders.get(f.channel).is_some() {
-                    methods.push(SecondFactorMethod::of(f.channel));
-                }
-            }
-        }
-        Ok(methods)
+    /// Whether the user has a second factor the policy accepts for their role.
+    pub(crate) fn second_factor_enrolled(&self, user: &UserRow) -> bool {
+        self.factors(user).any()
     }
 
     /// One's own registered addresses, masked.
@@ -403,6 +401,7 @@ impl App {
             return Err(Denied::StepUpRequired {
                 operation: "mfa_code_enrol",
                 enrolled: true,
+                factors: p.factors,
             }
             .into());
         }
