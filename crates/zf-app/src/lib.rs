@@ -101,6 +101,9 @@ pub struct App {
     pub(crate) sinks: monitor::Sinks,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_rates: identity::TokenRates,
+    /// Passkey sign-ins begun per source address this minute: beginning one is anonymous and
+    /// writes a ceremony row.
+    pub(crate) passkey_rates: identity::MinuteRates<String>,
     /// The erasure ledger's file copy (see [`erasure`]), when the instance has a data directory.
     pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
@@ -144,6 +147,7 @@ impl App {
             sinks: monitor::Sinks::default(),
             clock: clock::system(),
             token_rates: identity::TokenRates::default(),
+            passkey_rates: identity::MinuteRates::default(),
             erasure_ledger: None,
             backup_lock: Arc::default(),
             rp: Arc::new(rp),

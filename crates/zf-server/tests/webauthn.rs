@@ -489,4 +489,25 @@ on_both_stores!(
     refused_registrations_change_nothing,
     refused_assertions_are_audited_and_count_towards_the_lock,
     a_locked_account_cannot_sign_in_with_its_passkey,
+    anonymous_passkey_sign_ins_are_limited_per_address,
 );
+
+/// Beginning a passkey sign-in needs no account and writes a ceremony row, so one address may
+/// begin only so many a minute; the next minute it may again.
+async fn anonymous_passkey_sign_ins_are_limited_per_address(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let visitor = anonymous(&s);
+    for _ in 0..30 {
+        options(&visitor, "/api/v1/session/passkey/options").await;
+    }
+    let r = visitor
+        .post("/api/v1/session/passkey/options", &json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let e = body(r).await;
+    assert_eq!(e["error"]["code"], "rate_limited", "{e}");
+    s.clock.advance(60_000);
+    options(&visitor, "/api/v1/session/passkey/options").await;
+}

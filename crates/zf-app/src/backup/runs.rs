@@ -544,6 +544,7 @@ impl App {
             clock: self.clock.clone(),
             backup_lock: Arc::default(),
             token_rates: crate::identity::TokenRates::default(),
+            passkey_rates: crate::identity::MinuteRates::default(),
             erasure_ledger: None,
             rp: self.rp.clone(),
             senders: crate::identity::otp::Senders::default(),

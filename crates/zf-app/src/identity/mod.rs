@@ -26,7 +26,7 @@ pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};
 pub use sessions::SessionView;
-pub(crate) use tokens::TokenRates;
 pub use tokens::{token_ref, IssuedToken, NewToken, TokenPolicy, TokenSecret, TokenView};
+pub(crate) use tokens::{MinuteRates, TokenRates};
 pub use users::SetupSecret;
 pub use webauthn::{KeyId, KeyKind, KeyName, SecurityKeyView, WebauthnConfig};

@@ -143,13 +143,22 @@ fn view(t: TokenRow, now: i64) -> TokenView {
     }
 }
 
-/// Requests per token in the current minute, on this server.
-#[derive(Clone, Default)]
-pub(crate) struct TokenRates(Arc<Mutex<HashMap<TokenId, (i64, u32)>>>);
+/// Requests per key (a token, a source address) in the current minute, on this server.
+#[derive(Clone)]
+pub(crate) struct MinuteRates<K>(Arc<Mutex<HashMap<K, (i64, u32)>>>);
 
-impl TokenRates {
-    /// Counts a request; `false` once the token is over its limit for this minute.
-    fn admit(&self, token: TokenId, now_ms: i64, limit: u32) -> bool {
+impl<K> Default for MinuteRates<K> {
+    fn default() -> Self {
+        MinuteRates(Arc::default())
+    }
+}
+
+/// Requests per API token in the current minute.
+pub(crate) type TokenRates = MinuteRates<TokenId>;
+
+impl<K: std::hash::Hash + Eq> MinuteRates<K> {
+    /// Counts a request; `false` once the key is over its limit for this minute.
+    pub(crate) fn admit(&self, token: K, now_ms: i64, limit: u32) -> bool {
         let minute = now_ms.div_euclid(60_000);
         let mut rates = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Forget the minutes gone by, so the map holds only tokens in use.

@@ -219,6 +219,11 @@ fn refusal(e: &WebauthnError) -> (String, bool) {
     }
 }
 
+/// Passkey sign-ins one source address may begin per minute on one server. Beginning one needs
+/// no account and writes a row, so without a limit an anonymous caller could fill the
+/// ceremonies table; a person signing in needs one or two.
+const PASSKEY_BEGINS_PER_MINUTE: u32 = 30;
+
 impl App {
     /// One's own security keys and passkeys.
     pub async fn security_keys(
@@ -793,9 +798,18 @@ impl App {
     }
 
     /// The options for a passwordless sign-in: any passkey of ours, with user verification.
-    pub async fn passkey_begin(&self) -> Result<serde_json::Value, AppError> {
-        let begun = self.rp.start_passkey().map_err(internal)?;
+    pub async fn passkey_begin(&self, meta: &RequestMeta) -> Result<serde_json::Value, AppError> {
         let now = self.now_ms();
+        let source = meta.source.clone().unwrap_or_default();
+        if !self
+            .passkey_rates
+            .admit(source, now, PASSKEY_BEGINS_PER_MINUTE)
+        {
+            return Err(AppError::RateLimited(format!(
+                "at most {PASSKEY_BEGINS_PER_MINUTE} passkey sign-ins may begin per minute from one address"
+            )));
+        }
+        let begun = self.rp.start_passkey().map_err(internal)?;
         self.store
             .ceremony_put(CeremonyRow {
                 challenge: begun.challenge.to_vec(),

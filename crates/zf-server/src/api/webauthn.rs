@@ -262,11 +262,15 @@ pub async fn step_up(
 
 /// Options for a passwordless sign-in with a passkey.
 #[utoipa::path(post, path = "/api/v1/session/passkey/options", tag = "session",
-    responses((status = 200, body = CeremonyOptions)))]
+    responses((status = 200, body = CeremonyOptions),
+              (status = 429, description = "Too many passkey sign-ins begun from this address this minute")))]
 pub async fn passkey_options(
     State(state): State<AppState>,
+    auth: Authorized,
 ) -> Result<Json<CeremonyOptions>, ApiError> {
-    Ok(Json(CeremonyOptions(state.app.passkey_begin().await?)))
+    Ok(Json(CeremonyOptions(
+        state.app.passkey_begin(&auth.meta).await?,
+    )))
 }
 
 /// Sign in with a passkey alone: its user verification (PIN, fingerprint) stands in for the
