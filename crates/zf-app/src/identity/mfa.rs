@@ -9,7 +9,9 @@ use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_crypto::{TotpParams, TotpSecret};
 use zf_domain::Username;
 use zf_policy::{Authentication, Grant, Principal};
-use zf_store::{FactorUse, MfaConfirm, OtpPurpose, SessionRow, SessionUpgrade, StoreError};
+use zf_store::{
+    FactorUse, LoginGuard, MfaConfirm, OtpPurpose, SessionRow, SessionUpgrade, StoreError,
+};
 
 use super::otp::SecondFactorMethod;
 use super::recovery::{normalize_recovery_code, RECOVERY_CODES};
@@ -469,43 +471,12 @@ impl App {
                 .await?
         };
         if let Some(factor) = factor {
-            let (token, new) = self.renewed(&session.row, now);
-            let event = AuditEvent::new(
-                now,
-                actor(grant, meta),
-                AuditAction::StepUp,
-                Outcome::Success,
-            )
-            .detail(format!(
-                "{}; session renewed as {}",
-                factor_name(&factor),
-                session_ref(&new.id_hash)
-            ))
-            .request(meta.request_id.clone());
-            let expires = new
-                .absolute_expiry_ms
-                .min(now + self.config.session_idle_timeout_ms);
-            let upgrade = SessionUpgrade {
-                old_id_hash: session.row.id_hash.clone(),
-                new,
-                factor,
-                completes_sign_in: false,
-                limit: None,
-            };
-            match self.store.session_upgrade(upgrade, event).await {
-                Ok(true) => {
-                    return Ok(LoginOutcome {
-                        token,
-                        principal: Principal {
-                            authentication: Authentication::MultiFactor { fresh: true },
-                            ..principal.clone()
-                        },
-                        expires_at_ms: expires,
-                    })
-                }
-                Ok(false) => {}
-                Err(StoreError::NotFound) => return Err(AppError::SecondFactorFailed),
-                Err(e) => return Err(e.into()),
+            let what = factor_name(&factor).to_owned();
+            if let Some(outcome) = self
+                .step_up_accept(grant, session, factor, &what, now, meta)
+                .await?
+            {
+                return Ok(outcome);
             }
         }
         let why = if locked {
@@ -513,6 +484,73 @@ impl App {
         } else {
             "wrong or reused second factor"
         };
+        self.step_up_refuse(grant, session, guard, locked, now, why, meta)
+            .await?;
+        Err(AppError::SecondFactorFailed)
+    }
+
+    /// Accepts a verified factor for a step-up: the factor is consumed, the session continues
+    /// under a new id, and the success is audited, all in one transaction. `None` when the
+    /// store found the factor used meanwhile (a concurrent request took it first).
+    pub(super) async fn step_up_accept(
+        &self,
+        grant: &Grant,
+        session: &SessionContext,
+        factor: FactorUse,
+        what: &str,
+        now: i64,
+        meta: &RequestMeta,
+    ) -> Result<Option<LoginOutcome>, AppError> {
+        let (token, new) = self.renewed(&session.row, now);
+        let event = AuditEvent::new(
+            now,
+            actor(grant, meta),
+            AuditAction::StepUp,
+            Outcome::Success,
+        )
+        .detail(format!(
+            "{what}; session renewed as {}",
+            session_ref(&new.id_hash)
+        ))
+        .request(meta.request_id.clone());
+        let expires = new
+            .absolute_expiry_ms
+            .min(now + self.config.session_idle_timeout_ms);
+        let upgrade = SessionUpgrade {
+            old_id_hash: session.row.id_hash.clone(),
+            new,
+            factor,
+            completes_sign_in: false,
+            limit: None,
+        };
+        match self.store.session_upgrade(upgrade, event).await {
+            Ok(true) => Ok(Some(LoginOutcome {
+                token,
+                principal: Principal {
+                    authentication: Authentication::MultiFactor { fresh: true },
+                    ..session.principal.clone()
+                },
+                expires_at_ms: expires,
+            })),
+            Ok(false) => Ok(None),
+            Err(StoreError::NotFound) => Err(AppError::SecondFactorFailed),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a refused step-up, audited; unless the account is locked already, it counts
+    /// towards the lock like a wrong password.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn step_up_refuse(
+        &self,
+        grant: &Grant,
+        session: &SessionContext,
+        guard: LoginGuard,
+        locked: bool,
+        now: i64,
+        why: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
         let event = AuditEvent::new(
             now,
             actor(grant, meta),
@@ -521,12 +559,12 @@ impl App {
         )
         .request(meta.request_id.clone());
         if locked {
-            self.store.audit_append(event.detail(why)).await?;
+            self.store.audit_append(event.detail(LOCKED)).await?;
         } else {
-            self.count_failure(&principal.username, guard, now, event, why)
+            self.count_failure(&session.principal.username, guard, now, event, why)
                 .await?;
         }
-        Err(AppError::SecondFactorFailed)
+        Ok(())
     }
 
     /// The operator's way back in for a user who lost their authenticator: removes it and its

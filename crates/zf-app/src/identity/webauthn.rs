@@ -709,43 +709,13 @@ impl App {
         };
         let why = match verdict {
             Ok((factor, key_name)) => {
-                let (token, new) = self.renewed(&session.row, now);
-                let event = AuditEvent::new(
-                    now,
-                    actor(grant, meta),
-                    AuditAction::StepUp,
-                    Outcome::Success,
-                )
-                .detail(format!(
-                    "{} {key_name:?}; session renewed as {}",
-                    factor_name(&factor),
-                    session_ref(&new.id_hash)
-                ))
-                .request(meta.request_id.clone());
-                let expires = new
-                    .absolute_expiry_ms
-                    .min(now + self.config.session_idle_timeout_ms);
-                let upgrade = SessionUpgrade {
-                    old_id_hash: session.row.id_hash.clone(),
-                    new,
-                    factor,
-                    completes_sign_in: false,
-                    limit: None,
-                };
-                match self.store.session_upgrade(upgrade, event).await {
-                    Ok(true) => {
-                        return Ok(LoginOutcome {
-                            token,
-                            principal: Principal {
-                                authentication: Authentication::MultiFactor { fresh: true },
-                                ..principal.clone()
-                            },
-                            expires_at_ms: expires,
-                        })
-                    }
-                    Ok(false) => "the key was used meanwhile".to_owned(),
-                    Err(StoreError::NotFound) => return Err(AppError::SecondFactorFailed),
-                    Err(e) => return Err(e.into()),
+                let what = format!("{} {key_name:?}", factor_name(&factor));
+                match self
+                    .step_up_accept(grant, session, factor, &what, now, meta)
+                    .await?
+                {
+                    Some(outcome) => return Ok(outcome),
+                    None => "the key was used meanwhile".to_owned(),
                 }
             }
             Err((why, cloned)) => {
@@ -756,25 +726,16 @@ impl App {
                 why
             }
         };
-        let event = AuditEvent::new(
+        self.step_up_refuse(
+            grant,
+            session,
+            guard,
+            locked,
             now,
-            actor(grant, meta),
-            AuditAction::StepUp,
-            Outcome::Failed,
+            &format!("security key refused: {why}"),
+            meta,
         )
-        .request(meta.request_id.clone());
-        if locked {
-            self.store.audit_append(event.detail(LOCKED)).await?;
-        } else {
-            self.count_failure(
-                &principal.username,
-                guard,
-                now,
-                event,
-                &format!("security key refused: {why}"),
-            )
-            .await?;
-        }
+        .await?;
         Err(AppError::SecondFactorFailed)
     }
 
