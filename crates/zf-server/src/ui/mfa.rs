@@ -160,6 +160,22 @@ fn enrolment(lang: Lang, auth: &Authorized, e: &TotpEnrolment, error: Option<&st
     }
 }
 
+/// A refusal the user can correct (a wrong code, a send throttled or not delivered) shown on
+/// the security page with its reason and status; any other error as the error it is.
+async fn on_mfa_page(state: &AppState, lang: Lang, auth: &Authorized, e: AppError) -> Response {
+    match e {
+        AppError::Invalid(_) | AppError::RateLimited(_) | AppError::Unavailable(_) => {
+            let message = e.to_string();
+            let status = ApiError::from(e).status;
+            match mfa_page(state, lang, auth, Some(&message)).await {
+                Ok(page) => (status, page).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        e => ApiError::from(e).into_response(),
+    }
+}
+
 async fn mfa_page(
     state: &AppState,
     lang: Lang,
@@ -249,13 +265,7 @@ pub async fn code_begin(
         Err(AppError::Denied(zf_policy::Denied::StepUpRequired { .. })) => {
             Redirect::to("/step-up?next=/mfa").into_response()
         }
-        Err(e @ (AppError::Invalid(_) | AppError::RateLimited(_) | AppError::Unavailable(_))) => {
-            match mfa_page(&state, lang, &auth, Some(&e.to_string())).await {
-                Ok(page) => (ApiError::from(e).status, page).into_response(),
-                Err(e) => e.into_response(),
-            }
-        }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => on_mfa_page(&state, lang, &auth, e).await,
     }
 }
 
@@ -283,13 +293,7 @@ pub async fn code_confirm(
             Redirect::to("/mfa"),
         )
             .into_response(),
-        Err(e @ AppError::Invalid(_)) => {
-            match mfa_page(&state, lang, &auth, Some(&e.to_string())).await {
-                Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
-                Err(e) => e.into_response(),
-            }
-        }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => on_mfa_page(&state, lang, &auth, e).await,
     }
 }
 
@@ -351,13 +355,7 @@ pub async fn confirm(
             recovery_codes_page(lang, &activated.recovery_codes),
         )
             .into_response(),
-        Err(e @ AppError::Invalid(_)) => {
-            match mfa_page(&state, lang, &auth, Some(&e.to_string())).await {
-                Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
-                Err(e) => e.into_response(),
-            }
-        }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => on_mfa_page(&state, lang, &auth, e).await,
     }
 }
 
