@@ -110,11 +110,11 @@ impl Hasher {
         let dummy = hash_in(&mut arena, dummy_secret.as_bytes())
             .unwrap_or_else(|_| PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$invalid".into()));
         wipe(&mut arena);
-        let mut arenas = vec![arena];
-        arenas.resize_with(cores, new_arena);
         Hasher {
             permits: Arc::new(Semaphore::new(cores)),
-            arenas: Arc::new(Mutex::new(arenas)),
+            // The others are made when concurrent hashes first need them, never more than
+            // there are permits: a CLI command that hashes nothing allocates no more.
+            arenas: Arc::new(Mutex::new(vec![arena])),
             dummy: Arc::new(dummy),
         }
     }
