@@ -360,45 +360,12 @@ impl App {
                 .await?
         };
         if let Some(factor) = factor {
-            let token = SessionToken::generate();
-            let new = SessionRow {
-                id_hash: token.hash(),
-                user_id: principal.user_id,
-                created_at_ms: now,
-                last_seen_ms: now,
-                absolute_expiry_ms: now + self.config.session_absolute_timeout_ms,
-                source: meta.source.clone(),
-                second_factor_pending: false,
-                factor_at_ms: Some(now),
-                device: meta.device.clone(),
-            };
-            let actor = session_actor(principal, &session_ref(&new.id_hash), meta);
-            let event = AuditEvent::new(now, actor.clone(), AuditAction::Login, Outcome::Success)
-                .detail(format!("second factor: {}", factor_name(&factor)))
-                .request(meta.request_id.clone());
-            let expires = new.absolute_expiry_ms;
-            let upgrade = SessionUpgrade {
-                old_id_hash: session.row.id_hash.clone(),
-                new,
-                factor,
-                completes_sign_in: true,
-                limit: self.session_limit(&actor, now),
-            };
-            match self.store.session_upgrade(upgrade, event).await {
-                Ok(true) => {
-                    return Ok(LoginOutcome {
-                        token,
-                        principal: Principal {
-                            authentication: Authentication::MultiFactor { fresh: true },
-                            ..principal.clone()
-                        },
-                        expires_at_ms: expires,
-                    })
-                }
-                // Used a moment ago, on this node or another: a failure like any other.
-                Ok(false) => {}
-                Err(StoreError::NotFound) => return Err(AppError::SecondFactorFailed),
-                Err(e) => return Err(e.into()),
+            let what = factor_name(&factor).to_owned();
+            if let Some(outcome) = self
+                .sign_in_accept(session, factor, &what, now, meta)
+                .await?
+            {
+                return Ok(outcome);
             }
         }
         let why = if locked {
@@ -406,25 +373,8 @@ impl App {
         } else {
             "wrong or reused second factor"
         };
-        let event = AuditEvent::new(
-            now,
-            session_actor(principal, &session.session_ref, meta),
-            AuditAction::Login,
-            Outcome::Failed,
-        )
-        .request(meta.request_id.clone());
-        if locked {
-            self.store
-                .session_delete(&session.row.id_hash, Some(event.detail(why)))
-                .await?;
-        } else if self
-            .count_failure(&principal.username, guard, now, event, why)
-            .await?
-        {
-            self.store
-                .session_delete(&session.row.id_hash, None)
-                .await?;
-        }
+        self.sign_in_refuse(session, guard, locked, now, why, meta)
+            .await?;
         Err(AppError::SecondFactorFailed)
     }
 
@@ -487,6 +437,93 @@ impl App {
         self.step_up_refuse(grant, session, guard, locked, now, why, meta)
             .await?;
         Err(AppError::SecondFactorFailed)
+    }
+
+    /// Accepts a verified second factor for a waiting sign-in: the factor is consumed, the
+    /// session is replaced by a signed-in one under a new id (the concurrent-session limit
+    /// applied), and the success is audited, all in one transaction. `None` when the store
+    /// found the factor used meanwhile, on this node or another.
+    pub(super) async fn sign_in_accept(
+        &self,
+        session: &SessionContext,
+        factor: FactorUse,
+        what: &str,
+        now: i64,
+        meta: &RequestMeta,
+    ) -> Result<Option<LoginOutcome>, AppError> {
+        let principal = &session.principal;
+        let token = SessionToken::generate();
+        let new = SessionRow {
+            id_hash: token.hash(),
+            user_id: principal.user_id,
+            created_at_ms: now,
+            last_seen_ms: now,
+            absolute_expiry_ms: now + self.config.session_absolute_timeout_ms,
+            source: meta.source.clone(),
+            second_factor_pending: false,
+            factor_at_ms: Some(now),
+            device: meta.device.clone(),
+        };
+        let actor = session_actor(principal, &session_ref(&new.id_hash), meta);
+        let event = AuditEvent::new(now, actor.clone(), AuditAction::Login, Outcome::Success)
+            .detail(format!("second factor: {what}"))
+            .request(meta.request_id.clone());
+        let expires = new.absolute_expiry_ms;
+        let upgrade = SessionUpgrade {
+            old_id_hash: session.row.id_hash.clone(),
+            new,
+            factor,
+            completes_sign_in: true,
+            limit: self.session_limit(&actor, now),
+        };
+        match self.store.session_upgrade(upgrade, event).await {
+            Ok(true) => Ok(Some(LoginOutcome {
+                token,
+                principal: Principal {
+                    authentication: Authentication::MultiFactor { fresh: true },
+                    ..principal.clone()
+                },
+                expires_at_ms: expires,
+            })),
+            Ok(false) => Ok(None),
+            Err(StoreError::NotFound) => Err(AppError::SecondFactorFailed),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a refused second factor for a waiting sign-in, audited. A locked account's
+    /// waiting sign-in ends; otherwise the failure counts towards the lock, and ends the
+    /// waiting sign-in when it locks the account.
+    pub(super) async fn sign_in_refuse(
+        &self,
+        session: &SessionContext,
+        guard: LoginGuard,
+        locked: bool,
+        now: i64,
+        why: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        let principal = &session.principal;
+        let event = AuditEvent::new(
+            now,
+            session_actor(principal, &session.session_ref, meta),
+            AuditAction::Login,
+            Outcome::Failed,
+        )
+        .request(meta.request_id.clone());
+        if locked {
+            self.store
+                .session_delete(&session.row.id_hash, Some(event.detail(LOCKED)))
+                .await?;
+        } else if self
+            .count_failure(&principal.username, guard, now, event, why)
+            .await?
+        {
+            self.store
+                .session_delete(&session.row.id_hash, None)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Accepts a verified factor for a step-up: the factor is consumed, the session continues

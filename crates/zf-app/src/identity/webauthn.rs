@@ -19,7 +19,7 @@ use zf_domain::Username;
 use zf_policy::{Authentication, Denied, Grant, Principal};
 use zf_store::{
     CeremonyPurpose, CeremonyRow, CredentialAdd, CredentialRow, FactorUse, KeyUse, PasskeySignIn,
-    SessionRow, SessionUpgrade, StoreError, UserRow,
+    SessionRow, StoreError, UserRow,
 };
 
 use super::mfa::{factor_name, session_actor};
@@ -598,48 +598,13 @@ impl App {
         };
         let why = match verdict {
             Ok((factor, key_name)) => {
-                let token = SessionToken::generate();
-                let new = SessionRow {
-                    id_hash: token.hash(),
-                    user_id: principal.user_id,
-                    created_at_ms: now,
-                    last_seen_ms: now,
-                    absolute_expiry_ms: now + self.config.session_absolute_timeout_ms,
-                    source: meta.source.clone(),
-                    second_factor_pending: false,
-                    factor_at_ms: Some(now),
-                    device: meta.device.clone(),
-                };
-                let actor = session_actor(principal, &session_ref(&new.id_hash), meta);
-                let event =
-                    AuditEvent::new(now, actor.clone(), AuditAction::Login, Outcome::Success)
-                        .detail(format!(
-                            "second factor: {} {key_name:?}",
-                            factor_name(&factor)
-                        ))
-                        .request(meta.request_id.clone());
-                let expires = new.absolute_expiry_ms;
-                let upgrade = SessionUpgrade {
-                    old_id_hash: session.row.id_hash.clone(),
-                    new,
-                    factor,
-                    completes_sign_in: true,
-                    limit: self.session_limit(&actor, now),
-                };
-                match self.store.session_upgrade(upgrade, event).await {
-                    Ok(true) => {
-                        return Ok(LoginOutcome {
-                            token,
-                            principal: Principal {
-                                authentication: Authentication::MultiFactor { fresh: true },
-                                ..principal.clone()
-                            },
-                            expires_at_ms: expires,
-                        })
-                    }
-                    Ok(false) => "the key was used meanwhile".to_owned(),
-                    Err(StoreError::NotFound) => return Err(AppError::SecondFactorFailed),
-                    Err(e) => return Err(e.into()),
+                let what = format!("{} {key_name:?}", factor_name(&factor));
+                match self
+                    .sign_in_accept(session, factor, &what, now, meta)
+                    .await?
+                {
+                    Some(outcome) => return Ok(outcome),
+                    None => "the key was used meanwhile".to_owned(),
                 }
             }
             Err((why, cloned)) => {
@@ -655,31 +620,15 @@ impl App {
                 why
             }
         };
-        let event = AuditEvent::new(
+        self.sign_in_refuse(
+            session,
+            guard,
+            locked,
             now,
-            session_actor(principal, &session.session_ref, meta),
-            AuditAction::Login,
-            Outcome::Failed,
+            &format!("security key refused: {why}"),
+            meta,
         )
-        .request(meta.request_id.clone());
-        if locked {
-            self.store
-                .session_delete(&session.row.id_hash, Some(event.detail(LOCKED)))
-                .await?;
-        } else if self
-            .count_failure(
-                &principal.username,
-                guard,
-                now,
-                event,
-                &format!("security key refused: {why}"),
-            )
-            .await?
-        {
-            self.store
-                .session_delete(&session.row.id_hash, None)
-                .await?;
-        }
+        .await?;
         Err(AppError::SecondFactorFailed)
     }
 
