@@ -495,84 +495,103 @@ impl App {
         if patch.is_empty() {
             return Err(AppError::Invalid("the update changes no field".into()));
         }
-        let current = self
-            .store
-            .client_get(grant.scope(), id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        if let Some(next) = patch.status {
-            let now = current.row.status;
-            if next != now && !now.can_move_to(next) {
-                return Err(AppError::Invalid(format!(
-                    "status: a client cannot move from {} to {}",
-                    now.as_str(),
-                    next.as_str()
-                )));
+        // Without If-Match the caller asked for no version check: a change that lands between
+        // this read and the write is not a conflict of theirs, so the patch is checked and
+        // applied again on the fresh record (a few times, then the conflict is reported).
+        let mut retries = 0;
+        loop {
+            let current = self
+                .store
+                .client_get(grant.scope(), id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let patch = patch.clone();
+            let written = async {
+                if let Some(next) = patch.status {
+                    let now = current.row.status;
+                    if next != now && !now.can_move_to(next) {
+                        return Err(AppError::Invalid(format!(
+                            "status: a client cannot move from {} to {}",
+                            now.as_str(),
+                            next.as_str()
+                        )));
+                    }
+                }
+                let mut fields = Vec::new();
+                let needs_key = patch.legal_rep_id_number.is_some() || patch.notes.is_some();
+                let dek = if needs_key {
+                    Some(self.keys.client_key(id, &current.key)?)
+                } else {
+                    None
+                };
+                let id_number = match (&patch.legal_rep_id_number, &dek) {
+                    (Some(new), Some(dek)) => {
+                        fields.push(ID_NUMBER);
+                        Some((
+                            dek.seal(
+                                self.keys.data_key_version(),
+                                new.as_str().as_bytes(),
+                                &aad(id),
+                            ),
+                            self.keys.id_number_index(new),
+                        ))
+                    }
+                    _ => None,
+                };
+                let notes = match (&patch.notes, &dek) {
+                    (Some(n), Some(dek)) => Some(Some(self.seal_notes(id, n, dek))),
+                    _ => None,
+                };
+                for (name, present) in [
+                    ("name", patch.name.is_some()),
+                    ("uscc", patch.uscc.is_some()),
+                    ("taxpayer_type", patch.taxpayer_type.is_some()),
+                    ("legal_rep_name", patch.legal_rep_name.is_some()),
+                    ("status", patch.status.is_some()),
+                    ("tags", patch.tags.is_some()),
+                    (NOTES, patch.notes.is_some()),
+                    ("registered_capital", patch.registered_capital.is_some()),
+                    ("tax_authority", patch.tax_authority.is_some()),
+                ] {
+                    if present {
+                        fields.push(name);
+                    }
+                }
+                let change = ClientChange {
+                    name: patch.name,
+                    uscc: patch.uscc,
+                    taxpayer_type: patch.taxpayer_type,
+                    legal_rep_name: patch.legal_rep_name,
+                    legal_rep_id_number: id_number,
+                    status: patch.status,
+                    tags: patch.tags,
+                    team: None,
+                    notes,
+                    registered_capital: patch.registered_capital.map(Some),
+                    tax_authority: patch.tax_authority.map(Some),
+                    assigned_accountant: None,
+                    updated_at_ms: now_ms(),
+                };
+                let event = self
+                    .event(grant, meta, AuditAction::ClientUpdated)
+                    .on(TABLE, id)
+                    .fields(&fields);
+                let version = expected_version.unwrap_or(current.row.version);
+                Ok(self
+                    .store
+                    .client_update(grant.scope(), id, version, change, event)
+                    .await)
             }
-        }
-        let mut fields = Vec::new();
-        let needs_key = patch.legal_rep_id_number.is_some() || patch.notes.is_some();
-        let dek = if needs_key {
-            Some(self.keys.client_key(id, &current.key)?)
-        } else {
-            None
-        };
-        let id_number = match (&patch.legal_rep_id_number, &dek) {
-            (Some(new), Some(dek)) => {
-                fields.push(ID_NUMBER);
-                Some((
-                    dek.seal(
-                        self.keys.data_key_version(),
-                        new.as_str().as_bytes(),
-                        &aad(id),
-                    ),
-                    self.keys.id_number_index(new),
-                ))
-            }
-            _ => None,
-        };
-        let notes = match (&patch.notes, &dek) {
-            (Some(n), Some(dek)) => Some(Some(self.seal_notes(id, n, dek))),
-            _ => None,
-        };
-        for (name, present) in [
-            ("name", patch.name.is_some()),
-            ("uscc", patch.uscc.is_some()),
-            ("taxpayer_type", patch.taxpayer_type.is_some()),
-            ("legal_rep_name", patch.legal_rep_name.is_some()),
-            ("status", patch.status.is_some()),
-            ("tags", patch.tags.is_some()),
-            (NOTES, patch.notes.is_some()),
-            ("registered_capital", patch.registered_capital.is_some()),
-            ("tax_authority", patch.tax_authority.is_some()),
-        ] {
-            if present {
-                fields.push(name);
-            }
-        }
-        let change = ClientChange {
-            name: patch.name,
-            uscc: patch.uscc,
-            taxpayer_type: patch.taxpayer_type,
-            legal_rep_name: patch.legal_rep_name,
-            legal_rep_id_number: id_number,
-            status: patch.status,
-            tags: patch.tags,
-            team: None,
-            notes,
-            registered_capital: patch.registered_capital.map(Some),
-            tax_authority: patch.tax_authority.map(Some),
-            assigned_accountant: None,
-            updated_at_ms: now_ms(),
-        };
-        let event = self
-            .event(grant, meta, AuditAction::ClientUpdated)
-            .on(TABLE, id)
-            .fields(&fields);
-        let version = expected_version.unwrap_or(current.row.version);
-        self.store
-            .client_update(grant.scope(), id, version, change, event)
             .await?;
+            match written {
+                Err(zf_store::StoreError::VersionConflict)
+                    if expected_version.is_none() && retries < 5 =>
+                {
+                    retries += 1;
+                }
+                other => break other?,
+            }
+        }
         let updated = self
             .store
             .client_get(grant.scope(), id)

@@ -367,17 +367,38 @@ async fn an_accountants_day_in_headless_chromium() {
         books[0][7]
     );
 
-    // A scanned licence up, and down again byte for byte.
+    // A scanned licence up, and down again byte for byte. Chromium has once (in CI, on a
+    // loaded machine) delivered this form's body cut short; the server then refuses the upload
+    // with 400 "incomplete multipart stream" and stores nothing, and a person sends it again.
+    // That path is followed here rather than failing the run; twice in a row still fails.
     open_tab(&page, &detail, "documents").await;
-    set_value(&page, "#kind", "business_licence").await;
-    choose_file(&page, "#file", &licence_pdf).await;
-    submit_until(
-        &page,
-        "form.card button[type=submit]",
-        "the uploaded document",
-        "document.querySelectorAll('table.documents tbody tr').length === 2",
-    )
-    .await;
+    for attempt in 1.. {
+        set_value(&page, "#kind", "business_licence").await;
+        choose_file(&page, "#file", &licence_pdf).await;
+        submit_until(
+            &page,
+            "form.card button[type=submit]",
+            "the uploaded document",
+            "document.querySelectorAll('table.documents tbody tr').length === 2 \
+               || document.body.innerText.includes('incomplete multipart stream')",
+        )
+        .await;
+        if count(&page, "table.documents tbody tr").await == 2 {
+            break;
+        }
+        assert_eq!(attempt, 1, "the upload arrived cut short twice");
+        eprintln!(
+            "the browser sent the upload cut short; refused, nothing stored; sending it again"
+        );
+        problems.forgive(&format!("{detail}/documents"));
+        let tab = format!("{detail}/documents");
+        visit(&page, &server, &tab, &tab).await;
+        assert_eq!(
+            count(&page, "table.documents tbody tr").await,
+            1,
+            "a refused upload stores nothing"
+        );
+    }
     check_page(&page, "zh-CN").await;
     let documents = rows(&page, "table.documents").await;
     assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
 use zf_app::backup::{restore_file, verify_file, Manifest, Quiet, SealedCheck};
 use zf_app::{App, AppConfig};
@@ -14,6 +14,20 @@ use zf_audit::{Actor, AuditAction, AuditEvent, Outcome, StoredEvent, GENESIS};
 use zf_crypto::{AuditChainKey, BackupKey, MasterKey};
 use zf_server::{DatabaseChoice, Instance};
 use zf_store::{AuditQuery, PgStore, SqliteStore, Store};
+
+mod http;
+mod load;
+
+/// `zhangfang bench`: without a subcommand, the HTTP table (the server over TLS under load);
+/// with one, a focused measurement.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    http: http::HttpArgs,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -118,7 +132,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let Some(cmd) = args.command else {
+        return http::run(args.http).await;
+    };
     match cmd {
         BenchCommand::Audit {
             events,

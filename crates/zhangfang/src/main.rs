@@ -54,8 +54,7 @@ enum Command {
     /// directory, serve it, read it back, and report recovery time and data age.
     Drill(drill::DrillArgs),
     /// Measure this machine: figures beside their raw baselines.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,602 @@
+//! `zhangfang bench` itself: a scratch demo firm, the real server over TLS on loopback with every
+//! security layer on, driven by the load generator in `load.rs`. Each HTTP row stands beside a
+//! trivial endpoint of the same server measured in the same run; each other row beside the raw
+//! primitive it is built on.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use hyper::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use zf_app::backup::Quiet;
+use zf_app::AppConfig;
+use zf_audit::{Actor, StoredEvent, GENESIS};
+use zf_crypto::{AuditChainKey, TotpParams, TotpSecret};
+use zf_domain::{IdNumber, Uscc, Username};
+use zf_policy::Role;
+use zf_server::{tls, DatabaseChoice, Instance};
+
+use super::load::{drive, MakeRequest, Outcome, Shape, Target};
+use super::ms;
+
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    /// Demo clients in the scratch instance (each with its contact, contract, books, filings
+    /// and interaction).
+    #[arg(long, default_value_t = 100_000)]
+    clients: u32,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds each row is measured, after a warm-up of a fifth of that (at most 2 s).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Keep the scratch instance in DIR and reuse it on the next run (a demo firm of 100,000
+    /// clients takes minutes to build); clients are added until it has --clients.
+    #[arg(long, value_name = "DIR")]
+    scratch: Option<PathBuf>,
+    /// Also give the figures as JSON: to FILE, or to standard output without one.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
+}
+
+/// One line of the table: what was measured, beside what.
+struct Row {
+    name: &'static str,
+    figure: Figure,
+    baseline: Option<(String, f64)>,
+}
+
+enum Figure {
+    Http(Outcome),
+    Rate { per_second: f64, unit: &'static str },
+}
+
+impl Row {
+    fn per_second(&self) -> f64 {
+        match &self.figure {
+            Figure::Http(o) => o.per_second(),
+            Figure::Rate { per_second, .. } => *per_second,
+        }
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        self.baseline
+            .as_ref()
+            .map(|(_, b)| self.per_second() / b.max(1e-9))
+    }
+
+    fn markdown(&self) -> String {
+        let (rate, p50, p99, errors) = match &self.figure {
+            Figure::Http(o) => (
+                format!("{:.0} req/s", o.per_second()),
+                format!("{:.2} ms", ms(o.percentile(0.5))),
+                format!("{:.2} ms", ms(o.percentile(0.99))),
+                o.errors.to_string(),
+            ),
+            Figure::Rate { per_second, unit } => (
+                format!("{per_second:.0} {unit}/s"),
+                "—".into(),
+                "—".into(),
+                "0".into(),
+            ),
+        };
+        let (baseline, ratio) = match (&self.baseline, self.ratio()) {
+            (Some((label, _)), Some(r)) => (label.clone(), format!("{r:.3}")),
+            _ => ("—".into(), "—".into()),
+        };
+        format!(
+            "| {} | {rate} | {p50} | {p99} | {errors} | {baseline} | {ratio} |",
+            self.name
+        )
+    }
+
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "per_second": self.per_second(),
+            "baseline": self.baseline.as_ref().map(|(l, _)| l),
+            "baseline_per_second": self.baseline.as_ref().map(|(_, b)| b),
+            "ratio": self.ratio(),
+        });
+        if let Figure::Http(o) = &self.figure {
+            v["requests"] = json!(o.completed);
+            v["errors"] = json!(o.errors);
+            v["p50_ms"] = json!(ms(o.percentile(0.5)));
+            v["p99_ms"] = json!(ms(o.percentile(0.99)));
+        }
+        v
+    }
+}
+
+/// A minimal API client for setting the run up: it carries the session cookie by hand, so the
+/// load generator can use the same session.
+struct Setup {
+    http: reqwest::Client,
+    base: String,
+    cookie: Mutex<Option<String>>,
+}
+
+impl Setup {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())?;
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = self.cookie.lock().expect("cookie").clone() {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.with_context(|| format!("{path}"))?;
+        for set in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some(pair) = set.to_str().ok().and_then(|s| s.split(';').next()) {
+                if pair.starts_with(zf_server::SESSION_COOKIE) {
+                    *self.cookie.lock().expect("cookie") = Some(pair.to_owned());
+                }
+            }
+        }
+        let status = StatusCode::from_u16(r.status().as_u16())?;
+        let text = r.text().await?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: StatusCode,
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self.call(method, path, body).await?;
+        anyhow::ensure!(status == want, "{path}: {status} {value}");
+        Ok(value)
+    }
+}
+
+const ONE_TIME: &str = "bench one-time pass phrase";
+const PASSWORD: &str = "bench pass phrase, long enough";
+
+pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(
+        args.duration.is_finite() && args.duration > 0.0,
+        "--duration must be a positive number of seconds"
+    );
+    let duration = Duration::from_secs_f64(args.duration);
+    let shape = Shape {
+        connections: args.connections,
+        warmup: (duration / 5).min(Duration::from_secs(2)),
+        duration,
+    };
+    let temporary;
+    let dir: PathBuf = match &args.scratch {
+        Some(d) => d.clone(),
+        None => {
+            temporary = tempfile::tempdir().context("scratch directory")?;
+            temporary.path().to_path_buf()
+        }
+    };
+    let data = dir.join("data");
+    let listener = TcpListener::bind("127.0.0.1:0").await.context("bind")?;
+    let addr = listener.local_addr()?;
+    let config = AppConfig {
+        webauthn: zf_app::identity::WebauthnConfig::for_port(addr.port()),
+        ..AppConfig::default()
+    };
+    let instance = Instance::open(&data, DatabaseChoice::parse(&data, None)?, config).await?;
+    let app = instance.app.clone();
+    let have = app.store().client_count(zf_policy::Scope::All).await?;
+    if have < u64::from(args.clients) {
+        let add = args.clients - u32::try_from(have).unwrap_or(0);
+        eprintln!("Creating {add} demo clients in {}…", data.display());
+        let t = Instant::now();
+        crate::crm::demo_firm(&app, add, 2026 + have, false).await?;
+        eprintln!("  {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let files = tls::ensure_self_signed(&data)?;
+    let cert_pem = std::fs::read(&files.cert).context("read the certificate")?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(zf_server::serve(
+        listener,
+        tls::server_config(&files)?,
+        zf_server::router(app.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let (setup, username) = sign_in(&app, addr, &cert_pem).await?;
+    let (ids, cursors) = walk_clients(&setup).await?;
+    anyhow::ensure!(!ids.is_empty(), "the scratch instance has no clients");
+    let id_numbers = sample_id_numbers(&setup, &ids).await?;
+    let target = Target::new(addr, &cert_pem)?;
+    let signed_in = target.with_cookie(
+        &setup
+            .cookie
+            .lock()
+            .expect("cookie")
+            .clone()
+            .context("no session cookie")?,
+    )?;
+    let total = ids.len();
+    println!(
+        "zhangfang bench: {total} clients, {} connections, {:.1} s a row after {:.1} s warm-up, server and load generator on this machine's {} cores",
+        shape.connections,
+        shape.duration.as_secs_f64(),
+        shape.warmup.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+
+    let mut rows = Vec::new();
+    let t = target.clone();
+    let healthz = drive(
+        &target,
+        shape,
+        StatusCode::OK,
+        Arc::new(move |_| t.request(Method::GET, "/healthz", None)),
+    )
+    .await?;
+    let trivial = healthz.per_second();
+    rows.push(Row {
+        name: "trivial TLS endpoint (GET /healthz)",
+        figure: Figure::Http(healthz),
+        baseline: None,
+    });
+    let beside = || Some(("/healthz".to_owned(), trivial));
+
+    let ids = Arc::new(ids);
+    let pick = |n: u64, len: usize| (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as usize % len;
+    let (t, i) = (signed_in.clone(), ids.clone());
+    let detail: MakeRequest = Arc::new(move |n| {
+        t.request(
+            Method::GET,
+            &format!("/api/v1/clients/{}", i[pick(n, i.len())]),
+            None,
+        )
+    });
+    rows.push(Row {
+        name: "get client detail (decrypt, audited sensitive read)",
+        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, detail).await?),
+        baseline: beside(),
+    });
+
+    let (t, c) = (signed_in.clone(), Arc::new(cursors));
+    let list: MakeRequest = Arc::new(move |n| {
+        let path = match c.get(pick(n, c.len() + 1)) {
+            Some(cursor) => format!("/api/v1/clients?limit=50&cursor={cursor}"),
+            None => "/api/v1/clients?limit=50".to_owned(),
+        };
+        t.request(Method::GET, &path, None)
+    });
+    rows.push(Row {
+        name: "list page of 50 (masked)",
+        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, list).await?),
+        baseline: beside(),
+    });
+
+    let (t, q) = (signed_in.clone(), Arc::new(id_numbers));
+    let search: MakeRequest = Arc::new(move |n| {
+        let body = json!({ "legal_rep_id_number": q[pick(n, q.len())] }).to_string();
+        t.request(Method::POST, "/api/v1/clients/search", Some(&body))
+    });
+    rows.push(Row {
+        name: "exact search on an encrypted field (ID number)",
+        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, search).await?),
+        baseline: beside(),
+    });
+
+    // New clients are numbered after every client already there, under a region the demo
+    // does not use, so their USCCs never collide, also on a reused scratch instance.
+    let first = app.store().client_count(zf_policy::Scope::All).await? + 1;
+    let t = signed_in.clone();
+    let create: MakeRequest = Arc::new(move |n| {
+        let k = first + n;
+        let body = json!({
+            "name": format!("昆明压测商贸有限公司{k}"),
+            "uscc": Uscc::with_check_char(&format!("91530102{:09}", 300_000_000 + k)).map(|u| u.as_str().to_owned()).unwrap_or_default(),
+            "taxpayer_type": "small_scale",
+            "legal_rep_name": "赵六",
+            "legal_rep_id_number": IdNumber::with_check_char(&format!("53010219850101{:03}", k % 1000)).map(|i| i.as_str().to_owned()).unwrap_or_default(),
+        })
+        .to_string();
+        t.request(Method::POST, "/api/v1/clients", Some(&body))
+    });
+    rows.push(Row {
+        name: "create client",
+        figure: Figure::Http(drive(&signed_in, shape, StatusCode::CREATED, create).await?),
+        baseline: beside(),
+    });
+
+    let (t, i) = (signed_in.clone(), ids.clone());
+    let update: MakeRequest = Arc::new(move |n| {
+        let body = json!({ "notes": format!("bench note {n}") }).to_string();
+        t.request(
+            Method::PATCH,
+            &format!("/api/v1/clients/{}", i[pick(n, i.len())]),
+            Some(&body),
+        )
+    });
+    rows.push(Row {
+        name: "update client",
+        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, update).await?),
+        baseline: beside(),
+    });
+
+    let t = target.clone();
+    let body = json!({ "username": username.as_str(), "password": PASSWORD }).to_string();
+    let login: MakeRequest =
+        Arc::new(move |_| t.request(Method::POST, "/api/v1/session", Some(&body)));
+    rows.push(Row {
+        name: "login (password step, argon2id)",
+        figure: Figure::Http(drive(&target, shape, StatusCode::OK, login).await?),
+        baseline: beside(),
+    });
+
+    let _ = stop.send(());
+    let _ = server.await;
+    rows.extend(offline_rows(&app, &dir, &data).await?);
+
+    println!();
+    println!("| measure | throughput | p50 | p99 | errors | baseline | ratio |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for row in &rows {
+        println!("{}", row.markdown());
+    }
+    let errors: u64 = rows
+        .iter()
+        .filter_map(|r| match &r.figure {
+            Figure::Http(o) => Some(o.errors),
+            Figure::Rate { .. } => None,
+        })
+        .sum();
+    for row in &rows {
+        if let Figure::Http(Outcome {
+            first_error: Some(e),
+            ..
+        }) = &row.figure
+        {
+            println!("{}: first error: {e}", row.name);
+        }
+    }
+    if let Some(path) = &args.json {
+        let figures = json!({
+            "clients": total,
+            "connections": shape.connections,
+            "duration_s": shape.duration.as_secs_f64(),
+            "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&figures)?;
+        if path == Path::new("-") {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    anyhow::ensure!(errors == 0, "{errors} requests failed");
+    Ok(())
+}
+
+/// A supervisor (every client in scope, ID numbers visible, so a detail read decrypts and is
+/// audited) created for this run, signed in over the API as a new user would be: the one-time
+/// password replaced, an authenticator enrolled.
+async fn sign_in(
+    app: &zf_app::App,
+    addr: SocketAddr,
+    cert_pem: &[u8],
+) -> anyhow::Result<(Setup, Username)> {
+    let username = Username::parse(&format!("bench-{}", zf_app::now_ms()))?;
+    app.add_user(
+        username.clone(),
+        Role::Supervisor,
+        Some(SecretString::from(ONE_TIME)),
+        Actor::cli("bench"),
+    )
+    .await?;
+    let setup = Setup {
+        http: reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(cert_pem)?)
+            .https_only(true)
+            .build()?,
+        base: format!("https://{addr}"),
+        cookie: Mutex::new(None),
+    };
+    let login = json!({ "username": username.as_str(), "password": ONE_TIME });
+    setup
+        .expect(Method::POST, "/api/v1/session", Some(login), StatusCode::OK)
+        .await?;
+    let change = json!({ "current_password": ONE_TIME, "new_password": PASSWORD });
+    setup
+        .expect(
+            Method::PUT,
+            "/api/v1/session/password",
+            Some(change),
+            StatusCode::NO_CONTENT,
+        )
+        .await?;
+    let begun = setup
+        .expect(
+            Method::POST,
+            "/api/v1/mfa/totp",
+            Some(json!({})),
+            StatusCode::CREATED,
+        )
+        .await?;
+    let secret = TotpSecret::from_base32(begun["secret"].as_str().context("TOTP secret")?)?;
+    let p = TotpParams::STANDARD;
+    let code = secret.code(p.step_at(zf_app::now_ms()), p).to_string();
+    setup
+        .expect(
+            Method::POST,
+            "/api/v1/mfa/totp/confirm",
+            Some(json!({ "code": code })),
+            StatusCode::OK,
+        )
+        .await?;
+    setup
+        .expect(Method::GET, "/api/v1/session", None, StatusCode::OK)
+        .await?;
+    Ok((setup, username))
+}
+
+/// Every client's id, page by page as a user would page, and the cursors met on the way (the
+/// list row starts its pages there, spread over the whole firm).
+async fn walk_clients(setup: &Setup) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let (mut ids, mut cursors) = (Vec::new(), Vec::new());
+    let mut path = "/api/v1/clients?limit=200".to_owned();
+    loop {
+        let page = setup
+            .expect(Method::GET, &path, None, StatusCode::OK)
+            .await?;
+        for item in page["items"].as_array().context("items")? {
+            ids.push(item["id"].as_str().context("id")?.to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                cursors.push(c.to_owned());
+                path = format!("/api/v1/clients?limit=200&cursor={c}");
+            }
+            None => return Ok((ids, cursors)),
+        }
+    }
+}
+
+/// The ID numbers of up to 1,000 clients, read in full by the supervisor, to search for.
+async fn sample_id_numbers(setup: &Setup, ids: &[String]) -> anyhow::Result<Vec<String>> {
+    let step = (ids.len() / 1000).max(1);
+    let mut numbers = Vec::new();
+    for id in ids.iter().step_by(step) {
+        let client = setup
+            .expect(
+                Method::GET,
+                &format!("/api/v1/clients/{id}"),
+                None,
+                StatusCode::OK,
+            )
+            .await?;
+        let value = &client["legal_rep_id_number"];
+        anyhow::ensure!(
+            value["visibility"] == "visible",
+            "ID number not visible: {value}"
+        );
+        numbers.push(value["value"].as_str().context("ID number")?.to_owned());
+    }
+    Ok(numbers)
+}
+
+/// The rows measured inside the process, after the server stopped: audit verification and
+/// backup, each beside its raw primitive on this machine.
+async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let t = Instant::now();
+    let report = app.audit_verify(&[]).await?;
+    let verify = t.elapsed();
+    anyhow::ensure!(
+        report.is_intact(),
+        "the audit chain does not verify: {:?}",
+        report.findings.first()
+    );
+    rows.push(Row {
+        name: "audit chain verification",
+        figure: Figure::Rate {
+            per_second: report.events as f64 / verify.as_secs_f64().max(1e-9),
+            unit: "events",
+        },
+        baseline: Some((
+            "SHA-256 of the rows".into(),
+            sha256_rows_per_second(
+                &app.store()
+                    .audit_search(&zf_store::AuditQuery {
+                        limit: 20_000,
+                        ..Default::default()
+                    })
+                    .await?,
+            ),
+        )),
+    });
+
+    let file = dir.join("bench.zfbackup");
+    let _ = std::fs::remove_file(&file);
+    let out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)?
+    };
+    let t = Instant::now();
+    let (out, written) = app.backup_write(out, Arc::new(Quiet)).await?;
+    out.sync_all()?;
+    let backup = t.elapsed();
+    drop(out);
+    let database = data.join("zhangfang.db");
+    let db_bytes = std::fs::metadata(&database).map(|m| m.len()).unwrap_or(0);
+    let copy = dir.join("bench.copy");
+    let t = Instant::now();
+    let copied = std::fs::copy(&database, &copy)?;
+    std::fs::File::open(&copy)?.sync_all()?;
+    let raw = t.elapsed();
+    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(&file);
+    rows.push(Row {
+        name: "backup (snapshot, zstd, AES-256-GCM), database MB",
+        figure: Figure::Rate {
+            per_second: db_bytes as f64 / 1e6 / backup.as_secs_f64().max(1e-9),
+            unit: "MB",
+        },
+        baseline: Some((
+            "raw copy of the database file".into(),
+            copied as f64 / 1e6 / raw.as_secs_f64().max(1e-9),
+        )),
+    });
+    let _ = written;
+    Ok(rows)
+}
+
+/// SHA-256 over the canonical form of stored audit rows, the raw cost under `audit verify`.
+fn sha256_rows_per_second(events: &[StoredEvent]) -> f64 {
+    let sample: Vec<Vec<u8>> = if events.is_empty() {
+        let key = AuditChainKey::generate();
+        (0..20_000)
+            .map(|k| {
+                let e = zf_audit::AuditEvent::new(
+                    k,
+                    Actor::cli("bench"),
+                    zf_audit::AuditAction::Login,
+                    zf_audit::Outcome::Success,
+                );
+                StoredEvent::chained(k + 1, &e, &GENESIS, &key).canonical()
+            })
+            .collect()
+    } else {
+        events.iter().map(StoredEvent::canonical).collect()
+    };
+    let t = Instant::now();
+    let mut sink = 0u8;
+    for _ in 0..5 {
+        for row in &sample {
+            sink ^= Sha256::digest(row)[0];
+        }
+    }
+    std::hint::black_box(sink);
+    (5 * sample.len()) as f64 / t.elapsed().as_secs_f64().max(1e-9)
+}
