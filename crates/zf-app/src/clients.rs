@@ -19,6 +19,9 @@ const ID_NUMBER: &str = "legal_rep_id_number";
 const NOTES: &str = "notes";
 const ALL_FIELDS: &[&str] = &["name", "uscc", "taxpayer_type", "legal_rep_name", ID_NUMBER];
 
+/// How often an update without If-Match is applied again after a concurrent change.
+const UNVERSIONED_RETRIES: u64 = 20;
+
 /// A sensitive value as the caller may see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "visibility", content = "value", rename_all = "snake_case")]
@@ -497,7 +500,8 @@ impl App {
         }
         // Without If-Match the caller asked for no version check: a change that lands between
         // this read and the write is not a conflict of theirs, so the patch is checked and
-        // applied again on the fresh record (a few times, then the conflict is reported).
+        // applied again on the fresh record (up to UNVERSIONED_RETRIES times, then the
+        // conflict is reported).
         let mut retries = 0;
         loop {
             let current = self
@@ -585,9 +589,13 @@ impl App {
             .await?;
             match written {
                 Err(zf_store::StoreError::VersionConflict)
-                    if expected_version.is_none() && retries < 5 =>
+                    if expected_version.is_none() && retries < UNVERSIONED_RETRIES =>
                 {
+                    // Saves of one record at the same moment win one per round; a little
+                    // jitter keeps the losers from meeting again in the next.
                     retries += 1;
+                    let pause = rand::random::<u64>() % (2 * retries);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
                 other => break other?,
             }

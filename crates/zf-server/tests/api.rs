@@ -16,6 +16,7 @@ on_both_stores!(
     accountants_see_only_their_own_clients_and_others_answer_404,
     exact_search_on_the_encrypted_id_number,
     update_with_versions_and_delete_by_supervisor,
+    updates_without_a_version_at_once_all_apply,
     cross_site_writes_are_refused,
     security_headers_on_every_response,
 );
@@ -638,4 +639,38 @@ async fn security_headers_on_every_response(b: Backend) {
         assert_eq!(h["referrer-policy"], "no-referrer");
         assert!(h.contains_key("x-request-id"));
     }
+}
+
+/// Without If-Match a caller asks for no version check, so two people saving different fields
+/// of one client at the same moment both succeed: the server applies each change to the record
+/// as it then is. With a stale If-Match the conflict is still the caller's to resolve (above).
+async fn updates_without_a_version_at_once_all_apply(b: Backend) {
+    let Some(s) = start(b).await else { return };
+    let sup = std::sync::Arc::new(s.signed_in("zhuguan-v", Role::Supervisor).await);
+    let c = sup.create_client(&client_body(31, &id_number(31))).await;
+    let path = format!("/api/v1/clients/{}", c["id"].as_str().unwrap());
+    let mut saves = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let (sup, path) = (sup.clone(), path.clone());
+        saves.spawn(async move {
+            let body = if n % 2 == 0 {
+                json!({ "notes": format!("第{n}次备注") })
+            } else {
+                json!({ "tags": [format!("标签{n}")] })
+            };
+            sup.patch(&path, &body).await.status()
+        });
+    }
+    while let Some(status) = saves.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let now: Value = sup.get(&path).await.json().await.unwrap();
+    assert_eq!(now["version"], 9, "every save applied once: {now}");
+    let updates = s
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "client_updated")
+        .count();
+    assert_eq!(updates, 8, "one event per save");
 }

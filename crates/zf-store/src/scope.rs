@@ -50,3 +50,16 @@ macro_rules! postgres_filter {
 }
 
 pub(crate) use {postgres_filter, sqlite_filter};
+
+/// The narrowest text equivalent to [`sqlite_filter`] for one kind, for queries that visit many
+/// clients (counts). The general filter is one OR over every kind, which SQLite can only test
+/// row by row: counting a firm of 100,000 clients read the whole table (33 ms), and counting an
+/// accountant's clients could not use `clients_assigned`. Binds ?1 and ?2 as the general one.
+pub(crate) fn sqlite_filter_for(kind: i64) -> &'static str {
+    match kind {
+        0 => "(?1 = 0 AND ?2 IS NULL)",
+        1 => "(?1 = 1 AND c.assigned_accountant = ?2)",
+        2 => "(?1 = 2 AND ?2 IS NULL AND 0)",
+        _ => sqlite_filter!(),
+    }
+}

@@ -49,6 +49,9 @@ on_both_backends! {
     sessions_are_listed_revoked_and_limited
         => sessions_are_listed_revoked_and_limited_sqlite,
            sessions_are_listed_revoked_and_limited_postgres;
+    writes_at_once_commit_together_and_fail_alone
+        => writes_at_once_commit_together_and_fail_alone_sqlite,
+           writes_at_once_commit_together_and_fail_alone_postgres;
 }
 
 const ALL: Page = Page {
@@ -2010,4 +2013,55 @@ async fn sessions_are_listed_revoked_and_limited(db: &TestDb) {
     assert_eq!(audit_log(store.as_ref()).await.len(), before + 1);
     assert_eq!(store.user_sessions(alice.id).await.unwrap().len(), 3);
     assert_eq!(store.user_sessions(bob.id).await.unwrap().len(), 1);
+}
+
+// --- writes at once ----------------------------------------------------------------------------
+
+/// Many writes arriving together (SQLite commits them as one group, PostgreSQL one by one):
+/// each refused write leaves nothing, neither its row nor its event, and takes nothing of its
+/// neighbours with it; every accepted write is there with exactly its event, in one unbroken
+/// chain.
+async fn writes_at_once_commit_together_and_fail_alone(db: &TestDb) {
+    let store: std::sync::Arc<dyn zf_store::Store> = std::sync::Arc::from(db.store().await);
+    let keys = Keys::default();
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..200u32 {
+        // Every tenth client repeats the USCC of the one before it: one of the two must lose.
+        let (row, key) = keys.client(
+            if n % 10 == 9 { n - 1 } else { n },
+            &format!("同时写入测试公司{n}"),
+            &id_number(n),
+            None,
+        );
+        let e = event(AuditAction::ClientCreated).on("clients", row.id);
+        let store = store.clone();
+        writes.spawn(async move {
+            let id = row.id;
+            (id, e.id, store.client_insert(row, key, e).await)
+        });
+    }
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    while let Some(done) = writes.join_next().await {
+        let (id, event_id, result) = done.expect("the write's task");
+        match result {
+            Ok(()) => accepted.push((id, event_id.to_string())),
+            Err(StoreError::Conflict(Unique::ClientUscc)) => refused += 1,
+            Err(e) => panic!("unexpected refusal: {e}"),
+        }
+    }
+    assert_eq!((accepted.len(), refused), (180, 20));
+    assert_eq!(store.client_count(Scope::All).await.unwrap(), 180);
+    for (id, _) in &accepted {
+        assert!(store.client_get(Scope::All, *id).await.unwrap().is_some());
+    }
+    let log = audit_log(store.as_ref()).await;
+    let mut logged: Vec<String> = log.iter().map(|e| e.id.clone()).collect();
+    let mut expected: Vec<String> = accepted.into_iter().map(|(_, e)| e).collect();
+    logged.sort();
+    expected.sort();
+    assert_eq!(logged, expected, "exactly the accepted writes' events");
+    for (i, pair) in log.windows(2).enumerate() {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "no gap after event {i}");
+        assert_eq!(pair[1].prev_hash, pair[0].hash, "linked after event {i}");
+    }
 }

@@ -46,6 +46,20 @@ pub struct HttpArgs {
     /// Also give the figures as JSON: to FILE, or to standard output without one.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
+    /// Measure only these rows (the /healthz baseline always runs): detail, list, search,
+    /// create, update, login, audit, backup.
+    #[arg(long, value_name = "ROW", value_delimiter = ',', value_parser = ROWS)]
+    only: Vec<String>,
+}
+
+const ROWS: [&str; 8] = [
+    "detail", "list", "search", "create", "update", "login", "audit", "backup",
+];
+
+impl HttpArgs {
+    fn wants(&self, row: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|r| r == row)
+    }
 }
 
 /// One line of the table: what was measured, beside what.
@@ -140,7 +154,7 @@ impl Setup {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let r = req.send().await.with_context(|| format!("{path}"))?;
+        let r = req.send().await.with_context(|| path.to_owned())?;
         for set in r.headers().get_all(reqwest::header::SET_COOKIE) {
             if let Some(pair) = set.to_str().ok().and_then(|s| s.split(';').next()) {
                 if pair.starts_with(zf_server::SESSION_COOKIE) {
@@ -261,95 +275,121 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
 
     let ids = Arc::new(ids);
     let pick = |n: u64, len: usize| (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as usize % len;
+    // Each HTTP row: its key for --only, its name, the session it runs in, the answer expected
+    // and how to make its n-th request.
+    let mut plans: Vec<(&str, &'static str, &Target, StatusCode, MakeRequest)> = Vec::new();
+
     let (t, i) = (signed_in.clone(), ids.clone());
-    let detail: MakeRequest = Arc::new(move |n| {
-        t.request(
-            Method::GET,
-            &format!("/api/v1/clients/{}", i[pick(n, i.len())]),
-            None,
-        )
-    });
-    rows.push(Row {
-        name: "get client detail (decrypt, audited sensitive read)",
-        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, detail).await?),
-        baseline: beside(),
-    });
+    plans.push((
+        "detail",
+        "get client detail (decrypt, audited sensitive read)",
+        &signed_in,
+        StatusCode::OK,
+        Arc::new(move |n| {
+            let path = format!("/api/v1/clients/{}", i[pick(n, i.len())]);
+            t.request(Method::GET, &path, None)
+        }),
+    ));
 
     let (t, c) = (signed_in.clone(), Arc::new(cursors));
-    let list: MakeRequest = Arc::new(move |n| {
-        let path = match c.get(pick(n, c.len() + 1)) {
-            Some(cursor) => format!("/api/v1/clients?limit=50&cursor={cursor}"),
-            None => "/api/v1/clients?limit=50".to_owned(),
-        };
-        t.request(Method::GET, &path, None)
-    });
-    rows.push(Row {
-        name: "list page of 50 (masked)",
-        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, list).await?),
-        baseline: beside(),
-    });
+    plans.push((
+        "list",
+        "list page of 50 (masked)",
+        &signed_in,
+        StatusCode::OK,
+        Arc::new(move |n| {
+            let path = match c.get(pick(n, c.len() + 1)) {
+                Some(cursor) => format!("/api/v1/clients?limit=50&cursor={cursor}"),
+                None => "/api/v1/clients?limit=50".to_owned(),
+            };
+            t.request(Method::GET, &path, None)
+        }),
+    ));
 
     let (t, q) = (signed_in.clone(), Arc::new(id_numbers));
-    let search: MakeRequest = Arc::new(move |n| {
-        let body = json!({ "legal_rep_id_number": q[pick(n, q.len())] }).to_string();
-        t.request(Method::POST, "/api/v1/clients/search", Some(&body))
-    });
-    rows.push(Row {
-        name: "exact search on an encrypted field (ID number)",
-        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, search).await?),
-        baseline: beside(),
-    });
+    plans.push((
+        "search",
+        "exact search on an encrypted field (ID number)",
+        &signed_in,
+        StatusCode::OK,
+        Arc::new(move |n| {
+            let body = json!({ "legal_rep_id_number": q[pick(n, q.len())] }).to_string();
+            t.request(Method::POST, "/api/v1/clients/search", Some(&body))
+        }),
+    ));
 
     // New clients are numbered after every client already there, under a region the demo
     // does not use, so their USCCs never collide, also on a reused scratch instance.
     let first = app.store().client_count(zf_policy::Scope::All).await? + 1;
     let t = signed_in.clone();
-    let create: MakeRequest = Arc::new(move |n| {
-        let k = first + n;
-        let body = json!({
-            "name": format!("昆明压测商贸有限公司{k}"),
-            "uscc": Uscc::with_check_char(&format!("91530102{:09}", 300_000_000 + k)).map(|u| u.as_str().to_owned()).unwrap_or_default(),
-            "taxpayer_type": "small_scale",
-            "legal_rep_name": "赵六",
-            "legal_rep_id_number": IdNumber::with_check_char(&format!("53010219850101{:03}", k % 1000)).map(|i| i.as_str().to_owned()).unwrap_or_default(),
-        })
-        .to_string();
-        t.request(Method::POST, "/api/v1/clients", Some(&body))
-    });
-    rows.push(Row {
-        name: "create client",
-        figure: Figure::Http(drive(&signed_in, shape, StatusCode::CREATED, create).await?),
-        baseline: beside(),
-    });
+    plans.push((
+        "create",
+        "create client",
+        &signed_in,
+        StatusCode::CREATED,
+        Arc::new(move |n| {
+            let k = first + n;
+            let uscc = Uscc::with_check_char(&format!("91530102{:09}", 300_000_000 + k));
+            // A birth date and sequence of its own per client, so that no two share an ID
+            // number and a later search row finds one client, not hundreds.
+            let born = time::Date::from_calendar_date(1960, time::Month::January, 1)
+                .map(|d| d + time::Duration::days((k / 1000 % 14_000) as i64))
+                .unwrap_or(time::Date::MIN);
+            let id = IdNumber::with_check_char(&format!(
+                "530102{:04}{:02}{:02}{:03}",
+                born.year(),
+                u8::from(born.month()),
+                born.day(),
+                k % 1000
+            ));
+            let body = json!({
+                "name": format!("昆明压测商贸有限公司{k}"),
+                "uscc": uscc.map(|u| u.as_str().to_owned()).unwrap_or_default(),
+                "taxpayer_type": "small_scale",
+                "legal_rep_name": "赵六",
+                "legal_rep_id_number": id.map(|i| i.as_str().to_owned()).unwrap_or_default(),
+            })
+            .to_string();
+            t.request(Method::POST, "/api/v1/clients", Some(&body))
+        }),
+    ));
 
     let (t, i) = (signed_in.clone(), ids.clone());
-    let update: MakeRequest = Arc::new(move |n| {
-        let body = json!({ "notes": format!("bench note {n}") }).to_string();
-        t.request(
-            Method::PATCH,
-            &format!("/api/v1/clients/{}", i[pick(n, i.len())]),
-            Some(&body),
-        )
-    });
-    rows.push(Row {
-        name: "update client",
-        figure: Figure::Http(drive(&signed_in, shape, StatusCode::OK, update).await?),
-        baseline: beside(),
-    });
+    plans.push((
+        "update",
+        "update client",
+        &signed_in,
+        StatusCode::OK,
+        Arc::new(move |n| {
+            let body = json!({ "notes": format!("bench note {n}") }).to_string();
+            let path = format!("/api/v1/clients/{}", i[pick(n, i.len())]);
+            t.request(Method::PATCH, &path, Some(&body))
+        }),
+    ));
 
     let t = target.clone();
     let body = json!({ "username": username.as_str(), "password": PASSWORD }).to_string();
-    let login: MakeRequest =
-        Arc::new(move |_| t.request(Method::POST, "/api/v1/session", Some(&body)));
-    rows.push(Row {
-        name: "login (password step, argon2id)",
-        figure: Figure::Http(drive(&target, shape, StatusCode::OK, login).await?),
-        baseline: beside(),
-    });
+    plans.push((
+        "login",
+        "login (password step, argon2id)",
+        &target,
+        StatusCode::OK,
+        Arc::new(move |_| t.request(Method::POST, "/api/v1/session", Some(&body))),
+    ));
+
+    for (key, name, session, expect, make) in plans {
+        if args.wants(key) {
+            rows.push(Row {
+                name,
+                figure: Figure::Http(drive(session, shape, expect, make).await?),
+                baseline: beside(),
+            });
+        }
+    }
 
     let _ = stop.send(());
     let _ = server.await;
-    rows.extend(offline_rows(&app, &dir, &data).await?);
+    rows.extend(offline_rows(&app, &dir, &data, &args).await?);
 
     println!();
     println!("| measure | throughput | p50 | p99 | errors | baseline | ratio |");
@@ -504,8 +544,23 @@ async fn sample_id_numbers(setup: &Setup, ids: &[String]) -> anyhow::Result<Vec<
 
 /// The rows measured inside the process, after the server stopped: audit verification and
 /// backup, each beside its raw primitive on this machine.
-async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Result<Vec<Row>> {
+async fn offline_rows(
+    app: &zf_app::App,
+    dir: &Path,
+    data: &Path,
+    args: &HttpArgs,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
+    if args.wants("audit") {
+        rows.push(audit_row(app).await?);
+    }
+    if args.wants("backup") {
+        rows.push(backup_row(app, dir, data).await?);
+    }
+    Ok(rows)
+}
+
+async fn audit_row(app: &zf_app::App) -> anyhow::Result<Row> {
     let t = Instant::now();
     let report = app.audit_verify(&[]).await?;
     let verify = t.elapsed();
@@ -514,7 +569,7 @@ async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Res
         "the audit chain does not verify: {:?}",
         report.findings.first()
     );
-    rows.push(Row {
+    Ok(Row {
         name: "audit chain verification",
         figure: Figure::Rate {
             per_second: report.events as f64 / verify.as_secs_f64().max(1e-9),
@@ -531,8 +586,11 @@ async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Res
                     .await?,
             ),
         )),
-    });
+    })
+}
 
+/// The backup's rate over the database file's size, beside a raw copy of the same file.
+async fn backup_row(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Result<Row> {
     let file = dir.join("bench.zfbackup");
     let _ = std::fs::remove_file(&file);
     let out = {
@@ -544,7 +602,7 @@ async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Res
             .open(&file)?
     };
     let t = Instant::now();
-    let (out, written) = app.backup_write(out, Arc::new(Quiet)).await?;
+    let (out, _) = app.backup_write(out, Arc::new(Quiet)).await?;
     out.sync_all()?;
     let backup = t.elapsed();
     drop(out);
@@ -557,7 +615,7 @@ async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Res
     let raw = t.elapsed();
     let _ = std::fs::remove_file(&copy);
     let _ = std::fs::remove_file(&file);
-    rows.push(Row {
+    Ok(Row {
         name: "backup (snapshot, zstd, AES-256-GCM), database MB",
         figure: Figure::Rate {
             per_second: db_bytes as f64 / 1e6 / backup.as_secs_f64().max(1e-9),
@@ -567,9 +625,7 @@ async fn offline_rows(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Res
             "raw copy of the database file".into(),
             copied as f64 / 1e6 / raw.as_secs_f64().max(1e-9),
         )),
-    });
-    let _ = written;
-    Ok(rows)
+    })
 }
 
 /// SHA-256 over the canonical form of stored audit rows, the raw cost under `audit verify`.

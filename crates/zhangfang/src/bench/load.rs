@@ -141,8 +141,8 @@ struct Lane {
 }
 
 /// Drives `target` with `shape.connections` connections, each running requests from `make`
-/// back to back; answers other than `expect` count as errors. Requests completed during the
-/// warm-up are not counted, nor those that finish after the window.
+/// back to back; answers other than `expect` count as errors. Answers that arrive during the
+/// warm-up are not counted, nor those that arrive after the window.
 pub async fn drive(
     target: &Target,
     shape: Shape,
@@ -183,7 +183,9 @@ pub async fn drive(
                 }
                 .await;
                 let done = Instant::now();
-                let counted = sent >= from && done <= until;
+                // Counted by when the answer arrived, as wrk counts: a slow row (sign-in,
+                // seconds in the queue for a hashing permit) still shows its true rate.
+                let counted = done >= from && done <= until;
                 match outcome {
                     Ok((status, _)) if status == expect => {
                         if counted {
