@@ -72,7 +72,8 @@ pub struct ClientView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientView>,
-    /// How many clients match the filters.
+    /// How many clients match the filters: counted on the first page and carried by the
+    /// cursor to the pages after it, so it is the count as the listing began.
     pub total: u64,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -116,16 +117,21 @@ pub struct ClientAssignment {
 }
 
 /// A cursor is the last row's sort value and id, opaque to callers.
-fn encode_cursor(key: &SortKey, id: ClientId) -> String {
+/// A cursor also carries the listing's total, counted on its first page, so that paging on
+/// does not count the whole firm again for every page (a count visits every matching client:
+/// the one cost of a page that grows with the firm).
+fn encode_cursor(key: &SortKey, id: ClientId, total: u64) -> String {
     use base64::Engine;
     let raw = match key {
-        SortKey::Text(t) => format!("t{id}{t}"),
-        SortKey::Int(i) => format!("i{id}{i}"),
+        SortKey::Text(t) => format!("T{total},{id}{t}"),
+        SortKey::Int(i) => format!("I{total},{id}{i}"),
     };
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(SortKey, ClientId), AppError> {
+/// The position after which the next page starts, and the total it carries (absent in cursors
+/// handed out before totals were carried, which then count again).
+fn decode_cursor(cursor: &str) -> Result<(SortKey, ClientId, Option<u64>), AppError> {
     use base64::Engine;
     let bad = || AppError::Invalid("cursor: not a cursor this server handed out".into());
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -133,17 +139,32 @@ fn decode_cursor(cursor: &str) -> Result<(SortKey, ClientId), AppError> {
         .map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (tag, rest) = raw.split_at_checked(1).ok_or_else(bad)?;
+    let (total, rest) = match tag {
+        "T" | "I" => {
+            let (total, rest) = rest.split_once(',').ok_or_else(bad)?;
+            (Some(total.parse::<u64>().map_err(|_| bad())?), rest)
+        }
+        _ => (None, rest),
+    };
     let (id, value) = rest.split_at_checked(36).ok_or_else(bad)?;
     let id = ClientId::parse(id).map_err(|_| bad())?;
     let key = match tag {
-        "t" => SortKey::Text(value.to_owned()),
-        "i" => SortKey::Int(value.parse().map_err(|_| bad())?),
+        "t" | "T" => SortKey::Text(value.to_owned()),
+        "i" | "I" => SortKey::Int(value.parse().map_err(|_| bad())?),
         _ => return Err(bad()),
     };
-    Ok((key, id))
+    Ok((key, id, total))
 }
 
 impl ClientFilter {
+    /// The total the cursor carries from the listing's first page, if any.
+    fn carried_total(&self) -> Result<Option<u64>, AppError> {
+        Ok(match self.cursor.as_deref() {
+            Some(c) => decode_cursor(c)?.2,
+            None => None,
+        })
+    }
+
     fn query(&self) -> Result<ClientQuery, AppError> {
         let sort = match self.sort.as_deref() {
             None | Some("name") => ClientSort::Name,
@@ -165,7 +186,7 @@ impl ClientFilter {
             }
         };
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
-        if let Some((key, _)) = &after {
+        if let Some((key, _, _)) = &after {
             let fits = matches!(
                 (sort, key),
                 (ClientSort::Name, SortKey::Text(_))
@@ -198,7 +219,7 @@ impl ClientFilter {
             text: text(&self.q, "q")?,
             sort,
             descending,
-            after,
+            after: after.map(|(key, id, _)| (key, id)),
             limit: self.limit.unwrap_or(50).clamp(1, 200),
         })
     }
@@ -437,10 +458,14 @@ impl App {
         let query = filter.query()?;
         let limit = query.limit;
         let scope = grant.scope();
-        let (records, total) = tokio::try_join!(
-            self.store.client_query(scope, query.clone()),
-            self.store.client_query_count(scope, query.clone())
-        )?;
+        let carried = filter.carried_total()?;
+        let (records, total) = match carried {
+            Some(total) => (self.store.client_query(scope, query.clone()).await?, total),
+            None => tokio::try_join!(
+                self.store.client_query(scope, query.clone()),
+                self.store.client_query_count(scope, query.clone())
+            )?,
+        };
         let visibility = Self::list_visibility(grant);
         let items = records
             .iter()
@@ -453,7 +478,7 @@ impl App {
                     ClientSort::CreatedAt => SortKey::Int(last.row.created_at_ms),
                     ClientSort::UpdatedAt => SortKey::Int(last.row.updated_at_ms),
                 };
-                Some(encode_cursor(&key, last.row.id))
+                Some(encode_cursor(&key, last.row.id, total))
             }
             _ => None,
         };

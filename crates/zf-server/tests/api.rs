@@ -17,6 +17,7 @@ on_both_stores!(
     exact_search_on_the_encrypted_id_number,
     update_with_versions_and_delete_by_supervisor,
     updates_without_a_version_at_once_all_apply,
+    a_listing_counts_on_its_first_page_and_carries_the_total,
     cross_site_writes_are_refused,
     security_headers_on_every_response,
 );
@@ -673,4 +674,47 @@ async fn updates_without_a_version_at_once_all_apply(b: Backend) {
         .filter(|e| e.action == "client_updated")
         .count();
     assert_eq!(updates, 8, "one event per save");
+}
+
+/// A listing's total is counted on its first page and carried by the cursor, so paging on does
+/// not count the whole firm again; a new first page counts afresh, and a cursor that was not
+/// handed out is refused without a page.
+async fn a_listing_counts_on_its_first_page_and_carries_the_total(b: Backend) {
+    let Some(s) = start(b).await else { return };
+    let sup = s.signed_in("zhuguan-p", Role::Supervisor).await;
+    for n in 41..46 {
+        sup.create_client(&client_body(n, &id_number(n))).await;
+    }
+    let first: Value = sup
+        .get("/api/v1/clients?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["total"], 5);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    sup.create_client(&client_body(46, &id_number(46))).await;
+    let second: Value = sup
+        .get(&format!("/api/v1/clients?limit=2&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["total"], 5, "the total as the listing began");
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
+    let again: Value = sup
+        .get("/api/v1/clients?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["total"], 6, "a new listing counts again");
+    let r = sup
+        .get("/api/v1/clients?limit=2&cursor=bm90LWEtY3Vyc29y")
+        .await;
+    let (status, code, _) = error_code(r).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+    );
 }

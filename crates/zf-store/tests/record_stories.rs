@@ -33,6 +33,9 @@ on_both_backends! {
     client_pages_by_cursor_neither_repeat_nor_skip
         => client_pages_by_cursor_neither_repeat_nor_skip_sqlite,
            client_pages_by_cursor_neither_repeat_nor_skip_postgres;
+    client_pages_descend_through_equal_sort_values
+        => client_pages_descend_through_equal_sort_values_sqlite,
+           client_pages_descend_through_equal_sort_values_postgres;
 }
 
 fn record(kind: RecordKind, client: ClientId, label: &str) -> RecordRow {
@@ -494,4 +497,53 @@ async fn client_pages_by_cursor_neither_repeat_nor_skip(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(count, 9);
+}
+
+/// Pages in descending order of creation, where several clients share one creation time: the
+/// id breaks the tie, so the pages still meet every client once and in the store's order.
+async fn client_pages_descend_through_equal_sort_values(db: &TestDb) {
+    let store = db.store().await;
+    let keys = Keys::default();
+    for n in 1..=8u32 {
+        let (mut row, key) = keys.client(n, &format!("同时成立公司{n}"), &id_number(n), None);
+        row.created_at_ms = 1_790_000_000_000 + i64::from(n / 3);
+        store
+            .client_insert(row, key, event(AuditAction::ClientCreated))
+            .await
+            .unwrap();
+    }
+    let page = |after: Option<(SortKey, ClientId)>, limit| ClientQuery {
+        sort: ClientSort::CreatedAt,
+        descending: true,
+        after,
+        limit,
+        ..ClientQuery::default()
+    };
+    let whole: Vec<ClientId> = store
+        .client_query(Scope::All, page(None, 100))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.row.id)
+        .collect();
+    assert_eq!(whole.len(), 8);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let next = store
+            .client_query(Scope::All, page(after.clone(), 3))
+            .await
+            .unwrap();
+        if next.is_empty() {
+            break;
+        }
+        seen.extend(next.iter().map(|r| r.row.id));
+        after = next
+            .last()
+            .map(|r| (SortKey::Int(r.row.created_at_ms), r.row.id));
+    }
+    assert_eq!(
+        seen, whole,
+        "every client once, in the order of the whole list"
+    );
 }

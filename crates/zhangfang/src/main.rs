@@ -16,6 +16,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::CommonArgs;
 
+/// SQLite's page caches, request bodies and JSON make many short-lived allocations of mixed
+/// sizes from many threads; under load glibc's allocator spent a fifth of the server's time
+/// consolidating and unlinking chunks (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "zhangfang",
