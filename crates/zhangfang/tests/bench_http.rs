@@ -8,7 +8,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
 
-const ROWS: [&str; 9] = [
+const ROWS: [&str; 12] = [
     "trivial TLS endpoint (GET /healthz)",
     "get client detail (decrypt, audited sensitive read)",
     "list page of 50 (masked)",
@@ -17,7 +17,10 @@ const ROWS: [&str; 9] = [
     "update client",
     "login (password step, argon2id)",
     "audit chain verification",
+    "export of every client (CSV, ID numbers in full)",
+    "import of 5,000 new clients (CSV)",
     "backup (snapshot, zstd, AES-256-GCM), database MB",
+    "restore into an empty SQLite database, backup MB",
 ];
 
 #[test]
@@ -67,6 +70,44 @@ fn the_http_benchmark_runs_on_a_tiny_firm() {
     }
 }
 
+/// `--only` measures the rows named and the baseline, nothing else.
+#[test]
+fn the_http_benchmark_measures_only_the_rows_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "--clients",
+            "5",
+            "--connections",
+            "2",
+            "--duration",
+            "0.5",
+            "--only",
+            "detail,restore",
+            "--json",
+        ])
+        .arg(&json)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = figures["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [ROWS[0], ROWS[1], ROWS[11]]);
+}
+
 #[test]
 fn the_http_benchmark_refuses_a_senseless_shape() {
     for args in [
@@ -82,4 +123,14 @@ fn the_http_benchmark_refuses_a_senseless_shape() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let out = Command::new(BIN)
+        .args(["bench", "--only", "everything"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("everything") && said.contains("detail"),
+        "{said}"
+    );
 }

@@ -47,13 +47,14 @@ pub struct HttpArgs {
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
     /// Measure only these rows (the /healthz baseline always runs): detail, list, search,
-    /// create, update, login, audit, backup.
+    /// create, update, login, audit, export, import, backup, restore.
     #[arg(long, value_name = "ROW", value_delimiter = ',', value_parser = ROWS)]
     only: Vec<String>,
 }
 
-const ROWS: [&str; 8] = [
-    "detail", "list", "search", "create", "update", "login", "audit", "backup",
+const ROWS: [&str; 11] = [
+    "detail", "list", "search", "create", "update", "login", "audit", "export", "import", "backup",
+    "restore",
 ];
 
 impl HttpArgs {
@@ -330,18 +331,9 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         Arc::new(move |n| {
             let k = first + n;
             let uscc = Uscc::with_check_char(&format!("91530102{:09}", 300_000_000 + k));
-            // A birth date and sequence of its own per client, so that no two share an ID
-            // number and a later search row finds one client, not hundreds.
-            let born = time::Date::from_calendar_date(1960, time::Month::January, 1)
-                .map(|d| d + time::Duration::days((k / 1000 % 14_000) as i64))
-                .unwrap_or(time::Date::MIN);
-            let id = IdNumber::with_check_char(&format!(
-                "530102{:04}{:02}{:02}{:03}",
-                born.year(),
-                u8::from(born.month()),
-                born.day(),
-                k % 1000
-            ));
+            // No two bench clients share an ID number, so a later search row finds one
+            // client, not hundreds.
+            let id = bench_id_number("530102", k);
             let body = json!({
                 "name": format!("昆明压测商贸有限公司{k}"),
                 "uscc": uscc.map(|u| u.as_str().to_owned()).unwrap_or_default(),
@@ -389,7 +381,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
 
     let _ = stop.send(());
     let _ = server.await;
-    rows.extend(offline_rows(&app, &dir, &data, &args).await?);
+    rows.extend(offline_rows(&app, &dir, &data, &username, &args).await?);
 
     println!();
     println!("| measure | throughput | p50 | p99 | errors | baseline | ratio |");
@@ -548,16 +540,195 @@ async fn offline_rows(
     app: &zf_app::App,
     dir: &Path,
     data: &Path,
+    username: &Username,
     args: &HttpArgs,
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     if args.wants("audit") {
         rows.push(audit_row(app).await?);
     }
-    if args.wants("backup") {
-        rows.push(backup_row(app, dir, data).await?);
+    if args.wants("export") {
+        rows.push(export_row(app, username).await?);
+    }
+    if args.wants("import") {
+        rows.push(import_row(app, username).await?);
+    }
+    if args.wants("backup") || args.wants("restore") {
+        // The restore row restores the backup row's file, so a restore alone still backs up.
+        let file = dir.join("bench.zfbackup");
+        let backup = backup_row(app, dir, data, &file).await;
+        let restore = match (&backup, args.wants("restore")) {
+            (Ok(_), true) => Some(restore_row(dir, data, &file).await),
+            _ => None,
+        };
+        let _ = std::fs::remove_file(&file);
+        let backup = backup?;
+        if args.wants("backup") {
+            rows.push(backup);
+        }
+        if let Some(restore) = restore {
+            rows.push(restore?);
+        }
     }
     Ok(rows)
+}
+
+/// Every client in scope read, opened and written as CSV, as `zhangfang export` does, beside
+/// the cryptography alone that it needs per client: unwrapping its data key and opening its ID
+/// number.
+async fn export_row(app: &zf_app::App, username: &Username) -> anyhow::Result<Row> {
+    let grant = app
+        .operator_grant(username, zf_policy::Operation::ClientExport)
+        .await?;
+    let t = Instant::now();
+    let export = app
+        .client_export(
+            &grant,
+            zf_tabular::Format::Csv,
+            &zf_app::RequestMeta::default(),
+        )
+        .await?;
+    let took = t.elapsed();
+    anyhow::ensure!(export.rows > 0, "the export holds no client");
+    let kek = zf_crypto::MasterKey::generate().kek(zf_crypto::KeyVersion(1));
+    let dek = zf_crypto::Dek::generate();
+    let wrapped = kek.wrap(&dek, b"client");
+    let aad = zf_crypto::Aad::new("clients", "bench", "legal_rep_id_number");
+    let sealed = dek.seal(zf_crypto::KeyVersion(1), b"110101199003074578", &aad);
+    let raw = per_second(20_000, || {
+        let dek = kek.unwrap_key(&wrapped, b"client").expect("unwraps");
+        dek.open(&sealed, &aad).expect("opens");
+    });
+    Ok(Row {
+        name: "export of every client (CSV, ID numbers in full)",
+        figure: Figure::Rate {
+            per_second: export.rows as f64 / took.as_secs_f64().max(1e-9),
+            unit: "clients",
+        },
+        baseline: Some(("unwrap a data key and open a field".into(), raw)),
+    })
+}
+
+/// A CSV of new clients imported in one go, as `zhangfang import` does (every row checked,
+/// then every client sealed under a new data key and written with its event), beside the
+/// cryptography alone: a new data key wrapped, a field sealed and its blind index.
+async fn import_row(app: &zf_app::App, username: &Username) -> anyhow::Result<Row> {
+    let grant = app
+        .operator_grant(username, zf_policy::Operation::ClientImport)
+        .await?;
+    let start = app.store().client_count(zf_policy::Scope::All).await? + 1;
+    let count = 5_000u64;
+    let mut csv =
+        String::from("客户名称,统一社会信用代码,纳税人类型,法定代表人,法定代表人身份证号\n");
+    for k in start..start + count {
+        let uscc = Uscc::with_check_char(&format!("91530103{:09}", 300_000_000 + k))
+            .context("a generated USCC")?;
+        let id = bench_id_number("530103", k)?;
+        csv.push_str(&format!(
+            "大理导入测试有限公司{k},{},small_scale,钱七,{}\n",
+            uscc.as_str(),
+            id.as_str()
+        ));
+    }
+    let t = Instant::now();
+    let report = app
+        .client_import(
+            &grant,
+            csv.as_bytes(),
+            false,
+            &zf_app::RequestMeta::default(),
+        )
+        .await?;
+    let took = t.elapsed();
+    anyhow::ensure!(
+        report.written && report.imported as u64 == count,
+        "the import was refused: {:?}",
+        report.errors.first()
+    );
+    let kek = zf_crypto::MasterKey::generate().kek(zf_crypto::KeyVersion(1));
+    let index = zf_crypto::BlindIndexKey::generate();
+    let aad = zf_crypto::Aad::new("clients", "bench", "legal_rep_id_number");
+    let raw = per_second(20_000, || {
+        let dek = zf_crypto::Dek::generate();
+        std::hint::black_box(kek.wrap(&dek, b"client"));
+        std::hint::black_box(dek.seal(zf_crypto::KeyVersion(1), b"110101199003074578", &aad));
+        std::hint::black_box(index.index("clients.legal_rep_id_number", b"110101199003074578"));
+    });
+    Ok(Row {
+        name: "import of 5,000 new clients (CSV)",
+        figure: Figure::Rate {
+            per_second: count as f64 / took.as_secs_f64().max(1e-9),
+            unit: "clients",
+        },
+        baseline: Some(("new data key wrapped, field sealed and indexed".into(), raw)),
+    })
+}
+
+/// The backup just taken, verified and restored into an empty SQLite database, beside a raw
+/// copy of the same file.
+async fn restore_row(dir: &Path, data: &Path, file: &Path) -> anyhow::Result<Row> {
+    let master = zf_crypto::MasterKey::load(&data.join("master.key"))?;
+    let key = Arc::new(master.backup_key());
+    let target = dir.join("bench-restored.db");
+    let _ = std::fs::remove_file(&target);
+    let store = zf_store::SqliteStore::open(&target).await?;
+    let bytes = std::fs::metadata(file)?.len();
+    let t = Instant::now();
+    zf_app::backup::restore_file(
+        &store,
+        file.to_owned(),
+        key,
+        false,
+        "bench",
+        Arc::new(Quiet),
+    )
+    .await?;
+    let took = t.elapsed();
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+    }
+    let copy = dir.join("bench.copy");
+    let t = Instant::now();
+    std::fs::copy(file, &copy)?;
+    std::fs::File::open(&copy)?.sync_all()?;
+    let raw = t.elapsed();
+    let _ = std::fs::remove_file(&copy);
+    Ok(Row {
+        name: "restore into an empty SQLite database, backup MB",
+        figure: Figure::Rate {
+            per_second: bytes as f64 / 1e6 / took.as_secs_f64().max(1e-9),
+            unit: "MB",
+        },
+        baseline: Some((
+            "raw copy of the backup file".into(),
+            bytes as f64 / 1e6 / raw.as_secs_f64().max(1e-9),
+        )),
+    })
+}
+
+/// How often `one` runs a second, over `n` runs.
+fn per_second(n: u32, mut one: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        one();
+    }
+    f64::from(n) / t.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// A valid ID number of `region` that no other bench client shares: a birth date and sequence
+/// of its own per `k`.
+fn bench_id_number(region: &str, k: u64) -> anyhow::Result<IdNumber> {
+    let born = time::Date::from_calendar_date(1960, time::Month::January, 1)?
+        + time::Duration::days((k / 1000 % 14_000) as i64);
+    IdNumber::with_check_char(&format!(
+        "{region}{:04}{:02}{:02}{:03}",
+        born.year(),
+        u8::from(born.month()),
+        born.day(),
+        k % 1000
+    ))
+    .context("a generated ID number")
 }
 
 async fn audit_row(app: &zf_app::App) -> anyhow::Result<Row> {
@@ -590,16 +761,21 @@ async fn audit_row(app: &zf_app::App) -> anyhow::Result<Row> {
 }
 
 /// The backup's rate over the database file's size, beside a raw copy of the same file.
-async fn backup_row(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Result<Row> {
-    let file = dir.join("bench.zfbackup");
-    let _ = std::fs::remove_file(&file);
+/// The file stays for the restore row; the caller removes it.
+async fn backup_row(
+    app: &zf_app::App,
+    dir: &Path,
+    data: &Path,
+    file: &Path,
+) -> anyhow::Result<Row> {
+    let _ = std::fs::remove_file(file);
     let out = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&file)?
+            .open(file)?
     };
     let t = Instant::now();
     let (out, _) = app.backup_write(out, Arc::new(Quiet)).await?;
@@ -614,7 +790,6 @@ async fn backup_row(app: &zf_app::App, dir: &Path, data: &Path) -> anyhow::Resul
     std::fs::File::open(&copy)?.sync_all()?;
     let raw = t.elapsed();
     let _ = std::fs::remove_file(&copy);
-    let _ = std::fs::remove_file(&file);
     Ok(Row {
         name: "backup (snapshot, zstd, AES-256-GCM), database MB",
         figure: Figure::Rate {
