@@ -98,7 +98,12 @@ impl Row {
                 o.errors.to_string(),
             ),
             Figure::Rate { per_second, unit } => (
-                format!("{per_second:.0} {unit}/s"),
+                // Small rates (a backup of a tiny firm) keep their decimals.
+                if *per_second >= 100.0 {
+                    format!("{per_second:.0} {unit}/s")
+                } else {
+                    format!("{per_second:.2} {unit}/s")
+                },
                 "—".into(),
                 "—".into(),
                 "0".into(),
@@ -688,22 +693,36 @@ async fn restore_row(dir: &Path, data: &Path, file: &Path) -> anyhow::Result<Row
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
     }
+    beside_raw_copy(
+        "restore into an empty SQLite database, backup MB",
+        bytes,
+        took,
+        file,
+        dir,
+        "raw copy of the backup file",
+    )
+}
+
+/// A row of `bytes` handled in `took` as MB/s, beside a synced raw copy of `source`.
+fn beside_raw_copy(
+    name: &'static str,
+    bytes: u64,
+    took: Duration,
+    source: &Path,
+    dir: &Path,
+    label: &str,
+) -> anyhow::Result<Row> {
     let copy = dir.join("bench.copy");
-    let t = Instant::now();
-    std::fs::copy(file, &copy)?;
-    std::fs::File::open(&copy)?.sync_all()?;
-    let raw = t.elapsed();
+    let copied = super::raw_copy(source, &copy);
     let _ = std::fs::remove_file(&copy);
+    let (copied, raw) = copied?;
     Ok(Row {
-        name: "restore into an empty SQLite database, backup MB",
+        name,
         figure: Figure::Rate {
-            per_second: bytes as f64 / 1e6 / took.as_secs_f64().max(1e-9),
+            per_second: super::mb_per_s(bytes, took),
             unit: "MB",
         },
-        baseline: Some((
-            "raw copy of the backup file".into(),
-            bytes as f64 / 1e6 / raw.as_secs_f64().max(1e-9),
-        )),
+        baseline: Some((label.to_owned(), super::mb_per_s(copied, raw))),
     })
 }
 
@@ -784,23 +803,14 @@ async fn backup_row(
     drop(out);
     let database = data.join("zhangfang.db");
     let db_bytes = std::fs::metadata(&database).map(|m| m.len()).unwrap_or(0);
-    let copy = dir.join("bench.copy");
-    let t = Instant::now();
-    let copied = std::fs::copy(&database, &copy)?;
-    std::fs::File::open(&copy)?.sync_all()?;
-    let raw = t.elapsed();
-    let _ = std::fs::remove_file(&copy);
-    Ok(Row {
-        name: "backup (snapshot, zstd, AES-256-GCM), database MB",
-        figure: Figure::Rate {
-            per_second: db_bytes as f64 / 1e6 / backup.as_secs_f64().max(1e-9),
-            unit: "MB",
-        },
-        baseline: Some((
-            "raw copy of the database file".into(),
-            copied as f64 / 1e6 / raw.as_secs_f64().max(1e-9),
-        )),
-    })
+    beside_raw_copy(
+        "backup (snapshot, zstd, AES-256-GCM), database MB",
+        db_bytes,
+        backup,
+        &database,
+        dir,
+        "raw copy of the database file",
+    )
 }
 
 /// SHA-256 over the canonical form of stored audit rows, the raw cost under `audit verify`.
