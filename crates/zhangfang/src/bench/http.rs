@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -142,19 +142,19 @@ impl Row {
 struct Setup {
     http: reqwest::Client,
     base: String,
-    cookie: Mutex<Option<String>>,
+    cookie: Option<String>,
 }
 
 impl Setup {
     async fn call(
-        &self,
+        &mut self,
         method: Method,
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(StatusCode, Value)> {
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())?;
         let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(c) = self.cookie.lock().expect("cookie").clone() {
+        if let Some(c) = self.cookie.clone() {
             req = req.header(reqwest::header::COOKIE, c);
         }
         if let Some(b) = body {
@@ -164,7 +164,7 @@ impl Setup {
         for set in r.headers().get_all(reqwest::header::SET_COOKIE) {
             if let Some(pair) = set.to_str().ok().and_then(|s| s.split(';').next()) {
                 if pair.starts_with(zf_server::SESSION_COOKIE) {
-                    *self.cookie.lock().expect("cookie") = Some(pair.to_owned());
+                    self.cookie = Some(pair.to_owned());
                 }
             }
         }
@@ -174,8 +174,8 @@ impl Setup {
         Ok((status, value))
     }
 
-    async fn expect(
-        &self,
+    async fn require(
+        &mut self,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -240,19 +240,12 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         },
     ));
 
-    let (setup, username) = sign_in(&app, addr, &cert_pem).await?;
-    let (ids, cursors) = walk_clients(&setup).await?;
+    let (mut setup, username) = sign_in(&app, addr, &cert_pem).await?;
+    let (ids, cursors) = walk_clients(&mut setup).await?;
     anyhow::ensure!(!ids.is_empty(), "the scratch instance has no clients");
-    let id_numbers = sample_id_numbers(&setup, &ids).await?;
+    let id_numbers = sample_id_numbers(&mut setup, &ids).await?;
     let target = Target::new(addr, &cert_pem)?;
-    let signed_in = target.with_cookie(
-        &setup
-            .cookie
-            .lock()
-            .expect("cookie")
-            .clone()
-            .context("no session cookie")?,
-    )?;
+    let signed_in = target.with_cookie(setup.cookie.as_deref().context("no session cookie")?)?;
     let total = ids.len();
     println!(
         "zhangfang bench: {total} clients, {} connections, {:.1} s a row after {:.1} s warm-up, server and load generator on this machine's {} cores",
@@ -446,7 +439,7 @@ async fn sign_in(
         Actor::cli("bench"),
     )
     .await?;
-    let setup = Setup {
+    let mut setup = Setup {
         http: reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -454,15 +447,15 @@ async fn sign_in(
             .https_only(true)
             .build()?,
         base: format!("https://{addr}"),
-        cookie: Mutex::new(None),
+        cookie: None,
     };
     let login = json!({ "username": username.as_str(), "password": ONE_TIME });
     setup
-        .expect(Method::POST, "/api/v1/session", Some(login), StatusCode::OK)
+        .require(Method::POST, "/api/v1/session", Some(login), StatusCode::OK)
         .await?;
     let change = json!({ "current_password": ONE_TIME, "new_password": PASSWORD });
     setup
-        .expect(
+        .require(
             Method::PUT,
             "/api/v1/session/password",
             Some(change),
@@ -470,7 +463,7 @@ async fn sign_in(
         )
         .await?;
     let begun = setup
-        .expect(
+        .require(
             Method::POST,
             "/api/v1/mfa/totp",
             Some(json!({})),
@@ -481,7 +474,7 @@ async fn sign_in(
     let p = TotpParams::STANDARD;
     let code = secret.code(p.step_at(zf_app::now_ms()), p).to_string();
     setup
-        .expect(
+        .require(
             Method::POST,
             "/api/v1/mfa/totp/confirm",
             Some(json!({ "code": code })),
@@ -489,19 +482,19 @@ async fn sign_in(
         )
         .await?;
     setup
-        .expect(Method::GET, "/api/v1/session", None, StatusCode::OK)
+        .require(Method::GET, "/api/v1/session", None, StatusCode::OK)
         .await?;
     Ok((setup, username))
 }
 
 /// Every client's id, page by page as a user would page, and the cursors met on the way (the
 /// list row starts its pages there, spread over the whole firm).
-async fn walk_clients(setup: &Setup) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+async fn walk_clients(setup: &mut Setup) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let (mut ids, mut cursors) = (Vec::new(), Vec::new());
     let mut path = "/api/v1/clients?limit=200".to_owned();
     loop {
         let page = setup
-            .expect(Method::GET, &path, None, StatusCode::OK)
+            .require(Method::GET, &path, None, StatusCode::OK)
             .await?;
         for item in page["items"].as_array().context("items")? {
             ids.push(item["id"].as_str().context("id")?.to_owned());
@@ -517,12 +510,12 @@ async fn walk_clients(setup: &Setup) -> anyhow::Result<(Vec<String>, Vec<String>
 }
 
 /// The ID numbers of up to 1,000 clients, read in full by the supervisor, to search for.
-async fn sample_id_numbers(setup: &Setup, ids: &[String]) -> anyhow::Result<Vec<String>> {
+async fn sample_id_numbers(setup: &mut Setup, ids: &[String]) -> anyhow::Result<Vec<String>> {
     let step = (ids.len() / 1000).max(1);
     let mut numbers = Vec::new();
     for id in ids.iter().step_by(step) {
         let client = setup
-            .expect(
+            .require(
                 Method::GET,
                 &format!("/api/v1/clients/{id}"),
                 None,
@@ -601,9 +594,10 @@ async fn export_row(app: &zf_app::App, username: &Username) -> anyhow::Result<Ro
     let aad = zf_crypto::Aad::new("clients", "bench", "legal_rep_id_number");
     let sealed = dek.seal(zf_crypto::KeyVersion(1), b"110101199003074578", &aad);
     let raw = per_second(20_000, || {
-        let dek = kek.unwrap_key(&wrapped, b"client").expect("unwraps");
-        dek.open(&sealed, &aad).expect("opens");
-    });
+        let dek = kek.unwrap_key(&wrapped, b"client")?;
+        dek.open(&sealed, &aad)?;
+        Ok(())
+    })?;
     Ok(Row {
         name: "export of every client (CSV, ID numbers in full)",
         figure: Figure::Rate {
@@ -658,7 +652,8 @@ async fn import_row(app: &zf_app::App, username: &Username) -> anyhow::Result<Ro
         std::hint::black_box(kek.wrap(&dek, b"client"));
         std::hint::black_box(dek.seal(zf_crypto::KeyVersion(1), b"110101199003074578", &aad));
         std::hint::black_box(index.index("clients.legal_rep_id_number", b"110101199003074578"));
-    });
+        Ok(())
+    })?;
     Ok(Row {
         name: "import of 5,000 new clients (CSV)",
         figure: Figure::Rate {
@@ -727,12 +722,12 @@ fn beside_raw_copy(
 }
 
 /// How often `one` runs a second, over `n` runs.
-fn per_second(n: u32, mut one: impl FnMut()) -> f64 {
+fn per_second(n: u32, mut one: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     let t = Instant::now();
     for _ in 0..n {
-        one();
+        one()?;
     }
-    f64::from(n) / t.elapsed().as_secs_f64().max(1e-9)
+    Ok(f64::from(n) / t.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// A valid ID number of `region` that no other bench client shares: a birth date and sequence

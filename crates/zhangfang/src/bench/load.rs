@@ -59,22 +59,31 @@ impl Target {
         })
     }
 
-    /// A request to this target; `body` is sent as JSON when given.
-    pub fn request(&self, method: Method, path: &str, body: Option<&str>) -> Request<Full<Bytes>> {
-        let mut req = Request::builder().method(method).uri(path);
-        let headers = req.headers_mut().expect("a fresh builder has headers");
-        headers.insert(HOST, self.host.clone());
+    /// A request to this target; `body` is sent as JSON when given. A path that is not a valid
+    /// URI (a cursor the server should never have given) is an error, counted like a failed
+    /// answer.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Request<Full<Bytes>>, String> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.clone());
         if let Some(c) = &self.cookie {
-            headers.insert(COOKIE, c.clone());
+            req = req.header(COOKIE, c.clone());
         }
         let body = match body {
             Some(b) => {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                req = req.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Full::new(Bytes::copy_from_slice(b.as_bytes()))
             }
             None => Full::new(Bytes::new()),
         };
-        req.body(body).expect("a request from parts that parsed")
+        req.body(body)
+            .map_err(|e| format!("cannot build a request for {path}: {e}"))
     }
 
     async fn connect(
@@ -101,7 +110,7 @@ impl Target {
 }
 
 /// Builds the `n`-th request of a run (numbered across all connections from 0).
-pub type MakeRequest = Arc<dyn Fn(u64) -> Request<Full<Bytes>> + Send + Sync>;
+pub type MakeRequest = Arc<dyn Fn(u64) -> Result<Request<Full<Bytes>>, String> + Send + Sync>;
 
 /// How long to drive the server, and with how many connections.
 #[derive(Clone, Copy, Debug)]
@@ -173,7 +182,14 @@ pub async fn drive(
                 if sent >= until {
                     break;
                 }
-                let req = make(counter.fetch_add(1, Ordering::Relaxed));
+                let req = match make(counter.fetch_add(1, Ordering::Relaxed)) {
+                    Ok(req) => req,
+                    Err(e) => {
+                        lane.errors += 1;
+                        lane.first_error.get_or_insert(e);
+                        break;
+                    }
+                };
                 let outcome = async {
                     sender.ready().await?;
                     let response = sender.send_request(req).await?;
