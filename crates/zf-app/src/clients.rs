@@ -794,7 +794,9 @@ impl App {
         }
         if grant.visibility(Field::LegalRepIdNumber) == Visibility::Hidden {
             return Err(AppError::Denied(zf_policy::Denied::Forbidden {
-                role: grant.principal().map_or(Role::Sales, |p| p.role),
+                role: grant
+                    .principal()
+                    .map_or_else(String::new, |p| p.role_name().to_owned()),
                 operation: "client_reveal",
             }));
         }

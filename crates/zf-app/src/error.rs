@@ -51,6 +51,10 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(Unique::WebauthnCredential) => {
                 AppError::Conflict("this security key is registered already".into())
             }
+            StoreError::Conflict(Unique::CustomRole) => {
+                AppError::Conflict("a custom role of this name exists already".into())
+            }
+            e @ StoreError::RoleHeld(_) => AppError::Conflict(e.to_string()),
             StoreError::Conflict(Unique::Other) => {
                 AppError::Conflict("the record conflicts with an existing one".into())
             }

@@ -58,18 +58,13 @@ impl App {
             .users_enabled()
             .await?
             .into_iter()
-            .map(|u| ReviewLine {
+            .map(|u| self.effective_permissions_of(&u))
+            .map(|e| ReviewLine {
                 campaign_id: campaign.id.clone(),
-                username: u.username.as_str().to_owned(),
-                role: u.role.as_str().to_owned(),
-                permissions: u
-                    .role
-                    .permissions()
-                    .iter()
-                    .map(|p| p.name())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                client_scope: u.role.client_scope().to_owned(),
+                username: e.username,
+                role: e.role,
+                permissions: e.permissions.join(","),
+                client_scope: e.client_scope,
                 decision: None,
                 decided_by: None,
                 decided_at_ms: None,

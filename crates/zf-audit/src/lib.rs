@@ -53,6 +53,13 @@ pub enum AuditAction {
     SessionsRevoked,
     /// A user's role changed (job transfer); the detail says from what to what and why.
     RoleChanged,
+    /// A custom role was created or its definition changed; the detail says what it grants and
+    /// why.
+    RoleDefined,
+    /// A custom role nobody held was deleted.
+    RoleDeleted,
+    /// A user moved to another team (job transfer); the detail says from what to what and why.
+    TeamChanged,
     /// An access review campaign started.
     ReviewStarted,
     /// A reviewer certified or revoked one user's access.
@@ -171,6 +178,9 @@ impl AuditAction {
             AuditAction::AccountUnlocked => "account_unlocked",
             AuditAction::SessionsRevoked => "sessions_revoked",
             AuditAction::RoleChanged => "role_changed",
+            AuditAction::RoleDefined => "role_defined",
+            AuditAction::RoleDeleted => "role_deleted",
+            AuditAction::TeamChanged => "team_changed",
             AuditAction::ReviewStarted => "review_started",
             AuditAction::ReviewDecided => "review_decided",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",

@@ -10,6 +10,8 @@ fn principal(role: Role) -> Principal {
         user_id: UserId::new_random(),
         username: Username::parse("zhangsan").expect("a username"),
         role,
+        custom_role: None,
+        team: None,
         must_change_password: false,
         authentication: Authentication::MultiFactor { fresh: true },
         factors: Factors {

@@ -1,13 +1,24 @@
+use std::sync::Arc;
+
 use zf_domain::{TokenId, UserId, Username};
 
-use crate::{Authentication, Factors, Field, Operation, Permission, Requirement, Role};
+use crate::{
+    Authentication, CustomRole, Factors, Field, Operation, Permission, Requirement, Role, ScopeRule,
+};
 
 /// The authenticated caller of a request, resolved from its session before any policy decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
     pub username: Username,
+    /// The built-in role; for a holder of a custom role, the custom role's base, whose
+    /// configured network ranges and second-factor rules apply.
     pub role: Role,
+    /// A custom role the user holds instead of the built-in one: its permissions, scope and
+    /// field visibility replace the base role's. Read afresh with the user on every request.
+    pub custom_role: Option<Arc<CustomRole>>,
+    /// The team the user works in, which team-scoped roles reach.
+    pub team: Option<String>,
     /// A one-time password is still in force: only [`Operation::allowed_before_password_change`].
     pub must_change_password: bool,
     /// What this session proved: password only, a second factor (and how recently), or a
@@ -29,6 +40,78 @@ pub struct TokenGrant {
     pub listed_clients: bool,
 }
 
+impl Principal {
+    pub fn may(&self, permission: Permission) -> bool {
+        match &self.custom_role {
+            Some(custom) => custom.may(permission),
+            None => self.role.may(permission),
+        }
+    }
+
+    pub fn visibility(&self, field: Field) -> Visibility {
+        match &self.custom_role {
+            Some(custom) => custom.visibility(field),
+            None => self.role.visibility(field),
+        }
+    }
+
+    pub fn scope_rule(&self) -> ScopeRule {
+        match &self.custom_role {
+            Some(custom) => custom.scope(),
+            None => self.role.scope_rule(),
+        }
+    }
+
+    /// The name of the role the user holds: the custom role's, or the built-in one's.
+    pub fn role_name(&self) -> &str {
+        match &self.custom_role {
+            Some(custom) => custom.name().as_str(),
+            None => self.role.as_str(),
+        }
+    }
+
+    fn reach(&self) -> Within {
+        reach(self.role, self.custom_role.as_deref(), self.team.as_deref())
+    }
+}
+
+/// The clients a role reaches for its holder, before any API token narrows it.
+pub fn reach(role: Role, custom_role: Option<&CustomRole>, team: Option<&str>) -> Within {
+    let rule = custom_role.map_or(role.scope_rule(), CustomRole::scope);
+    match rule {
+        ScopeRule::All => Within::All,
+        ScopeRule::Engagements => Within::EngagedOfOwner,
+        ScopeRule::Assigned => Within::AssignedToOwner,
+        ScopeRule::Team => match team {
+            Some(_) => Within::TeamOfOwner,
+            // The built-in supervisor of a firm without teams supervises all of it.
+            None if custom_role.is_none() && role == Role::Supervisor => Within::All,
+            None => Within::AssignedToOwner,
+        },
+    }
+}
+
+/// Which clients a user reaches, in words for the effective-permission view and access reviews.
+pub fn client_scope_words(
+    role: Role,
+    custom_role: Option<&CustomRole>,
+    team: Option<&str>,
+) -> String {
+    let reads = custom_role.map_or_else(
+        || role.may(crate::role::CLIENT_READ),
+        |c| c.may(crate::role::CLIENT_READ),
+    );
+    if !reads {
+        return "none".to_owned();
+    }
+    match (reach(role, custom_role, team), team) {
+        (Within::All, _) => "all".to_owned(),
+        (Within::EngagedOfOwner, _) => "engagements".to_owned(),
+        (Within::TeamOfOwner, Some(team)) => format!("team {team} and assigned"),
+        (Within::AssignedToOwner | Within::TeamOfOwner, _) => "assigned".to_owned(),
+    }
+}
+
 /// Which records a grant reaches. The store turns this into a row filter on every query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -40,6 +123,9 @@ pub enum Scope {
     None,
     /// Only the clients of this user's audit engagements (审计员).
     Engaged(UserId),
+    /// The clients of this user's team, and those assigned to the user. The store reads the
+    /// team from the user's row in the same query, so a team change applies at once.
+    Team(UserId),
     /// Only the clients an API token names, within what its owner's role reaches.
     Listed { token: TokenId, within: Within },
 }
@@ -50,14 +136,32 @@ pub enum Within {
     All,
     AssignedToOwner,
     EngagedOfOwner,
+    TeamOfOwner,
 }
 
 /// How much of a sensitive field the caller sees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Visibility {
     Hidden,
     Masked,
     Visible,
+}
+
+impl Visibility {
+    pub const ALL: [Visibility; 3] = [Visibility::Hidden, Visibility::Masked, Visibility::Visible];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Hidden => "hidden",
+            Visibility::Masked => "masked",
+            Visibility::Visible => "visible",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Visibility> {
+        Visibility::ALL.into_iter().find(|v| v.as_str() == s.trim())
+    }
 }
 
 /// Proof that the policy allowed an operation. Its fields are private and [`decide`] is the only
@@ -82,12 +186,10 @@ impl Grant {
     pub fn visibility(&self, field: Field) -> Visibility {
         self.principal
             .as_ref()
-            .map_or(Visibility::Hidden, |p| p.role.visibility(field))
+            .map_or(Visibility::Hidden, |p| p.visibility(field))
     }
     pub fn may(&self, permission: Permission) -> bool {
-        self.principal
-            .as_ref()
-            .is_some_and(|p| p.role.may(permission))
+        self.principal.as_ref().is_some_and(|p| p.may(permission))
     }
 }
 
@@ -99,9 +201,12 @@ pub enum Denied {
     #[error("your one-time password must be changed before anything else")]
     PasswordChangeRequired,
     #[error("your role ({role}) may not {operation}")]
-    Forbidden { role: Role, operation: &'static str },
+    Forbidden {
+        role: String,
+        operation: &'static str,
+    },
     #[error("your role ({role}) may not be used from this network address")]
-    Network { role: Role },
+    Network { role: String },
     #[error("complete the sign-in with your second factor first")]
     SecondFactorPending { factors: Factors },
     #[error("this API token does not allow {operation}")]
@@ -160,9 +265,9 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
     let scope = match requirement {
         Requirement::Public | Requirement::PasswordVerified | Requirement::SignedIn => Scope::None,
         Requirement::Permission(permission) => {
-            if !principal.role.may(permission) {
+            if !principal.may(permission) {
                 return Err(Denied::Forbidden {
-                    role: principal.role,
+                    role: principal.role_name().to_owned(),
                     operation: operation.as_str(),
                 });
             }
@@ -171,19 +276,14 @@ pub fn decide(principal: Option<&Principal>, operation: Operation) -> Result<Gra
                 .as_ref()
                 .filter(|t| t.listed_clients)
                 .map(|t| t.id);
-            match (listed, principal.role) {
-                (None, role) if role.client_scope_is_all() => Scope::All,
-                (None, Role::Auditor) => Scope::Engaged(principal.user_id),
-                (None, _) => Scope::AssignedTo(principal.user_id),
-                (Some(token), role) => Scope::Listed {
-                    token,
-                    within: if role.client_scope_is_all() {
-                        Within::All
-                    } else if role == Role::Auditor {
-                        Within::EngagedOfOwner
-                    } else {
-                        Within::AssignedToOwner
-                    },
+            let within = principal.reach();
+            match listed {
+                Some(token) => Scope::Listed { token, within },
+                None => match within {
+                    Within::All => Scope::All,
+                    Within::AssignedToOwner => Scope::AssignedTo(principal.user_id),
+                    Within::EngagedOfOwner => Scope::Engaged(principal.user_id),
+                    Within::TeamOfOwner => Scope::Team(principal.user_id),
                 },
             }
         }
@@ -225,6 +325,8 @@ mod tests {
             user_id: UserId::new_random(),
             username: Username::parse("zhangsan").unwrap(),
             role,
+            custom_role: None,
+            team: None,
             must_change_password: false,
             authentication: Authentication::MultiFactor { fresh: true },
             factors: Factors {
@@ -383,6 +485,9 @@ mod tests {
             critical,
             [
                 Operation::RoleChange,
+                Operation::TeamChange,
+                Operation::CustomRoleSave,
+                Operation::CustomRoleDelete,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
                 Operation::RecoveryCodesRegenerate,

@@ -4,6 +4,7 @@
 //! [`decide`] for every request before any data is touched, and only a [`Grant`] it returns opens
 //! the store's scoped readers and writers.
 
+mod custom_role;
 mod decision;
 mod mfa;
 mod network;
@@ -11,7 +12,11 @@ mod operation;
 mod role;
 mod separation;
 
-pub use decision::{decide, Denied, Grant, Principal, Scope, TokenGrant, Visibility, Within};
+pub use custom_role::{CustomRole, CustomRoleError, CustomRoleSpec, HeldRole, RoleName, ScopeRule};
+pub use decision::{
+    client_scope_words, decide, reach, Denied, Grant, Principal, Scope, TokenGrant, Visibility,
+    Within,
+};
 pub use mfa::{Authentication, Factors, MfaPolicy};
 pub use network::NetworkPolicy;
 pub use operation::{Operation, Requirement};

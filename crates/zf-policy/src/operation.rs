@@ -25,6 +25,14 @@ pub enum Operation {
     AlertUpdate,
     /// Change a user's role (job transfer).
     RoleChange,
+    /// Move a user to another team (job transfer).
+    TeamChange,
+    /// See the custom roles and what each grants.
+    CustomRoleList,
+    /// Create a custom role or change what it grants.
+    CustomRoleSave,
+    /// Delete a custom role nobody holds.
+    CustomRoleDelete,
     /// See what a user may do, and why ("why can Zhang San see this?").
     EffectivePermissions,
     /// Start access reviews and answer their lines.
@@ -145,7 +153,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 77] = [
+    pub const ALL: [Operation; 81] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -161,6 +169,10 @@ impl Operation {
         Operation::AlertList,
         Operation::AlertUpdate,
         Operation::RoleChange,
+        Operation::TeamChange,
+        Operation::CustomRoleList,
+        Operation::CustomRoleSave,
+        Operation::CustomRoleDelete,
         Operation::EffectivePermissions,
         Operation::ReviewManage,
         Operation::ReviewRead,
@@ -273,13 +285,19 @@ impl Operation {
             Operation::AlertUpdate => {
                 Permission(crate::Permission::new(Resource::Alert, Action::Update))
             }
-            Operation::RoleChange => Permission(crate::Permission::new(
+            Operation::RoleChange
+            | Operation::TeamChange
+            | Operation::CustomRoleSave
+            | Operation::CustomRoleDelete => Permission(crate::Permission::new(
                 Resource::RoleAssignment,
                 Action::Update,
             )),
-            Operation::EffectivePermissions | Operation::ReviewRead => Permission(
-                crate::Permission::new(Resource::RoleAssignment, Action::Read),
-            ),
+            Operation::EffectivePermissions | Operation::ReviewRead | Operation::CustomRoleList => {
+                Permission(crate::Permission::new(
+                    Resource::RoleAssignment,
+                    Action::Read,
+                ))
+            }
             Operation::ReviewManage => Permission(crate::Permission::new(
                 Resource::RoleAssignment,
                 Action::Update,
@@ -351,6 +369,9 @@ impl Operation {
     pub fn needs_fresh_second_factor(self) -> bool {
         match self {
             Operation::RoleChange
+            | Operation::TeamChange
+            | Operation::CustomRoleSave
+            | Operation::CustomRoleDelete
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -374,6 +395,7 @@ impl Operation {
             | Operation::AlertList
             | Operation::AlertUpdate
             | Operation::EffectivePermissions
+            | Operation::CustomRoleList
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
             | Operation::StepUp
@@ -465,6 +487,10 @@ impl Operation {
             Operation::AlertList => "alert_list",
             Operation::AlertUpdate => "alert_update",
             Operation::RoleChange => "role_change",
+            Operation::TeamChange => "team_change",
+            Operation::CustomRoleList => "custom_role_list",
+            Operation::CustomRoleSave => "custom_role_save",
+            Operation::CustomRoleDelete => "custom_role_delete",
             Operation::EffectivePermissions => "effective_permissions",
             Operation::ReviewManage => "review_manage",
             Operation::ReviewRead => "review_read",

@@ -195,22 +195,18 @@ impl Role {
         )
     }
 
-    /// Which client records the role reaches, in words for the effective-permission view.
-    pub fn client_scope(self) -> &'static str {
-        if !self.may(Permission::new(Resource::Client, Action::Read)) {
-            "none"
-        } else if self.client_scope_is_all() {
-            "all"
-        } else if self == Role::Auditor {
-            "engagements"
-        } else {
-            "assigned"
+    /// Which clients the role reaches. The supervisor supervises a team (DESIGN.md); sales and
+    /// service answer any client of the firm.
+    pub fn scope_rule(self) -> crate::ScopeRule {
+        use crate::ScopeRule;
+        match self {
+            Role::Supervisor => ScopeRule::Team,
+            Role::Sales => ScopeRule::All,
+            Role::Auditor => ScopeRule::Engagements,
+            Role::Accountant | Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin => {
+                ScopeRule::Assigned
+            }
         }
-    }
-
-    /// Which client records the role reaches for a resource.
-    pub(crate) fn client_scope_is_all(self) -> bool {
-        matches!(self, Role::Supervisor | Role::Sales)
     }
 
     /// How much of a sensitive field the role sees on records in its scope.
@@ -291,6 +287,8 @@ pub enum Action {
     Approve,
 }
 
+pub(crate) const CLIENT_READ: Permission = Permission::new(Resource::Client, Action::Read);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Permission {
     pub resource: Resource,
@@ -304,6 +302,19 @@ impl Permission {
 }
 
 impl Permission {
+    /// The permissions a custom role may be composed of: those of the client roles, in a
+    /// stable order.
+    pub fn composable() -> Vec<Permission> {
+        let mut all: Vec<Permission> = Role::ALL
+            .into_iter()
+            .flat_map(|r| r.permissions().iter().copied())
+            .filter(|p| p.resource.is_client_data())
+            .collect();
+        all.sort_by_key(|p| p.name());
+        all.dedup();
+        all
+    }
+
     /// Reads `resource:action` back; only permissions some role holds are known.
     pub fn parse(name: &str) -> Option<Permission> {
         Role::ALL

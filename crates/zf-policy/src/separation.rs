@@ -1,15 +1,15 @@
 //! Separation of duties (三员分立) for role changes made through the product.
 
-use crate::{Principal, Role};
+use crate::{HeldRole, Principal};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SeparationError {
     #[error("nobody may change their own role")]
     OwnRole,
     #[error("granting or taking away an administrator role ({0}) needs a second person's approval; an operator does it with `zhangfang user set-role` on the server")]
-    AdministratorRole(Role),
+    AdministratorRole(String),
     #[error("the user already holds the role {0}")]
-    Unchanged(Role),
+    Unchanged(String),
 }
 
 /// Whether `actor` may move `target` (currently `from`) to `to`. Administrator roles never
@@ -18,17 +18,17 @@ pub enum SeparationError {
 pub fn check_role_change(
     actor: &Principal,
     target: &str,
-    from: Role,
-    to: Role,
+    from: &HeldRole,
+    to: &HeldRole,
 ) -> Result<(), SeparationError> {
     if actor.username.as_str() == target {
         return Err(SeparationError::OwnRole);
     }
     if from == to {
-        return Err(SeparationError::Unchanged(to));
+        return Err(SeparationError::Unchanged(to.to_string()));
     }
     if let Some(admin) = [from, to].into_iter().find(|r| r.is_administrator()) {
-        return Err(SeparationError::AdministratorRole(admin));
+        return Err(SeparationError::AdministratorRole(admin.to_string()));
     }
     Ok(())
 }
@@ -36,6 +36,7 @@ pub fn check_role_change(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Role, RoleName};
     use zf_domain::{UserId, Username};
 
     fn security_admin() -> Principal {
@@ -43,6 +44,8 @@ mod tests {
             user_id: UserId::new_random(),
             username: Username::parse("anquan").unwrap(),
             role: Role::SecurityAdmin,
+            custom_role: None,
+            team: None,
             must_change_password: false,
             authentication: crate::Authentication::MultiFactor { fresh: true },
             factors: crate::Factors::default(),
@@ -50,11 +53,28 @@ mod tests {
         }
     }
 
+    fn held(role: Role) -> HeldRole {
+        HeldRole::BuiltIn(role)
+    }
+
     #[test]
     fn job_transfers_between_client_roles_are_allowed() {
+        let a = security_admin();
         assert_eq!(
-            check_role_change(&security_admin(), "lisi", Role::Accountant, Role::Sales),
+            check_role_change(&a, "lisi", &held(Role::Accountant), &held(Role::Sales)),
             Ok(())
+        );
+        let clerk = HeldRole::Custom {
+            name: RoleName::parse("tax-clerk").unwrap(),
+            base: Role::Accountant,
+        };
+        assert_eq!(
+            check_role_change(&a, "lisi", &held(Role::Accountant), &clerk),
+            Ok(())
+        );
+        assert_eq!(
+            check_role_change(&a, "lisi", &clerk, &clerk),
+            Err(SeparationError::Unchanged("tax-clerk".into()))
         );
     }
 
@@ -62,22 +82,27 @@ mod tests {
     fn administrator_roles_and_own_role_are_refused() {
         let a = security_admin();
         assert_eq!(
-            check_role_change(&a, "anquan", Role::SecurityAdmin, Role::Supervisor),
+            check_role_change(
+                &a,
+                "anquan",
+                &held(Role::SecurityAdmin),
+                &held(Role::Supervisor)
+            ),
             Err(SeparationError::OwnRole)
         );
         for admin in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
             assert_eq!(
-                check_role_change(&a, "lisi", Role::Accountant, admin),
-                Err(SeparationError::AdministratorRole(admin))
+                check_role_change(&a, "lisi", &held(Role::Accountant), &held(admin)),
+                Err(SeparationError::AdministratorRole(admin.to_string()))
             );
             assert_eq!(
-                check_role_change(&a, "lisi", admin, Role::Accountant),
-                Err(SeparationError::AdministratorRole(admin))
+                check_role_change(&a, "lisi", &held(admin), &held(Role::Accountant)),
+                Err(SeparationError::AdministratorRole(admin.to_string()))
             );
         }
         assert_eq!(
-            check_role_change(&a, "lisi", Role::Sales, Role::Sales),
-            Err(SeparationError::Unchanged(Role::Sales))
+            check_role_change(&a, "lisi", &held(Role::Sales), &held(Role::Sales)),
+            Err(SeparationError::Unchanged("sales".into()))
         );
     }
 }

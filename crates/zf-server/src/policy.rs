@@ -181,7 +181,9 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
                     (Some(p), Some(a), zf_policy::Requirement::Permission(_))
                         if !network.allows(p.role, a) =>
                     {
-                        Err(Denied::Network { role: p.role })
+                        Err(Denied::Network {
+                            role: p.role_name().to_owned(),
+                        })
                     }
                     _ => Ok(grant),
                 }

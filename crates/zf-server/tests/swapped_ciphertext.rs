@@ -52,6 +52,8 @@ async fn a_swapped_ciphertext_is_an_error_not_the_other_clients_value() {
                     user_id: zf_domain::UserId::new_random(),
                     username: zf_domain::Username::parse("zhuguan").unwrap(),
                     role: Role::Supervisor,
+                    custom_role: None,
+                    team: None,
                     must_change_password: false,
                     authentication: zf_policy::Authentication::MultiFactor { fresh: true },
                     factors: zf_policy::Factors::default(),

@@ -71,6 +71,7 @@ const fn seeded(name: &'static str) -> TableSpec {
 /// migration cannot silently stay out of backups.
 pub const TABLES: &[TableSpec] = &[
     table("system_keys", &["name"]),
+    table("custom_roles", &["name"]),
     table("users", &["id"]),
     table("sessions", &["id_hash"]),
     table("password_history", &["user_id", "seq"]),

@@ -7,6 +7,8 @@ pub enum Unique {
     MfaEnrolled,
     /// The security key is registered already (by this user or another).
     WebauthnCredential,
+    /// A custom role of that name exists.
+    CustomRole,
     Other,
 }
 
@@ -16,6 +18,8 @@ pub enum StoreError {
     Conflict(Unique),
     #[error("record not found")]
     NotFound,
+    #[error("the role is held by {0} user(s); move them to another role first")]
+    RoleHeld(i64),
     #[error("the record was changed by someone else; reload it and try again")]
     VersionConflict,
     #[error("the database schema is at version {found}, newer than this binary knows ({known}); refusing to downgrade")]

@@ -14,6 +14,7 @@ mod migrations;
 mod otp;
 mod postgres;
 mod records;
+mod roles;
 mod rows;
 mod scope;
 mod sqlite;
@@ -23,7 +24,7 @@ use async_trait::async_trait;
 use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEvent};
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, TokenId, UserId, Username};
-use zf_policy::{Role, Scope};
+use zf_policy::Scope;
 
 pub use backup::{
     restore_feed, FeedItem, RestoreFeed, RestoreMode, RestoreOutcome, SafetyCopy, Snapshot,
@@ -40,6 +41,7 @@ pub use records::{
     IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
     RecordWrite,
 };
+pub use roles::{CustomRoleRow, RoleStore};
 pub use rows::{
     ClientChange, ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, PasswordHash,
     SessionLimit, SessionRow, SessionUpgrade, UserRow,
@@ -384,7 +386,9 @@ pub struct AuditHead {
 }
 
 #[async_trait]
-pub trait Store: RecordStore + WebauthnStore + OtpStore + Send + Sync + 'static {
+pub trait Store:
+    RecordStore + WebauthnStore + OtpStore + RoleStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
 
@@ -589,15 +593,6 @@ pub trait Store: RecordStore + WebauthnStore + OtpStore + Send + Sync + 'static 
         &self,
         username: &Username,
         disabled: bool,
-        event: AuditEvent,
-    ) -> Result<()>;
-    /// Moves a user from `from` to `to` and ends every session of theirs, so the new role
-    /// starts with a new sign-in; `NotFound` if the user no longer holds `from`.
-    async fn user_set_role(
-        &self,
-        username: &Username,
-        from: Role,
-        to: Role,
         event: AuditEvent,
     ) -> Result<()>;
     /// Usernames of enabled accounts whose last sign-in (or creation, if they never signed in)

@@ -792,6 +792,36 @@ CREATE TABLE webauthn_ceremonies (
 CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
 "#,
     },
+    Migration {
+        version: 15,
+        name: "custom roles composed from the built-in permissions; users' custom role and team",
+        sqlite: r#"
+CREATE TABLE custom_roles (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+ALTER TABLE users ADD COLUMN custom_role TEXT REFERENCES custom_roles(name);
+ALTER TABLE users ADD COLUMN team TEXT;
+CREATE INDEX users_custom_role ON users(custom_role);
+CREATE INDEX clients_team ON clients(team, assigned_accountant);
+"#,
+        postgres: r#"
+CREATE TABLE custom_roles (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    version BIGINT NOT NULL
+);
+ALTER TABLE users ADD COLUMN custom_role TEXT REFERENCES custom_roles(name);
+ALTER TABLE users ADD COLUMN team TEXT;
+CREATE INDEX users_custom_role ON users(custom_role);
+CREATE INDEX clients_team ON clients(team, assigned_accountant);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -12,11 +12,12 @@ use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEv
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, TokenId, UserId, Username};
-use zf_policy::{Role, Scope};
+use zf_policy::Scope;
 
 mod backup;
 mod otp;
 mod records;
+mod roles;
 mod webauthn;
 
 use crate::migrations::{latest_version, MIGRATIONS};
@@ -120,6 +121,7 @@ fn map_unique(e: tokio_postgres::Error) -> StoreError {
                 Some("users_username_key") => Unique::Username,
                 Some("clients_uscc_key") => Unique::ClientUscc,
                 Some("webauthn_credentials_pkey") => Unique::WebauthnCredential,
+                Some("custom_roles_pkey") => Unique::CustomRole,
                 _ => Unique::Other,
             });
         }
@@ -225,7 +227,8 @@ const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_ch
     EXISTS (SELECT 1 FROM otp_factors o
         WHERE o.user_id = u.id AND o.channel = 'email' AND o.confirmed_at IS NOT NULL),
     EXISTS (SELECT 1 FROM otp_factors o
-        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL)";
+        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL),
+    u.team, u.custom_role, (SELECT r.definition FROM custom_roles r WHERE r.name = u.custom_role)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -262,6 +265,15 @@ fn user_from(r: &Row, at: usize) -> Result<UserRow> {
         r.try_get(at + 9)?,
         r.try_get(at + 10)?,
         r.try_get(at + 11)?,
+        r.try_get(at + 12)?,
+        r.try_get::<_, Option<&str>>(at + 13)?
+            .map(|name| {
+                Ok::<_, StoreError>((
+                    name,
+                    r.try_get::<_, Option<&str>>(at + 14)?.unwrap_or_default(),
+                ))
+            })
+            .transpose()?,
     )
 }
 
@@ -1533,34 +1545,6 @@ impl Store for PgStore {
             )
             .await?;
         }
-        insert_event(&tx, &self.chain, &event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn user_set_role(
-        &self,
-        username: &Username,
-        from: Role,
-        to: Role,
-        event: AuditEvent,
-    ) -> Result<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let n = tx
-            .execute(
-                "UPDATE users SET role = $1 WHERE username = $2 AND role = $3",
-                &[&to.as_str(), &username.as_str(), &from.as_str()],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
-            &[&username.as_str()],
-        )
-        .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())

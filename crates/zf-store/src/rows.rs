@@ -1,9 +1,11 @@
+use std::sync::Arc;
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{
     ClientId, ClientName, ClientStatus, Fen, PersonName, ShortText, Tags, TaxpayerType, Uscc,
     UserId, Username,
 };
-use zf_policy::Role;
+
+use zf_policy::{CustomRole, CustomRoleSpec, Role, RoleName};
 
 /// An argon2id PHC string. Not a secret in itself, but never worth printing.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,7 +31,13 @@ pub struct NewUser {
 pub struct UserRow {
     pub id: UserId,
     pub username: Username,
+    /// The built-in role, or the base of the custom role the user holds.
     pub role: Role,
+    /// A custom role held instead of the built-in one, read with the user so that an edit of
+    /// the role reaches its holders on their next request.
+    pub custom_role: Option<Arc<CustomRole>>,
+    /// The team the user works in, which team-scoped roles reach.
+    pub team: Option<String>,
     pub password_hash: PasswordHash,
     pub must_change_password: bool,
     pub disabled: bool,
@@ -278,6 +286,15 @@ pub(crate) mod decode {
         })
     }
 
+    /// A stored custom role, checked again as it is read: a definition edited in the database
+    /// to grant what no custom role may is refused rather than obeyed.
+    pub fn custom_role_from(name: &str, definition: &str) -> Result<CustomRole> {
+        let name = RoleName::parse(name).map_err(|e| StoreError::corrupt("custom role name", e))?;
+        let spec: CustomRoleSpec = serde_json::from_str(definition)
+            .map_err(|e| StoreError::corrupt("custom role definition", e))?;
+        CustomRole::new(name, &spec).map_err(|e| StoreError::corrupt("custom role definition", e))
+    }
+
     pub fn client_id(s: &str) -> Result<ClientId> {
         ClientId::parse(s).map_err(|e| StoreError::corrupt("client id", e))
     }
@@ -296,11 +313,17 @@ pub(crate) mod decode {
         security_keys: i64,
         code_email: bool,
         code_sms: bool,
+        team: Option<String>,
+        custom_role: Option<(&str, &str)>,
     ) -> Result<UserRow> {
         Ok(UserRow {
             id: user_id(id)?,
             username: Username::parse(username).map_err(|e| StoreError::corrupt("username", e))?,
             role: Role::parse(role).map_err(|e| StoreError::corrupt("role", e))?,
+            custom_role: custom_role
+                .map(|(name, definition)| custom_role_from(name, definition).map(Arc::new))
+                .transpose()?,
+            team,
             password_hash: PasswordHash(password_hash),
             must_change_password,
             disabled,
@@ -438,5 +461,12 @@ pub(crate) mod alerts {
 
     pub fn responses_json(alert: &Alert) -> String {
         serde_json::to_string(&alert.responses).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+impl UserRow {
+    /// The role the user holds, as a permission change names it.
+    pub fn held_role(&self) -> zf_policy::HeldRole {
+        zf_policy::HeldRole::of(self.role, self.custom_role.as_deref())
     }
 }

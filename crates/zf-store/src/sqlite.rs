@@ -13,11 +13,12 @@ use zf_audit::{Alert, AlertRecord, AlertStatus, AuditEvent, Checkpoint, StoredEv
 use zf_crypto::AuditChainKey;
 use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, TokenId, UserId, Username};
-use zf_policy::{Role, Scope};
+use zf_policy::Scope;
 
 mod backup;
 mod otp;
 mod records;
+pub(crate) mod roles;
 mod webauthn;
 mod writer;
 
@@ -175,6 +176,8 @@ fn map_unique(e: rusqlite::Error) -> StoreError {
                 Unique::ClientUscc
             } else if msg.contains("webauthn_credentials.credential_id") {
                 Unique::WebauthnCredential
+            } else if msg.contains("custom_roles.name") {
+                Unique::CustomRole
             } else {
                 Unique::Other
             };
@@ -254,7 +257,8 @@ const USER_COLUMNS: &str = "u.id, u.username, u.role, u.password_hash, u.must_ch
     EXISTS (SELECT 1 FROM otp_factors o
         WHERE o.user_id = u.id AND o.channel = 'email' AND o.confirmed_at IS NOT NULL),
     EXISTS (SELECT 1 FROM otp_factors o
-        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL)";
+        WHERE o.user_id = u.id AND o.channel = 'sms' AND o.confirmed_at IS NOT NULL),
+    u.team, u.custom_role, (SELECT r.definition FROM custom_roles r WHERE r.name = u.custom_role)";
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.secret_hash, t.permissions,
     t.listed_clients, t.created_at, t.expires_at, t.last_used_at, t.last_used_source,
@@ -291,7 +295,20 @@ fn user_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<UserRo
         r.get(at + 9)?,
         r.get(at + 10)?,
         r.get(at + 11)?,
+        r.get(at + 12)?,
+        custom_role_columns(r.get(at + 13)?, r.get(at + 14)?)
+            .as_ref()
+            .map(|(n, d)| (n.as_str(), d.as_str())),
     ))
+}
+
+/// A held custom role's name and definition; a name without a definition cannot happen (the
+/// foreign key), so it is treated as no custom role only if both are absent.
+fn custom_role_columns(
+    name: Option<String>,
+    definition: Option<String>,
+) -> Option<(String, String)> {
+    name.map(|n| (n, definition.unwrap_or_default()))
 }
 
 const SESSION_COLUMNS: &str = "s.id_hash, s.user_id, s.created_at, s.last_seen,
@@ -1403,31 +1420,6 @@ impl Store for SqliteStore {
                     [&username],
                 )?;
             }
-            insert_event(tx, chain, &event)
-        })
-        .await
-    }
-
-    async fn user_set_role(
-        &self,
-        username: &Username,
-        from: Role,
-        to: Role,
-        event: AuditEvent,
-    ) -> Result<()> {
-        let username = username.as_str().to_owned();
-        self.write(move |tx, chain| {
-            let n = tx.execute(
-                "UPDATE users SET role = ?1 WHERE username = ?2 AND role = ?3",
-                params![to.as_str(), username, from.as_str()],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            tx.execute(
-                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
-                [&username],
-            )?;
             insert_event(tx, chain, &event)
         })
         .await

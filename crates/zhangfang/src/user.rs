@@ -121,7 +121,6 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             reason,
         } => {
             let username = Username::parse(&username).context("invalid --username")?;
-            let role = Role::parse(&role).context("invalid --role")?;
             let instance = Instance::open(
                 &settings.data_dir,
                 settings.database.clone(),
@@ -130,7 +129,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             .await?;
             let from = instance
                 .app
-                .set_role_as_operator(&username, role, &reason, os_actor())
+                .set_role_as_operator(&username, &role, &reason, os_actor())
                 .await
                 .map_err(|e| match e {
                     zf_app::AppError::NotFound => {
@@ -139,8 +138,9 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             println!(
-                "{} moved from {from} to {role}; their sessions ended, and the new role applies from their next sign-in.",
-                username.as_str()
+                "{} moved from {from} to {}; their sessions ended, and the new role applies from their next sign-in.",
+                username.as_str(),
+                role.trim()
             );
             Ok(())
         }

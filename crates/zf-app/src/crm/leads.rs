@@ -162,7 +162,9 @@ impl App {
     fn lead_in_scope(grant: &Grant, row: &LeadRow) -> bool {
         match grant.scope() {
             Scope::All => true,
-            Scope::AssignedTo(user) => row.owner == Some(user),
+            // Leads are no client yet and belong to no team: a team-scoped role reaches the
+            // leads its holder owns.
+            Scope::AssignedTo(user) | Scope::Team(user) => row.owner == Some(user),
             // Leads are no client yet, so a token that names its clients reaches none.
             Scope::None | Scope::Engaged(_) | Scope::Listed { .. } => false,
         }
@@ -212,7 +214,7 @@ impl App {
     pub async fn lead_list(&self, grant: &Grant) -> Result<Vec<LeadView>, AppError> {
         let owner = match grant.scope() {
             Scope::All => None,
-            Scope::AssignedTo(user) => Some(user),
+            Scope::AssignedTo(user) | Scope::Team(user) => Some(user),
             Scope::None | Scope::Engaged(_) | Scope::Listed { .. } => return Ok(Vec::new()),
         };
         self.store

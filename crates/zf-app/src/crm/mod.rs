@@ -327,6 +327,8 @@ impl App {
             user_id: user.id,
             username: user.username,
             role: user.role,
+            custom_role: user.custom_role.clone(),
+            team: user.team.clone(),
             must_change_password: false,
             // Whoever runs the binary on the server holds its data directory and master key,
             // which outweighs any factor a session could show; the step-up rule guards sessions.

@@ -5,6 +5,7 @@
 //! short wait for the second factor that `complete_sign_in` ends), and `resolve_session` the
 //! one path by which a cookie becomes a [`zf_policy::Principal`].
 
+mod custom_roles;
 mod hasher;
 mod mfa;
 pub mod otp;
@@ -17,6 +18,7 @@ mod tokens;
 mod users;
 mod webauthn;
 
+pub use custom_roles::{BuiltInRoleView, CustomRoleInput, CustomRoleView, RoleCatalog};
 pub use hasher::Hasher;
 pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment};
 pub use otp::{CodeFactorView, CodeSent, OtpConfig, SecondFactorMethod};

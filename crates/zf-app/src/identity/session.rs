@@ -321,6 +321,8 @@ impl App {
             user_id: user.id,
             username: user.username.clone(),
             role: user.role,
+            custom_role: user.custom_role.clone(),
+            team: user.team.clone(),
             must_change_password: user.must_change_password
                 || self
                     .config

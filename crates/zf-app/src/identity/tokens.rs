@@ -414,6 +414,8 @@ impl App {
             user_id: user.id,
             username: user.username.clone(),
             role: user.role,
+            custom_role: user.custom_role.clone(),
+            team: user.team.clone(),
             must_change_password: user.must_change_password,
             authentication: Authentication::ApiToken,
             factors: zf_policy::Factors::default(),

@@ -9,6 +9,7 @@ pub mod crm;
 pub mod mfa;
 pub mod openapi;
 pub mod reviews;
+pub mod roles;
 pub mod session;
 pub mod sessions;
 pub mod tokens;

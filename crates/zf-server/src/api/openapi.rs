@@ -2,7 +2,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, audit, backups, clients, crm, mfa, reviews, session, sessions, tokens, users, webauthn,
+    alerts, audit, backups, clients, crm, mfa, reviews, roles, session, sessions, tokens, users,
+    webauthn,
 };
 
 #[derive(OpenApi)]
@@ -31,13 +32,14 @@ use super::{
         crm::custody_list, crm::custody_create, crm::custody_move, crm::custody_overdue,
         crm::payment_list, crm::payment_create, crm::client_fees, crm::arrears,
         crm::lead_list, crm::lead_create, crm::lead_update, crm::lead_convert,
-        audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::permissions, reviews::start, reviews::read, reviews::answer,
+        audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::change_team, users::permissions,
+        roles::list, roles::read, roles::save, roles::delete, reviews::start, reviews::read, reviews::answer,
         backups::overview, backups::run, backups::restore_test,
     ),
     components(schemas(crate::error::Challenge, crate::error::SecurityKeyEndpoints)),
     tags((name = "session"), (name = "mfa"), (name = "clients"), (name = "contacts"), (name = "contracts"),
         (name = "financials"), (name = "filings"), (name = "interactions"), (name = "documents"),
-        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "reviews"), (name = "backups"))
+        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "roles"), (name = "reviews"), (name = "backups"))
 )]
 pub struct ApiDoc;
 

@@ -27,7 +27,7 @@ const CLIENT_ROLES: [Role; 4] = [
 fn users_page(
     lang: Lang,
     auth: &Authorized,
-    rows: &[zf_app::identity::EffectivePermissions],
+    (rows, custom): &UsersAndRoles,
     error: Option<&str>,
 ) -> Markup {
     let csrf = auth.csrf_token.clone().unwrap_or_default();
@@ -41,6 +41,7 @@ fn users_page(
                 thead { tr {
                     th { (lang.t(Msg::Username)) }
                     th { (lang.t(Msg::Role)) }
+                    th { (lang.t(Msg::Team)) }
                     th { (lang.t(Msg::ClientScope)) }
                     th { (lang.t(Msg::LegalRepIdNumber)) }
                     th { (lang.t(Msg::Network)) }
@@ -52,16 +53,31 @@ fn users_page(
                         tr {
                             td { (u.username) }
                             td { (u.role_label) br; span.note { (u.permissions.join(", ")) } }
+                            td {
+                                @if Role::parse(&u.base_role).is_ok_and(|r| !r.is_administrator()) {
+                                    form.inline method="post" action={ "/users/" (u.username) "/team" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input name="team" maxlength="100" value=(u.team.as_deref().unwrap_or(""));
+                                        " "
+                                        input name="reason" required placeholder=(lang.t(Msg::Reason)) maxlength="200";
+                                        " "
+                                        button type="submit" { (lang.t(Msg::ChangeTeam)) }
+                                    }
+                                }
+                            }
                             td { (u.client_scope) }
                             td { (u.fields.get("legal_rep_id_number").map_or("", String::as_str)) }
                             td { @if u.network.is_empty() { "*" } @else { (u.network.join(", ")) } }
                             td {
-                                @if Role::parse(&u.role).is_ok_and(|r| !r.is_administrator()) {
+                                @if Role::parse(&u.base_role).is_ok_and(|r| !r.is_administrator()) {
                                     form.inline method="post" action={ "/users/" (u.username) "/role" } {
                                         input type="hidden" name="csrf" value=(csrf);
                                         select name="role" {
                                             @for r in CLIENT_ROLES {
                                                 option value=(r.as_str()) selected[r.as_str() == u.role] { (r.label_zh()) }
+                                            }
+                                            @for c in custom {
+                                                option value=(c.name) selected[c.name == u.role] { (c.label) }
                                             }
                                         }
                                         " "
@@ -88,20 +104,17 @@ fn users_page(
     )
 }
 
-async fn all_users(
-    state: &AppState,
-) -> Result<Vec<zf_app::identity::EffectivePermissions>, ApiError> {
-    let mut out = Vec::new();
-    for u in state
-        .app
-        .store()
-        .users_enabled()
-        .await
-        .map_err(zf_app::AppError::from)?
-    {
-        out.push(state.app.effective_permissions(&u.username).await?);
-    }
-    Ok(out)
+/// Every enabled user's effective access, and the custom roles they may be moved to.
+type UsersAndRoles = (
+    Vec<zf_app::identity::EffectivePermissions>,
+    Vec<zf_app::identity::CustomRoleView>,
+);
+
+async fn all_users(state: &AppState) -> Result<UsersAndRoles, ApiError> {
+    Ok((
+        state.app.users_effective_permissions().await?,
+        state.app.custom_roles().await?,
+    ))
 }
 
 pub async fn users(
@@ -131,23 +144,63 @@ pub async fn change_role(
     if !csrf_ok(&auth, &form.csrf) {
         return csrf_refused(lang);
     }
-    let result = match (Username::parse(&username), Role::parse(&form.role)) {
-        (Ok(u), Ok(r)) => {
+    let result = match Username::parse(&username) {
+        Ok(u) => {
             state
                 .app
-                .change_role(&auth.grant, &u, r, &form.reason, &auth.meta)
+                .change_role(&auth.grant, &u, &form.role, &form.reason, &auth.meta)
                 .await
         }
-        (Err(e), _) => Err(zf_app::AppError::Invalid(e.to_string())),
-        (_, Err(e)) => Err(zf_app::AppError::Invalid(e.to_string())),
+        Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
     };
+    users_after(state, lang, &auth, result).await
+}
+
+#[derive(Deserialize)]
+pub struct TeamForm {
+    csrf: String,
+    team: String,
+    reason: String,
+}
+
+/// Moves a user to another team; an empty team takes them out of every team.
+pub async fn change_team(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    Path(username): Path<String>,
+    Form(form): Form<TeamForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let result = match Username::parse(&username) {
+        Ok(u) => {
+            state
+                .app
+                .change_team(&auth.grant, &u, Some(&form.team), &form.reason, &auth.meta)
+                .await
+        }
+        Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
+    };
+    users_after(state, lang, &auth, result).await
+}
+
+/// Back to the users page after a change, or the page again with the refusal.
+async fn users_after(
+    state: AppState,
+    lang: Lang,
+    auth: &Authorized,
+    result: Result<(), zf_app::AppError>,
+) -> Response {
     match result {
         Ok(()) => Redirect::to("/users").into_response(),
         Err(e @ (zf_app::AppError::Invalid(_) | zf_app::AppError::Conflict(_))) => {
             match all_users(&state).await {
                 Ok(rows) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    users_page(lang, &auth, &rows, Some(&e.to_string())),
+                    users_page(lang, auth, &rows, Some(&e.to_string())),
                 )
                     .into_response(),
                 Err(e) => e.into_response(),

@@ -73,7 +73,11 @@ fn page_with(lang: Lang, auth: &Authorized, title: &str, body: Markup, script: b
     let user = auth.session.as_ref().map(|s| {
         (
             s.principal.username.as_str().to_owned(),
-            s.principal.role.label_zh(),
+            s.principal
+                .custom_role
+                .as_ref()
+                .map_or(s.principal.role.label_zh(), |c| c.label())
+                .to_owned(),
         )
     });
     html! {
@@ -92,7 +96,7 @@ fn page_with(lang: Lang, auth: &Authorized, title: &str, body: Markup, script: b
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
                         @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } " " }
                         @if may(zf_policy::Resource::Backup) { a href="/backups" { (lang.t(Msg::Backups)) } " " }
-                        @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }
+                        @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/roles" { (lang.t(Msg::Roles)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }
                     }
                     @if let Some((name, role)) = user {
                         span.user {
