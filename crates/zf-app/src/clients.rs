@@ -361,10 +361,12 @@ impl App {
             &aad(id),
         );
         let index = self.keys.id_number_index(&new.legal_rep_id_number);
+        // A client created by someone who reaches only their assigned clients is assigned to
+        // them, or they could not see what they just created.
         let assigned = assigned.or_else(|| {
             grant
                 .principal()
-                .filter(|p| p.role == Role::Accountant)
+                .filter(|p| p.scope_rule() == zf_policy::ScopeRule::Assigned)
                 .map(|p| p.user_id)
         });
         let now = now_ms();
@@ -649,7 +651,7 @@ impl App {
             .store
             .user_by_username(&username)
             .await?
-            .filter(|u| !u.disabled && u.role == Role::Auditor)
+            .filter(|u| !u.disabled && u.scope_rule() == zf_policy::ScopeRule::Engagements)
             .ok_or_else(|| {
                 AppError::Invalid(format!("auditor: {auditor:?} is not an active auditor"))
             })?;

@@ -55,6 +55,14 @@ impl Principal {
         }
     }
 
+    /// Every permission of the role held.
+    pub fn permissions(&self) -> &[Permission] {
+        match &self.custom_role {
+            Some(custom) => custom.permissions(),
+            None => self.role.permissions(),
+        }
+    }
+
     pub fn scope_rule(&self) -> ScopeRule {
         match &self.custom_role {
             Some(custom) => custom.scope(),

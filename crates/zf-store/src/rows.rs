@@ -465,6 +465,19 @@ pub(crate) mod alerts {
 }
 
 impl UserRow {
+    /// Whether the role the user holds — custom or built in — grants `permission`.
+    pub fn may(&self, permission: zf_policy::Permission) -> bool {
+        self.custom_role
+            .as_ref()
+            .map_or_else(|| self.role.may(permission), |c| c.may(permission))
+    }
+
+    pub fn scope_rule(&self) -> zf_policy::ScopeRule {
+        self.custom_role
+            .as_ref()
+            .map_or_else(|| self.role.scope_rule(), |c| c.scope())
+    }
+
     /// The role the user holds, as a permission change names it.
     pub fn held_role(&self) -> zf_policy::HeldRole {
         zf_policy::HeldRole::of(self.role, self.custom_role.as_deref())

@@ -205,7 +205,7 @@ impl App {
         }
         let mut permissions: Vec<String> = Vec::new();
         for name in &request.permissions {
-            let held = Permission::parse(name).filter(|p| owner.role.may(*p));
+            let held = Permission::parse(name).filter(|p| owner.may(*p));
             if held.is_none() {
                 return Err(AppError::Invalid(format!(
                     "{name} is not a permission you hold, so a token of yours cannot carry it"

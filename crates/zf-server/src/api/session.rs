@@ -80,7 +80,7 @@ impl SessionInfo {
     pub(crate) fn new(p: &Principal, expires_at: i64) -> Self {
         SessionInfo {
             username: p.username.as_str().to_owned(),
-            role: p.role.as_str().to_owned(),
+            role: p.role_name().to_owned(),
             must_change_password: p.must_change_password,
             second_factor_required: p.authentication == Authentication::SecondFactorPending,
             mfa_enrolment_required: p.authentication

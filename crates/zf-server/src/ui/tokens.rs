@@ -22,8 +22,7 @@ fn offerable(auth: &Authorized) -> Vec<Permission> {
     let Some(p) = auth.grant.principal() else {
         return Vec::new();
     };
-    p.role
-        .permissions()
+    p.permissions()
         .iter()
         .copied()
         .filter(|perm| {
