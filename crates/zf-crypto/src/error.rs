@@ -13,6 +13,18 @@ pub enum CryptoError {
     UnsupportedSuite(u8),
 }
 
+/// A cipher-suite name in configuration that names no suite this build knows; the message lists the accepted names.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error("unknown cipher suite {0:?}; expected one of {accepted}", accepted = crate::suite::accepted_names())]
+pub struct UnknownCipherSuite(pub(crate) String);
+
+impl UnknownCipherSuite {
+    /// The name as it was given.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Failure to load or create the master key file.
 #[derive(thiserror::Error, Debug)]
 pub enum KeyFileError {

@@ -13,9 +13,11 @@ use crate::master_key::KeyVersion;
 use crate::secret::KeyBytes;
 use crate::suite::CipherSuite;
 
-/// A versioned KEK, derived by [`crate::MasterKey::kek`]. `Debug` shows only the version.
+/// A versioned KEK, derived by [`crate::MasterKey::kek`] or [`crate::MasterKey::kek_with_suite`]. It wraps under its
+/// suite and unwraps under whichever suite a wrapped key's header names. `Debug` shows only the version and suite.
 pub struct Kek {
     version: KeyVersion,
+    suite: CipherSuite,
     key: KeyBytes,
 }
 
@@ -41,8 +43,12 @@ impl KeyKind {
 }
 
 impl Kek {
-    pub(crate) fn from_parts(version: KeyVersion, key: KeyBytes) -> Self {
-        Self { version, key }
+    pub(crate) fn from_parts(version: KeyVersion, suite: CipherSuite, key: KeyBytes) -> Self {
+        Self {
+            version,
+            suite,
+            key,
+        }
     }
 
     #[cfg(test)]
@@ -54,7 +60,12 @@ impl Kek {
         self.version
     }
 
-    /// Wraps a DEK with AES-256-GCM. `context` names the key's owner (e.g. `b"client:<uuid>"`) and is authenticated,
+    /// The suite new wraps are made with; unwrapping follows the wrapped key's header instead.
+    pub fn suite(&self) -> CipherSuite {
+        self.suite
+    }
+
+    /// Wraps a DEK with this KEK's suite (AES-256-GCM unless made by [`crate::MasterKey::kek_with_suite`]). `context` names the key's owner (e.g. `b"client:<uuid>"`) and is authenticated,
     /// so a wrapped key moved to another owner fails to unwrap.
     pub fn wrap(&self, dek: &Dek, context: &[u8]) -> WrappedKey {
         self.wrap_bytes(KeyKind::Dek, dek.secret(), context)
@@ -107,13 +118,15 @@ impl Kek {
 
     fn wrap_bytes(&self, kind: KeyKind, key: &KeyBytes, context: &[u8]) -> WrappedKey {
         let header = Header {
-            suite: CipherSuite::Aes256Gcm,
+            suite: self.suite,
             key_version: self.version,
         };
         let aad = wrap_aad(kind, context);
         WrappedKey::from_envelope(aead::seal(&self.key, header, key.as_array(), &aad))
     }
 
+    /// The suite is read from the wrapped key's header, so a KEK unwraps what any KEK of its version wrapped, whichever
+    /// suite was configured then: switching a deployment's suite does not strand the keys wrapped before.
     fn unwrap_bytes(
         &self,
         kind: KeyKind,
@@ -134,6 +147,7 @@ impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Kek")
             .field("version", &self.version.0)
+            .field("suite", &self.suite)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +163,10 @@ mod tests {
 
     fn kek(version: u32) -> Kek {
         MasterKey::from_bytes([42; 32]).kek(KeyVersion(version))
+    }
+
+    fn sm4_kek(version: u32) -> Kek {
+        MasterKey::from_bytes([42; 32]).kek_with_suite(KeyVersion(version), CipherSuite::Sm4Gcm)
     }
 
     #[test]
@@ -226,10 +244,135 @@ mod tests {
     }
 
     #[test]
-    fn debug_shows_only_the_version() {
+    fn kek_wraps_with_aes_unless_given_a_suite() {
+        assert_eq!(kek(1).suite(), CipherSuite::Aes256Gcm);
+        assert_eq!(
+            kek(1).wrap(&Dek::generate(), CLIENT_A).suite(),
+            CipherSuite::Aes256Gcm
+        );
+        assert_eq!(sm4_kek(1).suite(), CipherSuite::Sm4Gcm);
+    }
+
+    #[test]
+    fn a_kek_of_either_suite_wraps_and_unwraps_a_dek_and_the_header_records_the_suite() {
+        for suite in CipherSuite::ALL {
+            let kek = MasterKey::from_bytes([42; 32]).kek_with_suite(KeyVersion(4), suite);
+            let dek = Dek::generate();
+            let wrapped = kek.wrap(&dek, CLIENT_A);
+            assert_eq!(wrapped.suite(), suite);
+            assert_eq!(wrapped.as_bytes()[1], suite.id());
+            assert_eq!(wrapped.kek_version(), KeyVersion(4));
+            assert!(!wrapped
+                .as_bytes()
+                .windows(32)
+                .any(|w| w == dek.secret().as_array()));
+
+            let reparsed = WrappedKey::from_bytes(wrapped.into_bytes()).unwrap();
+            let unwrapped = kek.unwrap_key(&reparsed, CLIENT_A).unwrap();
+            assert_eq!(unwrapped.secret().as_array(), dek.secret().as_array());
+            assert!(matches!(
+                kek.unwrap_key(&reparsed, CLIENT_B),
+                Err(CryptoError::Authentication)
+            ));
+        }
+    }
+
+    /// A deployment that changes its configured suite derives its KEK with the new suite and must still unwrap every key
+    /// wrapped before: unwrapping follows the wrapped key's header, not the KEK's suite.
+    #[test]
+    fn a_kek_unwraps_keys_its_version_wrapped_under_the_other_suite() {
+        let dek = Dek::generate();
+        let wrapped_sm4 = sm4_kek(1).wrap(&dek, CLIENT_A);
+        let wrapped_aes = kek(1).wrap(&dek, CLIENT_A);
+        assert_eq!(
+            kek(1)
+                .unwrap_key(&wrapped_sm4, CLIENT_A)
+                .unwrap()
+                .secret()
+                .as_array(),
+            dek.secret().as_array()
+        );
+        assert_eq!(
+            sm4_kek(1)
+                .unwrap_key(&wrapped_aes, CLIENT_A)
+                .unwrap()
+                .secret()
+                .as_array(),
+            dek.secret().as_array()
+        );
+        assert!(matches!(
+            sm4_kek(2).unwrap_key(&wrapped_sm4, CLIENT_A),
+            Err(CryptoError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn a_wrapped_key_relabelled_as_the_other_suite_fails_to_unwrap() {
+        for (kek, other) in [
+            (kek(1), CipherSuite::Sm4Gcm),
+            (sm4_kek(1), CipherSuite::Aes256Gcm),
+        ] {
+            let mut bytes = kek.wrap(&Dek::generate(), CLIENT_A).into_bytes();
+            bytes[1] = other.id();
+            let relabelled = WrappedKey::from_bytes(bytes).unwrap();
+            assert_eq!(relabelled.suite(), other);
+            assert!(matches!(
+                kek.unwrap_key(&relabelled, CLIENT_A),
+                Err(CryptoError::Authentication)
+            ));
+        }
+    }
+
+    #[test]
+    fn every_key_kind_survives_wrapping_under_sm4_and_kinds_do_not_cross() {
+        let kek = sm4_kek(1);
+        let context = b"system:shared-context";
+        let index_key = BlindIndexKey::generate();
+        let wrapped_index_key = kek.wrap_blind_index_key(&index_key, context);
+        assert_eq!(wrapped_index_key.suite(), CipherSuite::Sm4Gcm);
+        let restored = kek
+            .unwrap_blind_index_key(&wrapped_index_key, context)
+            .unwrap();
+        assert_eq!(
+            restored.index_with(CipherSuite::Sm4Gcm, "d", b"v"),
+            index_key.index_with(CipherSuite::Sm4Gcm, "d", b"v")
+        );
+        assert!(matches!(
+            kek.unwrap_key(&wrapped_index_key, context),
+            Err(CryptoError::Authentication)
+        ));
+
+        let chain_key = AuditChainKey::generate();
+        let wrapped_chain_key = kek.wrap_audit_chain_key(&chain_key, context);
+        assert_eq!(wrapped_chain_key.suite(), CipherSuite::Sm4Gcm);
+        assert!(kek
+            .unwrap_audit_chain_key(&wrapped_chain_key, context)
+            .is_ok());
+        assert!(matches!(
+            kek.unwrap_audit_signing_key(&wrapped_chain_key, context),
+            Err(CryptoError::Authentication)
+        ));
+
+        let signing_key = AuditSigningKey::generate();
+        let wrapped_signing_key = kek.wrap_audit_signing_key(&signing_key, context);
+        assert_eq!(wrapped_signing_key.suite(), CipherSuite::Sm4Gcm);
+        assert!(kek
+            .unwrap_audit_signing_key(&wrapped_signing_key, context)
+            .is_ok());
+    }
+
+    #[test]
+    fn debug_shows_only_the_version_and_suite() {
         let kek = kek(3);
         let shown = format!("{kek:?} {kek:#?}");
-        assert_eq!(format!("{kek:?}"), "Kek { version: 3, .. }");
+        assert_eq!(
+            format!("{kek:?}"),
+            "Kek { version: 3, suite: Aes256Gcm, .. }"
+        );
+        assert_eq!(
+            format!("{:?}", sm4_kek(3)),
+            "Kek { version: 3, suite: Sm4Gcm, .. }"
+        );
         assert!(!shown.contains(&hex::encode(kek.key_array())));
         assert!(!shown.contains(&format!("{:?}", kek.key_array())));
     }

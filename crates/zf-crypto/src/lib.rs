@@ -34,7 +34,7 @@ pub use backup::{BackupKey, BackupKeyId, ChunkOpener, ChunkSealer};
 pub use blind_index::{BlindIndex, BlindIndexKey};
 pub use dek::Dek;
 pub use envelope::{Aad, Sealed, WrappedKey};
-pub use error::{BackupStreamError, CryptoError, KeyFileError};
+pub use error::{BackupStreamError, CryptoError, KeyFileError, UnknownCipherSuite};
 pub use kek::Kek;
 pub use master_key::{KeyVersion, MasterKey};
 pub use suite::CipherSuite;
