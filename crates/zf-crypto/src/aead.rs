@@ -88,15 +88,16 @@ pub(crate) fn open(
             tag.into(),
         ),
     };
-    // On failure the buffer holds unauthenticated keystream-XORed bytes; it is dropped (and wiped) here, never returned.
+    // On failure the buffer holds unauthenticated keystream-XORed bytes; it is dropped (and wiped) here, never
+    // returned.
     opened.map_err(|_| CryptoError::Authentication)?;
     Ok(plaintext)
 }
 
-/// SM4 takes a 128-bit key and every key in this crate is 32 bytes, so SM4 uses the first 16. The 32 bytes are uniformly
-/// random (from the OS, or an HMAC output), so any 16 of them are a uniformly random SM4 key; keeping one 32-byte key type
-/// means generation, wrapping, zeroizing and storage are the same whichever suite a key is used with. The split borrows
-/// the key in place rather than copying half of it into an unwiped temporary.
+/// SM4 takes a 128-bit key and every key in this crate is 32 bytes, so SM4 uses the first 16. The 32 bytes are
+/// uniformly random (from the OS, or an HMAC output), so any 16 of them are a uniformly random SM4 key; keeping one
+/// 32-byte key type means generation, wrapping, zeroizing and storage are the same whichever suite a key is used with.
+/// The split borrows the key in place rather than copying half of it into an unwiped temporary.
 fn sm4_gcm(key: &KeyBytes) -> Sm4Gcm {
     let whole: &GenericArray<u8, _> = key.as_array().into();
     let (sm4_key, _): (&GenericArray<u8, U16>, _) = Split::<u8, U16>::split(whole);

@@ -177,8 +177,8 @@ mod tests {
         assert!(!shown.contains(&format!("{:?}", key.key.as_array())));
     }
 
-    /// Pins both constructions byte for byte, so neither the stored HMAC-SHA256 indexes nor the HMAC-SM3 ones can change
-    /// silently. Expected values computed independently with Python's `hmac` over OpenSSL 3.0's SHA-256 and SM3:
+    /// Pins both constructions byte for byte, so neither the stored HMAC-SHA256 indexes nor the HMAC-SM3 ones can
+    /// change silently. Expected values computed independently with Python's `hmac` over OpenSSL 3.0's SHA-256 and SM3:
     /// `hmac.new(bytes([1]) * 32, lp(b"zhangfang/blind-index") + lp(DOMAIN) + lp(value), alg).hexdigest()`, where
     /// `lp(part)` is the part's length as a big-endian u64 followed by the part.
     #[test]

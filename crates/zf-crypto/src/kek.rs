@@ -65,8 +65,9 @@ impl Kek {
         self.suite
     }
 
-    /// Wraps a DEK with this KEK's suite (AES-256-GCM unless made by [`crate::MasterKey::kek_with_suite`]). `context` names the key's owner (e.g. `b"client:<uuid>"`) and is authenticated,
-    /// so a wrapped key moved to another owner fails to unwrap.
+    /// Wraps a DEK with this KEK's suite (AES-256-GCM unless made by [`crate::MasterKey::kek_with_suite`]). `context`
+    /// names the key's owner (e.g. `b"client:<uuid>"`) and is authenticated, so a wrapped key moved to another owner
+    /// fails to unwrap.
     pub fn wrap(&self, dek: &Dek, context: &[u8]) -> WrappedKey {
         self.wrap_bytes(KeyKind::Dek, dek.secret(), context)
     }
@@ -277,8 +278,8 @@ mod tests {
         }
     }
 
-    /// A deployment that changes its configured suite derives its KEK with the new suite and must still unwrap every key
-    /// wrapped before: unwrapping follows the wrapped key's header, not the KEK's suite.
+    /// A deployment that changes its configured suite derives its KEK with the new suite and must still unwrap every
+    /// key wrapped before: unwrapping follows the wrapped key's header, not the KEK's suite.
     #[test]
     fn a_kek_unwraps_keys_its_version_wrapped_under_the_other_suite() {
         let dek = Dek::generate();

@@ -1,13 +1,18 @@
 //! The encryption boundary of Zhangfang.
 //!
-//! Sensitive fields are sealed with AES-256-GCM under a per-client data-encryption key ([`Dek`]); DEKs are wrapped by a
-//! versioned key-encryption key ([`Kek`]) derived from the [`MasterKey`]. Every ciphertext is bound to the table, row and
-//! field it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
-//! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]).
-//! Backup files are sealed in authenticated chunks under a [`BackupKey`] of their own, also derived from the master key.
+//! Sensitive fields are sealed under a per-client data-encryption key ([`Dek`]); DEKs are wrapped by a versioned
+//! key-encryption key ([`Kek`]) derived from the [`MasterKey`]. Every ciphertext is bound to the table, row and field
+//! it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
+//! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]). Backup files are sealed
+//! in authenticated chunks under a [`BackupKey`] of their own, also derived from the master key.
 //!
-//! Every stored ciphertext and wrapped key carries a format version, a cipher-suite id and a key version, so that other
-//! suites (SM4-GCM), KEK rotation and hardware key providers can be added without rewriting stored data.
+//! Two cipher suites ([`CipherSuite`]) are implemented, chosen by a deployment for new data: AES-256-GCM with
+//! HMAC-SHA256 blind indexes (the default), and the Chinese national suite, SM4-GCM with HMAC-SM3 blind indexes. Both
+//! use the same 32-byte keys, so generation, wrapping and storage do not depend on the suite.
+//!
+//! Every stored ciphertext and wrapped key carries a format version, a cipher-suite id and a key version, so values are
+//! opened under the suite they were sealed with whatever is configured now, and KEK rotation and hardware key providers
+//! can be added without rewriting stored data.
 //!
 //! Key material lives on the heap, is zeroized on drop, and is never printed by `Debug`.
 

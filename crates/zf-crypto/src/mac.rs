@@ -1,4 +1,5 @@
-//! HMAC-SHA256, used for KEK derivation and blind indexes, and HMAC-SM3, used for blind indexes under the SM4-GCM suite.
+//! HMAC-SHA256, used for KEK derivation and blind indexes, and HMAC-SM3, used for blind indexes under the SM4-GCM
+//! suite.
 
 use hmac::digest::consts::U32;
 use hmac::{Hmac, Mac};
@@ -19,8 +20,8 @@ pub(crate) fn keyed_sm3(key: &[u8]) -> HmacSm3 {
     HmacSm3::new_from_slice(key).expect("HMAC-SM3 accepts keys of any length")
 }
 
-/// Writes the tag straight into `out` and wipes the intermediate copy, because derived KEKs are tags. Both hashes in use
-/// give 32-byte tags, which the bound checks at compile time.
+/// Writes the tag straight into `out` and wipes the intermediate copy, because derived KEKs are tags. Both hashes in
+/// use give 32-byte tags, which the bound checks at compile time.
 pub(crate) fn finalize_into<M: Mac<OutputSize = U32>>(mac: M, out: &mut [u8; 32]) {
     let mut tag = mac.finalize().into_bytes();
     out.copy_from_slice(&tag);

@@ -52,8 +52,8 @@ impl MasterKey {
     /// The KEK of `version`, wrapping with `suite`, the deployment's configured suite.
     ///
     /// The key is derived exactly as in [`MasterKey::kek`], independent of `suite`: the suite only chooses how new keys
-    /// are wrapped, and a version's KEK must open keys wrapped under either suite (the wrapped key's header says which),
-    /// so that changing the configured suite never strands keys wrapped before the change.
+    /// are wrapped, and a version's KEK must open keys wrapped under either suite (the wrapped key's header says
+    /// which), so that changing the configured suite never strands keys wrapped before the change.
     pub fn kek_with_suite(&self, version: KeyVersion, suite: CipherSuite) -> Kek {
         let mut derivation = mac::keyed(self.key.as_array());
         derivation.update(format!("zhangfang/kek/v{}", version.0).as_bytes());
