@@ -19,7 +19,8 @@ use zf_crypto::{
     Pkcs11Token, TokenError, TokenPin, WrappedKey,
 };
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// Debian's path; `ZF_SOFTHSM2_MODULE` names another (other distributions install it elsewhere).
+const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN_LABEL: &str = "zhangfang-test";
 const USER_PIN: &str = "user-pin-1234";
 const SO_PIN: &str = "so-pin-5678";
@@ -32,15 +33,20 @@ static TOKEN_DIR: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
 static EXCLUSIVE: RwLock<()> = RwLock::new(());
 static OPEN_TOKEN: Mutex<Option<Pkcs11Token>> = Mutex::new(None);
 
+fn module() -> String {
+    std::env::var("ZF_SOFTHSM2_MODULE").unwrap_or_else(|_| DEFAULT_MODULE.to_owned())
+}
+
 /// Makes the token on first use. `None` means SoftHSM2 is not installed and the test should return.
 fn ready() -> Option<()> {
     TOKEN_DIR.get_or_init(make_token).as_ref().map(|_| ())
 }
 
 fn make_token() -> Option<tempfile::TempDir> {
-    if !Path::new(MODULE).exists() {
+    let path = module();
+    if !Path::new(&path).exists() {
         let reason =
-            format!("SoftHSM2 is not installed ({MODULE} is missing; apt-get install softhsm2)");
+            format!("SoftHSM2 is not installed ({path} is missing; apt-get install softhsm2)");
         assert!(
             std::env::var("ZF_REQUIRE_HSM").as_deref() != Ok("1"),
             "ZF_REQUIRE_HSM=1 but {reason}"
@@ -64,7 +70,7 @@ fn make_token() -> Option<tempfile::TempDir> {
     // before anything opens the module.
     std::env::set_var("SOFTHSM2_CONF", &conf);
 
-    let pkcs11 = Pkcs11::new(MODULE).unwrap();
+    let pkcs11 = Pkcs11::new(&path).unwrap();
     pkcs11
         .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
@@ -91,7 +97,7 @@ fn make_token() -> Option<tempfile::TempDir> {
 }
 
 fn open_token() -> Result<Pkcs11Token, TokenError> {
-    Pkcs11Token::open(MODULE, TOKEN_LABEL, &TokenPin::new(USER_PIN.to_owned()))
+    Pkcs11Token::open(module(), TOKEN_LABEL, &TokenPin::new(USER_PIN.to_owned()))
 }
 
 /// The process's open token, for tests that do not close it. Fields drop in order: the token before the guard.
@@ -253,7 +259,7 @@ fn after_a_restart_the_kek_found_by_label_unwraps_what_was_wrapped_before() {
 
     // With the last handle gone the module must have been finalised: initialising it afresh succeeds instead of
     // answering "already initialised".
-    let probe = Pkcs11::new(MODULE).unwrap();
+    let probe = Pkcs11::new(module()).unwrap();
     probe
         .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
@@ -339,7 +345,7 @@ fn generating_an_existing_label_is_refused_and_a_missing_version_is_not_found() 
 fn a_wrong_pin_an_unknown_token_and_a_second_open_are_typed_errors() {
     let Some(_alone) = alone() else { return };
     let wrong = Pkcs11Token::open(
-        MODULE,
+        module(),
         TOKEN_LABEL,
         &TokenPin::new("not-the-pin".to_owned()),
     );
@@ -348,7 +354,11 @@ fn a_wrong_pin_an_unknown_token_and_a_second_open_are_typed_errors() {
         "{wrong:?}"
     );
     assert!(matches!(
-        Pkcs11Token::open(MODULE, "no-such-token", &TokenPin::new(USER_PIN.to_owned())),
+        Pkcs11Token::open(
+            module(),
+            "no-such-token",
+            &TokenPin::new(USER_PIN.to_owned())
+        ),
         Err(TokenError::TokenNotFound { .. })
     ));
 
@@ -357,7 +367,7 @@ fn a_wrong_pin_an_unknown_token_and_a_second_open_are_typed_errors() {
     // Nor can a second open with a wrong PIN ride on the existing login.
     assert!(matches!(
         Pkcs11Token::open(
-            MODULE,
+            module(),
             TOKEN_LABEL,
             &TokenPin::new("not-the-pin".to_owned())
         ),
