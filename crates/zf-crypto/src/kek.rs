@@ -1,6 +1,10 @@
 //! Key-encryption keys: wrap DEKs and system keys for storage.
+//!
+//! A KEK is either derived in software from the master key ([`crate::MasterKey::kek`]) or held inside a PKCS#11 token
+//! ([`crate::Pkcs11Token::kek`]). Both write the same envelope, so a wrapped key opens with either kind of the same key.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::aead;
 use crate::audit::{AuditChainKey, AuditSigningKey};
@@ -10,15 +14,26 @@ use crate::encoding::length_prefixed;
 use crate::envelope::{Header, WrappedKey};
 use crate::error::CryptoError;
 use crate::master_key::KeyVersion;
+use crate::pkcs11::TokenKey;
 use crate::secret::KeyBytes;
 use crate::suite::CipherSuite;
 
-/// A versioned KEK, derived by [`crate::MasterKey::kek`] or [`crate::MasterKey::kek_with_suite`]. It wraps under its
-/// suite and unwraps under whichever suite a wrapped key's header names. `Debug` shows only the version and suite.
+/// A versioned KEK, derived by [`crate::MasterKey::kek`] or [`crate::MasterKey::kek_with_suite`], or found on a token by
+/// [`crate::Pkcs11Token::kek`]. It wraps under its suite and unwraps under whichever suite a wrapped key's header names.
+/// `Debug` shows only the version and suite.
+///
+/// A software KEK cannot fail to wrap. A token KEK can (the token may be gone, or the key retired), so code that may hold
+/// one wraps with the `try_wrap*` methods; the infallible `wrap*` methods panic on a token failure.
 pub struct Kek {
     version: KeyVersion,
     suite: CipherSuite,
-    key: KeyBytes,
+    key: KekMaterial,
+}
+
+/// Where the key is: its bytes in this process, or a handle to an object that never leaves the token.
+enum KekMaterial {
+    Software(KeyBytes),
+    Token(Arc<TokenKey>),
 }
 
 /// What kind of key a wrapped key is, authenticated with it so a wrapped blind-index key cannot be unwrapped as a DEK
@@ -47,13 +62,25 @@ impl Kek {
         Self {
             version,
             suite,
-            key,
+            key: KekMaterial::Software(key),
+        }
+    }
+
+    /// Tokens wrap with AES-256-GCM (CKM_AES_GCM), the mechanism PKCS#11 tokens offer.
+    pub(crate) fn from_token(version: KeyVersion, key: Arc<TokenKey>) -> Self {
+        Self {
+            version,
+            suite: CipherSuite::Aes256Gcm,
+            key: KekMaterial::Token(key),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn key_array(&self) -> &[u8; 32] {
-        self.key.as_array()
+        match &self.key {
+            KekMaterial::Software(key) => key.as_array(),
+            KekMaterial::Token(_) => panic!("a token KEK has no bytes in this process"),
+        }
     }
 
     pub fn version(&self) -> KeyVersion {
@@ -68,7 +95,15 @@ impl Kek {
     /// Wraps a DEK with this KEK's suite (AES-256-GCM unless made by [`crate::MasterKey::kek_with_suite`]). `context`
     /// names the key's owner (e.g. `b"client:<uuid>"`) and is authenticated, so a wrapped key moved to another owner
     /// fails to unwrap.
+    ///
+    /// # Panics
+    /// If this is a token KEK and the token fails; use [`Self::try_wrap`] where that can happen.
     pub fn wrap(&self, dek: &Dek, context: &[u8]) -> WrappedKey {
+        infallible(self.try_wrap(dek, context))
+    }
+
+    /// [`Self::wrap`], reporting a token failure as [`CryptoError::Token`] instead of panicking.
+    pub fn try_wrap(&self, dek: &Dek, context: &[u8]) -> Result<WrappedKey, CryptoError> {
         self.wrap_bytes(KeyKind::Dek, dek.secret(), context)
     }
 
@@ -78,7 +113,18 @@ impl Kek {
     }
 
     /// Wraps a blind-index key, typically with context `b"system:blind-index"`.
+    ///
+    /// # Panics
+    /// If this is a token KEK and the token fails; use [`Self::try_wrap_blind_index_key`] where that can happen.
     pub fn wrap_blind_index_key(&self, key: &BlindIndexKey, context: &[u8]) -> WrappedKey {
+        infallible(self.try_wrap_blind_index_key(key, context))
+    }
+
+    pub fn try_wrap_blind_index_key(
+        &self,
+        key: &BlindIndexKey,
+        context: &[u8],
+    ) -> Result<WrappedKey, CryptoError> {
         self.wrap_bytes(KeyKind::BlindIndex, key.secret(), context)
     }
 
@@ -91,7 +137,17 @@ impl Kek {
             .map(BlindIndexKey::from_secret)
     }
 
+    /// # Panics
+    /// If this is a token KEK and the token fails; use [`Self::try_wrap_audit_chain_key`] where that can happen.
     pub fn wrap_audit_chain_key(&self, key: &AuditChainKey, context: &[u8]) -> WrappedKey {
+        infallible(self.try_wrap_audit_chain_key(key, context))
+    }
+
+    pub fn try_wrap_audit_chain_key(
+        &self,
+        key: &AuditChainKey,
+        context: &[u8],
+    ) -> Result<WrappedKey, CryptoError> {
         self.wrap_bytes(KeyKind::AuditChain, key.secret(), context)
     }
 
@@ -104,7 +160,17 @@ impl Kek {
             .map(AuditChainKey::from_secret)
     }
 
+    /// # Panics
+    /// If this is a token KEK and the token fails; use [`Self::try_wrap_audit_signing_key`] where that can happen.
     pub fn wrap_audit_signing_key(&self, key: &AuditSigningKey, context: &[u8]) -> WrappedKey {
+        infallible(self.try_wrap_audit_signing_key(key, context))
+    }
+
+    pub fn try_wrap_audit_signing_key(
+        &self,
+        key: &AuditSigningKey,
+        context: &[u8],
+    ) -> Result<WrappedKey, CryptoError> {
         self.wrap_bytes(KeyKind::AuditSigning, key.secret(), context)
     }
 
@@ -117,13 +183,22 @@ impl Kek {
             .map(AuditSigningKey::from_secret)
     }
 
-    fn wrap_bytes(&self, kind: KeyKind, key: &KeyBytes, context: &[u8]) -> WrappedKey {
+    fn wrap_bytes(
+        &self,
+        kind: KeyKind,
+        key: &KeyBytes,
+        context: &[u8],
+    ) -> Result<WrappedKey, CryptoError> {
         let header = Header {
             suite: self.suite,
             key_version: self.version,
         };
         let aad = wrap_aad(kind, context);
-        WrappedKey::from_envelope(aead::seal(&self.key, header, key.as_array(), &aad))
+        let envelope = match &self.key {
+            KekMaterial::Software(kek) => aead::seal(kek, header, key.as_array(), &aad),
+            KekMaterial::Token(kek) => kek.seal(header, key.as_array(), &aad)?,
+        };
+        Ok(WrappedKey::from_envelope(envelope))
     }
 
     /// The suite is read from the wrapped key's header, so a KEK unwraps what any KEK of its version wrapped, whichever
@@ -134,9 +209,21 @@ impl Kek {
         wrapped: &WrappedKey,
         context: &[u8],
     ) -> Result<KeyBytes, CryptoError> {
-        let plaintext = aead::open(&self.key, wrapped.envelope(), &wrap_aad(kind, context))?;
+        let aad = wrap_aad(kind, context);
+        let plaintext = match &self.key {
+            KekMaterial::Software(kek) => aead::open(kek, wrapped.envelope(), &aad)?,
+            KekMaterial::Token(kek) => kek.open(wrapped.envelope(), &aad)?,
+        };
         KeyBytes::from_slice(&plaintext)
             .ok_or(CryptoError::Malformed("wrapped key is not 32 bytes long"))
+    }
+}
+
+/// Keeps the signatures other crates call; only a token KEK can reach the panic, and code holding one uses `try_wrap*`.
+fn infallible(wrapped: Result<WrappedKey, CryptoError>) -> WrappedKey {
+    match wrapped {
+        Ok(wrapped) => wrapped,
+        Err(error) => panic!("wrapping a key failed: {error}"),
     }
 }
 
