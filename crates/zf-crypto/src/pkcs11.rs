@@ -11,7 +11,7 @@ mod module;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::Error;
@@ -86,8 +86,12 @@ struct TokenInner {
     idle: Mutex<Vec<Session>>,
     /// Never used for operations, so it is never closed after an error: the login lasts as long as it does.
     _login: Mutex<Session>,
-    /// Serialises this process's checks for an existing label with the generation or destruction that follows.
-    key_admin: Mutex<()>,
+    /// Shared while the token's objects are searched, exclusive while one is added or removed. SoftHSM2 2.6 lists a new
+    /// token object to every session as soon as its file exists, before C_GenerateKey has written its attributes; a
+    /// C_FindObjects on another thread then re-reads the half-written object from disk under it (its file locks do not
+    /// exclude threads of one process), and the generation fails with CKR_GENERAL_ERROR. Being exclusive also keeps a
+    /// check for an existing label together with the generation or destruction that follows.
+    objects: RwLock<()>,
     pkcs11: Pkcs11,
     slot: Slot,
     module_path: PathBuf,
@@ -132,7 +136,7 @@ impl Pkcs11Token {
             inner: Arc::new(TokenInner {
                 idle: Mutex::new(Vec::new()),
                 _login: Mutex::new(opened.login),
-                key_admin: Mutex::new(()),
+                objects: RwLock::new(()),
                 pkcs11: opened.pkcs11,
                 slot: opened.slot,
                 module_path: module.as_ref().to_owned(),
@@ -155,6 +159,7 @@ impl Pkcs11Token {
     /// export, and that may encrypt and decrypt.
     pub fn kek(&self, version: KeyVersion) -> Result<Kek, TokenError> {
         let label = Self::kek_label(version);
+        let _search = read(&self.inner.objects);
         let handle = self.find_kek(&label)?;
         self.check_suitable(handle, &label)?;
         Ok(self.token_kek(version, handle, label))
@@ -164,7 +169,7 @@ impl Pkcs11Token {
     /// its label: a version names one key for good, and wrapped keys already written under it must stay readable.
     pub fn generate_kek(&self, version: KeyVersion) -> Result<Kek, TokenError> {
         let label = Self::kek_label(version);
-        let _admin = lock(&self.inner.key_admin);
+        let _change = write(&self.inner.objects);
         if !self.objects_labelled(&label)?.is_empty() {
             return Err(TokenError::KeyExists { label });
         }
@@ -201,7 +206,7 @@ impl Pkcs11Token {
     /// version. Whatever is still wrapped under it can never be unwrapped again.
     pub fn destroy_kek(&self, version: KeyVersion) -> Result<(), TokenError> {
         let label = Self::kek_label(version);
-        let _admin = lock(&self.inner.key_admin);
+        let _change = write(&self.inner.objects);
         let handle = self.find_kek(&label)?;
         self.destroy(handle)
     }
@@ -209,6 +214,7 @@ impl Pkcs11Token {
     /// Reports how KEK `version` is protected, as the token itself states it, for operators and tests to check.
     pub fn kek_protection(&self, version: KeyVersion) -> Result<KekProtection, TokenError> {
         let label = Self::kek_label(version);
+        let _search = read(&self.inner.objects);
         let handle = self.find_kek(&label)?;
         let attributes = self.attributes(
             handle,
@@ -255,7 +261,7 @@ impl Pkcs11Token {
         use zeroize::Zeroize;
 
         let label = Self::kek_label(version);
-        let _admin = lock(&self.inner.key_admin);
+        let _change = write(&self.inner.objects);
         if !self.objects_labelled(&label)?.is_empty() {
             return Err(TokenError::KeyExists { label });
         }
@@ -291,6 +297,8 @@ impl Pkcs11Token {
         )
     }
 
+    // This and `find_kek` search the token, so their callers hold `objects`; they do not take it themselves because
+    // generation and destruction search while already holding it exclusively.
     fn objects_labelled(&self, label: &str) -> Result<Vec<ObjectHandle>, TokenError> {
         let template = [Attribute::Label(label.as_bytes().to_vec())];
         self.inner
@@ -393,10 +401,18 @@ impl fmt::Debug for Pkcs11Token {
     }
 }
 
+// Poisoning is ignored: the pool behind the mutexes changes in single steps (a push, a pop) and the RwLock guards no
+// data, so a panic elsewhere cannot leave either inconsistent.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Everything behind these locks is changed in single steps (a push, a pop) or not at all, so a panic elsewhere
-    // cannot leave it inconsistent.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read(lock: &RwLock<()>) -> RwLockReadGuard<'_, ()> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(lock: &RwLock<()>) -> RwLockWriteGuard<'_, ()> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn ulong(value: usize) -> Result<Ulong, TokenError> {
