@@ -2,12 +2,14 @@
 
 use std::fmt;
 
+use hmac::digest::consts::U32;
 use hmac::Mac;
 
 use crate::encoding::length_prefix;
 use crate::error::CryptoError;
 use crate::mac;
 use crate::secret::KeyBytes;
+use crate::suite::CipherSuite;
 
 /// The system key for blind indexes; persisted only wrapped (see [`crate::Kek::wrap_blind_index_key`]). Keyed, so that
 /// someone holding the database but not this key cannot confirm a guessed ID number by hashing it.
@@ -42,22 +44,38 @@ impl BlindIndexKey {
         &self.key
     }
 
-    /// HMAC-SHA256 over the length-prefixed purpose, `domain` (e.g. `"clients.legal_rep_id_number"`) and `value`.
+    /// HMAC-SHA256 over the length-prefixed purpose, `domain` (e.g. `"clients.legal_rep_id_number"`) and `value`; the
+    /// same as [`BlindIndexKey::index_with`] under [`CipherSuite::Aes256Gcm`].
     ///
     /// The domain keeps equal values in different fields from matching, which would otherwise let the index link,
     /// say, a contact's ID number to a legal representative's. Callers normalise `value` first (trim, case) so that
     /// equal values index equally.
     pub fn index(&self, domain: &str, value: &[u8]) -> BlindIndex {
-        let mut mac = mac::keyed(self.key.as_array());
-        for part in [PURPOSE, domain.as_bytes(), value] {
-            // Fed part by part rather than concatenated, so no unzeroized copy of the sensitive value is made.
-            mac.update(&length_prefix(part.len()));
-            mac.update(part);
-        }
-        let mut out = [0u8; 32];
-        mac::finalize_into(mac, &mut out);
-        BlindIndex(out)
+        self.index_with(CipherSuite::Aes256Gcm, domain, value)
     }
+
+    /// The blind index under `suite`'s MAC: HMAC-SHA256 for AES-256-GCM, HMAC-SM3 for SM4-GCM, over the same
+    /// length-prefixed purpose, domain and value as [`BlindIndexKey::index`], and 32 bytes either way.
+    ///
+    /// The two suites give unrelated indexes for the same value, so a deployment indexes with the suite it seals with
+    /// and keeps to it: switching suites means recomputing the stored indexes, as rotating this key would.
+    pub fn index_with(&self, suite: CipherSuite, domain: &str, value: &[u8]) -> BlindIndex {
+        match suite {
+            CipherSuite::Aes256Gcm => digest(mac::keyed(self.key.as_array()), domain, value),
+            CipherSuite::Sm4Gcm => digest(mac::keyed_sm3(self.key.as_array()), domain, value),
+        }
+    }
+}
+
+fn digest<M: Mac<OutputSize = U32>>(mut mac: M, domain: &str, value: &[u8]) -> BlindIndex {
+    for part in [PURPOSE, domain.as_bytes(), value] {
+        // Fed part by part rather than concatenated, so no unzeroized copy of the sensitive value is made.
+        mac.update(&length_prefix(part.len()));
+        mac.update(part);
+    }
+    let mut out = [0u8; 32];
+    mac::finalize_into(mac, &mut out);
+    BlindIndex(out)
 }
 
 impl fmt::Debug for BlindIndexKey {
@@ -157,5 +175,62 @@ mod tests {
         assert_eq!(format!("{key:?}"), "BlindIndexKey(..)");
         assert!(!shown.contains(&hex::encode(key.key.as_array())));
         assert!(!shown.contains(&format!("{:?}", key.key.as_array())));
+    }
+
+    /// Pins both constructions byte for byte, so neither the stored HMAC-SHA256 indexes nor the HMAC-SM3 ones can
+    /// change silently. Expected values computed independently with Python's `hmac` over OpenSSL 3.0's SHA-256 and SM3:
+    /// `hmac.new(bytes([1]) * 32, lp(b"zhangfang/blind-index") + lp(DOMAIN) + lp(value), alg).hexdigest()`, where
+    /// `lp(part)` is the part's length as a big-endian u64 followed by the part.
+    #[test]
+    fn both_suites_match_independently_computed_indexes() {
+        let key = BlindIndexKey::from_key_bytes([1; 32]);
+        let value = b"110101199003074578";
+        assert_eq!(
+            hex::encode(key.index(DOMAIN, value).as_bytes()),
+            "7c5a2f8268daa324575aaffccd8a7d91094cee195e1de5a98c8e48e3ee758732"
+        );
+        assert_eq!(
+            key.index_with(CipherSuite::Aes256Gcm, DOMAIN, value),
+            key.index(DOMAIN, value)
+        );
+        assert_eq!(
+            hex::encode(
+                key.index_with(CipherSuite::Sm4Gcm, DOMAIN, value)
+                    .as_bytes()
+            ),
+            "4854739ae59744fa8ed0fc2291269a56641258a7488ff1cf79c5d107fceb4bc7"
+        );
+    }
+
+    #[test]
+    fn an_sm3_index_is_deterministic_and_separates_keys_domains_and_boundaries() {
+        let key = BlindIndexKey::from_key_bytes([1; 32]);
+        let sm3 = |key: &BlindIndexKey, domain: &str, value: &[u8]| {
+            key.index_with(CipherSuite::Sm4Gcm, domain, value)
+        };
+        let value = b"110101199003074578";
+        assert_eq!(sm3(&key, DOMAIN, value), sm3(&key, DOMAIN, value));
+        assert_ne!(
+            sm3(&key, DOMAIN, value),
+            sm3(&key, DOMAIN, b"110101199003074579")
+        );
+        assert_ne!(
+            sm3(&key, DOMAIN, value),
+            sm3(&BlindIndexKey::from_key_bytes([2; 32]), DOMAIN, value)
+        );
+        assert_ne!(
+            sm3(&key, DOMAIN, value),
+            sm3(&key, "contacts.id_number", value)
+        );
+        assert_ne!(sm3(&key, "ab", b"c"), sm3(&key, "a", b"bc"));
+    }
+
+    #[test]
+    fn the_two_suites_give_unrelated_indexes_for_the_same_input() {
+        let key = BlindIndexKey::generate();
+        assert_ne!(
+            key.index_with(CipherSuite::Sm4Gcm, DOMAIN, b"v"),
+            key.index_with(CipherSuite::Aes256Gcm, DOMAIN, b"v")
+        );
     }
 }

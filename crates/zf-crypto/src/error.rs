@@ -11,6 +11,58 @@ pub enum CryptoError {
     Malformed(&'static str),
     #[error("unsupported cipher suite {0}")]
     UnsupportedSuite(u8),
+    #[error("key-encryption key token: {0}")]
+    Token(#[from] TokenError),
+}
+
+/// Failure of a PKCS#11 token holding key-encryption keys (see [`crate::Pkcs11Token`]). Messages name the module,
+/// token or key label involved and never a PIN or key bytes.
+#[derive(thiserror::Error, Debug)]
+pub enum TokenError {
+    #[error("cannot load PKCS#11 module {}: {detail}", path.display())]
+    Module { path: PathBuf, detail: String },
+    #[error("PKCS#11 module {} has no token labelled {label:?}", path.display())]
+    TokenNotFound { path: PathBuf, label: String },
+    #[error("token {label:?} is already open in this process; share the open Pkcs11Token (it is Clone) instead")]
+    AlreadyOpen { label: String },
+    #[error("token {label:?} refused the user PIN")]
+    WrongPin { label: String },
+    #[error("the user PIN of token {label:?} is locked")]
+    PinLocked { label: String },
+    #[error("the token holds no key labelled {label:?}")]
+    KeyNotFound { label: String },
+    #[error(
+        "the token already holds an object labelled {label:?}; a KEK version is generated once"
+    )]
+    KeyExists { label: String },
+    #[error("{count} {what} are labelled {label:?}; refusing to guess which one is meant")]
+    Ambiguous {
+        what: &'static str,
+        label: String,
+        count: usize,
+    },
+    #[error("key {label:?} is not usable as a KEK: {problem}")]
+    Unsuitable {
+        label: String,
+        problem: &'static str,
+    },
+    #[error("PKCS#11 {operation} failed: {detail}")]
+    Pkcs11 {
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+/// A cipher-suite name in configuration that names no suite this build knows; the message lists the accepted names.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error("unknown cipher suite {0:?}; expected one of {accepted}", accepted = crate::suite::accepted_names())]
+pub struct UnknownCipherSuite(pub(crate) String);
+
+impl UnknownCipherSuite {
+    /// The name as it was given.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Failure to load or create the master key file.

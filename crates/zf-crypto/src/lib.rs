@@ -1,15 +1,24 @@
 //! The encryption boundary of Zhangfang.
 //!
-//! Sensitive fields are sealed with AES-256-GCM under a per-client data-encryption key ([`Dek`]); DEKs are wrapped by a
-//! versioned key-encryption key ([`Kek`]) derived from the [`MasterKey`]. Every ciphertext is bound to the table, row and
-//! field it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
-//! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]).
-//! Backup files are sealed in authenticated chunks under a [`BackupKey`] of their own, also derived from the master key.
+//! Sensitive fields are sealed under a per-client data-encryption key ([`Dek`]); DEKs are wrapped by a versioned
+//! key-encryption key ([`Kek`]), either derived from the [`MasterKey`] or held inside a PKCS#11 token ([`Pkcs11Token`],
+//! e.g. a hardware security module), where it is generated sensitive and non-extractable and wraps and unwraps without
+//! ever entering this process. Both kinds write the same envelope. Every ciphertext is bound to the table, row and field
+//! it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
+//! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]). Backup files are sealed
+//! in authenticated chunks under a [`BackupKey`] of their own, also derived from the master key.
 //!
-//! Every stored ciphertext and wrapped key carries a format version, a cipher-suite id and a key version, so that other
-//! suites (SM4-GCM), KEK rotation and hardware key providers can be added without rewriting stored data.
+//! Two cipher suites ([`CipherSuite`]) are implemented, chosen by a deployment for new data: AES-256-GCM with
+//! HMAC-SHA256 blind indexes (the default), and the Chinese national suite, SM4-GCM with HMAC-SM3 blind indexes. Both
+//! use the same 32-byte keys, so generation, wrapping and storage do not depend on the suite.
 //!
-//! Key material lives on the heap, is zeroized on drop, and is never printed by `Debug`.
+//! Every stored ciphertext and wrapped key carries a format version, a cipher-suite id and a key version, so values are
+//! opened under the suite they were sealed with whatever is configured now, and KEK rotation and hardware key providers
+//! can be added without rewriting stored data.
+//!
+//! Key material lives on the heap, is zeroized on drop, and is never printed by `Debug`; so is a token's PIN
+//! ([`TokenPin`]). A software KEK cannot fail; a token KEK can, so code that may hold one wraps with the `try_wrap*`
+//! methods, and every token failure is a [`CryptoError::Token`].
 
 mod aead;
 pub mod audit;
@@ -23,6 +32,7 @@ pub mod kek;
 mod key_file;
 mod mac;
 pub mod master_key;
+pub mod pkcs11;
 mod secret;
 pub mod suite;
 pub mod totp;
@@ -34,9 +44,10 @@ pub use backup::{BackupKey, BackupKeyId, ChunkOpener, ChunkSealer};
 pub use blind_index::{BlindIndex, BlindIndexKey};
 pub use dek::Dek;
 pub use envelope::{Aad, Sealed, WrappedKey};
-pub use error::{BackupStreamError, CryptoError, KeyFileError};
+pub use error::{BackupStreamError, CryptoError, KeyFileError, TokenError, UnknownCipherSuite};
 pub use kek::Kek;
 pub use master_key::{KeyVersion, MasterKey};
+pub use pkcs11::{KekProtection, Pkcs11Token, TokenPin};
 pub use suite::CipherSuite;
 pub use totp::{TotpParams, TotpSecret, TotpSecretError};
 pub use util::{constant_time_eq, random_bytes};

@@ -7,6 +7,7 @@ use hmac::Mac;
 use crate::kek::Kek;
 use crate::mac;
 use crate::secret::KeyBytes;
+use crate::suite::CipherSuite;
 
 /// Version of a KEK or DEK, stored in every envelope so rotation knows which key opens what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,18 +39,27 @@ impl MasterKey {
         self.key.as_array()
     }
 
-    /// The KEK of `version`: HMAC-SHA256(master key, "zhangfang/kek/v{version}").
+    /// The KEK of `version`, wrapping with AES-256-GCM: HMAC-SHA256(master key, "zhangfang/kek/v{version}").
     ///
     /// Until a keyring exists there is one master secret and KEKs are derived from it rather than stored: rotating the
     /// KEK means re-wrapping DEKs under the next version, with nothing new to back up. HMAC-SHA256 is a PRF, so each
     /// version's KEK is independent of the others and reveals nothing about the master key; a full HKDF adds nothing
     /// when the input is already a uniformly random 32-byte key and only one output block is needed.
     pub fn kek(&self, version: KeyVersion) -> Kek {
+        self.kek_with_suite(version, CipherSuite::Aes256Gcm)
+    }
+
+    /// The KEK of `version`, wrapping with `suite`, the deployment's configured suite.
+    ///
+    /// The key is derived exactly as in [`MasterKey::kek`], independent of `suite`: the suite only chooses how new keys
+    /// are wrapped, and a version's KEK must open keys wrapped under either suite (the wrapped key's header says
+    /// which), so that changing the configured suite never strands keys wrapped before the change.
+    pub fn kek_with_suite(&self, version: KeyVersion, suite: CipherSuite) -> Kek {
         let mut derivation = mac::keyed(self.key.as_array());
         derivation.update(format!("zhangfang/kek/v{}", version.0).as_bytes());
         let mut key = KeyBytes::zeroed();
         mac::finalize_into(derivation, key.as_mut_array());
-        Kek::from_parts(version, key)
+        Kek::from_parts(version, suite, key)
     }
 }
 
@@ -96,5 +106,22 @@ mod tests {
         let mut out = [0u8; 32];
         mac::finalize_into(expected, &mut out);
         assert_eq!(master.kek(KeyVersion(12)).key_array(), &out);
+    }
+
+    #[test]
+    fn the_suite_chooses_how_a_kek_wraps_not_which_key_it_is() {
+        let master = MasterKey::from_bytes([7; 32]);
+        let aes = master.kek(KeyVersion(5));
+        let sm4 = master.kek_with_suite(KeyVersion(5), CipherSuite::Sm4Gcm);
+        assert_eq!(aes.suite(), CipherSuite::Aes256Gcm);
+        assert_eq!(sm4.suite(), CipherSuite::Sm4Gcm);
+        assert_eq!(sm4.version(), KeyVersion(5));
+        assert_eq!(aes.key_array(), sm4.key_array());
+        assert_eq!(
+            master
+                .kek_with_suite(KeyVersion(5), CipherSuite::Aes256Gcm)
+                .key_array(),
+            aes.key_array()
+        );
     }
 }
