@@ -699,25 +699,7 @@ impl App {
     ) -> Result<ClientView, AppError> {
         let accountant = match assignment.accountant.as_deref() {
             None => None,
-            Some(name) => {
-                let username = zf_domain::Username::parse(name)
-                    .map_err(|e| AppError::Invalid(format!("accountant: {e}")))?;
-                let user = self
-                    .store
-                    .user_by_username(&username)
-                    .await?
-                    .filter(|u| !u.disabled)
-                    .ok_or_else(|| {
-                        AppError::Invalid(format!("accountant: no active user {name:?}"))
-                    })?;
-                if user.role != Role::Accountant && user.role != Role::Supervisor {
-                    return Err(AppError::Invalid(format!(
-                        "accountant: {name:?} is a {}, not an accountant or supervisor",
-                        user.role.label_zh()
-                    )));
-                }
-                Some(user.id)
-            }
+            Some(name) => Some(self.assignee(name).await?.id),
         };
         let team = match assignment.team.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -754,6 +736,26 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         self.view(&updated, Self::list_visibility(grant), None, false)
+    }
+
+    /// The active accountant or supervisor (or holder of a custom role built on one) that
+    /// clients may be assigned to.
+    pub(crate) async fn assignee(&self, name: &str) -> Result<zf_store::UserRow, AppError> {
+        let username = zf_domain::Username::parse(name)
+            .map_err(|e| AppError::Invalid(format!("accountant: {e}")))?;
+        let user = self
+            .store
+            .user_by_username(&username)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| AppError::Invalid(format!("accountant: no active user {name:?}")))?;
+        if user.role != Role::Accountant && user.role != Role::Supervisor {
+            return Err(AppError::Invalid(format!(
+                "accountant: {name:?} is a {}, not an accountant or supervisor",
+                user.role.label_zh()
+            )));
+        }
+        Ok(user)
     }
 
     /// Deletes a client. Its data key is destroyed in the same transaction (crypto-shredding),

@@ -12,6 +12,7 @@ mod error;
 pub mod identity;
 mod keys;
 pub mod monitor;
+pub mod reassignments;
 pub mod reviews;
 
 use std::sync::Arc;

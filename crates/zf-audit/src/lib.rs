@@ -60,6 +60,11 @@ pub enum AuditAction {
     RoleDeleted,
     /// A user moved to another team (job transfer); the detail says from what to what and why.
     TeamChanged,
+    /// A supervisor approved moving a moved user's clients to another accountant; the detail
+    /// says from whom to whom, how many, and why.
+    ClientsReassigned,
+    /// A supervisor rejected a request to move a moved user's clients.
+    ReassignmentRejected,
     /// An access review campaign started.
     ReviewStarted,
     /// A reviewer certified or revoked one user's access.
@@ -181,6 +186,8 @@ impl AuditAction {
             AuditAction::RoleDefined => "role_defined",
             AuditAction::RoleDeleted => "role_deleted",
             AuditAction::TeamChanged => "team_changed",
+            AuditAction::ClientsReassigned => "clients_reassigned",
+            AuditAction::ReassignmentRejected => "reassignment_rejected",
             AuditAction::ReviewStarted => "review_started",
             AuditAction::ReviewDecided => "review_decided",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",

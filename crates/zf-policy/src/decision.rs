@@ -496,6 +496,7 @@ mod tests {
                 Operation::TeamChange,
                 Operation::CustomRoleSave,
                 Operation::CustomRoleDelete,
+                Operation::ReassignmentDecide,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
                 Operation::RecoveryCodesRegenerate,

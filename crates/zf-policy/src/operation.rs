@@ -33,6 +33,10 @@ pub enum Operation {
     CustomRoleSave,
     /// Delete a custom role nobody holds.
     CustomRoleDelete,
+    /// See the requests to reassign a moved user's clients.
+    ReassignmentList,
+    /// Approve (to a named accountant) or reject moving a moved user's clients.
+    ReassignmentDecide,
     /// See what a user may do, and why ("why can Zhang San see this?").
     EffectivePermissions,
     /// Start access reviews and answer their lines.
@@ -153,7 +157,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 81] = [
+    pub const ALL: [Operation; 83] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -173,6 +177,8 @@ impl Operation {
         Operation::CustomRoleList,
         Operation::CustomRoleSave,
         Operation::CustomRoleDelete,
+        Operation::ReassignmentList,
+        Operation::ReassignmentDecide,
         Operation::EffectivePermissions,
         Operation::ReviewManage,
         Operation::ReviewRead,
@@ -305,6 +311,9 @@ impl Operation {
             Operation::ClientExport => on(Resource::Client, Action::Export),
             Operation::ClientImport => on(Resource::Client, Action::Create),
             Operation::ClientAssign => on(Resource::ClientAssignment, Action::Update),
+            Operation::ReassignmentList | Operation::ReassignmentDecide => {
+                on(Resource::ClientAssignment, Action::Approve)
+            }
             Operation::ContactList => on(Resource::Contact, Action::Read),
             Operation::ContactSearch => on(Resource::Contact, Action::Read),
             Operation::ContactCreate => on(Resource::Contact, Action::Create),
@@ -372,6 +381,7 @@ impl Operation {
             | Operation::TeamChange
             | Operation::CustomRoleSave
             | Operation::CustomRoleDelete
+            | Operation::ReassignmentDecide
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -396,6 +406,7 @@ impl Operation {
             | Operation::AlertUpdate
             | Operation::EffectivePermissions
             | Operation::CustomRoleList
+            | Operation::ReassignmentList
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
             | Operation::StepUp
@@ -491,6 +502,8 @@ impl Operation {
             Operation::CustomRoleList => "custom_role_list",
             Operation::CustomRoleSave => "custom_role_save",
             Operation::CustomRoleDelete => "custom_role_delete",
+            Operation::ReassignmentList => "reassignment_list",
+            Operation::ReassignmentDecide => "reassignment_decide",
             Operation::EffectivePermissions => "effective_permissions",
             Operation::ReviewManage => "review_manage",
             Operation::ReviewRead => "review_read",

@@ -93,6 +93,8 @@ impl Role {
             p(Client, Reveal),
             p(Client, Export),
             p(ClientAssignment, Update),
+            // A moved user's clients go to a new accountant only with a supervisor's approval.
+            p(ClientAssignment, Approve),
             p(Contact, Read),
             p(Contact, Create),
             p(Contact, Update),

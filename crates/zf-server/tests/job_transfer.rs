@@ -4,12 +4,15 @@
 
 mod common;
 
-use common::{client_body, id_number, Backend, TestServer};
+use common::{client_body, csrf_of, id_number, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_policy::Role;
 
-on_both_stores!(a_moved_user_loses_access_on_the_next_request);
+on_both_stores!(
+    a_moved_user_loses_access_on_the_next_request,
+    a_moved_accountants_clients_move_only_with_a_supervisors_approval
+);
 
 async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
     let Some(s) = TestServer::start(b).await else {
@@ -167,5 +170,157 @@ async fn a_moved_user_loses_access_on_the_next_request(b: Backend) {
     assert_eq!(
         changes[0].detail.as_deref(),
         Some("accountant -> sales: transferred to the sales team on 1 Dec")
+    );
+}
+
+async fn a_moved_accountants_clients_move_only_with_a_supervisors_approval(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+    let leaving = s.signed_in("likai", Role::Accountant).await;
+    let taking = s.signed_in("jieshou", Role::Accountant).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let c = leaving
+            .create_client(&client_body(920 + n, &id_number(920 + n)))
+            .await;
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let r = security
+        .put(
+            "/api/v1/users/likai/role",
+            &json!({"role": "sales", "reason": "调入销售部"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The change recorded a pending request; the clients stay where they were until a
+    // supervisor decides, so the taking accountant does not see them yet.
+    let pending: Value = sup
+        .get("/api/v1/reassignments?status=pending")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    let request = &pending[0];
+    assert_eq!(request["from"], "likai");
+    assert_eq!(request["clients"], 3);
+    assert_eq!(request["requested_by"], "anquan");
+    assert!(request["reason"].as_str().unwrap().contains("调入销售部"));
+    let id = request["id"].as_str().unwrap().to_owned();
+    for c in &ids {
+        assert_eq!(
+            taking.get(&format!("/api/v1/clients/{c}")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    // Nobody but a supervisor decides; bad decisions change nothing.
+    let decide = |to: Value, reason: &str| json!({"to": to, "reason": reason});
+    for who in [&security, &taking] {
+        let r = who
+            .post(
+                &format!("/api/v1/reassignments/{id}"),
+                &decide(json!("jieshou"), "接手"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    for (to, needle) in [
+        (json!("likai"), "user who was moved"),
+        (json!("anquan"), "not an accountant"),
+        (json!("nobody"), "no active user"),
+    ] {
+        let r = sup
+            .post(&format!("/api/v1/reassignments/{id}"), &decide(to, "接手"))
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}"
+        );
+    }
+    // The supervisor approves in the web UI: every client moves, with the approver on record.
+    let page = sup.get("/reassignments").await.text().await.unwrap();
+    assert!(page.contains("likai"), "{page}");
+    let r = sup
+        .client
+        .post(sup.url(&format!("/reassignments/{id}")))
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("to", "jieshou"),
+            ("reason", "李凯调岗，客户由接手会计负责"),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    for c in &ids {
+        assert_eq!(
+            taking.get(&format!("/api/v1/clients/{c}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    let decided: Value = sup.get("/api/v1/reassignments").await.json().await.unwrap();
+    assert_eq!(decided[0]["status"], "approved");
+    assert_eq!(decided[0]["approved_by"], "zhuguan");
+    assert_eq!(decided[0]["to"], "jieshou");
+    assert_eq!(decided[0]["moved"], 3);
+    // Decided once: a second decision is refused.
+    let r = sup
+        .post(
+            &format!("/api/v1/reassignments/{id}"),
+            &decide(json!(null), "再议"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // The permission history of the moved user: who, when, why, approved by.
+    let history: Value = security
+        .get("/api/v1/users/likai/history")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["user_created", "role_changed", "clients_reassigned"],
+        "{history}"
+    );
+    assert_eq!(history[1]["by"], "anquan");
+    assert_eq!(history[2]["approved_by"], "zhuguan");
+    assert!(
+        history[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("to jieshou"),
+        "{history}"
+    );
+    let page = security
+        .get("/users/likai/history")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("clients_reassigned") && page.contains("zhuguan"),
+        "{page}"
+    );
+    assert_eq!(
+        sup.get("/api/v1/users/likai/history").await.status(),
+        StatusCode::FORBIDDEN
     );
 }

@@ -41,7 +41,10 @@ pub use records::{
     IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
     RecordWrite,
 };
-pub use roles::{CustomRoleRow, RoleStore};
+pub use roles::{
+    CustomRoleRow, ReassignmentDecision, ReassignmentRequest, ReassignmentRow, ReassignmentStatus,
+    RoleStore,
+};
 pub use rows::{
     ClientChange, ClientRecord, ClientRow, FactorUse, MfaConfirm, MfaRow, NewUser, PasswordHash,
     SessionLimit, SessionRow, SessionUpgrade, UserRow,

@@ -822,6 +822,44 @@ CREATE INDEX users_custom_role ON users(custom_role);
 CREATE INDEX clients_team ON clients(team, assigned_accountant);
 "#,
     },
+    Migration {
+        version: 16,
+        name: "requests to reassign a moved user's clients, decided by a supervisor",
+        sqlite: r#"
+CREATE TABLE client_reassignments (
+    id TEXT PRIMARY KEY,
+    from_user TEXT NOT NULL REFERENCES users(id),
+    clients INTEGER NOT NULL,
+    requested_by TEXT,
+    requested_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    to_user TEXT REFERENCES users(id),
+    moved INTEGER,
+    decided_by TEXT,
+    decided_at INTEGER,
+    decision_reason TEXT
+);
+CREATE INDEX client_reassignments_status ON client_reassignments(status, requested_at);
+"#,
+        postgres: r#"
+CREATE TABLE client_reassignments (
+    id TEXT PRIMARY KEY,
+    from_user TEXT NOT NULL REFERENCES users(id),
+    clients BIGINT NOT NULL,
+    requested_by TEXT,
+    requested_at BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    to_user TEXT REFERENCES users(id),
+    moved BIGINT,
+    decided_by TEXT,
+    decided_at BIGINT,
+    decision_reason TEXT
+);
+CREATE INDEX client_reassignments_status ON client_reassignments(status, requested_at);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

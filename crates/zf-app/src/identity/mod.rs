@@ -24,6 +24,7 @@ pub use mfa::{MfaActivated, MfaStatus, TotpEnrolment};
 pub use otp::{CodeFactorView, CodeSent, OtpConfig, SecondFactorMethod};
 pub use password_policy::{check_password, PasswordPolicy, PasswordPolicyError, PasswordProfile};
 pub use recovery::RECOVERY_CODES;
+pub(crate) use roles::reason;
 pub use roles::EffectivePermissions;
 pub use session::LoginPolicy;
 pub use session::{LoginOutcome, SessionContext, SessionToken};

@@ -99,12 +99,20 @@ impl App {
         why: &str,
         by: Actor,
     ) -> Result<(), AppError> {
-        let event = AuditEvent::new(now_ms(), by, AuditAction::RoleChanged, Outcome::Success)
+        let now = now_ms();
+        let reassignment = zf_store::ReassignmentRequest {
+            id: uuid::Uuid::now_v7().to_string(),
+            requested_by: Some(by.name.clone()),
+            at_ms: now,
+            reason: format!("{from} -> {to}: {why}"),
+        };
+        let event = AuditEvent::new(now, by, AuditAction::RoleChanged, Outcome::Success)
             .on("user", username.as_str())
             .detail(format!("{from} -> {to}: {why}"));
         self.store
-            .user_set_role(username, from, to, event)
+            .user_set_role(username, from, to, event, reassignment)
             .await
+            .map(|_| ())
             .map_err(|e| match e {
                 zf_store::StoreError::NotFound => AppError::Conflict(
                     "the user's role changed meanwhile; reload and try again".into(),

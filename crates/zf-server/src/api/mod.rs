@@ -8,6 +8,7 @@ pub mod clients;
 pub mod crm;
 pub mod mfa;
 pub mod openapi;
+pub mod reassignments;
 pub mod reviews;
 pub mod roles;
 pub mod session;

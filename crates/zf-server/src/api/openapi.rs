@@ -2,8 +2,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, audit, backups, clients, crm, mfa, reviews, roles, session, sessions, tokens, users,
-    webauthn,
+    alerts, audit, backups, clients, crm, mfa, reassignments, reviews, roles, session, sessions,
+    tokens, users, webauthn,
 };
 
 #[derive(OpenApi)]
@@ -33,7 +33,8 @@ use super::{
         crm::payment_list, crm::payment_create, crm::client_fees, crm::arrears,
         crm::lead_list, crm::lead_create, crm::lead_update, crm::lead_convert,
         audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::change_team, users::permissions,
-        roles::list, roles::read, roles::save, roles::delete, reviews::start, reviews::read, reviews::answer,
+        roles::list, roles::read, roles::save, roles::delete,
+        reassignments::list, reassignments::decide, reassignments::history, reviews::start, reviews::read, reviews::answer,
         backups::overview, backups::run, backups::restore_test,
     ),
     components(schemas(crate::error::Challenge, crate::error::SecurityKeyEndpoints)),

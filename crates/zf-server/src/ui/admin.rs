@@ -51,7 +51,7 @@ fn users_page(
                 tbody {
                     @for u in rows {
                         tr {
-                            td { (u.username) }
+                            td { (u.username) br; a.note href={ "/users/" (u.username) "/history" } { (lang.t(Msg::PermissionHistory)) } }
                             td { (u.role_label) br; span.note { (u.permissions.join(", ")) } }
                             td {
                                 @if Role::parse(&u.base_role).is_ok_and(|r| !r.is_administrator()) {

@@ -17,6 +17,7 @@ pub mod leads;
 pub mod mfa;
 pub mod pages;
 mod qr;
+pub mod reassignments;
 pub mod roles;
 pub mod session;
 pub mod sessions;

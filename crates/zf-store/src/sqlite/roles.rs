@@ -7,8 +7,12 @@ use zf_domain::Username;
 use zf_policy::{CustomRole, HeldRole, RoleName};
 
 use super::{insert_event, map_unique, SqliteStore};
+use crate::roles::{ReassignmentColumns, REASSIGNMENT_COLUMNS, REASSIGNMENT_FROM};
 use crate::rows::decode;
-use crate::{CustomRoleRow, Result, RoleStore, StoreError};
+use crate::{
+    CustomRoleRow, ReassignmentDecision, ReassignmentRequest, ReassignmentRow, ReassignmentStatus,
+    Result, RoleStore, StoreError,
+};
 
 #[async_trait]
 impl RoleStore for SqliteStore {
@@ -116,7 +120,8 @@ impl RoleStore for SqliteStore {
         from: &HeldRole,
         to: &HeldRole,
         event: AuditEvent,
-    ) -> Result<()> {
+        reassignment: ReassignmentRequest,
+    ) -> Result<Option<i64>> {
         let username = username.as_str().to_owned();
         let (from_base, from_custom) = columns(from);
         let (to_base, to_custom) = columns(to);
@@ -133,7 +138,102 @@ impl RoleStore for SqliteStore {
                 "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
                 [&username],
             )?;
-            insert_event(tx, chain, &event)
+            insert_event(tx, chain, &event)?;
+            let clients: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM clients
+                 WHERE assigned_accountant = (SELECT id FROM users WHERE username = ?1)",
+                [&username],
+                |r| r.get(0),
+            )?;
+            if clients == 0 {
+                return Ok(None);
+            }
+            // One open request per user: a second move before the first is decided leaves it.
+            tx.execute(
+                "INSERT INTO client_reassignments
+                    (id, from_user, clients, requested_by, requested_at, reason, status)
+                 SELECT ?1, u.id, ?2, ?3, ?4, ?5, 'pending' FROM users u
+                 WHERE u.username = ?6 AND NOT EXISTS (SELECT 1 FROM client_reassignments r
+                    WHERE r.from_user = u.id AND r.status = 'pending')",
+                params![
+                    reassignment.id,
+                    clients,
+                    reassignment.requested_by,
+                    reassignment.at_ms,
+                    reassignment.reason,
+                    username
+                ],
+            )?;
+            Ok(Some(clients))
+        })
+        .await
+    }
+
+    async fn reassignments(
+        &self,
+        status: Option<ReassignmentStatus>,
+    ) -> Result<Vec<ReassignmentRow>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {REASSIGNMENT_COLUMNS} FROM {REASSIGNMENT_FROM}
+                 WHERE ?1 IS NULL OR r.status = ?1 ORDER BY r.requested_at DESC, r.id"
+            ))?;
+            let rows =
+                stmt.query_map([status.map(ReassignmentStatus::as_str)], reassignment_from)?;
+            rows.map(|r| r?.into_row()).collect()
+        })
+        .await
+    }
+
+    async fn reassignment_decide(
+        &self,
+        id: &str,
+        decision: ReassignmentDecision,
+        event: AuditEvent,
+    ) -> Result<ReassignmentRow> {
+        let id = id.to_owned();
+        self.write(move |tx, chain| {
+            let from_user: Option<String> = tx
+                .query_row(
+                    "SELECT from_user FROM client_reassignments WHERE id = ?1 AND status = 'pending'",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(from_user) = from_user else {
+                return Err(StoreError::NotFound);
+            };
+            let to_user = decision.to_user.map(|u| u.to_string());
+            let moved = match &to_user {
+                Some(to) => Some(tx.execute(
+                    "UPDATE clients SET assigned_accountant = ?1, updated_at = ?2,
+                        version = version + 1
+                     WHERE assigned_accountant = ?3",
+                    params![to, decision.at_ms, from_user],
+                )? as i64),
+                None => None,
+            };
+            tx.execute(
+                "UPDATE client_reassignments SET status = ?2, to_user = ?3, moved = ?4,
+                    decided_by = ?5, decided_at = ?6, decision_reason = ?7
+                 WHERE id = ?1",
+                params![
+                    id,
+                    if to_user.is_some() { "approved" } else { "rejected" },
+                    to_user,
+                    moved,
+                    decision.decided_by,
+                    decision.at_ms,
+                    decision.reason
+                ],
+            )?;
+            insert_event(tx, chain, &event)?;
+            tx.query_row(
+                &format!("SELECT {REASSIGNMENT_COLUMNS} FROM {REASSIGNMENT_FROM} WHERE r.id = ?1"),
+                [&id],
+                reassignment_from,
+            )?
+            .into_row()
         })
         .await
     }
@@ -172,4 +272,22 @@ pub(crate) fn columns(held: &HeldRole) -> (&'static str, Option<String>) {
         held.base().as_str(),
         held.custom_name().map(|n| n.as_str().to_owned()),
     )
+}
+
+fn reassignment_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReassignmentColumns> {
+    Ok(ReassignmentColumns {
+        id: r.get(0)?,
+        from_user: r.get(1)?,
+        from_username: r.get(2)?,
+        clients: r.get(3)?,
+        requested_by: r.get(4)?,
+        requested_at_ms: r.get(5)?,
+        reason: r.get(6)?,
+        status: r.get(7)?,
+        to_username: r.get(8)?,
+        moved: r.get(9)?,
+        decided_by: r.get(10)?,
+        decided_at_ms: r.get(11)?,
+        decision_reason: r.get(12)?,
+    })
 }
