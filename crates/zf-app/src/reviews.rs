@@ -1,6 +1,7 @@
 //! Periodic access reviews (default quarterly): every account's effective access is listed for
-//! the security administrator, who certifies or revokes each line; a revoked line disables the
-//! account at once, and lines left unanswered past the due date raise an alert.
+//! the security administrator — and each team's members for their supervisor — who certify or
+//! revoke each line; a revoked line disables the account at once, and lines left unanswered
+//! past the due date raise an alert.
 
 use serde::Serialize;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
@@ -154,6 +155,80 @@ impl App {
                 ),
                 other => other.into(),
             })
+    }
+
+    /// The team a supervisor reviews: theirs. A supervisor without a team has no team lines;
+    /// the security administrator answers those.
+    fn reviewing_team(grant: &Grant) -> Result<String, AppError> {
+        grant
+            .principal()
+            .and_then(|p| p.team.clone())
+            .ok_or_else(|| {
+                AppError::Invalid(
+                    "you lead no team: the security administrator answers this review".into(),
+                )
+            })
+    }
+
+    /// The newest campaign, if any: what a supervisor's review screen shows.
+    pub async fn review_latest(&self) -> Result<Option<String>, AppError> {
+        Ok(self
+            .store
+            .review_campaigns()
+            .await?
+            .into_iter()
+            .max_by_key(|c| c.created_at_ms)
+            .map(|c| c.id))
+    }
+
+    /// A supervisor's part of a campaign: the lines of the members of their team (not their
+    /// own), as the team stands now.
+    pub async fn review_team_view(&self, grant: &Grant, id: &str) -> Result<ReviewView, AppError> {
+        let team = Self::reviewing_team(grant)?;
+        let me = grant.principal().map(|p| p.username.as_str().to_owned());
+        let mut view = self.review_view(id).await?;
+        // Disabled accounts count too: a line revoked a moment ago still shows its answer.
+        let mut members = std::collections::BTreeSet::new();
+        for line in &view.lines {
+            let Ok(name) = Username::parse(&line.username) else {
+                continue;
+            };
+            let in_team = self
+                .store
+                .user_by_username(&name)
+                .await?
+                .is_some_and(|u| u.team.as_deref() == Some(team.as_str()));
+            if in_team && Some(&line.username) != me.as_ref() {
+                members.insert(line.username.clone());
+            }
+        }
+        view.lines.retain(|l| members.contains(&l.username));
+        view.overdue.retain(|u| members.contains(u));
+        Ok(view)
+    }
+
+    /// A supervisor answers a line of a member of their team; anyone else's is not theirs to
+    /// answer.
+    pub async fn review_team_decide(
+        &self,
+        grant: &Grant,
+        campaign_id: &str,
+        username: &Username,
+        decision: ReviewDecision,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
+        let team = Self::reviewing_team(grant)?;
+        let member = self
+            .store
+            .user_by_username(username)
+            .await?
+            .is_some_and(|u| u.team.as_deref() == Some(team.as_str()));
+        if !member {
+            return Err(AppError::NotFound);
+        }
+        self.review_decide(grant, campaign_id, username, decision, reason, meta)
+            .await
     }
 
     /// Starts a campaign when the latest is older than `every_days` (or there is none).

@@ -497,6 +497,7 @@ mod tests {
                 Operation::CustomRoleSave,
                 Operation::CustomRoleDelete,
                 Operation::ReassignmentDecide,
+                Operation::TeamReviewAnswer,
                 Operation::ReviewManage,
                 Operation::ClientReveal,
                 Operation::RecoveryCodesRegenerate,

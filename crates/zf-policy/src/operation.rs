@@ -33,6 +33,10 @@ pub enum Operation {
     CustomRoleSave,
     /// Delete a custom role nobody holds.
     CustomRoleDelete,
+    /// A supervisor's part of an access review: the lines of their team's members.
+    TeamReviewRead,
+    /// A supervisor certifies or revokes a line of their team's member.
+    TeamReviewAnswer,
     /// See the requests to reassign a moved user's clients.
     ReassignmentList,
     /// Approve (to a named accountant) or reject moving a moved user's clients.
@@ -157,7 +161,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 83] = [
+    pub const ALL: [Operation; 85] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -177,6 +181,8 @@ impl Operation {
         Operation::CustomRoleList,
         Operation::CustomRoleSave,
         Operation::CustomRoleDelete,
+        Operation::TeamReviewRead,
+        Operation::TeamReviewAnswer,
         Operation::ReassignmentList,
         Operation::ReassignmentDecide,
         Operation::EffectivePermissions,
@@ -314,6 +320,9 @@ impl Operation {
             Operation::ReassignmentList | Operation::ReassignmentDecide => {
                 on(Resource::ClientAssignment, Action::Approve)
             }
+            Operation::TeamReviewRead | Operation::TeamReviewAnswer => {
+                on(Resource::RoleAssignment, Action::Approve)
+            }
             Operation::ContactList => on(Resource::Contact, Action::Read),
             Operation::ContactSearch => on(Resource::Contact, Action::Read),
             Operation::ContactCreate => on(Resource::Contact, Action::Create),
@@ -382,6 +391,7 @@ impl Operation {
             | Operation::CustomRoleSave
             | Operation::CustomRoleDelete
             | Operation::ReassignmentDecide
+            | Operation::TeamReviewAnswer
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -407,6 +417,7 @@ impl Operation {
             | Operation::EffectivePermissions
             | Operation::CustomRoleList
             | Operation::ReassignmentList
+            | Operation::TeamReviewRead
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
             | Operation::StepUp
@@ -503,6 +514,8 @@ impl Operation {
             Operation::CustomRoleSave => "custom_role_save",
             Operation::CustomRoleDelete => "custom_role_delete",
             Operation::ReassignmentList => "reassignment_list",
+            Operation::TeamReviewRead => "team_review_read",
+            Operation::TeamReviewAnswer => "team_review_answer",
             Operation::ReassignmentDecide => "reassignment_decide",
             Operation::EffectivePermissions => "effective_permissions",
             Operation::ReviewManage => "review_manage",
