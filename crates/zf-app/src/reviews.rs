@@ -6,7 +6,7 @@
 use serde::Serialize;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_domain::Username;
-use zf_policy::Grant;
+use zf_policy::{Grant, Operation};
 use zf_store::{ReviewCampaign, ReviewLine};
 
 use crate::{actor, now_ms, App, AppError, RequestMeta};
@@ -103,7 +103,8 @@ impl App {
         })
     }
 
-    /// Answers one line. Nobody reviews their own access.
+    /// Answers one line. Nobody reviews their own access; a supervisor answering through their
+    /// team's part of the review answers only their team's members.
     pub async fn review_decide(
         &self,
         grant: &Grant,
@@ -118,6 +119,9 @@ impl App {
             return Err(AppError::Invalid(
                 "give a reason, at most 200 characters".into(),
             ));
+        }
+        if grant.operation() == Operation::TeamReviewAnswer {
+            self.check_team_member(grant, username).await?;
         }
         let by = actor(grant, meta);
         if by.name == username.as_str() {
@@ -207,28 +211,20 @@ impl App {
         Ok(view)
     }
 
-    /// A supervisor answers a line of a member of their team; anyone else's is not theirs to
-    /// answer.
-    pub async fn review_team_decide(
-        &self,
-        grant: &Grant,
-        campaign_id: &str,
-        username: &Username,
-        decision: ReviewDecision,
-        reason: &str,
-        meta: &RequestMeta,
-    ) -> Result<(), AppError> {
+    /// Whether `username` is in the team of the supervisor answering through their team's
+    /// part of a review; anyone else's line is not theirs to answer (404).
+    async fn check_team_member(&self, grant: &Grant, username: &Username) -> Result<(), AppError> {
         let team = Self::reviewing_team(grant)?;
         let member = self
             .store
             .user_by_username(username)
             .await?
             .is_some_and(|u| u.team.as_deref() == Some(team.as_str()));
-        if !member {
-            return Err(AppError::NotFound);
+        if member {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
         }
-        self.review_decide(grant, campaign_id, username, decision, reason, meta)
-            .await
     }
 
     /// Starts a campaign when the latest is older than `every_days` (or there is none).

@@ -306,7 +306,7 @@ fn table() -> Table {
     .add(Get,    "/reviews/{id}",             ReviewRead,        ui::admin::review)
     .add(Post,   "/reviews/{id}/lines/{username}", ReviewManage, ui::admin::answer)
     .add(Get,    "/team-review",              TeamReviewRead,    ui::admin::team_review)
-    .add(Post,   "/team-review/{id}/{username}", TeamReviewAnswer, ui::admin::team_answer)
+    .add(Post,   "/team-review/{id}/{username}", TeamReviewAnswer, ui::admin::answer)
     .add(Get,    "/backups",                  BackupList,        ui::backups::page)
     .add(Post,   "/backups/run",              BackupNow,         ui::backups::run)
     .add(Post,   "/backups/restore-tests",    RestoreTestRun,    ui::backups::restore_test)

@@ -88,27 +88,16 @@ pub async fn team(
 }
 
 /// A supervisor certifies or revokes the access of a member of their team; revoking disables
-/// the account at once. Anyone outside their team answers 404.
+/// the account at once. Anyone outside their team answers 404. (The same handler as
+/// [`answer`]; the route's operation says whose lines may be answered.)
 #[utoipa::path(post, path = "/api/v1/reviews/{id}/team/{username}", tag = "reviews", request_body = Answer,
     params(("id" = String, Path), ("username" = String, Path)),
     responses((status = 204), (status = 404), (status = 409, description = "Answered already"), (status = 422)))]
 pub async fn team_answer(
-    State(state): State<AppState>,
+    state: State<AppState>,
     auth: Authorized,
-    Path((id, username)): Path<(String, String)>,
-    JsonBody(body): JsonBody<Answer>,
+    path: Path<(String, String)>,
+    body: JsonBody<Answer>,
 ) -> Result<StatusCode, ApiError> {
-    let username = Username::parse(&username).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state
-        .app
-        .review_team_decide(
-            &auth.grant,
-            &id,
-            &username,
-            body.decision,
-            &body.reason,
-            &auth.meta,
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    answer(state, auth, path, body).await
 }

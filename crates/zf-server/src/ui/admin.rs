@@ -384,38 +384,6 @@ pub async fn team_review(
     Ok(layout::page(lang, &auth, lang.t(Msg::Reviews), body))
 }
 
-pub async fn team_answer(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    auth: Authorized,
-    Path((id, username)): Path<(String, String)>,
-    Form(form): Form<AnswerForm>,
-) -> Response {
-    if !csrf_ok(&auth, &form.csrf) {
-        return csrf_refused(Lang::from_headers(&headers));
-    }
-    let result = match Username::parse(&username) {
-        Ok(u) => {
-            state
-                .app
-                .review_team_decide(
-                    &auth.grant,
-                    &id,
-                    &u,
-                    form.decision,
-                    &form.reason,
-                    &auth.meta,
-                )
-                .await
-        }
-        Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
-    };
-    match result {
-        Ok(()) => Redirect::to("/team-review").into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct AnswerForm {
     csrf: String,
@@ -449,8 +417,13 @@ pub async fn answer(
         }
         Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
     };
+    let back = if auth.grant.operation() == zf_policy::Operation::TeamReviewAnswer {
+        "/team-review".to_owned()
+    } else {
+        format!("/reviews/{id}")
+    };
     match result {
-        Ok(()) => Redirect::to(&format!("/reviews/{id}")).into_response(),
+        Ok(()) => Redirect::to(&back).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
