@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use zf_crypto::{
     Aad, AuditChainKey, AuditSigningKey, BackupKey, BlindIndex, BlindIndexKey, Dek, Kek,
@@ -17,9 +18,11 @@ const ID_NUMBER_DOMAIN: &str = "clients.legal_rep_id_number";
 const RECOVERY_CODE_DOMAIN: &str = "mfa_recovery_codes.code";
 const OTP_CODE_DOMAIN: &str = "otp_codes.code";
 
-/// The keys a running node holds: the current KEK and the system keys it has unwrapped.
+/// The keys a running node holds: the keyring of KEK versions and the system keys it has
+/// unwrapped.
 pub struct Keys {
-    kek: Kek,
+    master: MasterKey,
+    keyring: RwLock<Keyring>,
     blind_index: BlindIndexKey,
     audit_chain: Arc<AuditChainKey>,
     audit_signing: AuditSigningKey,
@@ -30,8 +33,48 @@ pub struct Keys {
     backup: Arc<BackupKey>,
 }
 
+/// Which KEK versions this node wraps and unwraps with, as the store's keyring says. KEKs are
+/// derived from the master key per version and kept once derived.
+struct Keyring {
+    current: KeyVersion,
+    retired: BTreeSet<KeyVersion>,
+    keks: HashMap<KeyVersion, Arc<Kek>>,
+}
+
+impl Keyring {
+    fn from_rows(rows: &[zf_store::KekVersionRow]) -> Result<Self, AppError> {
+        let current = rows
+            .iter()
+            .filter(|r| r.state == zf_store::KekState::Active)
+            .map(|r| r.version)
+            .max()
+            .ok_or_else(|| AppError::Internal("the keyring has no active KEK version".into()))?;
+        Ok(Keyring {
+            current,
+            retired: rows
+                .iter()
+                .filter(|r| r.state == zf_store::KekState::Retired)
+                .map(|r| r.version)
+                .collect(),
+            keks: HashMap::new(),
+        })
+    }
+}
+
 const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \
      the master key file does not belong to this database";
+
+/// What kind of key each system key is, as a rotation must say when it rewraps one.
+pub(crate) fn system_key_kind(name: &str) -> Option<zf_crypto::KeyKind> {
+    use zf_crypto::KeyKind;
+    match name {
+        BLIND_INDEX_KEY => Some(KeyKind::BlindIndex),
+        AUDIT_CHAIN_KEY => Some(KeyKind::AuditChain),
+        AUDIT_SIGNING_KEY => Some(KeyKind::AuditSigning),
+        MFA_KEY => Some(KeyKind::Dek),
+        _ => None,
+    }
+}
 
 fn context(name: &str) -> String {
     format!("system:{name}")
@@ -41,8 +84,10 @@ impl Keys {
     /// Unwraps the system keys, creating them on the first start of a deployment. Nodes that
     /// start together agree on one key because the store keeps whichever was written first.
     pub async fn load(store: &dyn Store, master: &MasterKey) -> Result<Self, AppError> {
-        let kek = master.kek(KeyVersion(1));
         let now = now_ms();
+        store.kek_versions_init(now).await?;
+        let keyring = Keyring::from_rows(&store.kek_versions().await?)?;
+        let kek = master.kek(keyring.current);
         let foreign = |_| AppError::Internal(FOREIGN_MASTER_KEY.into());
 
         let ctx = context(BLIND_INDEX_KEY);
@@ -50,7 +95,8 @@ impl Keys {
         let stored = store
             .system_key_get_or_insert(BLIND_INDEX_KEY, candidate, now)
             .await?;
-        let blind_index = kek
+        let blind_index = master
+            .kek(stored.kek_version())
             .unwrap_blind_index_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
@@ -59,7 +105,8 @@ impl Keys {
         let stored = store
             .system_key_get_or_insert(AUDIT_CHAIN_KEY, candidate, now)
             .await?;
-        let audit_chain = kek
+        let audit_chain = master
+            .kek(stored.kek_version())
             .unwrap_audit_chain_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
@@ -68,7 +115,8 @@ impl Keys {
         let stored = store
             .system_key_get_or_insert(AUDIT_SIGNING_KEY, candidate, now)
             .await?;
-        let audit_signing = kek
+        let audit_signing = master
+            .kek(stored.kek_version())
             .unwrap_audit_signing_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
@@ -77,10 +125,14 @@ impl Keys {
         let stored = store
             .system_key_get_or_insert(MFA_KEY, candidate, now)
             .await?;
-        let mfa = kek.unwrap_key(&stored, ctx.as_bytes()).map_err(foreign)?;
+        let mfa = master
+            .kek(stored.kek_version())
+            .unwrap_key(&stored, ctx.as_bytes())
+            .map_err(foreign)?;
 
         let keys = Keys {
-            kek,
+            master: master.duplicate(),
+            keyring: RwLock::new(keyring),
             blind_index,
             audit_chain: Arc::new(audit_chain),
             audit_signing,
@@ -89,6 +141,57 @@ impl Keys {
         };
         store.install_audit_chain_key(keys.audit_chain.clone());
         Ok(keys)
+    }
+
+    /// The KEK of `version`, unless the keyring has retired it: a retired version unwraps
+    /// nothing, so a key still wrapped under it is an error rather than quietly readable.
+    pub(crate) fn kek(&self, version: KeyVersion) -> Result<Arc<Kek>, AppError> {
+        let ring = self.keyring.read().unwrap_or_else(PoisonError::into_inner);
+        if ring.retired.contains(&version) {
+            return Err(AppError::Internal(format!(
+                "a key is wrapped under the retired KEK version {}",
+                version.0
+            )));
+        }
+        if let Some(kek) = ring.keks.get(&version) {
+            return Ok(kek.clone());
+        }
+        drop(ring);
+        let kek = Arc::new(self.master.kek(version));
+        self.keyring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keks
+            .insert(version, kek.clone());
+        Ok(kek)
+    }
+
+    /// The version new keys are wrapped under.
+    pub fn current_kek_version(&self) -> KeyVersion {
+        self.keyring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
+    }
+
+    fn current_kek(&self) -> Arc<Kek> {
+        let current = self.current_kek_version();
+        // The current version is active by construction, so it is never refused.
+        self.kek(current)
+            .unwrap_or_else(|_| Arc::new(self.master.kek(current)))
+    }
+
+    /// Reads the keyring again: another node, or the command line, may have rotated or
+    /// retired a version.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<(), AppError> {
+        let fresh = Keyring::from_rows(&store.kek_versions().await?)?;
+        let mut ring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
+        ring.current = fresh.current;
+        for version in &fresh.retired {
+            ring.keks.remove(version);
+        }
+        ring.retired = fresh.retired;
+        Ok(())
     }
 
     pub fn audit_chain(&self) -> &AuditChainKey {
@@ -115,13 +218,15 @@ impl Keys {
     /// A fresh data key for a new client, and its wrapped form for the store.
     pub fn new_client_key(&self, id: ClientId) -> (Dek, WrappedKey) {
         let dek = Dek::generate();
-        let wrapped = self.kek.wrap(&dek, Self::client_context(id).as_bytes());
+        let wrapped = self
+            .current_kek()
+            .wrap(&dek, Self::client_context(id).as_bytes());
         (dek, wrapped)
     }
 
     pub fn client_key(&self, id: ClientId, wrapped: &WrappedKey) -> Result<Dek, AppError> {
         Ok(self
-            .kek
+            .kek(wrapped.kek_version())?
             .unwrap_key(wrapped, Self::client_context(id).as_bytes())?)
     }
 
@@ -138,13 +243,15 @@ impl Keys {
     /// A fresh data key for a lead, which has its own key until it becomes a client.
     pub fn new_lead_key(&self, id: zf_domain::LeadId) -> (Dek, WrappedKey) {
         let dek = Dek::generate();
-        let wrapped = self.kek.wrap(&dek, format!("lead:{id}").as_bytes());
+        let wrapped = self
+            .current_kek()
+            .wrap(&dek, format!("lead:{id}").as_bytes());
         (dek, wrapped)
     }
 
     pub fn lead_key(&self, id: zf_domain::LeadId, wrapped: &WrappedKey) -> Result<Dek, AppError> {
         Ok(self
-            .kek
+            .kek(wrapped.kek_version())?
             .unwrap_key(wrapped, format!("lead:{id}").as_bytes())?)
     }
 

@@ -10,6 +10,7 @@ pub mod crm;
 pub mod erasure;
 mod error;
 pub mod identity;
+pub mod keyring;
 mod keys;
 pub mod monitor;
 pub mod reassignments;

@@ -65,6 +65,13 @@ pub enum AuditAction {
     ClientsReassigned,
     /// A supervisor rejected a request to move a moved user's clients.
     ReassignmentRejected,
+    /// A new KEK version became the one new keys are wrapped under.
+    KekRotated,
+    /// A batch of wrapped keys was rewrapped under the current KEK; the detail says how many,
+    /// from which table and versions.
+    KeysRewrapped,
+    /// A KEK version that nothing refers to any more was retired; it unwraps nothing.
+    KekRetired,
     /// An access review campaign started.
     ReviewStarted,
     /// A reviewer certified or revoked one user's access.
@@ -188,6 +195,9 @@ impl AuditAction {
             AuditAction::TeamChanged => "team_changed",
             AuditAction::ClientsReassigned => "clients_reassigned",
             AuditAction::ReassignmentRejected => "reassignment_rejected",
+            AuditAction::KekRotated => "kek_rotated",
+            AuditAction::KeysRewrapped => "keys_rewrapped",
+            AuditAction::KekRetired => "kek_retired",
             AuditAction::ReviewStarted => "review_started",
             AuditAction::ReviewDecided => "review_decided",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",

@@ -38,8 +38,8 @@ enum KekMaterial {
 
 /// What kind of key a wrapped key is, authenticated with it so a wrapped blind-index key cannot be unwrapped as a DEK
 /// (or the reverse) even if a caller reuses a context string.
-#[derive(Clone, Copy)]
-enum KeyKind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
     Dek,
     BlindIndex,
     AuditChain,
@@ -203,6 +203,19 @@ impl Kek {
 
     /// The suite is read from the wrapped key's header, so a KEK unwraps what any KEK of its version wrapped, whichever
     /// suite was configured then: switching a deployment's suite does not strand the keys wrapped before.
+    /// Unwraps `wrapped` (a key of `kind` for `context`) with this KEK and wraps it again under `to`, for a KEK
+    /// rotation: the key itself never leaves this crate, and a key that does not open here is an error, not rewrapped.
+    pub fn rewrap(
+        &self,
+        kind: KeyKind,
+        wrapped: &WrappedKey,
+        context: &[u8],
+        to: &Kek,
+    ) -> Result<WrappedKey, CryptoError> {
+        let key = self.unwrap_bytes(kind, wrapped, context)?;
+        to.wrap_bytes(kind, &key, context)
+    }
+
     fn unwrap_bytes(
         &self,
         kind: KeyKind,

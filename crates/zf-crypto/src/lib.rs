@@ -45,7 +45,7 @@ pub use blind_index::{BlindIndex, BlindIndexKey};
 pub use dek::Dek;
 pub use envelope::{Aad, Sealed, WrappedKey};
 pub use error::{BackupStreamError, CryptoError, KeyFileError, TokenError, UnknownCipherSuite};
-pub use kek::Kek;
+pub use kek::{Kek, KeyKind};
 pub use master_key::{KeyVersion, MasterKey};
 pub use pkcs11::{KekProtection, Pkcs11Token, TokenPin};
 pub use suite::CipherSuite;

@@ -31,6 +31,14 @@ impl MasterKey {
         }
     }
 
+    /// A second handle on the same secret, for a keyring that derives later KEK versions while
+    /// the node runs. Zeroized on drop like the original.
+    pub fn duplicate(&self) -> Self {
+        Self {
+            key: KeyBytes::from_array(*self.key.as_array()),
+        }
+    }
+
     pub(crate) fn from_secret(key: KeyBytes) -> Self {
         Self { key }
     }

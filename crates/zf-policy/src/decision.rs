@@ -497,6 +497,7 @@ mod tests {
                 Operation::CustomRoleSave,
                 Operation::CustomRoleDelete,
                 Operation::TeamReviewAnswer,
+                Operation::KeyRotate,
                 Operation::ReassignmentDecide,
                 Operation::ReviewManage,
                 Operation::ClientReveal,

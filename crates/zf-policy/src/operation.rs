@@ -37,6 +37,10 @@ pub enum Operation {
     TeamReviewRead,
     /// A supervisor certifies or revokes a line of their team's member.
     TeamReviewAnswer,
+    /// The keyring's state: KEK versions, ages, how many keys each wraps.
+    KeyStatus,
+    /// A new KEK version, every key rewrapped under it, the old versions retired.
+    KeyRotate,
     /// See the requests to reassign a moved user's clients.
     ReassignmentList,
     /// Approve (to a named accountant) or reject moving a moved user's clients.
@@ -161,7 +165,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 85] = [
+    pub const ALL: [Operation; 87] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -183,6 +187,8 @@ impl Operation {
         Operation::CustomRoleDelete,
         Operation::TeamReviewRead,
         Operation::TeamReviewAnswer,
+        Operation::KeyStatus,
+        Operation::KeyRotate,
         Operation::ReassignmentList,
         Operation::ReassignmentDecide,
         Operation::EffectivePermissions,
@@ -320,6 +326,8 @@ impl Operation {
             Operation::ReassignmentList | Operation::ReassignmentDecide => {
                 on(Resource::ClientAssignment, Action::Approve)
             }
+            Operation::KeyStatus => on(Resource::Keys, Action::Read),
+            Operation::KeyRotate => on(Resource::Keys, Action::Update),
             Operation::TeamReviewRead | Operation::TeamReviewAnswer => {
                 on(Resource::RoleAssignment, Action::Approve)
             }
@@ -375,6 +383,7 @@ impl Operation {
                             | Resource::User
                             | Resource::SecurityPolicy
                             | Resource::SystemConfig
+                            | Resource::Keys
                     )
             }
             _ => false,
@@ -392,6 +401,7 @@ impl Operation {
             | Operation::CustomRoleDelete
             | Operation::ReassignmentDecide
             | Operation::TeamReviewAnswer
+            | Operation::KeyRotate
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -417,6 +427,7 @@ impl Operation {
             | Operation::EffectivePermissions
             | Operation::CustomRoleList
             | Operation::ReassignmentList
+            | Operation::KeyStatus
             | Operation::TeamReviewRead
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
@@ -514,6 +525,8 @@ impl Operation {
             Operation::CustomRoleSave => "custom_role_save",
             Operation::CustomRoleDelete => "custom_role_delete",
             Operation::ReassignmentList => "reassignment_list",
+            Operation::KeyStatus => "key_status",
+            Operation::KeyRotate => "key_rotate",
             Operation::TeamReviewRead => "team_review_read",
             Operation::TeamReviewAnswer => "team_review_answer",
             Operation::ReassignmentDecide => "reassignment_decide",

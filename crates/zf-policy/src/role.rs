@@ -83,6 +83,8 @@ impl Role {
             p(Alert, Update),
             p(RoleAssignment, Read),
             p(RoleAssignment, Update),
+            p(Keys, Read),
+            p(Keys, Update),
         ];
         const AUDIT_ADMIN: &[Permission] = &[p(AuditLog, Read), p(AuditLog, Export)];
         const SUPERVISOR: &[Permission] = &[
@@ -262,6 +264,8 @@ pub enum Resource {
     SecurityPolicy,
     /// Backups, restore tests and recovery drills: their record, and running them.
     Backup,
+    /// The keyring: key versions, their ages, rotation.
+    Keys,
 }
 
 impl Resource {
@@ -276,6 +280,7 @@ impl Resource {
                 | Resource::SystemConfig
                 | Resource::SecurityPolicy
                 | Resource::Backup
+                | Resource::Keys
         )
     }
 }
@@ -348,6 +353,7 @@ impl Permission {
             Resource::SystemConfig => "system_config",
             Resource::SecurityPolicy => "security_policy",
             Resource::Backup => "backup",
+            Resource::Keys => "keys",
         };
         let action = match self.action {
             Action::Read => "read",

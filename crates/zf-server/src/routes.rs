@@ -156,6 +156,8 @@ fn table() -> Table {
     .add(Get,    "/api/v1/users/{username}/history", EffectivePermissions, api::reassignments::history)
     .add(Get,    "/api/v1/reassignments",     ReassignmentList,  api::reassignments::list)
     .add(Post,   "/api/v1/reassignments/{id}", ReassignmentDecide, api::reassignments::decide)
+    .add(Get,    "/api/v1/keys",              KeyStatus,         api::keys::status)
+    .add(Post,   "/api/v1/keys/rotate",       KeyRotate,         api::keys::rotate)
     .add(Get,    "/api/v1/roles",             CustomRoleList,    api::roles::list)
     .add(Get,    "/api/v1/roles/{name}",      CustomRoleList,    api::roles::read)
     .add(Put,    "/api/v1/roles/{name}",      CustomRoleSave,    api::roles::save)

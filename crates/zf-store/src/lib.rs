@@ -10,6 +10,7 @@
 pub mod backup;
 mod chain;
 mod error;
+mod keyring;
 mod migrations;
 mod otp;
 mod postgres;
@@ -32,6 +33,7 @@ pub use backup::{
 };
 pub use chain::ChainCell;
 pub use error::{StoreError, Unique};
+pub use keyring::{KekState, KekVersionRow, KeySwap, KeyTable, KeyringStore};
 pub use migrations::MIGRATIONS;
 pub use otp::{
     OtpChannel, OtpCodeRow, OtpConfirm, OtpFactorRow, OtpIssue, OtpIssued, OtpPurpose, OtpStore,
@@ -390,7 +392,7 @@ pub struct AuditHead {
 
 #[async_trait]
 pub trait Store:
-    RecordStore + WebauthnStore + OtpStore + RoleStore + Send + Sync + 'static
+    RecordStore + WebauthnStore + OtpStore + RoleStore + KeyringStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;

@@ -860,6 +860,26 @@ CREATE TABLE client_reassignments (
 CREATE INDEX client_reassignments_status ON client_reassignments(status, requested_at);
 "#,
     },
+    Migration {
+        version: 18,
+        name: "the keyring: key-encryption key versions and their state",
+        sqlite: r#"
+CREATE TABLE kek_versions (
+    version INTEGER PRIMARY KEY CHECK (version > 0),
+    state TEXT NOT NULL CHECK (state IN ('active', 'retired')),
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+);
+"#,
+        postgres: r#"
+CREATE TABLE kek_versions (
+    version BIGINT PRIMARY KEY CHECK (version > 0),
+    state TEXT NOT NULL CHECK (state IN ('active', 'retired')),
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT
+);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

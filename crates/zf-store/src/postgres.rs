@@ -15,6 +15,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::Scope;
 
 mod backup;
+mod keyring;
 mod otp;
 mod records;
 mod roles;

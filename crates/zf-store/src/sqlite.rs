@@ -16,6 +16,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::Scope;
 
 mod backup;
+mod keyring;
 mod otp;
 mod records;
 pub(crate) mod roles;

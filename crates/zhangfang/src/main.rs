@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod crm;
 mod drill;
+mod keys;
 mod serve;
 mod user;
 
@@ -56,6 +57,9 @@ enum Command {
     /// Restore a backup into the configured database (empty, or kept aside with --force).
     /// Stop every server using that database first.
     Restore(backup::RestoreArgs),
+    /// The keyring: status, and KEK rotation.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Rehearse a disaster recovery: restore the newest off-site backup on a fresh data
     /// directory, serve it, read it back, and report recovery time and data age.
     Drill(drill::DrillArgs),
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
             Command::Backup(args) => backup::backup(settings, args).await,
             Command::Restore(args) => backup::restore(settings, args).await,
             Command::Drill(args) => drill::run(settings, args).await,
+            Command::Keys(cmd) => keys::run(settings, cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -207,6 +207,11 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
         if let Err(e) = app.monitor_tick().await {
             tracing::error!(error = %e, "security monitoring failed this round");
         }
+        // A rotation run elsewhere (the command line, another node) is picked up within a
+        // tick, so new keys are wrapped under the new KEK before its rotation's last sweep.
+        if let Err(e) = app.keyring_refresh().await {
+            tracing::error!(error = %e, "cannot read the keyring");
+        }
         if dormant_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600)) {
             dormant_checked = Some(tokio::time::Instant::now());
             let rules = &app.config().monitor;
