@@ -132,12 +132,8 @@ async fn a_client_is_erased_only_when_a_second_supervisor_approves(b: Backend) {
     // A second request for the same client, by either door, is refused while one is pending.
     for who in [&asks, &approves] {
         let r = who
-            .client
-            .delete(who.url(&client))
-            .json(&json!({"reason": "重复申请删除"}))
-            .send()
-            .await
-            .unwrap();
+            .delete_with(&client, &json!({"reason": "重复申请删除"}))
+            .await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
     }
     assert_eq!(asks.get(&client).await.status(), StatusCode::OK);
@@ -325,12 +321,8 @@ async fn a_rejected_or_withdrawn_request_leaves_the_client(b: Backend) {
 
     // The old door: DELETE now asks, with the same body, and answers 202.
     let r = asks
-        .client
-        .delete(asks.url(&client))
-        .json(&json!({"reason": "误建的重复客户"}))
-        .send()
-        .await
-        .unwrap();
+        .delete_with(&client, &json!({"reason": "误建的重复客户"}))
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let request: Value = r.json().await.unwrap();
     assert_eq!(request["status"], "pending");
