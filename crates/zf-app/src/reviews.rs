@@ -1,11 +1,12 @@
 //! Periodic access reviews (default quarterly): every account's effective access is listed for
-//! the security administrator, who certifies or revokes each line; a revoked line disables the
-//! account at once, and lines left unanswered past the due date raise an alert.
+//! the security administrator — and each team's members for their supervisor — who certify or
+//! revoke each line; a revoked line disables the account at once, and lines left unanswered
+//! past the due date raise an alert.
 
 use serde::Serialize;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_domain::Username;
-use zf_policy::Grant;
+use zf_policy::{Grant, Operation};
 use zf_store::{ReviewCampaign, ReviewLine};
 
 use crate::{actor, now_ms, App, AppError, RequestMeta};
@@ -102,7 +103,8 @@ impl App {
         })
     }
 
-    /// Answers one line. Nobody reviews their own access.
+    /// Answers one line. Nobody reviews their own access; a supervisor answering through their
+    /// team's part of the review answers only their team's members.
     pub async fn review_decide(
         &self,
         grant: &Grant,
@@ -117,6 +119,9 @@ impl App {
             return Err(AppError::Invalid(
                 "give a reason, at most 200 characters".into(),
             ));
+        }
+        if grant.operation() == Operation::TeamReviewAnswer {
+            self.check_team_member(grant, username).await?;
         }
         let by = actor(grant, meta);
         if by.name == username.as_str() {
@@ -154,6 +159,72 @@ impl App {
                 ),
                 other => other.into(),
             })
+    }
+
+    /// The team a supervisor reviews: theirs. A supervisor without a team has no team lines;
+    /// the security administrator answers those.
+    fn reviewing_team(grant: &Grant) -> Result<String, AppError> {
+        grant
+            .principal()
+            .and_then(|p| p.team.clone())
+            .ok_or_else(|| {
+                AppError::Invalid(
+                    "you lead no team: the security administrator answers this review".into(),
+                )
+            })
+    }
+
+    /// The newest campaign, if any: what a supervisor's review screen shows.
+    pub async fn review_latest(&self) -> Result<Option<String>, AppError> {
+        Ok(self
+            .store
+            .review_campaigns()
+            .await?
+            .into_iter()
+            .max_by_key(|c| c.created_at_ms)
+            .map(|c| c.id))
+    }
+
+    /// A supervisor's part of a campaign: the lines of the members of their team (not their
+    /// own), as the team stands now.
+    pub async fn review_team_view(&self, grant: &Grant, id: &str) -> Result<ReviewView, AppError> {
+        let team = Self::reviewing_team(grant)?;
+        let me = grant.principal().map(|p| p.username.as_str().to_owned());
+        let mut view = self.review_view(id).await?;
+        // Disabled accounts count too: a line revoked a moment ago still shows its answer.
+        let mut members = std::collections::BTreeSet::new();
+        for line in &view.lines {
+            let Ok(name) = Username::parse(&line.username) else {
+                continue;
+            };
+            let in_team = self
+                .store
+                .user_by_username(&name)
+                .await?
+                .is_some_and(|u| u.team.as_deref() == Some(team.as_str()));
+            if in_team && Some(&line.username) != me.as_ref() {
+                members.insert(line.username.clone());
+            }
+        }
+        view.lines.retain(|l| members.contains(&l.username));
+        view.overdue.retain(|u| members.contains(u));
+        Ok(view)
+    }
+
+    /// Whether `username` is in the team of the supervisor answering through their team's
+    /// part of a review; anyone else's line is not theirs to answer (404).
+    async fn check_team_member(&self, grant: &Grant, username: &Username) -> Result<(), AppError> {
+        let team = Self::reviewing_team(grant)?;
+        let member = self
+            .store
+            .user_by_username(username)
+            .await?
+            .is_some_and(|u| u.team.as_deref() == Some(team.as_str()));
+        if member {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
     }
 
     /// Starts a campaign when the latest is older than `every_days` (or there is none).

@@ -498,6 +498,7 @@ mod tests {
                 Operation::TeamChange,
                 Operation::CustomRoleSave,
                 Operation::CustomRoleDelete,
+                Operation::TeamReviewAnswer,
                 Operation::ReassignmentDecide,
                 Operation::ReviewManage,
                 Operation::ClientReveal,

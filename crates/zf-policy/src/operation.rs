@@ -39,6 +39,10 @@ pub enum Operation {
     CustomRoleSave,
     /// Delete a custom role nobody holds.
     CustomRoleDelete,
+    /// A supervisor's part of an access review: the lines of their team's members.
+    TeamReviewRead,
+    /// A supervisor certifies or revokes a line of their team's member.
+    TeamReviewAnswer,
     /// See the requests to reassign a moved user's clients.
     ReassignmentList,
     /// Approve (to a named accountant) or reject moving a moved user's clients.
@@ -163,7 +167,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 85] = [
+    pub const ALL: [Operation; 87] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -185,6 +189,8 @@ impl Operation {
         Operation::CustomRoleList,
         Operation::CustomRoleSave,
         Operation::CustomRoleDelete,
+        Operation::TeamReviewRead,
+        Operation::TeamReviewAnswer,
         Operation::ReassignmentList,
         Operation::ReassignmentDecide,
         Operation::EffectivePermissions,
@@ -323,6 +329,9 @@ impl Operation {
             Operation::ReassignmentList | Operation::ReassignmentDecide => {
                 on(Resource::ClientAssignment, Action::Approve)
             }
+            Operation::TeamReviewRead | Operation::TeamReviewAnswer => {
+                on(Resource::RoleAssignment, Action::Approve)
+            }
             Operation::ContactList => on(Resource::Contact, Action::Read),
             Operation::ContactSearch => on(Resource::Contact, Action::Read),
             Operation::ContactCreate => on(Resource::Contact, Action::Create),
@@ -394,6 +403,7 @@ impl Operation {
             | Operation::CustomRoleSave
             | Operation::CustomRoleDelete
             | Operation::ReassignmentDecide
+            | Operation::TeamReviewAnswer
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -419,6 +429,7 @@ impl Operation {
             | Operation::EffectivePermissions
             | Operation::CustomRoleList
             | Operation::ReassignmentList
+            | Operation::TeamReviewRead
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
             | Operation::StepUp
@@ -517,6 +528,8 @@ impl Operation {
             Operation::CustomRoleSave => "custom_role_save",
             Operation::CustomRoleDelete => "custom_role_delete",
             Operation::ReassignmentList => "reassignment_list",
+            Operation::TeamReviewRead => "team_review_read",
+            Operation::TeamReviewAnswer => "team_review_answer",
             Operation::ReassignmentDecide => "reassignment_decide",
             Operation::EffectivePermissions => "effective_permissions",
             Operation::ReviewManage => "review_manage",

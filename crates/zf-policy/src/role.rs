@@ -97,6 +97,8 @@ impl Role {
             p(ClientAssignment, Update),
             // A moved user's clients go to a new accountant only with a supervisor's approval.
             p(ClientAssignment, Approve),
+            // In an access review, a supervisor certifies or revokes their team's lines.
+            p(RoleAssignment, Approve),
             p(Contact, Read),
             p(Contact, Create),
             p(Contact, Update),

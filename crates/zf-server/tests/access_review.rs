@@ -8,7 +8,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_policy::Role;
 
-on_both_stores!(an_access_review_runs_end_to_end);
+on_both_stores!(
+    an_access_review_runs_end_to_end,
+    a_supervisor_answers_the_lines_of_their_team
+);
 
 async fn sql(s: &TestServer, statement: &str) {
     match &s.database {
@@ -190,4 +193,104 @@ async fn the_security_admin_screens_move_people_and_run_reviews() {
     // Nobody else sees these screens.
     let sup = s.signed_in("zhuguan", Role::Supervisor).await;
     assert_eq!(sup.get("/users").await.status(), StatusCode::FORBIDDEN);
+}
+
+async fn a_supervisor_answers_the_lines_of_their_team(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let lead = s.signed_in("zuzhang", Role::Supervisor).await;
+    let member = s.signed_in("zuyuan", Role::Accountant).await;
+    let _other = s.signed_in("waizu", Role::Accountant).await;
+    let teamless = s.signed_in("laoban", Role::Supervisor).await;
+    for (user, team) in [("zuzhang", "一组"), ("zuyuan", "一组"), ("waizu", "二组")] {
+        let r = security
+            .put(
+                &format!("/api/v1/users/{user}/team"),
+                &json!({"team": team, "reason": "组织架构"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let r = security
+        .post("/api/v1/reviews", &json!({"due_days": 7}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let view: Value = r.json().await.unwrap();
+    let id = view["campaign"]["id"].as_str().unwrap().to_owned();
+    let line = view["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["username"] == "zuyuan")
+        .unwrap()
+        .clone();
+    assert_eq!(line["client_scope"], "assigned");
+
+    // The team lead sees only their team's members, not themselves and not the other team.
+    let team: Value = lead
+        .get(&format!("/api/v1/reviews/{id}/team"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = team["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["zuyuan"]);
+    // A supervisor without a team has no team lines; the whole review stays the security
+    // administrator's.
+    assert_eq!(
+        teamless
+            .get(&format!("/api/v1/reviews/{id}/team"))
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        lead.get(&format!("/api/v1/reviews/{id}")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let answer = |who: &'static str, decision: &'static str| {
+        let path = format!("/api/v1/reviews/{id}/team/{who}");
+        let lead = &lead;
+        async move {
+            lead.post(&path, &json!({"decision": decision, "reason": "季度复核"}))
+                .await
+                .status()
+        }
+    };
+    // Outside the team answers like a line that does not exist.
+    assert_eq!(answer("waizu", "revoke").await, StatusCode::NOT_FOUND);
+    // Nobody answers their own line.
+    assert_eq!(
+        answer("zuzhang", "certify").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // The lead revokes their member's access: it takes effect at once.
+    assert_eq!(answer("zuyuan", "revoke").await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        member.get("/api/v1/clients").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let view: Value = security
+        .get(&format!("/api/v1/reviews/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let line = view["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["username"] == "zuyuan")
+        .unwrap();
+    assert_eq!(line["decision"], "revoked");
+    assert_eq!(line["decided_by"], "zuzhang");
+    let page = lead.get("/team-review").await.text().await.unwrap();
+    assert!(page.contains("zuyuan") && !page.contains("waizu"), "{page}");
 }

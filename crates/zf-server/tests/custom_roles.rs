@@ -471,3 +471,167 @@ async fn a_supervisor_with_a_team_reaches_only_that_team(b: Backend) {
         StatusCode::OK
     );
 }
+
+/// The role editor in the web UI: the whole policy on one screen, a role composed with
+/// checkboxes, edited, refused with the reason, granted from the users screen, deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_editor_composes_edits_and_deletes_a_role() {
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let _clerk = s.signed_in("baoshui", Role::Accountant).await;
+    let page = security.get("/roles").await.text().await.unwrap();
+    for built_in in Role::ALL {
+        assert!(page.contains(built_in.label_zh()), "{built_in}");
+    }
+    assert!(page.contains(r#"value="financial_record:read""#), "{page}");
+    assert!(
+        !page.contains(r#"value="audit_log:read""#),
+        "administrators' permissions are not offered"
+    );
+    let csrf = common::csrf_of(&page);
+    let form = |extra: &[(&str, &str)], reason: &str| {
+        let mut fields: Vec<(String, String)> = vec![
+            ("csrf".into(), csrf.clone()),
+            ("name".into(), "tax-clerk".into()),
+            ("label".into(), "报税专员".into()),
+            ("base".into(), "accountant".into()),
+            ("scope".into(), "assigned".into()),
+            ("visibility.legal_rep_id_number".into(), "masked".into()),
+            ("reason".into(), reason.into()),
+        ];
+        fields.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        fields
+    };
+    let post = |path: &str, fields: Vec<(String, String)>| {
+        let request = security.client.post(security.url(path)).form(&fields);
+        async move { request.send().await.unwrap() }
+    };
+    let r = post(
+        "/roles",
+        form(
+            &[
+                ("permission", "client:read"),
+                ("permission", "financial_record:read"),
+            ],
+            "新岗位",
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = security.get("/roles").await.text().await.unwrap();
+    assert!(
+        page.contains("tax-clerk") && page.contains("financial_record:read"),
+        "{page}"
+    );
+    // The edit form comes back with the role's choices checked.
+    let edit = security.get("/roles/tax-clerk").await.text().await.unwrap();
+    assert!(
+        edit.contains(r#"value="financial_record:read" checked"#),
+        "{edit}"
+    );
+    assert!(edit.contains(r#"name="version" value="1""#), "{edit}");
+    let r = post(
+        "/roles",
+        form(
+            &[
+                ("version", "1"),
+                ("permission", "client:read"),
+                ("permission", "filing_task:read"),
+            ],
+            "收窄权限",
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let role: Value = security
+        .get("/api/v1/roles/tax-clerk")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        role["permissions"],
+        json!(["client:read", "filing_task:read"])
+    );
+    assert_eq!(role["version"], 2);
+    // A form that would break separation of duties is refused on the page, with the reason.
+    let r = post(
+        "/roles",
+        form(
+            &[("version", "2"), ("permission", "audit_log:read")],
+            "试图加审计",
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("三员分立"));
+    // Granted from the users screen, where the custom role is offered beside the built-in ones.
+    let users = security.get("/users").await.text().await.unwrap();
+    assert!(users.contains(r#"<option value="tax-clerk""#), "{users}");
+    let r = security
+        .client
+        .post(security.url("/users/baoshui/role"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("role", "tax-clerk"),
+            ("reason", "调岗"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let r = security
+        .client
+        .post(security.url("/users/baoshui/team"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("team", "一组"),
+            ("reason", "分组"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let eff: Value = security
+        .get("/api/v1/users/baoshui/permissions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (eff["role"].as_str(), eff["team"].as_str()),
+        (Some("tax-clerk"), Some("一组"))
+    );
+    // Deleting a held role is refused on the page; released, it goes.
+    let r = post(
+        "/roles/tax-clerk/delete",
+        vec![
+            ("csrf".into(), csrf.clone()),
+            ("reason".into(), "撤岗".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = security
+        .put(
+            "/api/v1/users/baoshui/role",
+            &json!({"role": "accountant", "reason": "回岗"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = post(
+        "/roles/tax-clerk/delete",
+        vec![
+            ("csrf".into(), csrf.clone()),
+            ("reason".into(), "撤岗".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = security.get("/roles").await.text().await.unwrap();
+    assert!(!page.contains("报税专员"), "{page}");
+}

@@ -1,7 +1,8 @@
 //! Generated from the route table and the policy: every route that names a client, for every
-//! built-in role, on a client in the role's scope and on one outside it (or, for roles that
-//! reach every client, one that does not exist) → the policy's allow or deny, and 404 outside
-//! the scope so that an id tells nothing.
+//! built-in role — and, beside them, a supervisor who leads a team and a custom role with team
+//! scope — on a client in the role's scope and on one outside it (or, for roles that reach
+//! every client, one that does not exist) → the policy's allow or deny, and 404 outside the
+//! scope so that an id tells nothing.
 
 mod common;
 
@@ -48,6 +49,24 @@ fn body_for(rest: &str) -> Value {
         ("erasure", _) => json!({"reason": "客户解约，申请删除资料"}),
         ("", _) => json!({"name": "改名贸易有限公司"}),
         _ => json!({}),
+    }
+}
+
+/// Who a row of the matrix is: a built-in role, or one of the team-scoped subjects beside them.
+struct Subject {
+    label: String,
+    role: Role,
+    custom: Option<zf_policy::CustomRole>,
+    team: bool,
+    /// `None`: the supervisor who creates the clients.
+    session: Option<Session>,
+}
+
+impl Subject {
+    fn may(&self, p: zf_policy::Permission) -> bool {
+        self.custom
+            .as_ref()
+            .map_or_else(|| self.role.may(p), |c| c.may(p))
     }
 }
 
@@ -104,8 +123,76 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
         } else {
             Some(s.signed_in(&name, role).await)
         };
-        sessions.push((role, session));
+        sessions.push(Subject {
+            label: role.to_string(),
+            role,
+            custom: None,
+            team: false,
+            session,
+        });
     }
+    // Two team-scoped subjects beside the built-in roles: a supervisor who leads team 一组, and
+    // a custom role composed from client permissions with team scope.
+    let security = s.signed_in("u-anquan", Role::SecurityAdmin).await;
+    let lead = s.signed_in("u-lead", Role::Supervisor).await;
+    let clerk = s.signed_in("u-clerk", Role::Accountant).await;
+    let spec = json!({"label": "组内报税", "base": "accountant", "scope": "team",
+        "permissions": ["client:read", "financial_record:read", "filing_task:read",
+            "filing_task:update", "contact:read", "document:read", "interaction:create"],
+        "visibility": {"legal_rep_id_number": "masked"}, "reason": "matrix"});
+    assert_eq!(
+        security
+            .put("/api/v1/roles/team-clerk", &spec)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let custom = zf_policy::CustomRole::new(
+        zf_policy::RoleName::parse("team-clerk").unwrap(),
+        &serde_json::from_value::<zf_policy::CustomRoleSpec>(json!({"label": "组内报税",
+            "base": "accountant", "scope": "team", "permissions": spec["permissions"],
+            "visibility": {"legal_rep_id_number": "masked"}}))
+        .unwrap(),
+    )
+    .unwrap();
+    let grant = json!({"role": "team-clerk", "reason": "matrix"});
+    assert_eq!(
+        security
+            .put("/api/v1/users/u-clerk/role", &grant)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    for user in ["u-lead", "u-clerk"] {
+        let r = security
+            .put(
+                &format!("/api/v1/users/{user}/team"),
+                &json!({"team": "一组", "reason": "matrix"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let clerk = s
+        .sign_in(
+            "u-clerk",
+            "A fresh pass phrase for tests",
+            clerk.authenticator.clone(),
+        )
+        .await;
+    sessions.push(Subject {
+        label: "supervisor of team 一组".into(),
+        role: Role::Supervisor,
+        custom: None,
+        team: true,
+        session: Some(lead),
+    });
+    sessions.push(Subject {
+        label: "custom team-clerk of team 一组".into(),
+        role: Role::Accountant,
+        custom: Some(custom),
+        team: true,
+        session: Some(clerk),
+    });
     let mut cases = 0;
     let mut by_outcome: HashMap<&'static str, usize> = HashMap::new();
     // Deletions last, so that each case still finds what it is about. (The client's own
@@ -116,19 +203,24 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
         (Verb::Delete, _) => 1,
         _ => 0,
     });
-    for (role, session) in &sessions {
-        let who = session.as_ref().unwrap_or(&boss);
-        // Fresh clients per role: one the role reaches (assigned to an accountant, or any client
-        // for roles that reach all), one it does not.
-        let mine = boss
-            .create_client(&client_body(cases as u32 * 2 + 1, &id_number(1)))
-            .await;
+    for subject in &sessions {
+        let role = &subject.role;
+        let who = subject.session.as_ref().unwrap_or(&boss);
+        // Fresh clients per role: one the role reaches (assigned to an accountant, of the
+        // subject's team, or any client for roles that reach all), one it does not.
+        let mut body = client_body(cases as u32 * 2 + 1, &id_number(1));
+        if subject.team {
+            body["team"] = json!("一组");
+        }
+        let mine = boss.create_client(&body).await;
         let mine = mine["id"].as_str().unwrap().to_owned();
-        let theirs = boss
-            .create_client(&client_body(cases as u32 * 2 + 2, &id_number(2)))
-            .await;
+        let mut body = client_body(cases as u32 * 2 + 2, &id_number(2));
+        if subject.team {
+            body["team"] = json!("二组");
+        }
+        let theirs = boss.create_client(&body).await;
         let theirs = theirs["id"].as_str().unwrap().to_owned();
-        if *role == Role::Accountant {
+        if *role == Role::Accountant && !subject.team {
             let r = boss
                 .put(
                     &format!("/api/v1/clients/{mine}/assignment"),
@@ -146,8 +238,10 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
                 .await;
             assert_eq!(r.status(), StatusCode::NO_CONTENT);
         }
-        let reaches_all = zf_policy::client_scope_words(*role, None, None) == "all";
-        let has_inside = reaches_all || matches!(role, Role::Accountant | Role::Auditor);
+        let reaches_all =
+            !subject.team && zf_policy::client_scope_words(*role, None, None) == "all";
+        let has_inside =
+            reaches_all || subject.team || matches!(role, Role::Accountant | Role::Auditor);
         let mine_records = records_of(&boss, &mine).await;
         let theirs_records = records_of(&boss, &theirs).await;
         for spec in &table {
@@ -155,7 +249,7 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
                 continue;
             };
             let allowed = match spec.operation.requirement() {
-                Requirement::Permission(p) => role.may(p),
+                Requirement::Permission(p) => subject.may(p),
                 _ => true,
             };
             let seg = rest.trim_start_matches('/').split('/').next().unwrap_or("");
@@ -194,12 +288,19 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
                     request.json(&body)
                 } else if spec.verb == Verb::Delete && rest.is_empty() {
                     request.json(&body_for("/erasure"))
+                } else if seg == "assignment" && subject.team {
+                    // Reassigning keeps the client in the subject's team, or the cases after it
+                    // would be about a client that left.
+                    request.json(&json!({"accountant": "u-accountant", "team": "一组"}))
                 } else {
                     request.json(&body_for(rest))
                 };
                 let status = request.send().await.unwrap().status();
                 cases += 1;
-                let what = format!("{role} {:?} {} ({place}) → {status}", spec.verb, spec.path);
+                let what = format!(
+                    "{} {:?} {} ({place}) → {status}",
+                    subject.label, spec.verb, spec.path
+                );
                 assert!(!status.is_server_error(), "{what}");
                 let outcome = if !allowed {
                     assert_eq!(status, StatusCode::FORBIDDEN, "{what}: the policy denies");

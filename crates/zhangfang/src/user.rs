@@ -34,6 +34,30 @@ pub enum UserCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Move a user to another team, or out of every team with `--team ""`. Team-scoped roles
+    /// reach the new team's clients from the user's next request. Audited with the reason.
+    SetTeam {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// What a user may do and why, as JSON: role, permissions, client scope, field visibility,
+    /// network ranges.
+    Permissions {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// A user's permission changes as JSON: who, when, why, approved by.
+    History {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// Every role, built in and custom, with its permissions, scope and field visibility, as
+    /// JSON.
+    Roles,
     /// Re-enable an account locked by a monitoring rule, after investigation.
     Unlock {
         #[arg(long)]
@@ -144,6 +168,50 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        UserCommand::SetTeam {
+            username,
+            team,
+            reason,
+        } => {
+            let username = Username::parse(&username).context("invalid --username")?;
+            let app = open_app(&settings).await?;
+            app.set_team(&username, Some(&team), &reason, os_actor())
+                .await
+                .map_err(|e| no_such_user(e, &username))?;
+            match team.trim() {
+                "" => println!("{} is in no team now.", username.as_str()),
+                team => println!("{} is in team {team} now.", username.as_str()),
+            }
+            Ok(())
+        }
+        UserCommand::Permissions { username } => {
+            let username = Username::parse(&username).context("invalid USERNAME")?;
+            let app = open_app(&settings).await?;
+            let effective = app
+                .effective_permissions(&username)
+                .await
+                .map_err(|e| no_such_user(e, &username))?;
+            println!("{}", serde_json::to_string_pretty(&effective)?);
+            Ok(())
+        }
+        UserCommand::History { username } => {
+            let username = Username::parse(&username).context("invalid USERNAME")?;
+            let app = open_app(&settings).await?;
+            let history = app
+                .permission_history(&username)
+                .await
+                .map_err(|e| no_such_user(e, &username))?;
+            println!("{}", serde_json::to_string_pretty(&history)?);
+            Ok(())
+        }
+        UserCommand::Roles => {
+            let app = open_app(&settings).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&app.role_catalog().await?)?
+            );
+            Ok(())
+        }
         UserCommand::Unlock { username } => {
             let username = Username::parse(&username).context("invalid --username")?;
             let instance = Instance::open(
@@ -202,4 +270,21 @@ fn zeroize_string(s: String) {
 /// The audit actor for a command run from this shell.
 pub fn os_actor() -> Actor {
     Actor::cli(&os_user())
+}
+
+async fn open_app(settings: &Settings) -> anyhow::Result<zf_app::App> {
+    let instance = Instance::open(
+        &settings.data_dir,
+        settings.database.clone(),
+        settings.app.clone(),
+    )
+    .await?;
+    Ok(instance.app)
+}
+
+fn no_such_user(e: zf_app::AppError, username: &Username) -> anyhow::Error {
+    match e {
+        zf_app::AppError::NotFound => anyhow::anyhow!("no user named {}", username.as_str()),
+        other => other.into(),
+    }
 }

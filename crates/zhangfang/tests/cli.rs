@@ -609,6 +609,123 @@ async fn serve_uses_the_operators_certificate_when_given() {
     assert_eq!(r.status(), 200);
 }
 
+/// The security administrator's command line: teams, a user's effective access and history,
+/// and the role catalog, each audited where it changes something.
+#[test]
+fn the_security_admins_commands_move_people_and_show_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let out = user_add(&data, None, "lisi", "accountant", "password number 1 ok");
+    assert!(out.status.success());
+    let ok = |args: &[&str]| {
+        let out = zhangfang(&data, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = ok(&[
+        "user",
+        "set-team",
+        "--username",
+        "lisi",
+        "--team",
+        "一组",
+        "--reason",
+        "分组",
+    ]);
+    assert!(said.contains("team 一组"), "{said}");
+    let effective: serde_json::Value =
+        serde_json::from_str(&ok(&["user", "permissions", "lisi"])).unwrap();
+    assert_eq!(effective["team"], "一组");
+    assert_eq!(effective["client_scope"], "assigned");
+    let said = ok(&[
+        "user",
+        "set-role",
+        "--username",
+        "lisi",
+        "--role",
+        "sales",
+        "--reason",
+        "调岗",
+    ]);
+    assert!(said.contains("accountant to sales"), "{said}");
+    let history: serde_json::Value =
+        serde_json::from_str(&ok(&["user", "history", "lisi"])).unwrap();
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user_created", "team_changed", "role_changed"]);
+    assert!(
+        history[1]["by"].as_str().unwrap().starts_with("cli:"),
+        "{history}"
+    );
+    let catalog: serde_json::Value = serde_json::from_str(&ok(&["user", "roles"])).unwrap();
+    assert_eq!(catalog["built_in"].as_array().unwrap().len(), 7);
+    // Bad input: a non-zero exit with the reason, and nothing changed.
+    for (args, needle) in [
+        (
+            &[
+                "user",
+                "set-team",
+                "--username",
+                "nobody",
+                "--team",
+                "x",
+                "--reason",
+                "r",
+            ][..],
+            "no user named nobody",
+        ),
+        (
+            &[
+                "user",
+                "set-team",
+                "--username",
+                "lisi",
+                "--team",
+                "一组",
+                "--reason",
+                " ",
+            ][..],
+            "reason",
+        ),
+        (
+            &[
+                "user",
+                "set-role",
+                "--username",
+                "lisi",
+                "--role",
+                "ghost",
+                "--reason",
+                "r",
+            ][..],
+            "unknown role",
+        ),
+        (
+            &["user", "permissions", "nobody"][..],
+            "no user named nobody",
+        ),
+    ] {
+        let out = zhangfang(&data, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let effective: serde_json::Value =
+        serde_json::from_str(&ok(&["user", "permissions", "lisi"])).unwrap();
+    assert_eq!(
+        (effective["role"].as_str(), effective["team"].as_str()),
+        (Some("sales"), Some("一组"))
+    );
+}
+
 fn zhangfang(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)

@@ -131,6 +131,17 @@ impl App {
         why: &str,
         meta: &RequestMeta,
     ) -> Result<(), AppError> {
+        self.set_team(username, team, why, actor(grant, meta)).await
+    }
+
+    /// [`App::change_team`] for the operator on the server; audited alike.
+    pub async fn set_team(
+        &self,
+        username: &Username,
+        team: Option<&str>,
+        why: &str,
+        by: Actor,
+    ) -> Result<(), AppError> {
         let why = reason(why)?;
         let team = team
             .map(str::trim)
@@ -154,14 +165,9 @@ impl App {
             )));
         }
         let shown = |t: &Option<String>| t.clone().unwrap_or_else(|| "(no team)".to_owned());
-        let event = AuditEvent::new(
-            now_ms(),
-            actor(grant, meta),
-            AuditAction::TeamChanged,
-            Outcome::Success,
-        )
-        .on("user", username.as_str())
-        .detail(format!("{} -> {}: {why}", shown(&user.team), shown(&team)));
+        let event = AuditEvent::new(now_ms(), by, AuditAction::TeamChanged, Outcome::Success)
+            .on("user", username.as_str())
+            .detail(format!("{} -> {}: {why}", shown(&user.team), shown(&team)));
         self.store
             .user_set_team(username, team.as_deref(), event)
             .await?;

@@ -35,6 +35,7 @@ use super::{
         audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::change_team, users::permissions,
         roles::list, roles::read, roles::save, roles::delete,
         reassignments::list, reassignments::decide, reassignments::history, reviews::start, reviews::read, reviews::answer,
+        reviews::team, reviews::team_answer,
         backups::overview, backups::run, backups::restore_test,
     ),
     components(schemas(crate::error::Challenge, crate::error::SecurityKeyEndpoints)),

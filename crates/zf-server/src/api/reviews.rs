@@ -74,3 +74,30 @@ pub async fn answer(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A supervisor's part of a review: the lines of their team's members (supervisors with a
+/// team).
+#[utoipa::path(get, path = "/api/v1/reviews/{id}/team", tag = "reviews",
+    params(("id" = String, Path)), responses((status = 200, body = ReviewView), (status = 404), (status = 422)))]
+pub async fn team(
+    State(state): State<AppState>,
+    auth: Authorized,
+    Path(id): Path<String>,
+) -> Result<Json<ReviewView>, ApiError> {
+    Ok(Json(state.app.review_team_view(&auth.grant, &id).await?))
+}
+
+/// A supervisor certifies or revokes the access of a member of their team; revoking disables
+/// the account at once. Anyone outside their team answers 404. (The same handler as
+/// [`answer`]; the route's operation says whose lines may be answered.)
+#[utoipa::path(post, path = "/api/v1/reviews/{id}/team/{username}", tag = "reviews", request_body = Answer,
+    params(("id" = String, Path), ("username" = String, Path)),
+    responses((status = 204), (status = 404), (status = 409, description = "Answered already"), (status = 422)))]
+pub async fn team_answer(
+    state: State<AppState>,
+    auth: Authorized,
+    path: Path<(String, String)>,
+    body: JsonBody<Answer>,
+) -> Result<StatusCode, ApiError> {
+    answer(state, auth, path, body).await
+}

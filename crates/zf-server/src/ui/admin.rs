@@ -315,43 +315,73 @@ pub async fn review(
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
     let view = state.app.review_view(&id).await?;
-    let csrf = auth.csrf_token.clone().unwrap_or_default();
+    let answer_at = format!("/reviews/{}/lines/", view.campaign.id);
     Ok(layout::page(
         lang,
         &auth,
         lang.t(Msg::Reviews),
-        html! {
-            p.note { (time(view.campaign.created_at_ms)) " → " (time(view.campaign.due_at_ms)) }
-            table.audit {
-                thead { tr {
-                    th { (lang.t(Msg::Username)) } th { (lang.t(Msg::Role)) } th { (lang.t(Msg::ClientScope)) }
-                    th { (lang.t(Msg::Status)) } th {}
-                } }
-                tbody {
-                    @for l in &view.lines {
-                        tr {
-                            td { (l.username) @if view.overdue.contains(&l.username) { " " strong.error { (lang.t(Msg::Overdue)) } } }
-                            td { (l.role) br; span.note { (l.permissions) } }
-                            td { (l.client_scope) }
-                            td { (l.decision.as_deref().unwrap_or("—")) @if let Some(by) = &l.decided_by { br; span.note { (by) ": " (l.reason.as_deref().unwrap_or("")) } } }
-                            td {
-                                @if l.decision.is_none() {
-                                    form.inline method="post" action={ "/reviews/" (view.campaign.id) "/lines/" (l.username) } {
-                                        input type="hidden" name="csrf" value=(csrf);
-                                        input name="reason" required placeholder=(lang.t(Msg::Reason)) maxlength="200";
-                                        " "
-                                        button type="submit" name="decision" value="certify" { (lang.t(Msg::Certify)) }
-                                        " "
-                                        button type="submit" name="decision" value="revoke" { (lang.t(Msg::Revoke)) }
-                                    }
+        review_table(lang, &auth, &view, &answer_at),
+    ))
+}
+
+/// A campaign's lines with a certify/revoke form on each open one, posted to
+/// `answer_at` followed by the username.
+fn review_table(
+    lang: Lang,
+    auth: &Authorized,
+    view: &zf_app::reviews::ReviewView,
+    answer_at: &str,
+) -> Markup {
+    let csrf = auth.csrf_token.clone().unwrap_or_default();
+    html! {
+        p.note { (time(view.campaign.created_at_ms)) " → " (time(view.campaign.due_at_ms)) }
+        table.audit {
+            thead { tr {
+                th { (lang.t(Msg::Username)) } th { (lang.t(Msg::Role)) } th { (lang.t(Msg::ClientScope)) }
+                th { (lang.t(Msg::Status)) } th {}
+            } }
+            tbody {
+                @for l in &view.lines {
+                    tr {
+                        td { (l.username) @if view.overdue.contains(&l.username) { " " strong.error { (lang.t(Msg::Overdue)) } } }
+                        td { (l.role) br; span.note { (l.permissions) } }
+                        td { (l.client_scope) }
+                        td { (l.decision.as_deref().unwrap_or("—")) @if let Some(by) = &l.decided_by { br; span.note { (by) ": " (l.reason.as_deref().unwrap_or("")) } } }
+                        td {
+                            @if l.decision.is_none() {
+                                form.inline method="post" action={ (answer_at) (l.username) } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input name="reason" required placeholder=(lang.t(Msg::Reason)) maxlength="200";
+                                    " "
+                                    button type="submit" name="decision" value="certify" { (lang.t(Msg::Certify)) }
+                                    " "
+                                    button type="submit" name="decision" value="revoke" { (lang.t(Msg::Revoke)) }
                                 }
                             }
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+/// A supervisor's part of the newest review: their team's members.
+pub async fn team_review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+) -> Result<Markup, ApiError> {
+    let lang = Lang::from_headers(&headers);
+    let body = match state.app.review_latest().await? {
+        None => html! { p { "—" } },
+        Some(id) => match state.app.review_team_view(&auth.grant, &id).await {
+            Ok(view) => review_table(lang, &auth, &view, &format!("/team-review/{id}/")),
+            Err(zf_app::AppError::Invalid(e)) => html! { p.note { (e) } },
+            Err(e) => return Err(e.into()),
         },
-    ))
+    };
+    Ok(layout::page(lang, &auth, lang.t(Msg::Reviews), body))
 }
 
 #[derive(Deserialize)]
@@ -387,8 +417,13 @@ pub async fn answer(
         }
         Err(e) => Err(zf_app::AppError::Invalid(e.to_string())),
     };
+    let back = if auth.grant.operation() == zf_policy::Operation::TeamReviewAnswer {
+        "/team-review".to_owned()
+    } else {
+        format!("/reviews/{id}")
+    };
     match result {
-        Ok(()) => Redirect::to(&format!("/reviews/{id}")).into_response(),
+        Ok(()) => Redirect::to(&back).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
