@@ -758,23 +758,6 @@ impl App {
         Ok(user)
     }
 
-    /// Deletes a client. Its data key is destroyed in the same transaction (crypto-shredding),
-    /// so any copy of its ciphertext, in a backup or a stolen disk, can no longer be opened.
-    pub async fn client_delete(
-        &self,
-        grant: &Grant,
-        id: ClientId,
-        meta: &RequestMeta,
-    ) -> Result<(), AppError> {
-        let event = self
-            .event(grant, meta, AuditAction::ClientDeleted)
-            .on(TABLE, id);
-        let at = event.at_ms;
-        self.store.client_delete(grant.scope(), id, event).await?;
-        self.ledger_erasure(id, at);
-        Ok(())
-    }
-
     /// Shows one masked field in full to a role that may reveal it, for a stated reason; the
     /// reveal and its reason are audited before the value leaves.
     pub async fn client_reveal(

@@ -54,6 +54,12 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(Unique::CustomRole) => {
                 AppError::Conflict("a custom role of this name exists already".into())
             }
+            StoreError::Conflict(Unique::ErasurePending) => AppError::Conflict(
+                "a request to erase this client is pending already; decide that one".into(),
+            ),
+            StoreError::SamePerson => AppError::Invalid(
+                "you requested this erasure; approving it needs a second person".into(),
+            ),
             e @ StoreError::RoleHeld(_) => AppError::Conflict(e.to_string()),
             StoreError::Conflict(Unique::Other) => {
                 AppError::Conflict("the record conflicts with an existing one".into())

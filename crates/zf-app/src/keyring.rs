@@ -166,7 +166,7 @@ impl App {
             AuditAction::KekRotated,
             Outcome::Success,
         )
-        .on("kek", &to.0.to_string())
+        .on("kek", to.0.to_string())
         .detail(format!("KEK v{} -> v{}", from.0, to.0));
         self.store.kek_version_add(to, now_ms(), event).await?;
         self.keys.refresh(self.store.as_ref()).await?;
@@ -195,7 +195,7 @@ impl App {
                 AuditAction::KekRetired,
                 Outcome::Success,
             )
-            .on("kek", &row.version.0.to_string())
+            .on("kek", row.version.0.to_string())
             .detail(format!(
                 "nothing is wrapped under v{} any more",
                 row.version.0
@@ -255,7 +255,7 @@ impl App {
                         AuditAction::KeysRewrapped,
                         Outcome::Success,
                     )
-                    .on("kek", &to.0.to_string())
+                    .on("kek", to.0.to_string())
                     .detail(format!(
                         "{n} keys of {} rewrapped under v{}",
                         table.as_str(),

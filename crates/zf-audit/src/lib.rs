@@ -26,7 +26,14 @@ pub enum AuditAction {
     PasswordChanged,
     ClientCreated,
     ClientUpdated,
+    /// A client was erased: its row, records and data key destroyed. Since erasure needs two
+    /// people, the detail names who requested it and who approved it, and why.
     ClientDeleted,
+    /// A supervisor asked for a client to be erased; the detail holds the reason. Nothing is
+    /// destroyed until a second person approves.
+    ErasureRequested,
+    /// A request to erase a client was rejected (or withdrawn); the client stays.
+    ErasureRejected,
     /// A read that returned a sensitive field in the clear.
     ClientSensitiveRead,
     /// A masked field shown in full on request; the detail holds the stated reason.
@@ -175,6 +182,8 @@ impl AuditAction {
             AuditAction::ClientCreated => "client_created",
             AuditAction::ClientUpdated => "client_updated",
             AuditAction::ClientDeleted => "client_deleted",
+            AuditAction::ErasureRequested => "erasure_requested",
+            AuditAction::ErasureRejected => "erasure_rejected",
             AuditAction::ClientSensitiveRead => "client_sensitive_read",
             AuditAction::FieldRevealed => "field_revealed",
             AuditAction::ClientSearched => "client_searched",

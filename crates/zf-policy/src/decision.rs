@@ -492,6 +492,8 @@ mod tests {
         assert_eq!(
             critical,
             [
+                Operation::ErasureRequest,
+                Operation::ErasureDecide,
                 Operation::RoleChange,
                 Operation::TeamChange,
                 Operation::CustomRoleSave,

@@ -17,7 +17,13 @@ pub enum Operation {
     ClientCreate,
     ClientRead,
     ClientUpdate,
-    ClientDelete,
+    /// Ask for a client to be erased (its data key destroyed), with a reason; a second person
+    /// decides. Nobody erases a client alone.
+    ErasureRequest,
+    /// See the requests to erase clients.
+    ErasureList,
+    /// Approve (erasing the client at once) or reject another person's erasure request.
+    ErasureDecide,
     /// Search and read the audit log.
     AuditSearch,
     /// The alert console.
@@ -165,7 +171,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 87] = [
+    pub const ALL: [Operation; 89] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -176,7 +182,9 @@ impl Operation {
         Operation::ClientCreate,
         Operation::ClientRead,
         Operation::ClientUpdate,
-        Operation::ClientDelete,
+        Operation::ErasureRequest,
+        Operation::ErasureList,
+        Operation::ErasureDecide,
         Operation::AuditSearch,
         Operation::AlertList,
         Operation::AlertUpdate,
@@ -292,7 +300,8 @@ impl Operation {
             }
             Operation::ClientCreate => client(Action::Create),
             Operation::ClientUpdate => client(Action::Update),
-            Operation::ClientDelete => client(Action::Delete),
+            Operation::ErasureRequest => client(Action::Delete),
+            Operation::ErasureList | Operation::ErasureDecide => client(Action::Approve),
             Operation::ClientReveal => client(Action::Reveal),
             Operation::AuditSearch => {
                 Permission(crate::Permission::new(Resource::AuditLog, Action::Read))
@@ -391,11 +400,14 @@ impl Operation {
     }
 
     /// Critical operations need a second factor verified within the last few minutes
-    /// (DESIGN.md, invariant 6): revealing data, exporting it, changing who may do what, and
-    /// backup and restore (a backup holds every client's data; a restore test opens all of it).
+    /// (DESIGN.md, invariant 6): revealing data, exporting it, changing who may do what,
+    /// backup and restore (a backup holds every client's data; a restore test opens all of it),
+    /// and both halves of destroying a client's key.
     pub fn needs_fresh_second_factor(self) -> bool {
         match self {
-            Operation::RoleChange
+            Operation::ErasureRequest
+            | Operation::ErasureDecide
+            | Operation::RoleChange
             | Operation::TeamChange
             | Operation::CustomRoleSave
             | Operation::CustomRoleDelete
@@ -420,7 +432,7 @@ impl Operation {
             | Operation::ClientCreate
             | Operation::ClientRead
             | Operation::ClientUpdate
-            | Operation::ClientDelete
+            | Operation::ErasureList
             | Operation::AuditSearch
             | Operation::AlertList
             | Operation::AlertUpdate
@@ -514,7 +526,9 @@ impl Operation {
             Operation::ClientCreate => "client_create",
             Operation::ClientRead => "client_read",
             Operation::ClientUpdate => "client_update",
-            Operation::ClientDelete => "client_delete",
+            Operation::ErasureRequest => "erasure_request",
+            Operation::ErasureList => "erasure_list",
+            Operation::ErasureDecide => "erasure_decide",
             Operation::ClientReveal => "client_reveal",
             Operation::AuditSearch => "audit_search",
             Operation::AlertList => "alert_list",

@@ -92,6 +92,8 @@ impl Role {
             p(Client, Create),
             p(Client, Update),
             p(Client, Delete),
+            // Erasing a client destroys its key: one supervisor asks, another approves.
+            p(Client, Approve),
             p(Client, Reveal),
             p(Client, Export),
             p(ClientAssignment, Update),
@@ -486,6 +488,14 @@ mod tests {
     #[test]
     fn accountants_may_not_delete_clients_and_auditors_may_not_write() {
         assert!(!Role::Accountant.may(Permission::new(Resource::Client, Action::Delete)));
+        // Only the supervisor approves an erasure among the built-in roles.
+        for role in Role::ALL {
+            assert_eq!(
+                role.may(Permission::new(Resource::Client, Action::Approve)),
+                role == Role::Supervisor,
+                "{role}"
+            );
+        }
         for action in [Action::Create, Action::Update, Action::Delete] {
             assert!(!Role::Auditor.may(Permission::new(Resource::Client, action)));
         }

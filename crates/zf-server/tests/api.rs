@@ -227,6 +227,7 @@ async fn a_one_time_password_allows_nothing_but_changing_it(b: Backend) {
 async fn every_write_commits_with_its_audit_event(b: Backend) {
     let Some(s) = start(b).await else { return };
     let sup = s.signed_in("zhuguan", Role::Supervisor).await;
+    let second = s.signed_in("fuzeren", Role::Supervisor).await;
     let before = s.audit().await.len();
     let c = sup.create_client(&client_body(2, &id_number(2))).await;
     let id = c["id"].as_str().unwrap();
@@ -237,15 +238,17 @@ async fn every_write_commits_with_its_audit_event(b: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        sup.delete(&format!("/api/v1/clients/{id}")).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    sup.erase_client(&second, id).await;
     let events = s.audit().await;
     let actions: Vec<&str> = events[before..].iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["client_created", "client_updated", "client_deleted"]
+        [
+            "client_created",
+            "client_updated",
+            "erasure_requested",
+            "client_deleted"
+        ]
     );
     let updated = &events[before + 1];
     assert_eq!(updated.fields, r#"["name"]"#);
@@ -560,8 +563,14 @@ async fn update_with_versions_and_delete_by_supervisor(b: Backend) {
     assert_eq!(now["version"], 2);
     assert_eq!(now["taxpayer_type"], "small_scale");
     assert_eq!(now["legal_rep_id_number"]["value"], new_id.as_str());
-    assert_eq!(sup.delete(&path).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(sup.delete(&path).await.status(), StatusCode::NOT_FOUND);
+    let second = s.signed_in("fuzeren-d", Role::Supervisor).await;
+    sup.erase_client(&second, id).await;
+    assert_eq!(
+        sup.delete_with(&path, &json!({"reason": "再次申请删除"}))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn cross_site_writes_are_refused(b: Backend) {

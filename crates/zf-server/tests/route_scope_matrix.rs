@@ -46,6 +46,7 @@ fn body_for(rest: &str) -> Value {
         ("payments", _) => json!({"contract": NOWHERE, "amount": 100, "paid_on": "2026-03-01"}),
         ("assignment", _) => json!({"accountant": "u-accountant"}),
         ("reveal", _) => json!({"field": "legal_rep_id_number", "reason": "核对工商变更材料"}),
+        ("erasure", _) => json!({"reason": "客户解约，申请删除资料"}),
         ("", _) => json!({"name": "改名贸易有限公司"}),
         _ => json!({}),
     }
@@ -194,8 +195,8 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
     });
     let mut cases = 0;
     let mut by_outcome: HashMap<&'static str, usize> = HashMap::new();
-    // Deletions last, and the client's own deletion after its records', so that each case
-    // still finds what it is about.
+    // Deletions last, so that each case still finds what it is about. (The client's own
+    // DELETE only asks for its erasure, which a second person must approve.)
     let mut table = zf_server::route_table();
     table.sort_by_key(|r| match (r.verb, r.path) {
         (Verb::Delete, "/api/v1/clients/{id}") => 2,
@@ -285,6 +286,8 @@ async fn every_client_route_for_every_role_in_and_out_of_scope() {
                     let mut body = body_for(rest);
                     body["contract"] = json!(contracts["contracts"]);
                     request.json(&body)
+                } else if spec.verb == Verb::Delete && rest.is_empty() {
+                    request.json(&body_for("/erasure"))
                 } else if seg == "assignment" && subject.team {
                     // Reassigning keeps the client in the subject's team, or the cases after it
                     // would be about a client that left.

@@ -87,6 +87,7 @@ pub const TABLES: &[TableSpec] = &[
     table("client_engagements", &["client_id", "user_id"]),
     table("client_erasures", &["client_id"]),
     table("client_reassignments", &["id"]),
+    table("erasure_requests", &["id"]),
     table("api_tokens", &["id"]),
     table("api_token_clients", &["token_id", "client_id"]),
     TableSpec {

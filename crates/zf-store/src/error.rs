@@ -9,6 +9,8 @@ pub enum Unique {
     WebauthnCredential,
     /// A custom role of that name exists.
     CustomRole,
+    /// A request to erase the client is pending already.
+    ErasurePending,
     Other,
 }
 
@@ -22,6 +24,8 @@ pub enum StoreError {
     RoleHeld(i64),
     #[error("the record was changed by someone else; reload it and try again")]
     VersionConflict,
+    #[error("the person who made the request cannot approve it")]
+    SamePerson,
     #[error("the database schema is at version {found}, newer than this binary knows ({known}); refusing to downgrade")]
     NewerSchema { found: i64, known: i64 },
     #[error("stored value in {column} cannot be read back: {reason}")]

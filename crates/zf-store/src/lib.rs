@@ -9,6 +9,7 @@
 
 pub mod backup;
 mod chain;
+mod erasures;
 mod error;
 mod keyring;
 mod migrations;
@@ -32,6 +33,7 @@ pub use backup::{
     SnapshotInfo, SnapshotItem, Value,
 };
 pub use chain::ChainCell;
+pub use erasures::{ErasureDecision, ErasureRow, ErasureStatus, ErasureStore, NewErasure};
 pub use error::{StoreError, Unique};
 pub use keyring::{KekState, KekVersionRow, KeySwap, KeyTable, KeyringStore};
 pub use migrations::MIGRATIONS;
@@ -392,7 +394,15 @@ pub struct AuditHead {
 
 #[async_trait]
 pub trait Store:
-    RecordStore + WebauthnStore + OtpStore + RoleStore + KeyringStore + Send + Sync + 'static
+    RecordStore
+    + WebauthnStore
+    + OtpStore
+    + RoleStore
+    + ErasureStore
+    + KeyringStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
@@ -531,9 +541,10 @@ pub trait Store:
         change: ClientChange,
         event: AuditEvent,
     ) -> Result<()>;
-    /// Deletes a client and destroys its data key in one transaction.
     /// Erases a client: its row, records, documents and key, with its audit event, and enters
-    /// it in the erasure ledger (`client_erasures`) in the same transaction.
+    /// it in the erasure ledger (`client_erasures`) in the same transaction. The application
+    /// calls this only to erase again what a restore brought back; a new erasure goes through
+    /// [`ErasureStore::erasure_decide`], which needs a second person.
     async fn client_delete(&self, scope: Scope, id: ClientId, event: AuditEvent) -> Result<()>;
     /// The erasure ledger: every client erased, with when.
     async fn client_erasures(&self) -> Result<Vec<(ClientId, i64)>>;

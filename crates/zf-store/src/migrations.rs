@@ -861,6 +861,49 @@ CREATE INDEX client_reassignments_status ON client_reassignments(status, request
 "#,
     },
     Migration {
+        version: 17,
+        name: "requests to erase a client, decided by a second person",
+        // No foreign key to clients: approving deletes the client and keeps the request. One
+        // pending request per client, so two people cannot each start one and approve the
+        // other's.
+        sqlite: r#"
+CREATE TABLE erasure_requests (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    client_name TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_by_id TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by TEXT,
+    decided_at INTEGER,
+    decision_reason TEXT
+);
+CREATE UNIQUE INDEX erasure_requests_pending ON erasure_requests(client_id)
+    WHERE status = 'pending';
+CREATE INDEX erasure_requests_status ON erasure_requests(status, requested_at);
+"#,
+        postgres: r#"
+CREATE TABLE erasure_requests (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    client_name TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_by_id TEXT NOT NULL,
+    requested_at BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by TEXT,
+    decided_at BIGINT,
+    decision_reason TEXT
+);
+CREATE UNIQUE INDEX erasure_requests_pending ON erasure_requests(client_id)
+    WHERE status = 'pending';
+CREATE INDEX erasure_requests_status ON erasure_requests(status, requested_at);
+"#,
+    },
+    Migration {
         version: 18,
         name: "the keyring: key-encryption key versions and their state",
         sqlite: r#"

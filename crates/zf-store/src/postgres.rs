@@ -15,6 +15,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::Scope;
 
 mod backup;
+mod erasures;
 mod keyring;
 mod otp;
 mod records;
@@ -123,6 +124,7 @@ fn map_unique(e: tokio_postgres::Error) -> StoreError {
                 Some("clients_uscc_key") => Unique::ClientUscc,
                 Some("webauthn_credentials_pkey") => Unique::WebauthnCredential,
                 Some("custom_roles_pkey") => Unique::CustomRole,
+                Some("erasure_requests_pending") => Unique::ErasurePending,
                 _ => Unique::Other,
             });
         }
@@ -439,6 +441,33 @@ async fn client_get(
         .as_ref()
         .map(client_from)
         .transpose()
+}
+
+/// Erases a client inside the caller's transaction: its records with their index entries and
+/// documents, its engagements and token listings, its row, its data key, and enters it in the
+/// erasure ledger.
+async fn erase_client(tx: &impl GenericClient, id: ClientId, at_ms: i64) -> Result<()> {
+    let id = id.to_string();
+    for sql in [
+        "DELETE FROM record_index WHERE record_id IN
+             (SELECT id FROM client_records WHERE client_id = $1)",
+        "DELETE FROM record_blobs WHERE record_id IN
+             (SELECT id FROM client_records WHERE client_id = $1)",
+        "DELETE FROM client_records WHERE client_id = $1",
+        "DELETE FROM client_engagements WHERE client_id = $1",
+        "DELETE FROM api_token_clients WHERE client_id = $1",
+        "DELETE FROM clients WHERE id = $1",
+        "DELETE FROM client_keys WHERE client_id = $1",
+    ] {
+        tx.execute(sql, &[&id]).await?;
+    }
+    tx.execute(
+        "INSERT INTO client_erasures (client_id, erased_at) VALUES ($1, $2)
+         ON CONFLICT (client_id) DO NOTHING",
+        &[&id, &at_ms],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Inserts a client and its wrapped data key.
@@ -1190,27 +1219,7 @@ impl Store for PgStore {
         if client_get(&tx, scope, id).await?.is_none() {
             return Err(StoreError::NotFound);
         }
-        let id = id.to_string();
-        for sql in [
-            "DELETE FROM record_index WHERE record_id IN
-                 (SELECT id FROM client_records WHERE client_id = $1)",
-            "DELETE FROM record_blobs WHERE record_id IN
-                 (SELECT id FROM client_records WHERE client_id = $1)",
-            "DELETE FROM client_records WHERE client_id = $1",
-            "DELETE FROM client_engagements WHERE client_id = $1",
-            "DELETE FROM api_token_clients WHERE client_id = $1",
-            "DELETE FROM clients WHERE id = $1",
-        ] {
-            tx.execute(sql, &[&id]).await?;
-        }
-        tx.execute("DELETE FROM client_keys WHERE client_id = $1", &[&id])
-            .await?;
-        tx.execute(
-            "INSERT INTO client_erasures (client_id, erased_at) VALUES ($1, $2)
-             ON CONFLICT (client_id) DO NOTHING",
-            &[&id, &event.at_ms],
-        )
-        .await?;
+        erase_client(&tx, id, event.at_ms).await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())

@@ -16,6 +16,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::Scope;
 
 mod backup;
+mod erasures;
 mod keyring;
 mod otp;
 mod records;
@@ -179,6 +180,8 @@ fn map_unique(e: rusqlite::Error) -> StoreError {
                 Unique::WebauthnCredential
             } else if msg.contains("custom_roles.name") {
                 Unique::CustomRole
+            } else if msg.contains("erasure_requests.client_id") {
+                Unique::ErasurePending
             } else {
                 Unique::Other
             };
@@ -443,6 +446,34 @@ fn client_get(conn: &Connection, scope: Scope, id: ClientId) -> Result<Option<Cl
         .query_row(params![kind, user, id.to_string()], client_from)
         .optional()?
         .transpose()
+}
+
+/// Erases a client inside the caller's transaction: its records with their index entries and
+/// documents, its engagements and token listings, its row, its data key, and enters it in the
+/// erasure ledger.
+fn erase_client(tx: &Connection, id: ClientId, at_ms: i64) -> Result<()> {
+    let id = id.to_string();
+    tx.execute(
+        "DELETE FROM record_index WHERE record_id IN
+             (SELECT id FROM client_records WHERE client_id = ?1)",
+        [&id],
+    )?;
+    tx.execute(
+        "DELETE FROM record_blobs WHERE record_id IN
+             (SELECT id FROM client_records WHERE client_id = ?1)",
+        [&id],
+    )?;
+    tx.execute("DELETE FROM client_records WHERE client_id = ?1", [&id])?;
+    tx.execute("DELETE FROM client_engagements WHERE client_id = ?1", [&id])?;
+    tx.execute("DELETE FROM api_token_clients WHERE client_id = ?1", [&id])?;
+    tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
+    tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
+    tx.execute(
+        "INSERT INTO client_erasures (client_id, erased_at) VALUES (?1, ?2)
+         ON CONFLICT (client_id) DO NOTHING",
+        params![id, at_ms],
+    )?;
+    Ok(())
 }
 
 fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result<Vec<T>> {
@@ -1080,27 +1111,7 @@ impl Store for SqliteStore {
             if client_get(tx, scope, id)?.is_none() {
                 return Err(StoreError::NotFound);
             }
-            let id = id.to_string();
-            tx.execute(
-                "DELETE FROM record_index WHERE record_id IN
-                     (SELECT id FROM client_records WHERE client_id = ?1)",
-                [&id],
-            )?;
-            tx.execute(
-                "DELETE FROM record_blobs WHERE record_id IN
-                     (SELECT id FROM client_records WHERE client_id = ?1)",
-                [&id],
-            )?;
-            tx.execute("DELETE FROM client_records WHERE client_id = ?1", [&id])?;
-            tx.execute("DELETE FROM client_engagements WHERE client_id = ?1", [&id])?;
-            tx.execute("DELETE FROM api_token_clients WHERE client_id = ?1", [&id])?;
-            tx.execute("DELETE FROM clients WHERE id = ?1", [&id])?;
-            tx.execute("DELETE FROM client_keys WHERE client_id = ?1", [&id])?;
-            tx.execute(
-                "INSERT INTO client_erasures (client_id, erased_at) VALUES (?1, ?2)
-                 ON CONFLICT (client_id) DO NOTHING",
-                params![id, event.at_ms],
-            )?;
+            erase_client(tx, id, event.at_ms)?;
             insert_event(tx, chain, &event)
         })
         .await

@@ -883,7 +883,8 @@ fn the_backup_benchmark_runs_on_a_tiny_firm() {
     assert!(restores.iter().all(|r| r["identical"] == true));
 }
 
-/// Erases one client of `data` through the application, as the API's delete does.
+/// Erases one client of `data` through the application as the firm must: the demo supervisor
+/// asks, and a second supervisor approves.
 async fn erase_one(data: &Path) -> String {
     let id: String = sqlite(data)
         .query_row("SELECT id FROM clients ORDER BY id LIMIT 1", [], |r| {
@@ -897,21 +898,38 @@ async fn erase_one(data: &Path) -> String {
     )
     .await
     .unwrap();
-    let grant = instance
-        .app
+    let app = &instance.app;
+    let second = zf_domain::Username::parse("demo-fuzeren").unwrap();
+    app.add_user(
+        second.clone(),
+        zf_policy::Role::Supervisor,
+        None,
+        zf_audit::Actor::cli("test"),
+    )
+    .await
+    .unwrap();
+    let meta = zf_app::RequestMeta::default();
+    let asks = app
         .operator_grant(
             &zf_domain::Username::parse("demo-zhuguan").unwrap(),
-            zf_policy::Operation::ClientDelete,
+            zf_policy::Operation::ErasureRequest,
         )
         .await
         .unwrap();
-    instance
-        .app
-        .client_delete(
-            &grant,
+    let request = app
+        .erasure_request(
+            &asks,
             zf_domain::ClientId::parse(&id).unwrap(),
-            &zf_app::RequestMeta::default(),
+            "客户解约，申请删除资料",
+            &meta,
         )
+        .await
+        .unwrap();
+    let approves = app
+        .operator_grant(&second, zf_policy::Operation::ErasureDecide)
+        .await
+        .unwrap();
+    app.erasure_decide(&approves, &request.id, true, "已核实，同意删除", &meta)
         .await
         .unwrap();
     id

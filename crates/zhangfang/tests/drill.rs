@@ -67,13 +67,30 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
             .await
             .unwrap();
         assert_eq!(run.outcome, "success", "{run:?}");
-        // Erased after the backup: the recovered copy must not bring it back.
-        let grant = source
+        // Erased after the backup (asked by the demo supervisor, approved by a second one):
+        // the recovered copy must not bring it back.
+        let second = zf_domain::Username::parse("demo-fuzeren").unwrap();
+        source
+            .app
+            .add_user(
+                second.clone(),
+                zf_policy::Role::Supervisor,
+                None,
+                Actor::cli("test"),
+            )
+            .await
+            .unwrap();
+        let asks = source
             .app
             .operator_grant(
                 &zf_domain::Username::parse("demo-zhuguan").unwrap(),
-                zf_policy::Operation::ClientDelete,
+                zf_policy::Operation::ErasureRequest,
             )
+            .await
+            .unwrap();
+        let approves = source
+            .app
+            .operator_grant(&second, zf_policy::Operation::ErasureDecide)
             .await
             .unwrap();
         let some = source
@@ -88,9 +105,15 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
             )
             .await
             .unwrap();
+        let meta = zf_app::RequestMeta::default();
+        let request = source
+            .app
+            .erasure_request(&asks, some[0].row.id, "客户解约，申请删除资料", &meta)
+            .await
+            .unwrap();
         source
             .app
-            .client_delete(&grant, some[0].row.id, &zf_app::RequestMeta::default())
+            .erasure_decide(&approves, &request.id, true, "已核实，同意删除", &meta)
             .await
             .unwrap();
     }

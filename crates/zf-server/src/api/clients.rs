@@ -3,6 +3,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use zf_app::erasure::ErasureView;
 use zf_app::{ClientFilter, ClientPage, ClientView, IdNumberQuery, SensitiveValue};
 use zf_domain::{ClientPatch, NewClient};
 
@@ -106,17 +107,49 @@ pub async fn update(
     ))
 }
 
-/// Delete a client and destroy its data key (crypto-shredding).
-#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients",
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureReason {
+    /// Why the client should be erased (4 to 200 characters); kept with the request and in the
+    /// audit log.
+    pub reason: String,
+}
+
+/// Ask for a client to be erased (crypto-shredding: its records and data key destroyed).
+/// Nothing is erased yet: the client stays readable until a different person approves the
+/// request at `POST /api/v1/erasures/{id}`.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/erasure", tag = "clients", request_body = ErasureReason,
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 404)))]
-pub async fn delete(
+    responses((status = 202, body = ErasureView, description = "The request, pending"), (status = 404),
+              (status = 409, description = "A request for this client is pending already"),
+              (status = 422, description = "No reason, or one too short or too long")))]
+pub async fn request_erasure(
     State(state): State<AppState>,
     auth: Authorized,
     ClientIdPath(id): ClientIdPath,
-) -> Result<StatusCode, ApiError> {
-    state.app.client_delete(&auth.grant, id, &auth.meta).await?;
-    Ok(StatusCode::NO_CONTENT)
+    JsonBody(body): JsonBody<ErasureReason>,
+) -> Result<(StatusCode, Json<ErasureView>), ApiError> {
+    let request = state
+        .app
+        .erasure_request(&auth.grant, id, &body.reason, &auth.meta)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(request)))
+}
+
+/// The same as `POST /api/v1/clients/{id}/erasure`: asks for the client to be erased, which a
+/// second person must approve. Nobody deletes a client alone.
+#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients", request_body = ErasureReason,
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 202, body = ErasureView, description = "The request, pending"), (status = 404),
+              (status = 409, description = "A request for this client is pending already"),
+              (status = 422, description = "No reason, or one too short or too long")))]
+pub async fn delete(
+    state: State<AppState>,
+    auth: Authorized,
+    id: ClientIdPath,
+    body: JsonBody<ErasureReason>,
+) -> Result<(StatusCode, Json<ErasureView>), ApiError> {
+    request_erasure(state, auth, id, body).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backups;
 pub mod clients;
 pub mod crm;
+pub mod erasures;
 pub mod keys;
 pub mod mfa;
 pub mod openapi;

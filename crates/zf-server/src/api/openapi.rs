@@ -2,8 +2,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, audit, backups, clients, crm, keys, mfa, reassignments, reviews, roles, session,
-    sessions, tokens, users, webauthn,
+    alerts, audit, backups, clients, crm, erasures, keys, mfa, reassignments, reviews, roles,
+    session, sessions, tokens, users, webauthn,
 };
 
 #[derive(OpenApi)]
@@ -21,7 +21,7 @@ use super::{
         webauthn::step_up, webauthn::passkey_options, webauthn::passkey,
         tokens::create, tokens::list, tokens::revoke, tokens::list_of_user, tokens::revoke_of_user,
         clients::list, clients::create, clients::search, clients::read, clients::update,
-        clients::delete, clients::reveal,
+        clients::delete, clients::reveal, clients::request_erasure, erasures::list, erasures::decide,
         crm::client_export, crm::client_import, crm::client_assign, crm::engage_auditor, crm::end_engagement,
         crm::contact_list, crm::contact_create, crm::contact_update, crm::contact_delete, crm::contact_search,
         crm::contract_list, crm::contract_create, crm::contract_update, crm::contract_delete,

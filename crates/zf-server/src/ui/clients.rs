@@ -4,10 +4,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
+use zf_app::erasure::ErasureView;
 use zf_app::{AppError, ClientAssignment, ClientFilter, ClientView, IdNumberQuery, SensitiveValue};
 use zf_domain::{
-    ClientName, ClientPatch, ClientStatus, Fen, IdNumber, NewClient, Notes, PersonName, ShortText,
-    Tags, TaxpayerType, Uscc,
+    ClientId, ClientName, ClientPatch, ClientStatus, Fen, IdNumber, NewClient, Notes, PersonName,
+    ShortText, Tags, TaxpayerType, Uscc,
 };
 use zf_policy::{Action, Resource};
 
@@ -320,10 +321,36 @@ pub async fn detail(
 ) -> Result<Markup, ApiError> {
     let lang = Lang::from_headers(&headers);
     let c = state.app.client_get(&auth.grant, id, &auth.meta).await?;
-    Ok(detail_page(lang, &auth, &c, None))
+    let pending = pending_erasure(&state, &auth, id).await?;
+    Ok(detail_page(lang, &auth, &c, pending.as_ref(), None))
 }
 
-fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str>) -> Markup {
+/// The pending request to erase the client, shown to whoever may request one instead of the
+/// form.
+async fn pending_erasure(
+    state: &AppState,
+    auth: &Authorized,
+    id: ClientId,
+) -> Result<Option<ErasureView>, AppError> {
+    if !may(auth, Resource::Client, Action::Delete) {
+        return Ok(None);
+    }
+    let client = id.to_string();
+    Ok(state
+        .app
+        .erasures(&auth.grant, Some("pending"))
+        .await?
+        .into_iter()
+        .find(|r| r.client_id == client))
+}
+
+fn detail_page(
+    lang: Lang,
+    auth: &Authorized,
+    c: &ClientView,
+    pending: Option<&ErasureView>,
+    error: Option<&str>,
+) -> Markup {
     let may_reveal = matches!(c.legal_rep_id_number, SensitiveValue::Masked(_))
         && may(auth, Resource::Client, Action::Reveal);
     layout::page(
@@ -363,6 +390,7 @@ fn detail_page(lang: Lang, auth: &Authorized, c: &ClientView, error: Option<&str
             }
             @if may(auth, Resource::Client, Action::Update) { (edit_form(lang, auth, c)) }
             @if may(auth, Resource::ClientAssignment, Action::Update) { (assign_form(lang, auth, c)) }
+            @if may(auth, Resource::Client, Action::Delete) { (erasure_form(lang, auth, c, pending)) }
             p { a href="/clients" { (lang.t(Msg::Back)) } }
         },
     )
@@ -421,6 +449,31 @@ fn assign_form(lang: Lang, auth: &Authorized, c: &ClientView) -> Markup {
             div { label for="team" { (lang.t(Msg::Team)) } input #team name="team" maxlength="100" value=(c.team.as_deref().unwrap_or("")); }
             p.note.wide { (lang.t(Msg::AssignNote)) }
             div.actions { button type="submit" { (lang.t(Msg::AssignClient)) } }
+        }
+    }
+}
+
+/// Erasing a client needs two people: this asks, and the request waits on `/erasures` for a
+/// second person with the approve permission.
+fn erasure_form(
+    lang: Lang,
+    auth: &Authorized,
+    c: &ClientView,
+    pending: Option<&ErasureView>,
+) -> Markup {
+    html! {
+        h2 { (lang.t(Msg::RequestErasure)) }
+        @if let Some(p) = pending {
+            p.note #erasure-pending {
+                (lang.t(Msg::ErasurePending)) " " (p.requested_by) " · " (time(p.requested_at)) " · " (p.reason)
+            }
+        } @else {
+            form.card #request-erasure method="post" action={ "/clients/" (c.id) "/erasure" } {
+                (csrf(auth))
+                label for="erasure_reason" { (lang.t(Msg::ErasureReason)) }
+                input #erasure_reason name="reason" required minlength="4" maxlength="200" autocomplete="off";
+                button type="submit" { (lang.t(Msg::RequestErasure)) }
+            }
         }
     }
 }
@@ -605,6 +658,10 @@ pub async fn reveal(
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let pending = match pending_erasure(&state, &auth, id).await {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     match state
         .app
         .client_reveal(
@@ -618,13 +675,42 @@ pub async fn reveal(
     {
         Ok(value) => {
             view.legal_rep_id_number = value;
-            detail_page(lang, &auth, &view, None).into_response()
+            detail_page(lang, &auth, &view, pending.as_ref(), None).into_response()
         }
         Err(e @ AppError::Invalid(_)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            detail_page(lang, &auth, &view, Some(&e.to_string())),
+            detail_page(lang, &auth, &view, pending.as_ref(), Some(&e.to_string())),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ErasureForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Asks for the client to be erased; the client page then shows the request as pending.
+pub async fn request_erasure(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authorized,
+    ClientIdPath(id): ClientIdPath,
+    Form(form): Form<ErasureForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !csrf_ok(&auth, &form.csrf) {
+        return csrf_refused(lang);
+    }
+    let back = format!("/clients/{id}");
+    match state
+        .app
+        .erasure_request(&auth.grant, id, &form.reason, &auth.meta)
+        .await
+    {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e) => app_error(lang, &back, e),
     }
 }

@@ -94,6 +94,7 @@ fn page_with(lang: Lang, auth: &Authorized, title: &str, body: Markup, script: b
                         @if may(zf_policy::Resource::Lead) { a href="/leads" { (lang.t(Msg::Leads)) } " " }
                         @if may(zf_policy::Resource::Payment) { a href="/arrears" { (lang.t(Msg::ArrearsReport)) } " " }
                         @if auth.grant.may(zf_policy::Permission::new(zf_policy::Resource::ClientAssignment, zf_policy::Action::Approve)) { a href="/reassignments" { (lang.t(Msg::Reassignments)) } " " }
+                        @if auth.grant.may(zf_policy::Permission::new(zf_policy::Resource::Client, zf_policy::Action::Approve)) { a href="/erasures" { (lang.t(Msg::Erasures)) } " " }
                         @if auth.grant.may(zf_policy::Permission::new(zf_policy::Resource::RoleAssignment, zf_policy::Action::Approve)) { a href="/team-review" { (lang.t(Msg::Reviews)) } " " }
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
                         @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } " " }

@@ -10,6 +10,7 @@ pub mod backups;
 pub mod clients;
 pub mod crm;
 pub mod dashboard;
+pub mod erasures;
 mod form;
 mod i18n;
 mod layout;

@@ -421,6 +421,37 @@ impl Session {
             .expect("send")
     }
 
+    /// DELETEs with a JSON body (a reason).
+    pub async fn delete_with(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// Erases a client as the firm must: this session asks (the old DELETE, now a request),
+    /// and `approver`, a second person, approves. Returns the decided request.
+    pub async fn erase_client(&self, approver: &Session, id: &str) -> Value {
+        let r = self
+            .delete_with(
+                &format!("/api/v1/clients/{id}"),
+                &json!({"reason": "客户解约，申请删除资料"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "request erasure");
+        let request: Value = r.json().await.expect("json");
+        let r = approver
+            .post(
+                &format!("/api/v1/erasures/{}", request["id"].as_str().expect("id")),
+                &json!({"approve": true, "reason": "已核实，同意删除"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "approve erasure");
+        r.json().await.expect("json")
+    }
+
     pub async fn create_client(&self, body: &Value) -> Value {
         let r = self.post("/api/v1/clients", body).await;
         assert_eq!(r.status(), StatusCode::CREATED, "create client");
