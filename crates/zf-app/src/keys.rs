@@ -21,6 +21,14 @@ const OTP_CODE_DOMAIN: &str = "otp_codes.code";
 /// The keys a running node holds: the keyring of KEK versions and the system keys it has
 /// unwrapped.
 pub struct Keys {
+    inner: Arc<KeysInner>,
+    /// A retired KEK version unwraps nothing for the live database. A restored copy of a
+    /// backup taken before the rotation still needs it; [`Keys::reading_every_version`]
+    /// lifts the refusal for such copies only.
+    refuse_retired: bool,
+}
+
+struct KeysInner {
     master: MasterKey,
     keyring: RwLock<Keyring>,
     blind_index: BlindIndexKey,
@@ -131,23 +139,39 @@ impl Keys {
             .map_err(foreign)?;
 
         let keys = Keys {
-            master: master.duplicate(),
-            keyring: RwLock::new(keyring),
-            blind_index,
-            audit_chain: Arc::new(audit_chain),
-            audit_signing,
-            mfa,
-            backup: Arc::new(master.backup_key()),
+            inner: Arc::new(KeysInner {
+                master: master.duplicate(),
+                keyring: RwLock::new(keyring),
+                blind_index,
+                audit_chain: Arc::new(audit_chain),
+                audit_signing,
+                mfa,
+                backup: Arc::new(master.backup_key()),
+            }),
+            refuse_retired: true,
         };
-        store.install_audit_chain_key(keys.audit_chain.clone());
+        store.install_audit_chain_key(keys.inner.audit_chain.clone());
         Ok(keys)
+    }
+
+    /// The same keys for a restored copy of a backup, which may predate a rotation: every KEK
+    /// version the master key derives unwraps there, retired or not.
+    pub(crate) fn reading_every_version(&self) -> Keys {
+        Keys {
+            inner: self.inner.clone(),
+            refuse_retired: false,
+        }
     }
 
     /// The KEK of `version`, unless the keyring has retired it: a retired version unwraps
     /// nothing, so a key still wrapped under it is an error rather than quietly readable.
     pub(crate) fn kek(&self, version: KeyVersion) -> Result<Arc<Kek>, AppError> {
-        let ring = self.keyring.read().unwrap_or_else(PoisonError::into_inner);
-        if ring.retired.contains(&version) {
+        let ring = self
+            .inner
+            .keyring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.refuse_retired && ring.retired.contains(&version) {
             return Err(AppError::Internal(format!(
                 "a key is wrapped under the retired KEK version {}",
                 version.0
@@ -157,8 +181,9 @@ impl Keys {
             return Ok(kek.clone());
         }
         drop(ring);
-        let kek = Arc::new(self.master.kek(version));
-        self.keyring
+        let kek = Arc::new(self.inner.master.kek(version));
+        self.inner
+            .keyring
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .keks
@@ -168,7 +193,8 @@ impl Keys {
 
     /// The version new keys are wrapped under.
     pub fn current_kek_version(&self) -> KeyVersion {
-        self.keyring
+        self.inner
+            .keyring
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .current
@@ -178,14 +204,18 @@ impl Keys {
         let current = self.current_kek_version();
         // The current version is active by construction, so it is never refused.
         self.kek(current)
-            .unwrap_or_else(|_| Arc::new(self.master.kek(current)))
+            .unwrap_or_else(|_| Arc::new(self.inner.master.kek(current)))
     }
 
     /// Reads the keyring again: another node, or the command line, may have rotated or
     /// retired a version.
     pub async fn refresh(&self, store: &dyn Store) -> Result<(), AppError> {
         let fresh = Keyring::from_rows(&store.kek_versions().await?)?;
-        let mut ring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
+        let mut ring = self
+            .inner
+            .keyring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         ring.current = fresh.current;
         for version in &fresh.retired {
             ring.keks.remove(version);
@@ -195,20 +225,20 @@ impl Keys {
     }
 
     pub fn audit_chain(&self) -> &AuditChainKey {
-        &self.audit_chain
+        &self.inner.audit_chain
     }
 
     /// For a second store opened with these keys (a restore test's scratch database).
     pub(crate) fn audit_chain_shared(&self) -> Arc<AuditChainKey> {
-        self.audit_chain.clone()
+        self.inner.audit_chain.clone()
     }
 
     pub fn audit_signing(&self) -> &AuditSigningKey {
-        &self.audit_signing
+        &self.inner.audit_signing
     }
 
     pub fn backup(&self) -> Arc<BackupKey> {
-        self.backup.clone()
+        self.inner.backup.clone()
     }
 
     fn client_context(id: ClientId) -> String {
@@ -237,7 +267,7 @@ impl Keys {
     /// A blind index of `value` in its own domain (a field name), so equal values of two
     /// different fields never share a token.
     pub fn index(&self, domain: &str, value: &str) -> BlindIndex {
-        self.blind_index.index(domain, value.as_bytes())
+        self.inner.blind_index.index(domain, value.as_bytes())
     }
 
     /// A fresh data key for a lead, which has its own key until it becomes a client.
@@ -261,7 +291,7 @@ impl Keys {
 
     /// Seals a TOTP secret bound to its user, so it cannot be moved to another account.
     pub fn seal_totp_secret(&self, user: UserId, secret: &TotpSecret) -> Sealed {
-        self.mfa.seal(
+        self.inner.mfa.seal(
             self.data_key_version(),
             secret.expose(),
             &Self::totp_aad(user),
@@ -269,7 +299,7 @@ impl Keys {
     }
 
     pub fn open_totp_secret(&self, user: UserId, sealed: &Sealed) -> Result<TotpSecret, AppError> {
-        let bytes = self.mfa.open(sealed, &Self::totp_aad(user))?;
+        let bytes = self.inner.mfa.open(sealed, &Self::totp_aad(user))?;
         TotpSecret::from_bytes(&bytes)
             .map_err(|e| AppError::Internal(format!("stored TOTP secret: {e}")))
     }
@@ -280,7 +310,7 @@ impl Keys {
         let mut value = zeroize::Zeroizing::new(user.to_string().into_bytes());
         value.push(0);
         value.extend_from_slice(normalized.as_bytes());
-        self.blind_index.index(RECOVERY_CODE_DOMAIN, &value)
+        self.inner.blind_index.index(RECOVERY_CODE_DOMAIN, &value)
     }
 
     fn otp_address_aad(user: UserId, channel: zf_store::OtpChannel) -> Aad {
@@ -299,7 +329,7 @@ impl Keys {
         channel: zf_store::OtpChannel,
         address: &str,
     ) -> Sealed {
-        self.mfa.seal(
+        self.inner.mfa.seal(
             self.data_key_version(),
             address.as_bytes(),
             &Self::otp_address_aad(user, channel),
@@ -313,6 +343,7 @@ impl Keys {
         sealed: &Sealed,
     ) -> Result<zeroize::Zeroizing<String>, AppError> {
         let bytes = self
+            .inner
             .mfa
             .open(sealed, &Self::otp_address_aad(user, channel))?;
         String::from_utf8(bytes.to_vec())
@@ -333,11 +364,12 @@ impl Keys {
             format!("{user}\0{}\0{}\0", purpose.as_str(), channel.as_str()).into_bytes(),
         );
         value.extend_from_slice(code.as_bytes());
-        self.blind_index.index(OTP_CODE_DOMAIN, &value)
+        self.inner.blind_index.index(OTP_CODE_DOMAIN, &value)
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {
-        self.blind_index
+        self.inner
+            .blind_index
             .index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
     }
 }

@@ -10,7 +10,41 @@ use serde_json::{json, Value};
 use zf_crypto::{KeyVersion, MasterKey, WrappedKey};
 use zf_policy::Role;
 
-on_both_stores!(a_rotation_rewraps_every_key_and_retires_the_old_kek);
+on_both_stores!(
+    a_rotation_rewraps_every_key_and_retires_the_old_kek,
+    a_backup_taken_before_a_rotation_still_restores
+);
+
+/// The retired version unwraps nothing in the live database, yet a backup from before the
+/// rotation — its keys under the old version — still passes a restore test, which opens every
+/// sealed value of the restored copy.
+async fn a_backup_taken_before_a_rotation_still_restores(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = zf_app::AppConfig {
+        backup: zf_app::backup::BackupConfig {
+            directory: Some(dir.path().to_owned()),
+            ..zf_app::backup::BackupConfig::default()
+        },
+        ..zf_app::AppConfig::default()
+    };
+    let Some(s) = TestServer::start_with(b, config).await else {
+        return;
+    };
+    let admin = s.signed_in("xitong", Role::SystemAdmin).await;
+    let security = s.signed_in("anquan", Role::SecurityAdmin).await;
+    let boss = s.signed_in("zhuguan", Role::Supervisor).await;
+    boss.create_client(&client_body(820, &id_number(820))).await;
+    let r = admin.post("/api/v1/backups", &json!({})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = security.post("/api/v1/keys/rotate", &json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = admin
+        .post("/api/v1/backups/restore-tests", &json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let test: Value = r.json().await.unwrap();
+    assert_eq!(test["outcome"], "success", "{test}");
+}
 
 /// Every wrapped key in the raw database: (table, id, key).
 async fn wrapped_keys(s: &TestServer) -> Vec<(String, String, WrappedKey)> {

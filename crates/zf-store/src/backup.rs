@@ -70,8 +70,8 @@ const fn seeded(name: &'static str) -> TableSpec {
 /// takes). A snapshot refuses a database with a table missing here, so a table added by a
 /// migration cannot silently stay out of backups.
 pub const TABLES: &[TableSpec] = &[
-    table("kek_versions", &["version"]),
     table("system_keys", &["name"]),
+    table("kek_versions", &["version"]),
     table("custom_roles", &["name"]),
     table("users", &["id"]),
     table("sessions", &["id_hash"]),

@@ -537,7 +537,7 @@ impl App {
         store.install_audit_chain_key(self.keys.audit_chain_shared());
         App {
             store,
-            keys: self.keys.clone(),
+            keys: Arc::new(self.keys.reading_every_version()),
             config: self.config.clone(),
             hasher: self.hasher.clone(),
             sinks: crate::monitor::Sinks::default(),
