@@ -8,7 +8,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
 
-const ROWS: [&str; 12] = [
+const ROWS: [&str; 13] = [
     "trivial TLS endpoint (GET /healthz)",
     "get client detail (decrypt, audited sensitive read)",
     "list page of 50 (masked)",
@@ -21,6 +21,7 @@ const ROWS: [&str; 12] = [
     "import of 5,000 new clients (CSV)",
     "backup (snapshot, zstd, AES-256-GCM), database MB",
     "restore into an empty SQLite database, backup MB",
+    "KEK rotation (every key rewrapped, old version retired)",
 ];
 
 #[test]

@@ -47,14 +47,14 @@ pub struct HttpArgs {
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
     /// Measure only these rows (the /healthz baseline always runs): detail, list, search,
-    /// create, update, login, audit, export, import, backup, restore.
+    /// create, update, login, audit, export, import, backup, restore, rotate.
     #[arg(long, value_name = "ROW", value_delimiter = ',', value_parser = ROWS)]
     only: Vec<String>,
 }
 
-const ROWS: [&str; 11] = [
+const ROWS: [&str; 12] = [
     "detail", "list", "search", "create", "update", "login", "audit", "export", "import", "backup",
-    "restore",
+    "restore", "rotate",
 ];
 
 impl HttpArgs {
@@ -568,7 +568,48 @@ async fn offline_rows(
             rows.push(restore?);
         }
     }
+    // Last: it rewraps every key the rows before it read.
+    if args.wants("rotate") {
+        rows.push(rotate_row(app).await?);
+    }
     Ok(rows)
+}
+
+/// A KEK rotation of the whole firm, as `zhangfang keys rotate` does it — every data and
+/// system key rewrapped under a new version in pages, each swapped with its event, the old
+/// version retired — beside the cryptography alone: one key unwrapped and wrapped again.
+async fn rotate_row(app: &zf_app::App) -> anyhow::Result<Row> {
+    let t = Instant::now();
+    let report = app
+        .key_rotate(
+            zf_audit::Actor::system(),
+            std::time::Duration::ZERO,
+            &|_| {},
+        )
+        .await?;
+    let took = t.elapsed();
+    anyhow::ensure!(
+        report.rewrapped > 0 && !report.retired.is_empty(),
+        "the rotation rewrapped nothing: {report:?}"
+    );
+    let master = zf_crypto::MasterKey::generate();
+    let (old, new) = (
+        master.kek(zf_crypto::KeyVersion(1)),
+        master.kek(zf_crypto::KeyVersion(2)),
+    );
+    let wrapped = old.wrap(&zf_crypto::Dek::generate(), b"client:bench");
+    let raw = per_second(20_000, || {
+        old.rewrap(zf_crypto::KeyKind::Dek, &wrapped, b"client:bench", &new)?;
+        Ok(())
+    })?;
+    Ok(Row {
+        name: "KEK rotation (every key rewrapped, old version retired)",
+        figure: Figure::Rate {
+            per_second: report.rewrapped as f64 / took.as_secs_f64().max(1e-9),
+            unit: "keys",
+        },
+        baseline: Some(("rewrap one key in memory".into(), raw)),
+    })
 }
 
 /// Every client in scope read, opened and written as CSV, as `zhangfang export` does, beside
