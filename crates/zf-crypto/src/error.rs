@@ -87,6 +87,8 @@ pub enum KeyFileError {
     Malformed { path: PathBuf },
     #[error("master key file {} does not exist", path.display())]
     NotFound { path: PathBuf },
+    #[error("{variable} must hold the master key as 64 hex digits (or the key file's line \"zhangfang-master-key v1 <64 hex digits>\")")]
+    Environment { variable: &'static str },
 }
 
 /// Why a sealed backup stream cannot be read. Each variant names a different thing done to the file, so an operator

@@ -128,6 +128,26 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+impl MasterKey {
+    /// The master key from an environment variable (`variable` names it in the error), for
+    /// deployments that hand secrets to the process that way instead of a file: 64 hex digits,
+    /// or the key file's line. The caller reads the variable; its value is never echoed.
+    pub fn from_env_value(variable: &'static str, value: &str) -> Result<Self, KeyFileError> {
+        let value = value.trim();
+        let digits = value
+            .as_bytes()
+            .strip_prefix(PREFIX)
+            .unwrap_or(value.as_bytes());
+        let mut line = Zeroizing::new(Vec::with_capacity(PREFIX.len() + HEX_LEN + 1));
+        line.extend_from_slice(PREFIX);
+        line.extend_from_slice(digits);
+        line.push(b'\n');
+        parse(&line)
+            .map(MasterKey::from_secret)
+            .ok_or(KeyFileError::Environment { variable })
+    }
+}
+
 fn parse(line: &[u8]) -> Option<KeyBytes> {
     let hex_digits = line.strip_prefix(PREFIX)?.strip_suffix(b"\n")?;
     if hex_digits.len() != HEX_LEN {

@@ -66,6 +66,11 @@ pub enum InstanceError {
     App(#[from] AppError),
 }
 
+/// An environment variable that holds the master key instead of `master.key` in the data
+/// directory (64 hex digits, or the key file's line), for platforms that hand secrets to a
+/// process that way. Unset: the key file.
+pub const MASTER_KEY_VARIABLE: &str = "ZHANGFANG_MASTER_KEY";
+
 pub struct Instance {
     pub app: App,
     pub data_dir: PathBuf,
@@ -108,7 +113,24 @@ impl Instance {
         config: AppConfig,
     ) -> Result<Instance, InstanceError> {
         prepare_data_dir(data_dir)?;
-        let (master, created) = MasterKey::load_or_create(&data_dir.join("master.key"))?;
+        let (master, created) = match std::env::var(MASTER_KEY_VARIABLE) {
+            Ok(value) => {
+                tracing::info!("master key from {MASTER_KEY_VARIABLE}; no key file is read");
+                (
+                    MasterKey::from_env_value(MASTER_KEY_VARIABLE, &value)?,
+                    false,
+                )
+            }
+            Err(std::env::VarError::NotPresent) => {
+                MasterKey::load_or_create(&data_dir.join("master.key"))?
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(zf_crypto::KeyFileError::Environment {
+                    variable: MASTER_KEY_VARIABLE,
+                }
+                .into())
+            }
+        };
         if created {
             tracing::warn!(
                 path = %data_dir.join("master.key").display(),

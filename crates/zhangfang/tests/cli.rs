@@ -726,6 +726,57 @@ fn the_security_admins_commands_move_people_and_show_why() {
     );
 }
 
+/// The master key may come from `ZHANGFANG_MASTER_KEY` instead of a file: then no key file is
+/// written, the same key opens the data again, another key does not, and a malformed value is
+/// refused with the variable's name and never its value.
+#[test]
+fn the_master_key_can_come_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let key = "6b".repeat(32);
+    let run = |args: &[&str], value: &str| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .env_remove("ZHANGFANG_DATABASE")
+            .env("ZHANGFANG_MASTER_KEY", value)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(
+        &["user", "add", "--username", "lisi", "--role", "accountant"],
+        &key,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !data.join("master.key").exists(),
+        "no key file when the key comes from the environment"
+    );
+    let out = run(&["user", "permissions", "lisi"], &key);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = run(&["user", "permissions", "lisi"], &"6c".repeat(32));
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("master key"), "{err}");
+    let bad = run(&["user", "permissions", "lisi"], "not-a-key-0123");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("ZHANGFANG_MASTER_KEY") && !err.contains("not-a-key-0123"),
+        "{err}"
+    );
+}
+
 fn zhangfang(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)

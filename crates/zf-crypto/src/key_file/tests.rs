@@ -184,3 +184,29 @@ fn reports_io_errors_with_the_path() {
     );
     assert!(error.to_string().contains(&path.display().to_string()));
 }
+
+#[test]
+fn a_key_from_the_environment_is_the_same_key_as_its_file_and_bad_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from_file, _) = MasterKey::load_or_create(&key_path(&dir)).unwrap();
+    let line = fs::read_to_string(key_path(&dir)).unwrap();
+    let digits = line.trim().rsplit(' ').next().unwrap().to_owned();
+    for value in [line.as_str(), line.trim(), digits.as_str()] {
+        let from_env = MasterKey::from_env_value("ZHANGFANG_MASTER_KEY", value).unwrap();
+        assert_eq!(from_env.as_array(), from_file.as_array());
+    }
+    for bad in [
+        "",
+        "abc",
+        &digits[..63],
+        &format!("{digits}0"),
+        &digits.replace(|c: char| c.is_ascii_digit(), "g"),
+    ] {
+        let err = MasterKey::from_env_value("ZHANGFANG_MASTER_KEY", bad).unwrap_err();
+        assert!(matches!(err, KeyFileError::Environment { .. }), "{bad:?}");
+        // The message names the variable and never echoes its value.
+        let text = err.to_string();
+        assert!(text.contains("ZHANGFANG_MASTER_KEY"), "{text}");
+        assert!(bad.len() < 8 || !text.contains(bad), "{text}");
+    }
+}
