@@ -134,11 +134,7 @@ pub async fn decide(
     {
         Ok(_) => Redirect::to("/erasures").into_response(),
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotFound)) => {
-            let status = match e {
-                AppError::Conflict(_) => StatusCode::CONFLICT,
-                AppError::NotFound => StatusCode::NOT_FOUND,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = super::refusal_status(&e);
             let message = match e {
                 AppError::NotFound => {
                     "the request is no longer pending (decided already) or not in your scope"

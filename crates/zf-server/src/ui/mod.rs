@@ -55,6 +55,17 @@ pub(crate) fn time(ms: i64) -> String {
 }
 
 /// The form token must match the session's; compared in constant time.
+/// The status a refusal shown on a page answers with, as the API would: 409 for a conflict,
+/// 404 for something gone, 422 for the rest.
+pub(crate) fn refusal_status(e: &zf_app::AppError) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match e {
+        zf_app::AppError::Conflict(_) => StatusCode::CONFLICT,
+        zf_app::AppError::NotFound => StatusCode::NOT_FOUND,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
 pub(crate) fn csrf_ok(auth: &Authorized, presented: &str) -> bool {
     auth.csrf_token
         .as_deref()

@@ -124,12 +124,13 @@ pub async fn decide(
     {
         Ok(_) => Redirect::to("/reassignments").into_response(),
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let status = if matches!(e, AppError::Conflict(_)) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            render(&state, lang, &auth, Some((status, e.to_string()))).await
+            render(
+                &state,
+                lang,
+                &auth,
+                Some((super::refusal_status(&e), e.to_string())),
+            )
+            .await
         }
         Err(e) => ApiError::from(e).into_response(),
     }

@@ -12,7 +12,7 @@ use zf_app::AppError;
 use zf_policy::{Field, Role, ScopeRule, Visibility};
 
 use super::i18n::{Lang, Msg};
-use super::{csrf_ok, csrf_refused, layout};
+use super::{csrf_ok, csrf_refused, layout, refusal_status};
 use crate::extract::Authorized;
 use crate::routes::AppState;
 use crate::ApiError;
@@ -311,14 +311,6 @@ pub async fn save(
             .await
         }
         Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
-/// A refusal shown on the page, with the status the API would answer.
-fn refusal_status(e: &AppError) -> StatusCode {
-    match e {
-        AppError::Conflict(_) => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
