@@ -72,6 +72,7 @@ const fn seeded(name: &'static str) -> TableSpec {
 pub const TABLES: &[TableSpec] = &[
     table("system_keys", &["name"]),
     table("kek_versions", &["version"]),
+    table("crypto_settings", &["name"]),
     table("custom_roles", &["name"]),
     table("users", &["id"]),
     table("sessions", &["id_hash"]),
@@ -104,6 +105,7 @@ pub const TABLES: &[TableSpec] = &[
     table("review_lines", &["campaign_id", "username"]),
     table("alerts", &["id"]),
     table("backup_runs", &["id"]),
+    table("key_jobs", &["id"]),
     seeded("monitor_state"),
     seeded("audit_settings"),
     table("audit_archives", &["last_seq"]),

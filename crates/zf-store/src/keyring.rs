@@ -12,27 +12,42 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyTable {
     ClientKeys,
+    /// Clients' previous data keys, held while their data is re-encrypted.
+    ClientPreviousKeys,
     Leads,
+    LeadPreviousKeys,
     SystemKeys,
 }
 
 impl KeyTable {
-    pub const ALL: [KeyTable; 3] = [KeyTable::SystemKeys, KeyTable::ClientKeys, KeyTable::Leads];
+    pub const ALL: [KeyTable; 5] = [
+        KeyTable::SystemKeys,
+        KeyTable::ClientKeys,
+        KeyTable::ClientPreviousKeys,
+        KeyTable::Leads,
+        KeyTable::LeadPreviousKeys,
+    ];
 
+    /// The name `keys status` counts under.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyTable::ClientKeys => "client_keys",
+            KeyTable::ClientPreviousKeys => "client_keys.previous",
             KeyTable::Leads => "leads",
+            KeyTable::LeadPreviousKeys => "leads.previous",
             KeyTable::SystemKeys => "system_keys",
         }
     }
 
-    /// The table's id and wrapped-key columns. Static text, never from input.
-    pub(crate) fn columns(self) -> (&'static str, &'static str) {
+    /// The table, its id column and its wrapped-key column (which may be NULL for previous
+    /// keys). Static text, never from input.
+    pub(crate) fn columns(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            KeyTable::ClientKeys => ("client_id", "wrapped_dek"),
-            KeyTable::Leads => ("id", "wrapped_dek"),
-            KeyTable::SystemKeys => ("name", "wrapped"),
+            KeyTable::ClientKeys => ("client_keys", "client_id", "wrapped_dek"),
+            KeyTable::ClientPreviousKeys => ("client_keys", "client_id", "previous_dek"),
+            KeyTable::Leads => ("leads", "id", "wrapped_dek"),
+            KeyTable::LeadPreviousKeys => ("leads", "id", "previous_dek"),
+            KeyTable::SystemKeys => ("system_keys", "name", "wrapped"),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod backup;
 mod chain;
+mod data_keys;
 mod erasures;
 mod error;
 mod keyring;
@@ -33,6 +34,10 @@ pub use backup::{
     SnapshotInfo, SnapshotItem, Value,
 };
 pub use chain::ChainCell;
+pub use data_keys::{
+    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress, KeyJobState,
+    KeyReplacement, KeySlots, SealedAt, SealedSwap, SealedValue, WrappedDek,
+};
 pub use erasures::{ErasureDecision, ErasureRow, ErasureStatus, ErasureStore, NewErasure};
 pub use error::{StoreError, Unique};
 pub use keyring::{KekState, KekVersionRow, KeySwap, KeyTable, KeyringStore};
@@ -400,6 +405,7 @@ pub trait Store:
     + RoleStore
     + ErasureStore
     + KeyringStore
+    + DataKeyStore
     + Send
     + Sync
     + 'static

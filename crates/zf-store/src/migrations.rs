@@ -923,6 +923,180 @@ CREATE TABLE kek_versions (
 );
 "#,
     },
+    Migration {
+        version: 19,
+        name: "data-key versions: encryption counters kept by triggers, a previous key while data is re-encrypted; the deployment's cipher suite; key jobs",
+        sqlite: r#"
+ALTER TABLE client_keys ADD COLUMN dek_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE client_keys ADD COLUMN encryptions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE client_keys ADD COLUMN previous_dek BLOB;
+ALTER TABLE client_keys ADD COLUMN previous_version INTEGER;
+ALTER TABLE client_keys ADD COLUMN rekeyed_at INTEGER;
+ALTER TABLE leads ADD COLUMN dek_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE leads ADD COLUMN encryptions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE leads ADD COLUMN previous_dek BLOB;
+ALTER TABLE leads ADD COLUMN previous_version INTEGER;
+ALTER TABLE leads ADD COLUMN rekeyed_at INTEGER;
+UPDATE client_keys SET encryptions =
+      (SELECT count(*) + count(notes) FROM clients WHERE id = client_keys.client_id)
+    + (SELECT count(sealed) FROM client_records WHERE client_id = client_keys.client_id)
+    + (SELECT count(*) FROM record_blobs b JOIN client_records r ON r.id = b.record_id
+       WHERE r.client_id = client_keys.client_id);
+UPDATE leads SET encryptions = 1;
+CREATE INDEX client_keys_encryptions ON client_keys(encryptions);
+CREATE INDEX client_keys_previous ON client_keys(rekeyed_at) WHERE previous_dek IS NOT NULL;
+CREATE INDEX leads_encryptions ON leads(encryptions);
+CREATE INDEX leads_previous ON leads(rekeyed_at) WHERE previous_dek IS NOT NULL;
+CREATE TABLE crypto_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE key_jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('reencrypt')),
+    state TEXT NOT NULL CHECK (state IN ('running', 'finished')),
+    phase TEXT NOT NULL,
+    cursor TEXT,
+    total INTEGER NOT NULL,
+    holders_done INTEGER NOT NULL,
+    values_done INTEGER NOT NULL,
+    started_by TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    lease_owner TEXT,
+    lease_until INTEGER
+);
+CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(kind) WHERE state = 'running';
+
+CREATE TRIGGER clients_seal_count_insert AFTER INSERT ON clients BEGIN
+    UPDATE client_keys SET encryptions = encryptions + 1 + (NEW.notes IS NOT NULL)
+    WHERE client_id = NEW.id;
+END;
+CREATE TRIGGER clients_seal_count_update AFTER UPDATE OF legal_rep_id_number, notes ON clients
+BEGIN
+    UPDATE client_keys SET encryptions = encryptions
+        + (NEW.legal_rep_id_number IS NOT OLD.legal_rep_id_number)
+        + (NEW.notes IS NOT NULL AND NEW.notes IS NOT OLD.notes)
+    WHERE client_id = NEW.id;
+END;
+CREATE TRIGGER client_records_seal_count_insert AFTER INSERT ON client_records
+WHEN NEW.sealed IS NOT NULL BEGIN
+    UPDATE client_keys SET encryptions = encryptions + 1 WHERE client_id = NEW.client_id;
+END;
+CREATE TRIGGER client_records_seal_count_update AFTER UPDATE OF sealed ON client_records
+WHEN NEW.sealed IS NOT NULL AND NEW.sealed IS NOT OLD.sealed BEGIN
+    UPDATE client_keys SET encryptions = encryptions + 1 WHERE client_id = NEW.client_id;
+END;
+CREATE TRIGGER record_blobs_seal_count_insert AFTER INSERT ON record_blobs BEGIN
+    UPDATE client_keys SET encryptions = encryptions + 1
+    WHERE client_id = (SELECT client_id FROM client_records WHERE id = NEW.record_id);
+END;
+CREATE TRIGGER record_blobs_seal_count_update AFTER UPDATE OF content ON record_blobs
+WHEN NEW.content IS NOT OLD.content BEGIN
+    UPDATE client_keys SET encryptions = encryptions + 1
+    WHERE client_id = (SELECT client_id FROM client_records WHERE id = NEW.record_id);
+END;
+CREATE TRIGGER leads_seal_count_insert AFTER INSERT ON leads BEGIN
+    UPDATE leads SET encryptions = encryptions + 1 WHERE id = NEW.id;
+END;
+CREATE TRIGGER leads_seal_count_update AFTER UPDATE OF sealed ON leads
+WHEN NEW.sealed IS NOT OLD.sealed BEGIN
+    UPDATE leads SET encryptions = encryptions + 1 WHERE id = NEW.id;
+END;
+"#,
+        postgres: r#"
+ALTER TABLE client_keys ADD COLUMN dek_version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE client_keys ADD COLUMN encryptions BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE client_keys ADD COLUMN previous_dek BYTEA;
+ALTER TABLE client_keys ADD COLUMN previous_version BIGINT;
+ALTER TABLE client_keys ADD COLUMN rekeyed_at BIGINT;
+ALTER TABLE leads ADD COLUMN dek_version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE leads ADD COLUMN encryptions BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE leads ADD COLUMN previous_dek BYTEA;
+ALTER TABLE leads ADD COLUMN previous_version BIGINT;
+ALTER TABLE leads ADD COLUMN rekeyed_at BIGINT;
+UPDATE client_keys SET encryptions =
+      (SELECT count(*) + count(notes) FROM clients WHERE id = client_keys.client_id)
+    + (SELECT count(sealed) FROM client_records WHERE client_id = client_keys.client_id)
+    + (SELECT count(*) FROM record_blobs b JOIN client_records r ON r.id = b.record_id
+       WHERE r.client_id = client_keys.client_id);
+UPDATE leads SET encryptions = 1;
+CREATE INDEX client_keys_encryptions ON client_keys(encryptions);
+CREATE INDEX client_keys_previous ON client_keys(rekeyed_at) WHERE previous_dek IS NOT NULL;
+CREATE INDEX leads_encryptions ON leads(encryptions);
+CREATE INDEX leads_previous ON leads(rekeyed_at) WHERE previous_dek IS NOT NULL;
+CREATE TABLE crypto_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE key_jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('reencrypt')),
+    state TEXT NOT NULL CHECK (state IN ('running', 'finished')),
+    phase TEXT NOT NULL,
+    cursor TEXT,
+    total BIGINT NOT NULL,
+    holders_done BIGINT NOT NULL,
+    values_done BIGINT NOT NULL,
+    started_by TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    lease_owner TEXT,
+    lease_until BIGINT
+);
+CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(kind) WHERE state = 'running';
+
+CREATE FUNCTION zf_clients_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE client_keys SET encryptions = encryptions + 1
+            + (CASE WHEN NEW.notes IS NULL THEN 0 ELSE 1 END)
+        WHERE client_id = NEW.id;
+    ELSE
+        UPDATE client_keys SET encryptions = encryptions
+            + (CASE WHEN NEW.legal_rep_id_number IS DISTINCT FROM OLD.legal_rep_id_number
+                    THEN 1 ELSE 0 END)
+            + (CASE WHEN NEW.notes IS NOT NULL AND NEW.notes IS DISTINCT FROM OLD.notes
+                    THEN 1 ELSE 0 END)
+        WHERE client_id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER clients_seal_count AFTER INSERT OR UPDATE OF legal_rep_id_number, notes
+    ON clients FOR EACH ROW EXECUTE FUNCTION zf_clients_seal_count();
+CREATE FUNCTION zf_client_records_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.sealed IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.sealed IS DISTINCT FROM OLD.sealed)
+    THEN
+        UPDATE client_keys SET encryptions = encryptions + 1 WHERE client_id = NEW.client_id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER client_records_seal_count AFTER INSERT OR UPDATE OF sealed
+    ON client_records FOR EACH ROW EXECUTE FUNCTION zf_client_records_seal_count();
+CREATE FUNCTION zf_record_blobs_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.content IS DISTINCT FROM OLD.content THEN
+        UPDATE client_keys SET encryptions = encryptions + 1
+        WHERE client_id = (SELECT client_id FROM client_records WHERE id = NEW.record_id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER record_blobs_seal_count AFTER INSERT OR UPDATE OF content
+    ON record_blobs FOR EACH ROW EXECUTE FUNCTION zf_record_blobs_seal_count();
+CREATE FUNCTION zf_leads_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.sealed IS DISTINCT FROM OLD.sealed THEN
+        NEW.encryptions := NEW.encryptions + 1;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER leads_seal_count BEFORE INSERT OR UPDATE OF sealed
+    ON leads FOR EACH ROW EXECUTE FUNCTION zf_leads_seal_count();
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

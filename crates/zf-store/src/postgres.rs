@@ -15,6 +15,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::Scope;
 
 mod backup;
+mod data_keys;
 mod erasures;
 mod keyring;
 mod otp;
@@ -398,7 +399,7 @@ const CLIENT_SELECT: &str = concat!(
     "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
     c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
     c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
-    c.registered_capital, c.tax_authority
+    c.registered_capital, c.tax_authority, k.dek_version, k.previous_dek, k.previous_version
     FROM clients c JOIN client_keys k ON k.client_id = c.id
     WHERE ",
     postgres_filter!()
@@ -418,6 +419,9 @@ fn client_from(r: &Row) -> Result<ClientRecord> {
         updated_at_ms: r.try_get(9)?,
         version: r.try_get(10)?,
         wrapped_dek: r.try_get(11)?,
+        dek_version: r.try_get(18)?,
+        previous_dek: r.try_get(19)?,
+        previous_version: r.try_get(20)?,
         status: r.try_get(12)?,
         team: r.try_get(13)?,
         tags: r.try_get(14)?,
@@ -470,7 +474,7 @@ async fn erase_client(tx: &impl GenericClient, id: ClientId, at_ms: i64) -> Resu
     Ok(())
 }
 
-/// Inserts a client and its wrapped data key.
+/// Inserts a client and its first data key (version 1).
 pub(crate) async fn insert_client(
     tx: &impl GenericClient,
     row: &ClientRow,
@@ -478,8 +482,14 @@ pub(crate) async fn insert_client(
 ) -> Result<()> {
     let id = row.id.to_string();
     tx.execute(
-        "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES ($1, $2, $3)",
-        &[&id, &key.as_bytes(), &row.created_at_ms],
+        "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version)
+         VALUES ($1, $2, $3, $4)",
+        &[
+            &id,
+            &key.as_bytes(),
+            &row.created_at_ms,
+            &1i64,
+        ],
     )
     .await?;
     tx.execute(

@@ -15,7 +15,7 @@ use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, ClientName, LeadId, RecordId, UserId};
 use zf_policy::Scope;
 
-use crate::{QueryValue, Result};
+use crate::{KeySlots, QueryValue, Result};
 
 /// What a record is. The name is stored and is also the table part of the record's AEAD
 /// associated data, so a sealed payload cannot be moved from one kind to another.
@@ -235,7 +235,7 @@ impl RecordQuery {
 #[derive(Clone, Debug)]
 pub struct RecordHit {
     pub client_name: ClientName,
-    pub key: WrappedKey,
+    pub key: KeySlots,
     pub row: RecordRow,
 }
 
@@ -250,7 +250,8 @@ pub struct LeadRow {
     pub owner: Option<UserId>,
     pub sealed: Sealed,
     pub mobile_index: Option<BlindIndex>,
-    pub wrapped_dek: WrappedKey,
+    /// The lead's data keys; a new lead's is [`KeySlots::first`].
+    pub key: KeySlots,
     /// The client it became, once converted.
     pub client_id: Option<ClientId>,
     pub created_at_ms: i64,
@@ -319,7 +320,8 @@ pub trait RecordStore: Send + Sync {
 pub(crate) const SELECT: &str = concat!(
     "SELECT r.id, r.client_id, r.kind, r.parent_id, r.label,
     r.status, r.period, r.due_on, r.holder, r.plain, r.sealed, r.created_by, r.created_at,
-    r.updated_at, r.version, c.name, k.wrapped_dek
+    r.updated_at, r.version, c.name, k.wrapped_dek, k.dek_version, k.previous_dek,
+    k.previous_version
     FROM client_records r
     JOIN clients c ON c.id = r.client_id
     JOIN client_keys k ON k.client_id = r.client_id
@@ -335,6 +337,11 @@ pub(crate) const INSERT: &str = "INSERT INTO client_records (id, client_id, kind
 
 pub(crate) const LEAD_COLUMNS: &str = "id, company_name, stage, source, owner, sealed,
     mobile_index, wrapped_dek, client_id, created_at, updated_at, version";
+
+/// [`LEAD_COLUMNS`] and the lead's data-key version and previous key, for reading.
+pub(crate) const LEAD_SELECT: &str = "id, company_name, stage, source, owner, sealed,
+    mobile_index, wrapped_dek, client_id, created_at, updated_at, version, dek_version,
+    previous_dek, previous_version";
 
 /// Stored columns of a record row, as read.
 pub(crate) struct RecordColumns {
@@ -355,6 +362,9 @@ pub(crate) struct RecordColumns {
     pub version: i64,
     pub client_name: String,
     pub wrapped_dek: Vec<u8>,
+    pub dek_version: i64,
+    pub previous_dek: Option<Vec<u8>>,
+    pub previous_version: Option<i64>,
 }
 
 pub(crate) fn decode(c: RecordColumns) -> Result<RecordHit> {
@@ -366,8 +376,13 @@ pub(crate) fn decode(c: RecordColumns) -> Result<RecordHit> {
     Ok(RecordHit {
         client_name: ClientName::parse(&c.client_name)
             .map_err(|e| StoreError::corrupt("clients.name", e))?,
-        key: WrappedKey::from_bytes(c.wrapped_dek)
-            .map_err(|e| StoreError::corrupt("wrapped_dek", e))?,
+        key: KeySlots::decode(
+            c.wrapped_dek,
+            c.dek_version,
+            c.previous_dek,
+            c.previous_version,
+            "client_keys",
+        )?,
         row: RecordRow {
             id: RecordId::parse(&c.id).map_err(|e| StoreError::corrupt("client_records.id", e))?,
             client_id: ClientId::parse(&c.client_id)
@@ -408,6 +423,9 @@ pub(crate) struct LeadColumns {
     pub sealed: Vec<u8>,
     pub mobile_index: Option<Vec<u8>>,
     pub wrapped_dek: Vec<u8>,
+    pub dek_version: i64,
+    pub previous_dek: Option<Vec<u8>>,
+    pub previous_version: Option<i64>,
     pub client_id: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -432,8 +450,13 @@ pub(crate) fn decode_lead(c: LeadColumns) -> Result<LeadRow> {
             .map(|b| BlindIndex::from_bytes(&b))
             .transpose()
             .map_err(|e| StoreError::corrupt("leads.mobile_index", e))?,
-        wrapped_dek: WrappedKey::from_bytes(c.wrapped_dek)
-            .map_err(|e| StoreError::corrupt("leads.wrapped_dek", e))?,
+        key: KeySlots::decode(
+            c.wrapped_dek,
+            c.dek_version,
+            c.previous_dek,
+            c.previous_version,
+            "leads",
+        )?,
         client_id: c
             .client_id
             .map(|s| ClientId::parse(&s))

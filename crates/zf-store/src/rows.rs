@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use zf_crypto::{BlindIndex, Sealed, WrappedKey};
+use zf_crypto::{BlindIndex, Sealed};
 use zf_domain::{
     ClientId, ClientName, ClientStatus, Fen, PersonName, ShortText, Tags, TaxpayerType, Uscc,
     UserId, Username,
@@ -182,7 +182,7 @@ pub struct ClientRow {
 #[derive(Clone, Debug)]
 pub struct ClientRecord {
     pub row: ClientRow,
-    pub key: WrappedKey,
+    pub key: crate::KeySlots,
 }
 
 /// The fields an update replaces; `None` leaves a field as it is.
@@ -352,6 +352,9 @@ pub(crate) mod decode {
         pub updated_at_ms: i64,
         pub version: i64,
         pub wrapped_dek: Vec<u8>,
+        pub dek_version: i64,
+        pub previous_dek: Option<Vec<u8>>,
+        pub previous_version: Option<i64>,
         pub status: String,
         pub team: Option<String>,
         pub tags: String,
@@ -405,8 +408,13 @@ pub(crate) mod decode {
                 updated_at_ms: c.updated_at_ms,
                 version: c.version,
             },
-            key: WrappedKey::from_bytes(c.wrapped_dek)
-                .map_err(|e| StoreError::corrupt("wrapped_dek", e))?,
+            key: crate::KeySlots::decode(
+                c.wrapped_dek,
+                c.dek_version,
+                c.previous_dek,
+                c.previous_version,
+                "client_keys",
+            )?,
         })
     }
 }

@@ -16,6 +16,7 @@ use zf_domain::{ClientId, TokenId, UserId, Username};
 use zf_policy::Scope;
 
 mod backup;
+mod data_keys;
 mod erasures;
 mod keyring;
 mod otp;
@@ -411,7 +412,7 @@ const CLIENT_SELECT: &str = concat!(
     "SELECT c.id, c.name, c.uscc, c.taxpayer_type, c.legal_rep_name,
     c.legal_rep_id_number, c.legal_rep_id_index, c.assigned_accountant, c.created_at,
     c.updated_at, c.version, k.wrapped_dek, c.status, c.team, c.tags, c.notes,
-    c.registered_capital, c.tax_authority
+    c.registered_capital, c.tax_authority, k.dek_version, k.previous_dek, k.previous_version
     FROM clients c JOIN client_keys k ON k.client_id = c.id
     WHERE ",
     sqlite_filter!()
@@ -431,6 +432,9 @@ fn client_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ClientRecord>> 
         updated_at_ms: r.get(9)?,
         version: r.get(10)?,
         wrapped_dek: r.get(11)?,
+        dek_version: r.get(18)?,
+        previous_dek: r.get(19)?,
+        previous_version: r.get(20)?,
         status: r.get(12)?,
         team: r.get(13)?,
         tags: r.get(14)?,
@@ -1846,12 +1850,18 @@ impl Store for SqliteStore {
     }
 }
 
-/// Inserts a client and its wrapped data key.
+/// Inserts a client and its first data key (version 1).
 fn insert_client(tx: &Connection, row: &ClientRow, key: &WrappedKey) -> Result<()> {
     let id = row.id.to_string();
     tx.execute(
-        "INSERT INTO client_keys (client_id, wrapped_dek, created_at) VALUES (?1, ?2, ?3)",
-        params![id, key.as_bytes(), row.created_at_ms],
+        "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            id,
+            key.as_bytes(),
+            row.created_at_ms,
+            1i64
+        ],
     )?;
     tx.execute(
         "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,

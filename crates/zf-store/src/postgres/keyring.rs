@@ -89,15 +89,14 @@ impl KeyringStore for PgStore {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<(String, WrappedKey)>> {
-        let (id, key) = table.columns();
+        let (t, id, key) = table.columns();
         let rows = self
             .client()
             .await?
             .query(
                 &format!(
-                    "SELECT {id}, {key} FROM {t} WHERE $1::TEXT IS NULL OR {id} > $1
-                     ORDER BY {id} LIMIT $2",
-                    t = table.as_str()
+                    "SELECT {id}, {key} FROM {t} WHERE ($1::TEXT IS NULL OR {id} > $1)
+                     AND {key} IS NOT NULL ORDER BY {id} LIMIT $2",
                 ),
                 &[&after, &i64::from(limit)],
             )
@@ -117,13 +116,12 @@ impl KeyringStore for PgStore {
         swaps: Vec<KeySwap>,
         event: AuditEvent,
     ) -> Result<u64> {
-        let (id, key) = table.columns();
+        let (t, id, key) = table.columns();
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let stmt = tx
             .prepare(&format!(
                 "UPDATE {t} SET {key} = $1 WHERE {id} = $2 AND {key} = $3",
-                t = table.as_str()
             ))
             .await?;
         let mut replaced = 0u64;

@@ -35,6 +35,9 @@ fn hit_from(r: &Row) -> Result<RecordHit> {
         version: r.try_get(14)?,
         client_name: r.try_get(15)?,
         wrapped_dek: r.try_get(16)?,
+        dek_version: r.try_get(17)?,
+        previous_dek: r.try_get(18)?,
+        previous_version: r.try_get(19)?,
     })
 }
 
@@ -52,6 +55,9 @@ fn lead_from(r: &Row) -> Result<LeadRow> {
         created_at_ms: r.try_get(9)?,
         updated_at_ms: r.try_get(10)?,
         version: r.try_get(11)?,
+        dek_version: r.try_get(12)?,
+        previous_dek: r.try_get(13)?,
+        previous_version: r.try_get(14)?,
     })
 }
 
@@ -251,7 +257,7 @@ async fn lead_get(c: &impl GenericClient, id: LeadId) -> Result<Option<LeadRow>>
     let stmt = c
         .prepare_cached(&format!(
             "SELECT {} FROM leads WHERE id = $1",
-            records::LEAD_COLUMNS
+            records::LEAD_SELECT
         ))
         .await?;
     c.query_opt(&stmt, &[&id.to_string()])
@@ -396,7 +402,7 @@ impl RecordStore for PgStore {
                 &row.owner.map(|u| u.to_string()),
                 &row.sealed.as_bytes(),
                 &row.mobile_index.as_ref().map(|i| i.as_bytes().to_vec()),
-                &row.wrapped_dek.as_bytes(),
+                &row.key.current.wrapped.as_bytes(),
                 &row.client_id.map(|c| c.to_string()),
                 &row.created_at_ms,
                 &row.updated_at_ms,
@@ -415,7 +421,7 @@ impl RecordStore for PgStore {
             .prepare_cached(&format!(
                 "SELECT {} FROM leads WHERE ($1::TEXT IS NULL OR owner = $1)
                  ORDER BY updated_at DESC, id DESC LIMIT $2",
-                records::LEAD_COLUMNS
+                records::LEAD_SELECT
             ))
             .await?;
         let rows = c

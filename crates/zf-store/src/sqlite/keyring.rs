@@ -91,10 +91,10 @@ impl KeyringStore for SqliteStore {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<(String, WrappedKey)>> {
-        let (id, key) = table.columns();
+        let (t, id, key) = table.columns();
         let sql = format!(
-            "SELECT {id}, {key} FROM {t} WHERE ?1 IS NULL OR {id} > ?1 ORDER BY {id} LIMIT ?2",
-            t = table.as_str()
+            "SELECT {id}, {key} FROM {t} WHERE (?1 IS NULL OR {id} > ?1) AND {key} IS NOT NULL
+             ORDER BY {id} LIMIT ?2",
         );
         self.run(move |c| {
             let mut stmt = c.prepare_cached(&sql)?;
@@ -118,10 +118,9 @@ impl KeyringStore for SqliteStore {
         swaps: Vec<KeySwap>,
         event: AuditEvent,
     ) -> Result<u64> {
-        let (id, key) = table.columns();
+        let (t, id, key) = table.columns();
         let sql = format!(
             "UPDATE {t} SET {key} = ?1 WHERE {id} = ?2 AND {key} = ?3",
-            t = table.as_str()
         );
         self.write(move |tx, chain| {
             let mut stmt = tx.prepare_cached(&sql)?;

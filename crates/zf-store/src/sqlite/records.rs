@@ -35,6 +35,9 @@ fn hit_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordHit>> {
         version: r.get(14)?,
         client_name: r.get(15)?,
         wrapped_dek: r.get(16)?,
+        dek_version: r.get(17)?,
+        previous_dek: r.get(18)?,
+        previous_version: r.get(19)?,
     }))
 }
 
@@ -52,6 +55,9 @@ fn lead_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LeadRow>> {
         created_at_ms: r.get(9)?,
         updated_at_ms: r.get(10)?,
         version: r.get(11)?,
+        dek_version: r.get(12)?,
+        previous_dek: r.get(13)?,
+        previous_version: r.get(14)?,
     }))
 }
 
@@ -237,7 +243,7 @@ fn write_one(tx: &Connection, chain: &ChainCell, w: &RecordWrite) -> Result<u64>
 fn lead_get(c: &Connection, id: LeadId) -> Result<Option<LeadRow>> {
     c.prepare_cached(&format!(
         "SELECT {} FROM leads WHERE id = ?1",
-        records::LEAD_COLUMNS
+        records::LEAD_SELECT
     ))?
     .query_row([id.to_string()], lead_from)
     .optional()?
@@ -360,7 +366,7 @@ impl RecordStore for SqliteStore {
                     row.owner.map(|u| u.to_string()),
                     row.sealed.as_bytes(),
                     row.mobile_index.as_ref().map(|i| i.as_bytes().to_vec()),
-                    row.wrapped_dek.as_bytes(),
+                    row.key.current.wrapped.as_bytes(),
                     row.client_id.map(|c| c.to_string()),
                     row.created_at_ms,
                     row.updated_at_ms,
@@ -377,7 +383,7 @@ impl RecordStore for SqliteStore {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {} FROM leads WHERE (?1 IS NULL OR owner = ?1)
                  ORDER BY updated_at DESC, id DESC LIMIT ?2",
-                records::LEAD_COLUMNS
+                records::LEAD_SELECT
             ))?;
             let rows = stmt.query_map(params![owner.map(|u| u.to_string()), limit], lead_from)?;
             collect(rows)

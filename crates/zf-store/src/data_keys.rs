@@ -1,0 +1,402 @@
+//! Data-key versions and the re-encryption of data under new keys.
+//!
+//! Every key holder (a client, or a lead before it becomes one) has a current data key with a
+//! version, an encryption counter kept by triggers in the writing transaction, and — only while
+//! its data is being re-encrypted — the previous key. Values sealed under either key open; new
+//! values are sealed under the current one. A holder's previous key is dropped only when no value
+//! of the holder is sealed under anything but the current version, checked in the same statement
+//! that drops it, so a key is never dropped while data still needs it.
+//!
+//! Re-encryption runs as a [`KeyJob`]: a row whose phase and cursor are committed after every
+//! batch, held by one runner at a time through a lease, so a runner killed half-way is replaced
+//! by the next one to find its lease expired, which carries on from the cursor.
+
+use async_trait::async_trait;
+use zf_audit::AuditEvent;
+use zf_crypto::{KeyVersion, Sealed, WrappedKey};
+use zf_domain::{ClientId, LeadId, RecordId};
+
+use crate::records::RecordKind;
+use crate::Result;
+
+/// A data key as stored: its version and its wrapped bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedDek {
+    pub version: KeyVersion,
+    pub wrapped: WrappedKey,
+}
+
+/// The data keys of one holder: the current one, and the previous one while its values are
+/// being re-encrypted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySlots {
+    pub current: WrappedDek,
+    pub previous: Option<WrappedDek>,
+}
+
+impl KeySlots {
+    /// The first key of a new holder.
+    pub fn first(wrapped: WrappedKey) -> Self {
+        KeySlots {
+            current: WrappedDek {
+                version: KeyVersion(1),
+                wrapped,
+            },
+            previous: None,
+        }
+    }
+
+    pub(crate) fn decode(
+        current: Vec<u8>,
+        version: i64,
+        previous: Option<Vec<u8>>,
+        previous_version: Option<i64>,
+        table: &'static str,
+    ) -> Result<Self> {
+        use crate::StoreError;
+        let version_of = |v: i64| {
+            u32::try_from(v)
+                .map(KeyVersion)
+                .map_err(|e| StoreError::corrupt(table, e))
+        };
+        let current = WrappedDek {
+            version: version_of(version)?,
+            wrapped: WrappedKey::from_bytes(current).map_err(|e| StoreError::corrupt(table, e))?,
+        };
+        let previous = match (previous, previous_version) {
+            (Some(bytes), Some(v)) => Some(WrappedDek {
+                version: version_of(v)?,
+                wrapped: WrappedKey::from_bytes(bytes)
+                    .map_err(|e| StoreError::corrupt(table, e))?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(StoreError::corrupt(
+                    table,
+                    "a previous data key without its version",
+                ))
+            }
+        };
+        Ok(KeySlots { current, previous })
+    }
+}
+
+/// What holds data keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyHolder {
+    Client,
+    Lead,
+}
+
+impl KeyHolder {
+    pub const ALL: [KeyHolder; 2] = [KeyHolder::Client, KeyHolder::Lead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyHolder::Client => "client",
+            KeyHolder::Lead => "lead",
+        }
+    }
+
+    /// The table and id column of the holder's keys. Static text, never from input.
+    pub(crate) fn key_table(self) -> (&'static str, &'static str) {
+        match self {
+            KeyHolder::Client => ("client_keys", "client_id"),
+            KeyHolder::Lead => ("leads", "id"),
+        }
+    }
+}
+
+/// One holder's keys as a re-encryption reads them.
+#[derive(Clone, Debug)]
+pub struct HolderKeys {
+    pub holder: KeyHolder,
+    pub id: String,
+    pub slots: KeySlots,
+    /// Encryptions under the current key, counted by the database.
+    pub encryptions: i64,
+    /// When the current key replaced the previous one.
+    pub rekeyed_at_ms: Option<i64>,
+}
+
+/// Where a sealed value lives; each place has its own associated data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SealedAt {
+    ClientIdNumber(ClientId),
+    ClientNotes(ClientId),
+    Record(RecordKind, RecordId),
+    RecordContent(RecordKind, RecordId),
+    Lead(LeadId),
+}
+
+impl SealedAt {
+    /// Table, column and id column. Static text, never from input.
+    pub(crate) fn columns(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            SealedAt::ClientIdNumber(_) => ("clients", "legal_rep_id_number", "id"),
+            SealedAt::ClientNotes(_) => ("clients", "notes", "id"),
+            SealedAt::Record(..) => ("client_records", "sealed", "id"),
+            SealedAt::RecordContent(..) => ("record_blobs", "content", "record_id"),
+            SealedAt::Lead(_) => ("leads", "sealed", "id"),
+        }
+    }
+
+    pub(crate) fn row_id(&self) -> String {
+        match self {
+            SealedAt::ClientIdNumber(id) | SealedAt::ClientNotes(id) => id.to_string(),
+            SealedAt::Record(_, id) | SealedAt::RecordContent(_, id) => id.to_string(),
+            SealedAt::Lead(id) => id.to_string(),
+        }
+    }
+}
+
+/// A sealed value and the holder whose key sealed it.
+#[derive(Clone, Debug)]
+pub struct SealedValue {
+    pub holder_id: String,
+    pub at: SealedAt,
+    pub sealed: Sealed,
+}
+
+/// Replace `old` by `new` where it is, if it is still `old`.
+#[derive(Clone, Debug)]
+pub struct SealedSwap {
+    pub at: SealedAt,
+    pub old: Sealed,
+    pub new: Sealed,
+}
+
+/// A holder's next data key, replacing `expected` (which becomes the previous key).
+#[derive(Clone, Debug)]
+pub struct KeyReplacement {
+    pub id: String,
+    pub expected: WrappedKey,
+    pub next: WrappedDek,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyJobKind {
+    /// New data keys for every holder and every value sealed again under them.
+    Reencrypt,
+}
+
+impl KeyJobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyJobKind::Reencrypt => "reencrypt",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyJobState {
+    Running,
+    Finished,
+}
+
+impl KeyJobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyJobState::Running => "running",
+            KeyJobState::Finished => "finished",
+        }
+    }
+}
+
+/// A key job as stored: the cursor is where the next batch starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyJob {
+    pub id: String,
+    pub kind: KeyJobKind,
+    pub state: KeyJobState,
+    /// The job's own words for its stage (e.g. `rekey:client`, `sweep`).
+    pub phase: String,
+    pub cursor: Option<String>,
+    /// Holders to re-key, counted at the start.
+    pub total: i64,
+    pub holders_done: i64,
+    pub values_done: i64,
+    pub started_by: String,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: Option<i64>,
+}
+
+/// A batch's progress: where the job stands after it, committed only by the lease holder.
+#[derive(Clone, Debug)]
+pub struct KeyJobProgress {
+    pub phase: String,
+    pub cursor: Option<String>,
+    pub holders: i64,
+    pub values: i64,
+    pub now_ms: i64,
+    pub lease_until_ms: i64,
+}
+
+pub(crate) const HOLDER_COLUMNS: &str =
+    "wrapped_dek, dek_version, previous_dek, previous_version, encryptions, rekeyed_at";
+
+pub(crate) struct HolderColumns {
+    pub id: String,
+    pub wrapped_dek: Vec<u8>,
+    pub dek_version: i64,
+    pub previous_dek: Option<Vec<u8>>,
+    pub previous_version: Option<i64>,
+    pub encryptions: i64,
+    pub rekeyed_at_ms: Option<i64>,
+}
+
+pub(crate) fn decode_holder(holder: KeyHolder, c: HolderColumns) -> Result<HolderKeys> {
+    Ok(HolderKeys {
+        holder,
+        slots: KeySlots::decode(
+            c.wrapped_dek,
+            c.dek_version,
+            c.previous_dek,
+            c.previous_version,
+            holder.key_table().0,
+        )?,
+        id: c.id,
+        encryptions: c.encryptions,
+        rekeyed_at_ms: c.rekeyed_at_ms,
+    })
+}
+
+pub(crate) const KEY_JOB_COLUMNS: &str = "id, kind, state, phase, cursor, total, holders_done,
+    values_done, started_by, started_at, updated_at, finished_at, lease_owner, lease_until";
+
+pub(crate) struct KeyJobColumns {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub phase: String,
+    pub cursor: Option<String>,
+    pub total: i64,
+    pub holders_done: i64,
+    pub values_done: i64,
+    pub started_by: String,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: Option<i64>,
+}
+
+pub(crate) fn decode_job(c: KeyJobColumns) -> Result<KeyJob> {
+    use crate::StoreError;
+    Ok(KeyJob {
+        kind: match c.kind.as_str() {
+            "reencrypt" => KeyJobKind::Reencrypt,
+            other => return Err(StoreError::corrupt("key_jobs.kind", other)),
+        },
+        state: match c.state.as_str() {
+            "running" => KeyJobState::Running,
+            "finished" => KeyJobState::Finished,
+            other => return Err(StoreError::corrupt("key_jobs.state", other)),
+        },
+        id: c.id,
+        phase: c.phase,
+        cursor: c.cursor,
+        total: c.total,
+        holders_done: c.holders_done,
+        values_done: c.values_done,
+        started_by: c.started_by,
+        started_at_ms: c.started_at_ms,
+        updated_at_ms: c.updated_at_ms,
+        finished_at_ms: c.finished_at_ms,
+        lease_owner: c.lease_owner,
+        lease_until_ms: c.lease_until_ms,
+    })
+}
+
+/// The header bytes that name a key version inside a sealed value (`[format][suite][version]`):
+/// SQL compares them to find values under a version without opening anything.
+pub(crate) fn version_bytes(version: KeyVersion) -> Vec<u8> {
+    version.0.to_be_bytes().to_vec()
+}
+
+pub(crate) fn decode_sealed(bytes: Vec<u8>, column: &'static str) -> Result<Sealed> {
+    Sealed::from_bytes(bytes).map_err(|e| crate::StoreError::corrupt(column, e))
+}
+
+#[async_trait]
+pub trait DataKeyStore: Send + Sync {
+    /// A deployment-wide cryptographic setting (e.g. the cipher suite).
+    async fn crypto_setting(&self, name: &str) -> Result<Option<String>>;
+    /// Records `value` unless the setting exists; returns the stored value either way, so
+    /// nodes that initialise together agree.
+    async fn crypto_setting_init(&self, name: &str, value: &str) -> Result<String>;
+
+    /// How many holders of this kind exist.
+    async fn key_holders_count(&self, holder: KeyHolder) -> Result<i64>;
+    /// Up to `limit` holders with ids after `after`, in id order.
+    async fn key_holders_after(
+        &self,
+        holder: KeyHolder,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>>;
+    /// Holders whose current key has sealed at least `encryptions` values.
+    async fn key_holders_worn(
+        &self,
+        holder: KeyHolder,
+        encryptions: i64,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>>;
+    /// Holders still holding a previous key, replaced before `rekeyed_before_ms`.
+    async fn key_holders_with_previous(
+        &self,
+        holder: KeyHolder,
+        rekeyed_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>>;
+    /// Every sealed value of these holders.
+    async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>)
+        -> Result<Vec<SealedValue>>;
+
+    /// Makes each replacement's key current and its expected key the previous one, if the
+    /// holder's current key is still `expected` and it holds no previous key; returns the ids
+    /// replaced. Counters of the new keys start at zero.
+    async fn data_keys_replace(
+        &self,
+        holder: KeyHolder,
+        replacements: Vec<KeyReplacement>,
+        now_ms: i64,
+    ) -> Result<Vec<String>>;
+    /// Replaces each value still equal to its `old` form; returns how many were replaced.
+    async fn sealed_values_swap(&self, swaps: Vec<SealedSwap>) -> Result<u64>;
+    /// Drops the previous key of each holder (id, current version) whose every value is sealed
+    /// under that current version, decided in the statement that drops it; returns how many
+    /// were dropped.
+    async fn previous_keys_drop(
+        &self,
+        holder: KeyHolder,
+        holders: Vec<(String, KeyVersion)>,
+    ) -> Result<u64>;
+
+    /// Starts a job; `Conflict` while another of its kind runs.
+    async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()>;
+    /// The running job, else the latest finished one.
+    async fn key_job_latest(&self) -> Result<Option<KeyJob>>;
+    /// Takes the job's lease if it is free, expired or already `owner`'s; `false` otherwise.
+    async fn key_job_claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool>;
+    /// Records a batch's progress if `owner` still holds the lease; `false` if it lost it.
+    async fn key_job_progress(&self, id: &str, owner: &str, progress: KeyJobProgress)
+        -> Result<bool>;
+    /// Marks the job finished, with its closing event.
+    async fn key_job_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<bool>;
+}

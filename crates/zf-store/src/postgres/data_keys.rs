@@ -1,0 +1,492 @@
+//! [`DataKeyStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use zf_audit::AuditEvent;
+use zf_crypto::KeyVersion;
+use zf_domain::{ClientId, LeadId, RecordId};
+
+use super::{insert_event, PgStore};
+use crate::data_keys::{
+    decode_holder, decode_job, decode_sealed, version_bytes, HolderColumns, KeyJobColumns,
+    HOLDER_COLUMNS, KEY_JOB_COLUMNS,
+};
+use crate::records::RecordKind;
+use crate::{
+    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result,
+    SealedAt, SealedSwap, SealedValue, StoreError, Unique,
+};
+
+fn holder_from(holder: KeyHolder, r: &Row) -> Result<HolderKeys> {
+    decode_holder(
+        holder,
+        HolderColumns {
+            id: r.try_get(0)?,
+            wrapped_dek: r.try_get(1)?,
+            dek_version: r.try_get(2)?,
+            previous_dek: r.try_get(3)?,
+            previous_version: r.try_get(4)?,
+            encryptions: r.try_get(5)?,
+            rekeyed_at_ms: r.try_get(6)?,
+        },
+    )
+}
+
+fn job_from(r: &Row) -> Result<KeyJob> {
+    decode_job(KeyJobColumns {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        state: r.try_get(2)?,
+        phase: r.try_get(3)?,
+        cursor: r.try_get(4)?,
+        total: r.try_get(5)?,
+        holders_done: r.try_get(6)?,
+        values_done: r.try_get(7)?,
+        started_by: r.try_get(8)?,
+        started_at_ms: r.try_get(9)?,
+        updated_at_ms: r.try_get(10)?,
+        finished_at_ms: r.try_get(11)?,
+        lease_owner: r.try_get(12)?,
+        lease_until_ms: r.try_get(13)?,
+    })
+}
+
+fn record_kind(text: &str) -> Result<RecordKind> {
+    RecordKind::parse(text).ok_or_else(|| StoreError::corrupt("client_records.kind", text))
+}
+
+/// As on SQLite (`sqlite/data_keys.rs`): drops a client's previous key unless a value is
+/// sealed under anything but `$2`, the current version's header bytes.
+const DROP_CLIENT_PREVIOUS: &str = "UPDATE client_keys
+    SET previous_dek = NULL, previous_version = NULL
+    WHERE client_id = $1 AND previous_dek IS NOT NULL AND dek_version = $3
+    AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = $1
+        AND (substring(c.legal_rep_id_number from 3 for 4) <> $2
+             OR (c.notes IS NOT NULL AND substring(c.notes from 3 for 4) <> $2)))
+    AND NOT EXISTS (SELECT 1 FROM client_records r WHERE r.client_id = $1
+        AND r.sealed IS NOT NULL AND substring(r.sealed from 3 for 4) <> $2)
+    AND NOT EXISTS (SELECT 1 FROM client_records r JOIN record_blobs b ON b.record_id = r.id
+        WHERE r.client_id = $1 AND substring(b.content from 3 for 4) <> $2)";
+
+const DROP_LEAD_PREVIOUS: &str = "UPDATE leads
+    SET previous_dek = NULL, previous_version = NULL
+    WHERE id = $1 AND previous_dek IS NOT NULL AND dek_version = $3
+    AND substring(sealed from 3 for 4) = $2";
+
+impl PgStore {
+    async fn holders(
+        &self,
+        holder: KeyHolder,
+        condition: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<HolderKeys>> {
+        let (table, id) = holder.key_table();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {id}, {HOLDER_COLUMNS} FROM {table} WHERE {condition}"),
+                params,
+            )
+            .await?;
+        rows.iter().map(|r| holder_from(holder, r)).collect()
+    }
+
+    async fn client_values(&self, ids: &[String]) -> Result<Vec<SealedValue>> {
+        let c = self.client().await?;
+        let mut out = Vec::new();
+        for r in c
+            .query(
+                "SELECT id, legal_rep_id_number, notes FROM clients WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await?
+        {
+            let id: String = r.try_get(0)?;
+            let client =
+                ClientId::parse(&id).map_err(|e| StoreError::corrupt("clients.id", e))?;
+            out.push(SealedValue {
+                holder_id: id.clone(),
+                at: SealedAt::ClientIdNumber(client),
+                sealed: decode_sealed(r.try_get(1)?, "clients.legal_rep_id_number")?,
+            });
+            if let Some(notes) = r.try_get::<_, Option<Vec<u8>>>(2)? {
+                out.push(SealedValue {
+                    holder_id: id,
+                    at: SealedAt::ClientNotes(client),
+                    sealed: decode_sealed(notes, "clients.notes")?,
+                });
+            }
+        }
+        for (sql, content) in [
+            (
+                "SELECT client_id, id, kind, sealed FROM client_records
+                 WHERE client_id = ANY($1) AND sealed IS NOT NULL",
+                false,
+            ),
+            (
+                "SELECT r.client_id, r.id, r.kind, b.content FROM record_blobs b
+                 JOIN client_records r ON r.id = b.record_id WHERE r.client_id = ANY($1)",
+                true,
+            ),
+        ] {
+            for r in c.query(sql, &[&ids]).await? {
+                let id = RecordId::parse(r.try_get(1)?)
+                    .map_err(|e| StoreError::corrupt("client_records.id", e))?;
+                let kind = record_kind(r.try_get(2)?)?;
+                let bytes: Vec<u8> = r.try_get(3)?;
+                out.push(if content {
+                    SealedValue {
+                        holder_id: r.try_get(0)?,
+                        at: SealedAt::RecordContent(kind, id),
+                        sealed: decode_sealed(bytes, "record_blobs.content")?,
+                    }
+                } else {
+                    SealedValue {
+                        holder_id: r.try_get(0)?,
+                        at: SealedAt::Record(kind, id),
+                        sealed: decode_sealed(bytes, "client_records.sealed")?,
+                    }
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lead_values(&self, ids: &[String]) -> Result<Vec<SealedValue>> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id, sealed FROM leads WHERE id = ANY($1)", &[&ids])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0)?;
+                Ok(SealedValue {
+                    at: SealedAt::Lead(
+                        LeadId::parse(&id).map_err(|e| StoreError::corrupt("leads.id", e))?,
+                    ),
+                    holder_id: id,
+                    sealed: decode_sealed(r.try_get(1)?, "leads.sealed")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DataKeyStore for PgStore {
+    async fn crypto_setting(&self, name: &str) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT value FROM crypto_settings WHERE name = $1", &[&name])
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    async fn crypto_setting_init(&self, name: &str, value: &str) -> Result<String> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO crypto_settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO NOTHING",
+            &[&name, &value],
+        )
+        .await?;
+        Ok(c.query_one("SELECT value FROM crypto_settings WHERE name = $1", &[&name])
+            .await?
+            .try_get(0)?)
+    }
+
+    async fn key_holders_count(&self, holder: KeyHolder) -> Result<i64> {
+        let (table, _) = holder.key_table();
+        Ok(self
+            .client()
+            .await?
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await?
+            .try_get(0)?)
+    }
+
+    async fn key_holders_after(
+        &self,
+        holder: KeyHolder,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>> {
+        let (_, id) = holder.key_table();
+        self.holders(
+            holder,
+            &format!("($1::TEXT IS NULL OR {id} > $1) ORDER BY {id} LIMIT $2"),
+            &[&after, &i64::from(limit)],
+        )
+        .await
+    }
+
+    async fn key_holders_worn(
+        &self,
+        holder: KeyHolder,
+        encryptions: i64,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>> {
+        let (_, id) = holder.key_table();
+        self.holders(
+            holder,
+            &format!(
+                "encryptions >= $1 AND previous_dek IS NULL
+                 ORDER BY encryptions DESC, {id} LIMIT $2"
+            ),
+            &[&encryptions, &i64::from(limit)],
+        )
+        .await
+    }
+
+    async fn key_holders_with_previous(
+        &self,
+        holder: KeyHolder,
+        rekeyed_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>> {
+        let (_, id) = holder.key_table();
+        self.holders(
+            holder,
+            &format!(
+                "previous_dek IS NOT NULL AND rekeyed_at < $1 ORDER BY rekeyed_at, {id} LIMIT $2"
+            ),
+            &[&rekeyed_before_ms, &i64::from(limit)],
+        )
+        .await
+    }
+
+    async fn sealed_values(
+        &self,
+        holder: KeyHolder,
+        ids: Vec<String>,
+    ) -> Result<Vec<SealedValue>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match holder {
+            KeyHolder::Client => self.client_values(&ids).await,
+            KeyHolder::Lead => self.lead_values(&ids).await,
+        }
+    }
+
+    async fn data_keys_replace(
+        &self,
+        holder: KeyHolder,
+        replacements: Vec<KeyReplacement>,
+        now_ms: i64,
+    ) -> Result<Vec<String>> {
+        let (table, id) = holder.key_table();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let stmt = tx
+            .prepare(&format!(
+                "UPDATE {table} SET previous_dek = wrapped_dek, previous_version = dek_version,
+                     wrapped_dek = $1, dek_version = $2, encryptions = 0, rekeyed_at = $3
+                 WHERE {id} = $4 AND wrapped_dek = $5 AND previous_dek IS NULL
+                 AND dek_version < $2"
+            ))
+            .await?;
+        let mut replaced = Vec::new();
+        for r in replacements {
+            let n = tx
+                .execute(
+                    &stmt,
+                    &[
+                        &r.next.wrapped.as_bytes(),
+                        &i64::from(r.next.version.0),
+                        &now_ms,
+                        &r.id,
+                        &r.expected.as_bytes(),
+                    ],
+                )
+                .await?;
+            if n == 1 {
+                replaced.push(r.id);
+            }
+        }
+        tx.commit().await?;
+        Ok(replaced)
+    }
+
+    async fn sealed_values_swap(&self, swaps: Vec<SealedSwap>) -> Result<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut replaced = 0u64;
+        for swap in &swaps {
+            let (table, column, id) = swap.at.columns();
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE {table} SET {column} = $1 WHERE {id} = $2 AND {column} = $3"
+                ))
+                .await?;
+            replaced += tx
+                .execute(
+                    &stmt,
+                    &[&swap.new.as_bytes(), &swap.at.row_id(), &swap.old.as_bytes()],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(replaced)
+    }
+
+    async fn previous_keys_drop(
+        &self,
+        holder: KeyHolder,
+        holders: Vec<(String, KeyVersion)>,
+    ) -> Result<u64> {
+        let sql = match holder {
+            KeyHolder::Client => DROP_CLIENT_PREVIOUS,
+            KeyHolder::Lead => DROP_LEAD_PREVIOUS,
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let stmt = tx.prepare(sql).await?;
+        let mut dropped = 0u64;
+        for (id, version) in &holders {
+            dropped += tx
+                .execute(
+                    &stmt,
+                    &[id, &version_bytes(*version), &i64::from(version.0)],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
+    async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let running: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM key_jobs WHERE kind = $1 AND state = 'running'",
+                &[&job.kind.as_str()],
+            )
+            .await?
+            .try_get(0)?;
+        if running > 0 {
+            return Err(StoreError::Conflict(Unique::Other));
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO key_jobs ({KEY_JOB_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ),
+            &[
+                &job.id,
+                &job.kind.as_str(),
+                &job.state.as_str(),
+                &job.phase,
+                &job.cursor,
+                &job.total,
+                &job.holders_done,
+                &job.values_done,
+                &job.started_by,
+                &job.started_at_ms,
+                &job.updated_at_ms,
+                &job.finished_at_ms,
+                &job.lease_owner,
+                &job.lease_until_ms,
+            ],
+        )
+        .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn key_job_latest(&self) -> Result<Option<KeyJob>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {KEY_JOB_COLUMNS} FROM key_jobs
+                     ORDER BY state = 'running' DESC, started_at DESC LIMIT 1"
+                ),
+                &[],
+            )
+            .await?;
+        row.as_ref().map(job_from).transpose()
+    }
+
+    async fn key_job_claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE key_jobs SET lease_owner = $2, lease_until = $4, updated_at = $3
+                 WHERE id = $1 AND state = 'running'
+                 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $3)",
+                &[&id, &owner, &now_ms, &lease_until_ms],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn key_job_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        p: KeyJobProgress,
+    ) -> Result<bool> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE key_jobs SET phase = $3, cursor = $4, holders_done = holders_done + $5,
+                     values_done = values_done + $6, updated_at = $7, lease_until = $8
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+                &[
+                    &id,
+                    &owner,
+                    &p.phase,
+                    &p.cursor,
+                    &p.holders,
+                    &p.values,
+                    &p.now_ms,
+                    &p.lease_until_ms,
+                ],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn key_job_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE key_jobs SET state = 'finished', phase = 'finished', cursor = NULL,
+                     finished_at = $3, updated_at = $3, lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+                &[&id, &owner, &now_ms],
+            )
+            .await?;
+        if n == 1 {
+            insert_event(&tx, &self.chain, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,497 @@
+//! [`DataKeyStore`] on SQLite.
+
+use async_trait::async_trait;
+use rusqlite::{params, params_from_iter, Connection};
+use zf_audit::AuditEvent;
+use zf_crypto::KeyVersion;
+use zf_domain::{ClientId, LeadId, RecordId};
+
+use super::{insert_event, SqliteStore};
+use crate::data_keys::{
+    decode_holder, decode_job, decode_sealed, version_bytes, HolderColumns, KeyJobColumns,
+    HOLDER_COLUMNS, KEY_JOB_COLUMNS,
+};
+use crate::records::RecordKind;
+use crate::{
+    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result,
+    SealedAt, SealedSwap, SealedValue, StoreError, Unique,
+};
+
+fn holders(
+    c: &Connection,
+    holder: KeyHolder,
+    condition: &str,
+    values: Vec<rusqlite::types::Value>,
+) -> Result<Vec<HolderKeys>> {
+    let (table, id) = holder.key_table();
+    let sql = format!("SELECT {id}, {HOLDER_COLUMNS} FROM {table} WHERE {condition}");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), |r| {
+        Ok(HolderColumns {
+            id: r.get(0)?,
+            wrapped_dek: r.get(1)?,
+            dek_version: r.get(2)?,
+            previous_dek: r.get(3)?,
+            previous_version: r.get(4)?,
+            encryptions: r.get(5)?,
+            rekeyed_at_ms: r.get(6)?,
+        })
+    })?;
+    rows.map(|row| decode_holder(holder, row?)).collect()
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
+fn parse<T>(
+    text: &str,
+    column: &'static str,
+    parse: impl Fn(&str) -> std::result::Result<T, zf_domain::IdParseError>,
+) -> Result<T> {
+    parse(text).map_err(|e| StoreError::corrupt(column, e))
+}
+
+fn record_kind(text: &str) -> Result<RecordKind> {
+    RecordKind::parse(text).ok_or_else(|| StoreError::corrupt("client_records.kind", text))
+}
+
+fn job_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyJobColumns> {
+    Ok(KeyJobColumns {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        state: r.get(2)?,
+        phase: r.get(3)?,
+        cursor: r.get(4)?,
+        total: r.get(5)?,
+        holders_done: r.get(6)?,
+        values_done: r.get(7)?,
+        started_by: r.get(8)?,
+        started_at_ms: r.get(9)?,
+        updated_at_ms: r.get(10)?,
+        finished_at_ms: r.get(11)?,
+        lease_owner: r.get(12)?,
+        lease_until_ms: r.get(13)?,
+    })
+}
+
+/// Values of these clients: ID numbers, notes, records' sealed parts and document contents.
+fn client_values(c: &Connection, ids: &[String]) -> Result<Vec<SealedValue>> {
+    let list = placeholders(ids.len());
+    let mut out = Vec::new();
+    let mut stmt = c.prepare(&format!(
+        "SELECT id, legal_rep_id_number, notes FROM clients WHERE id IN ({list})"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(ids), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Option<Vec<u8>>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, number, notes) = row?;
+        let client = parse(&id, "clients.id", ClientId::parse)?;
+        out.push(SealedValue {
+            holder_id: id.clone(),
+            at: SealedAt::ClientIdNumber(client),
+            sealed: decode_sealed(number, "clients.legal_rep_id_number")?,
+        });
+        if let Some(notes) = notes {
+            out.push(SealedValue {
+                holder_id: id,
+                at: SealedAt::ClientNotes(client),
+                sealed: decode_sealed(notes, "clients.notes")?,
+            });
+        }
+    }
+    for (sql, content) in [
+        (
+            format!(
+                "SELECT client_id, id, kind, sealed FROM client_records
+                 WHERE client_id IN ({list}) AND sealed IS NOT NULL"
+            ),
+            false,
+        ),
+        (
+            format!(
+                "SELECT r.client_id, r.id, r.kind, b.content FROM record_blobs b
+                 JOIN client_records r ON r.id = b.record_id WHERE r.client_id IN ({list})"
+            ),
+            true,
+        ),
+    ] {
+        let mut stmt = c.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(ids), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (client, id, kind, bytes) = row?;
+            let id = parse(&id, "client_records.id", RecordId::parse)?;
+            let kind = record_kind(&kind)?;
+            out.push(if content {
+                SealedValue {
+                    holder_id: client,
+                    at: SealedAt::RecordContent(kind, id),
+                    sealed: decode_sealed(bytes, "record_blobs.content")?,
+                }
+            } else {
+                SealedValue {
+                    holder_id: client,
+                    at: SealedAt::Record(kind, id),
+                    sealed: decode_sealed(bytes, "client_records.sealed")?,
+                }
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn lead_values(c: &Connection, ids: &[String]) -> Result<Vec<SealedValue>> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT id, sealed FROM leads WHERE id IN ({})",
+        placeholders(ids.len())
+    ))?;
+    let rows = stmt.query_map(params_from_iter(ids), |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    rows.map(|row| {
+        let (id, sealed) = row?;
+        Ok(SealedValue {
+            at: SealedAt::Lead(parse(&id, "leads.id", LeadId::parse)?),
+            holder_id: id,
+            sealed: decode_sealed(sealed, "leads.sealed")?,
+        })
+    })
+    .collect()
+}
+
+/// Drops a client's previous key unless a value is sealed under anything but `?2` (the current
+/// version's header bytes); `?3` is the current version.
+const DROP_CLIENT_PREVIOUS: &str = "UPDATE client_keys
+    SET previous_dek = NULL, previous_version = NULL
+    WHERE client_id = ?1 AND previous_dek IS NOT NULL AND dek_version = ?3
+    AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = ?1
+        AND (substr(c.legal_rep_id_number, 3, 4) <> ?2
+             OR (c.notes IS NOT NULL AND substr(c.notes, 3, 4) <> ?2)))
+    AND NOT EXISTS (SELECT 1 FROM client_records r WHERE r.client_id = ?1
+        AND r.sealed IS NOT NULL AND substr(r.sealed, 3, 4) <> ?2)
+    AND NOT EXISTS (SELECT 1 FROM client_records r JOIN record_blobs b ON b.record_id = r.id
+        WHERE r.client_id = ?1 AND substr(b.content, 3, 4) <> ?2)";
+
+const DROP_LEAD_PREVIOUS: &str = "UPDATE leads
+    SET previous_dek = NULL, previous_version = NULL
+    WHERE id = ?1 AND previous_dek IS NOT NULL AND dek_version = ?3
+    AND substr(sealed, 3, 4) = ?2";
+
+#[async_trait]
+impl DataKeyStore for SqliteStore {
+    async fn crypto_setting(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT value FROM crypto_settings WHERE name = ?1")?;
+            let mut rows = stmt.query([name])?;
+            Ok(match rows.next()? {
+                Some(r) => Some(r.get(0)?),
+                None => None,
+            })
+        })
+        .await
+    }
+
+    async fn crypto_setting_init(&self, name: &str, value: &str) -> Result<String> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |tx, _| {
+            tx.execute(
+                "INSERT INTO crypto_settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            Ok(tx.query_row(
+                "SELECT value FROM crypto_settings WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn key_holders_count(&self, holder: KeyHolder) -> Result<i64> {
+        let (table, _) = holder.key_table();
+        let sql = format!("SELECT count(*) FROM {table}");
+        self.run(move |c| Ok(c.query_row(&sql, [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn key_holders_after(
+        &self,
+        holder: KeyHolder,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>> {
+        let (_, id) = holder.key_table();
+        let condition = format!("(?1 IS NULL OR {id} > ?1) ORDER BY {id} LIMIT ?2");
+        self.run(move |c| {
+            holders(
+                c,
+                holder,
+                &condition,
+                vec![after.into(), i64::from(limit).into()],
+            )
+        })
+        .await
+    }
+
+    async fn key_holders_worn(
+        &self,
+        holder: KeyHolder,
+        encryptions: i64,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>> {
+        let (_, id) = holder.key_table();
+        let condition =
+            format!("encryptions >= ?1 AND previous_dek IS NULL ORDER BY encryptions DESC, {id} LIMIT ?2");
+        self.run(move |c| {
+            holders(
+                c,
+                holder,
+                &condition,
+                vec![encryptions.into(), i64::from(limit).into()],
+            )
+        })
+        .await
+    }
+
+    async fn key_holders_with_previous(
+        &self,
+        holder: KeyHolder,
+        rekeyed_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<HolderKeys>> {
+        let (_, id) = holder.key_table();
+        let condition = format!(
+            "previous_dek IS NOT NULL AND rekeyed_at < ?1 ORDER BY rekeyed_at, {id} LIMIT ?2"
+        );
+        self.run(move |c| {
+            holders(
+                c,
+                holder,
+                &condition,
+                vec![rekeyed_before_ms.into(), i64::from(limit).into()],
+            )
+        })
+        .await
+    }
+
+    async fn sealed_values(
+        &self,
+        holder: KeyHolder,
+        ids: Vec<String>,
+    ) -> Result<Vec<SealedValue>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |c| match holder {
+            KeyHolder::Client => client_values(c, &ids),
+            KeyHolder::Lead => lead_values(c, &ids),
+        })
+        .await
+    }
+
+    async fn data_keys_replace(
+        &self,
+        holder: KeyHolder,
+        replacements: Vec<KeyReplacement>,
+        now_ms: i64,
+    ) -> Result<Vec<String>> {
+        let (table, id) = holder.key_table();
+        let sql = format!(
+            "UPDATE {table} SET previous_dek = wrapped_dek, previous_version = dek_version,
+                 wrapped_dek = ?1, dek_version = ?2, encryptions = 0, rekeyed_at = ?3
+             WHERE {id} = ?4 AND wrapped_dek = ?5 AND previous_dek IS NULL AND dek_version < ?2"
+        );
+        self.write(move |tx, _| {
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let mut replaced = Vec::new();
+            for r in replacements {
+                let n = stmt.execute(params![
+                    r.next.wrapped.as_bytes(),
+                    i64::from(r.next.version.0),
+                    now_ms,
+                    r.id,
+                    r.expected.as_bytes(),
+                ])?;
+                if n == 1 {
+                    replaced.push(r.id);
+                }
+            }
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn sealed_values_swap(&self, swaps: Vec<SealedSwap>) -> Result<u64> {
+        self.write(move |tx, _| {
+            let mut replaced = 0u64;
+            for swap in &swaps {
+                let (table, column, id) = swap.at.columns();
+                let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {id} = ?2 AND {column} = ?3");
+                replaced += tx.prepare_cached(&sql)?.execute(params![
+                    swap.new.as_bytes(),
+                    swap.at.row_id(),
+                    swap.old.as_bytes()
+                ])? as u64;
+            }
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn previous_keys_drop(
+        &self,
+        holder: KeyHolder,
+        holders: Vec<(String, KeyVersion)>,
+    ) -> Result<u64> {
+        let sql = match holder {
+            KeyHolder::Client => DROP_CLIENT_PREVIOUS,
+            KeyHolder::Lead => DROP_LEAD_PREVIOUS,
+        };
+        self.write(move |tx, _| {
+            let mut stmt = tx.prepare_cached(sql)?;
+            let mut dropped = 0u64;
+            for (id, version) in &holders {
+                dropped +=
+                    stmt.execute(params![id, version_bytes(*version), i64::from(version.0)])?
+                        as u64;
+            }
+            Ok(dropped)
+        })
+        .await
+    }
+
+    async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()> {
+        self.write(move |tx, chain| {
+            let running: i64 = tx.query_row(
+                "SELECT count(*) FROM key_jobs WHERE kind = ?1 AND state = 'running'",
+                [job.kind.as_str()],
+                |r| r.get(0),
+            )?;
+            if running > 0 {
+                return Err(StoreError::Conflict(Unique::Other));
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO key_jobs ({KEY_JOB_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ),
+                params![
+                    job.id,
+                    job.kind.as_str(),
+                    job.state.as_str(),
+                    job.phase,
+                    job.cursor,
+                    job.total,
+                    job.holders_done,
+                    job.values_done,
+                    job.started_by,
+                    job.started_at_ms,
+                    job.updated_at_ms,
+                    job.finished_at_ms,
+                    job.lease_owner,
+                    job.lease_until_ms,
+                ],
+            )?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn key_job_latest(&self) -> Result<Option<KeyJob>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {KEY_JOB_COLUMNS} FROM key_jobs
+                 ORDER BY state = 'running' DESC, started_at DESC LIMIT 1"
+            ))?;
+            let mut rows = stmt.query([])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(decode_job(job_from(r)?)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn key_job_claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |tx, _| {
+            Ok(tx.execute(
+                "UPDATE key_jobs SET lease_owner = ?2, lease_until = ?4, updated_at = ?3
+                 WHERE id = ?1 AND state = 'running'
+                 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until < ?3)",
+                params![id, owner, now_ms, lease_until_ms],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn key_job_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        p: KeyJobProgress,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |tx, _| {
+            Ok(tx.execute(
+                "UPDATE key_jobs SET phase = ?3, cursor = ?4, holders_done = holders_done + ?5,
+                     values_done = values_done + ?6, updated_at = ?7, lease_until = ?8
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+                params![
+                    id,
+                    owner,
+                    p.phase,
+                    p.cursor,
+                    p.holders,
+                    p.values,
+                    p.now_ms,
+                    p.lease_until_ms
+                ],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn key_job_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |tx, chain| {
+            let n = tx.execute(
+                "UPDATE key_jobs SET state = 'finished', phase = 'finished', cursor = NULL,
+                     finished_at = ?3, updated_at = ?3, lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+                params![id, owner, now_ms],
+            )?;
+            if n == 1 {
+                insert_event(tx, chain, &event)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+}
