@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zf_audit::{AuditAction, AuditEvent, Outcome};
 use zf_crypto::Sealed;
-use zf_crypto::{Aad, Dek};
+use zf_crypto::{Aad, DekRing};
 use zf_domain::{
     ClientId, ClientPatch, ClientStatus, IdNumber, NewClient, Notes, TaxpayerType, UserId,
 };
@@ -233,11 +233,11 @@ pub struct IdNumberQuery {
     pub legal_rep_id_number: IdNumber,
 }
 
-fn aad(id: ClientId) -> Aad {
+pub(crate) fn aad(id: ClientId) -> Aad {
     Aad::new(TABLE, id.to_string(), ID_NUMBER)
 }
 
-fn notes_aad(id: ClientId) -> Aad {
+pub(crate) fn notes_aad(id: ClientId) -> Aad {
     Aad::new(TABLE, id.to_string(), NOTES)
 }
 
@@ -250,7 +250,7 @@ impl App {
     pub(crate) fn open_id_number(
         &self,
         record: &ClientRecord,
-        dek: &Dek,
+        dek: &DekRing,
     ) -> Result<IdNumber, AppError> {
         let plain = dek.open(&record.row.legal_rep_id_number, &aad(record.row.id))?;
         let text = std::str::from_utf8(&plain)
@@ -266,7 +266,7 @@ impl App {
         &self,
         record: &ClientRecord,
         visibility: Visibility,
-        dek: Option<&Dek>,
+        dek: Option<&DekRing>,
         detail: bool,
     ) -> Result<ClientView, AppError> {
         let needs_key = visibility != Visibility::Hidden || (detail && record.row.notes.is_some());
@@ -322,17 +322,15 @@ impl App {
         &self,
         id: ClientId,
         sealed: &Sealed,
-        dek: &Dek,
+        dek: &DekRing,
     ) -> Result<String, AppError> {
         let plain = zeroize::Zeroizing::new(dek.open(sealed, &notes_aad(id))?);
         String::from_utf8(plain.to_vec())
             .map_err(|_| AppError::Internal("decrypted notes are not UTF-8".into()))
     }
 
-    fn seal_notes(&self, id: ClientId, notes: &Notes, dek: &Dek) -> Sealed {
-        dek.seal(
-            self.keys.data_key_version(),
-            notes.as_str().as_bytes(),
+    fn seal_notes(&self, id: ClientId, notes: &Notes, dek: &DekRing) -> Sealed {
+        dek.seal(notes.as_str().as_bytes(),
             &notes_aad(id),
         )
     }
@@ -352,12 +350,10 @@ impl App {
         grant: &Grant,
         new: NewClient,
         assigned: Option<UserId>,
-    ) -> Result<(ClientRecord, Dek), AppError> {
+    ) -> Result<(ClientRecord, DekRing), AppError> {
         let id = ClientId::new_random();
         let (dek, wrapped) = self.keys.new_client_key(id);
-        let sealed = dek.seal(
-            self.keys.data_key_version(),
-            new.legal_rep_id_number.as_str().as_bytes(),
+        let sealed = dek.seal(new.legal_rep_id_number.as_str().as_bytes(),
             &aad(id),
         );
         let index = self.keys.id_number_index(&new.legal_rep_id_number);
@@ -390,7 +386,10 @@ impl App {
             updated_at_ms: now,
             version: 1,
         };
-        Ok((ClientRecord { row, key: wrapped }, dek))
+        Ok((ClientRecord {
+                row,
+                key: zf_store::KeySlots::first(wrapped),
+            }, dek))
     }
 
     /// The view of a client the caller just wrote, at the visibility their role allows.
@@ -398,7 +397,7 @@ impl App {
         &self,
         grant: &Grant,
         record: &ClientRecord,
-        dek: &Dek,
+        dek: &DekRing,
     ) -> Result<ClientView, AppError> {
         self.view(
             record,
@@ -420,7 +419,7 @@ impl App {
             .on(TABLE, record.row.id)
             .fields(ALL_FIELDS);
         self.store
-            .client_insert(record.row.clone(), record.key.clone(), event)
+            .client_insert(record.row.clone(), record.key.current.wrapped.clone(), event)
             .await?;
         // The creator typed the number in; echo it only at the visibility their role allows.
         self.client_view_at(grant, &record, &dek)
@@ -559,9 +558,7 @@ impl App {
                     (Some(new), Some(dek)) => {
                         fields.push(ID_NUMBER);
                         Some((
-                            dek.seal(
-                                self.keys.data_key_version(),
-                                new.as_str().as_bytes(),
+                            dek.seal(new.as_str().as_bytes(),
                                 &aad(id),
                             ),
                             self.keys.id_number_index(new),

@@ -55,15 +55,18 @@ pub struct RotationReport {
 /// The owner a wrapped key is bound to, as its context says it.
 fn context(table: KeyTable, id: &str) -> String {
     match table {
-        KeyTable::ClientKeys => format!("client:{id}"),
-        KeyTable::Leads => format!("lead:{id}"),
+        KeyTable::ClientKeys | KeyTable::ClientPreviousKeys => format!("client:{id}"),
+        KeyTable::Leads | KeyTable::LeadPreviousKeys => format!("lead:{id}"),
         KeyTable::SystemKeys => format!("system:{id}"),
     }
 }
 
 fn kind(table: KeyTable, id: &str) -> Result<KeyKind, AppError> {
     match table {
-        KeyTable::ClientKeys | KeyTable::Leads => Ok(KeyKind::Dek),
+        KeyTable::ClientKeys
+        | KeyTable::ClientPreviousKeys
+        | KeyTable::Leads
+        | KeyTable::LeadPreviousKeys => Ok(KeyKind::Dek),
         KeyTable::SystemKeys => system_key_kind(id)
             .ok_or_else(|| AppError::Internal(format!("unknown system key {id:?}"))),
     }

@@ -2,11 +2,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use zf_crypto::{
-    Aad, AuditChainKey, AuditSigningKey, BackupKey, BlindIndex, BlindIndexKey, Dek, Kek,
-    KeyVersion, MasterKey, Sealed, TotpSecret, WrappedKey,
+    Aad, AuditChainKey, AuditSigningKey, BackupKey, BlindIndex, BlindIndexKey, CipherSuite, Dek,
+    DekRing, Kek, KeyVersion, MasterKey, Sealed, TotpSecret, WrappedKey,
 };
 use zf_domain::{ClientId, IdNumber, UserId};
-use zf_store::Store;
+use zf_store::{KeyHolder, KeySlots, Store, WrappedDek};
 
 use crate::{now_ms, AppError};
 
@@ -17,6 +17,10 @@ const MFA_KEY: &str = "mfa-secrets/v1";
 const ID_NUMBER_DOMAIN: &str = "clients.legal_rep_id_number";
 const RECOVERY_CODE_DOMAIN: &str = "mfa_recovery_codes.code";
 const OTP_CODE_DOMAIN: &str = "otp_codes.code";
+/// The `crypto_settings` row that records the suite chosen when the deployment was initialised.
+const SUITE_SETTING: &str = "cipher_suite";
+/// The version of the system data key that seals MFA secrets.
+const MFA_KEY_VERSION: KeyVersion = KeyVersion(1);
 
 /// The keys a running node holds: the keyring of KEK versions and the system keys it has
 /// unwrapped.
@@ -30,6 +34,8 @@ pub struct Keys {
 
 struct KeysInner {
     master: MasterKey,
+    /// The deployment's cipher suite for every new seal, wrap and blind index.
+    suite: CipherSuite,
     keyring: RwLock<Keyring>,
     blind_index: BlindIndexKey,
     audit_chain: Arc<AuditChainKey>,
@@ -88,14 +94,56 @@ fn context(name: &str) -> String {
     format!("system:{name}")
 }
 
+/// The suite this deployment seals with: the one recorded at initialisation, or — on the first
+/// start — `configured` (AES-256-GCM if unset). A deployment from before the suite was recorded
+/// sealed with AES-256-GCM. A configured suite other than the recorded one is refused: values
+/// and blind indexes already made under the recorded suite would no longer be found.
+async fn deployment_suite(
+    store: &dyn Store,
+    configured: Option<CipherSuite>,
+) -> Result<CipherSuite, AppError> {
+    let recorded = match store.crypto_setting(SUITE_SETTING).await? {
+        Some(name) => name,
+        None => {
+            let initialised = !store
+                .wrapped_keys_after(zf_store::KeyTable::SystemKeys, None, 1)
+                .await?
+                .is_empty();
+            let first = if initialised {
+                CipherSuite::Aes256Gcm
+            } else {
+                configured.unwrap_or(CipherSuite::Aes256Gcm)
+            };
+            store.crypto_setting_init(SUITE_SETTING, first.name()).await?
+        }
+    };
+    let recorded: CipherSuite = recorded
+        .parse()
+        .map_err(|e| AppError::Internal(format!("crypto_settings.{SUITE_SETTING}: {e}")))?;
+    match configured {
+        Some(wanted) if wanted != recorded => Err(AppError::Invalid(format!(
+            "cipher_suite = \"{wanted}\" in the configuration, but this deployment was \
+             initialised with {recorded}; the suite is chosen once, when the data directory \
+             and database are first set up"
+        ))),
+        _ => Ok(recorded),
+    }
+}
+
 impl Keys {
     /// Unwraps the system keys, creating them on the first start of a deployment. Nodes that
     /// start together agree on one key because the store keeps whichever was written first.
-    pub async fn load(store: &dyn Store, master: &MasterKey) -> Result<Self, AppError> {
+    /// `suite` is the configured cipher suite, which only a new deployment may choose.
+    pub async fn load(
+        store: &dyn Store,
+        master: &MasterKey,
+        suite: Option<CipherSuite>,
+    ) -> Result<Self, AppError> {
         let now = now_ms();
+        let suite = deployment_suite(store, suite).await?;
         store.kek_versions_init(now).await?;
         let keyring = Keyring::from_rows(&store.kek_versions().await?)?;
-        let kek = master.kek(keyring.current);
+        let kek = master.kek_with_suite(keyring.current, suite);
         let foreign = |_| AppError::Internal(FOREIGN_MASTER_KEY.into());
 
         let ctx = context(BLIND_INDEX_KEY);
@@ -141,6 +189,7 @@ impl Keys {
         let keys = Keys {
             inner: Arc::new(KeysInner {
                 master: master.duplicate(),
+                suite,
                 keyring: RwLock::new(keyring),
                 blind_index,
                 audit_chain: Arc::new(audit_chain),
@@ -181,7 +230,7 @@ impl Keys {
             return Ok(kek.clone());
         }
         drop(ring);
-        let kek = Arc::new(self.inner.master.kek(version));
+        let kek = Arc::new(self.inner.master.kek_with_suite(version, self.inner.suite));
         self.inner
             .keyring
             .write()
@@ -204,7 +253,9 @@ impl Keys {
         let current = self.current_kek_version();
         // The current version is active by construction, so it is never refused.
         self.kek(current)
-            .unwrap_or_else(|_| Arc::new(self.inner.master.kek(current)))
+            .unwrap_or_else(|_| {
+                Arc::new(self.inner.master.kek_with_suite(current, self.inner.suite))
+            })
     }
 
     /// Reads the keyring again: another node, or the command line, may have rotated or
@@ -241,48 +292,93 @@ impl Keys {
         self.inner.backup.clone()
     }
 
-    fn client_context(id: ClientId) -> String {
-        format!("client:{id}")
+    /// The suite every new value is sealed with.
+    pub fn suite(&self) -> CipherSuite {
+        self.inner.suite
     }
 
-    /// A fresh data key for a new client, and its wrapped form for the store.
-    pub fn new_client_key(&self, id: ClientId) -> (Dek, WrappedKey) {
+    /// The context a holder's data keys are wrapped with, binding each to its owner.
+    pub(crate) fn holder_context(holder: KeyHolder, id: &str) -> String {
+        match holder {
+            KeyHolder::Client => format!("client:{id}"),
+            KeyHolder::Lead => format!("lead:{id}"),
+        }
+    }
+
+    /// A fresh data key of `version` for a holder, wrapped under the current KEK.
+    pub(crate) fn new_holder_key(
+        &self,
+        holder: KeyHolder,
+        id: &str,
+        version: KeyVersion,
+    ) -> (Dek, WrappedDek) {
         let dek = Dek::generate();
         let wrapped = self
             .current_kek()
-            .wrap(&dek, Self::client_context(id).as_bytes());
-        (dek, wrapped)
+            .wrap(&dek, Self::holder_context(holder, id).as_bytes());
+        (dek, WrappedDek { version, wrapped })
     }
 
-    pub fn client_key(&self, id: ClientId, wrapped: &WrappedKey) -> Result<Dek, AppError> {
-        Ok(self
-            .kek(wrapped.kek_version())?
-            .unwrap_key(wrapped, Self::client_context(id).as_bytes())?)
+    /// A holder's data keys, unwrapped: the current one and, while its data is re-encrypted,
+    /// the previous one.
+    pub(crate) fn holder_key(
+        &self,
+        holder: KeyHolder,
+        id: &str,
+        slots: &KeySlots,
+    ) -> Result<DekRing, AppError> {
+        let context = Self::holder_context(holder, id);
+        let unwrap = |key: &WrappedDek| -> Result<Dek, AppError> {
+            Ok(self
+                .kek(key.wrapped.kek_version())?
+                .unwrap_key(&key.wrapped, context.as_bytes())?)
+        };
+        let ring = DekRing::new(self.inner.suite, slots.current.version, unwrap(&slots.current)?);
+        Ok(match &slots.previous {
+            Some(previous) => ring.with_previous(previous.version, unwrap(previous)?),
+            None => ring,
+        })
     }
 
-    pub fn data_key_version(&self) -> KeyVersion {
-        KeyVersion(1)
+    /// A fresh data key for a new client, and its wrapped form for the store.
+    pub fn new_client_key(&self, id: ClientId) -> (DekRing, WrappedKey) {
+        let (dek, wrapped) = self.new_holder_key(KeyHolder::Client, &id.to_string(), KeyVersion(1));
+        (
+            DekRing::new(self.inner.suite, wrapped.version, dek),
+            wrapped.wrapped,
+        )
+    }
+
+    pub fn client_key(&self, id: ClientId, slots: &KeySlots) -> Result<DekRing, AppError> {
+        self.holder_key(KeyHolder::Client, &id.to_string(), slots)
     }
 
     /// A blind index of `value` in its own domain (a field name), so equal values of two
     /// different fields never share a token.
     pub fn index(&self, domain: &str, value: &str) -> BlindIndex {
-        self.inner.blind_index.index(domain, value.as_bytes())
+        self.blind_index(domain, value.as_bytes())
+    }
+
+    fn blind_index(&self, domain: &str, value: &[u8]) -> BlindIndex {
+        self.inner
+            .blind_index
+            .index_with(self.inner.suite, domain, value)
     }
 
     /// A fresh data key for a lead, which has its own key until it becomes a client.
-    pub fn new_lead_key(&self, id: zf_domain::LeadId) -> (Dek, WrappedKey) {
-        let dek = Dek::generate();
-        let wrapped = self
-            .current_kek()
-            .wrap(&dek, format!("lead:{id}").as_bytes());
-        (dek, wrapped)
+    pub fn new_lead_key(&self, id: zf_domain::LeadId) -> (DekRing, KeySlots) {
+        let (dek, wrapped) = self.new_holder_key(KeyHolder::Lead, &id.to_string(), KeyVersion(1));
+        (
+            DekRing::new(self.inner.suite, wrapped.version, dek),
+            KeySlots {
+                current: wrapped,
+                previous: None,
+            },
+        )
     }
 
-    pub fn lead_key(&self, id: zf_domain::LeadId, wrapped: &WrappedKey) -> Result<Dek, AppError> {
-        Ok(self
-            .kek(wrapped.kek_version())?
-            .unwrap_key(wrapped, format!("lead:{id}").as_bytes())?)
+    pub fn lead_key(&self, id: zf_domain::LeadId, slots: &KeySlots) -> Result<DekRing, AppError> {
+        self.holder_key(KeyHolder::Lead, &id.to_string(), slots)
     }
 
     fn totp_aad(user: UserId) -> Aad {
@@ -291,8 +387,9 @@ impl Keys {
 
     /// Seals a TOTP secret bound to its user, so it cannot be moved to another account.
     pub fn seal_totp_secret(&self, user: UserId, secret: &TotpSecret) -> Sealed {
-        self.inner.mfa.seal(
-            self.data_key_version(),
+        self.inner.mfa.seal_with(
+            self.inner.suite,
+            MFA_KEY_VERSION,
             secret.expose(),
             &Self::totp_aad(user),
         )
@@ -310,7 +407,7 @@ impl Keys {
         let mut value = zeroize::Zeroizing::new(user.to_string().into_bytes());
         value.push(0);
         value.extend_from_slice(normalized.as_bytes());
-        self.inner.blind_index.index(RECOVERY_CODE_DOMAIN, &value)
+        self.blind_index(RECOVERY_CODE_DOMAIN, &value)
     }
 
     fn otp_address_aad(user: UserId, channel: zf_store::OtpChannel) -> Aad {
@@ -329,8 +426,9 @@ impl Keys {
         channel: zf_store::OtpChannel,
         address: &str,
     ) -> Sealed {
-        self.inner.mfa.seal(
-            self.data_key_version(),
+        self.inner.mfa.seal_with(
+            self.inner.suite,
+            MFA_KEY_VERSION,
             address.as_bytes(),
             &Self::otp_address_aad(user, channel),
         )
@@ -364,12 +462,10 @@ impl Keys {
             format!("{user}\0{}\0{}\0", purpose.as_str(), channel.as_str()).into_bytes(),
         );
         value.extend_from_slice(code.as_bytes());
-        self.inner.blind_index.index(OTP_CODE_DOMAIN, &value)
+        self.blind_index(OTP_CODE_DOMAIN, &value)
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {
-        self.inner
-            .blind_index
-            .index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
+        self.blind_index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
     }
 }

@@ -7,6 +7,7 @@ pub mod backup;
 mod clients;
 mod clock;
 pub mod crm;
+pub mod data_keys;
 pub mod erasure;
 mod error;
 pub mod identity;
@@ -59,6 +60,8 @@ pub struct AppConfig {
     pub webauthn: identity::WebauthnConfig,
     /// One-time codes by e-mail or SMS: senders and the rules for codes.
     pub otp: identity::OtpConfig,
+    /// The cipher suite a new deployment chooses, and when data keys are replaced.
+    pub data_keys: data_keys::DataKeyPolicy,
 }
 
 impl Default for AppConfig {
@@ -78,6 +81,7 @@ impl Default for AppConfig {
             password: identity::PasswordPolicy::default(),
             webauthn: identity::WebauthnConfig::default(),
             otp: identity::OtpConfig::default(),
+            data_keys: data_keys::DataKeyPolicy::default(),
         }
     }
 }
@@ -128,7 +132,7 @@ impl App {
             .map_err(|e| AppError::Invalid(format!("[webauthn]: {e}")))?;
         let senders = identity::otp::Senders::from_config(&config.otp)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let keys = Keys::load(store.as_ref(), master).await?;
+        let keys = Keys::load(store.as_ref(), master, config.data_keys.cipher_suite).await?;
         let days = config.audit_retention_days;
         let event = zf_audit::AuditEvent::new(
             now_ms(),

@@ -79,6 +79,13 @@ pub enum AuditAction {
     KeysRewrapped,
     /// A KEK version that nothing refers to any more was retired; it unwraps nothing.
     KekRetired,
+    /// Re-encryption of all data under new data keys started.
+    ReencryptionStarted,
+    /// Re-encryption finished: every holder has a new data key and no value is under an old one.
+    ReencryptionFinished,
+    /// Data keys that had sealed their share of messages were replaced; the detail says how
+    /// many and the threshold.
+    DataKeysReplaced,
     /// An access review campaign started.
     ReviewStarted,
     /// A reviewer certified or revoked one user's access.
@@ -207,6 +214,9 @@ impl AuditAction {
             AuditAction::KekRotated => "kek_rotated",
             AuditAction::KeysRewrapped => "keys_rewrapped",
             AuditAction::KekRetired => "kek_retired",
+            AuditAction::ReencryptionStarted => "reencryption_started",
+            AuditAction::ReencryptionFinished => "reencryption_finished",
+            AuditAction::DataKeysReplaced => "data_keys_replaced",
             AuditAction::ReviewStarted => "review_started",
             AuditAction::ReviewDecided => "review_decided",
             AuditAction::HoneytokenPlanted => "honeytoken_planted",

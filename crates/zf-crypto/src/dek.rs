@@ -64,6 +64,75 @@ impl Dek {
     }
 }
 
+/// The data keys of one owner, by version: new values are sealed under the current key with the
+/// deployment's suite; a value opens under the key its header's version names. The previous key
+/// is held only while the owner's values are re-encrypted under the current one.
+pub struct DekRing {
+    suite: CipherSuite,
+    current: (KeyVersion, Dek),
+    previous: Option<(KeyVersion, Dek)>,
+}
+
+impl DekRing {
+    pub fn new(suite: CipherSuite, version: KeyVersion, current: Dek) -> Self {
+        DekRing {
+            suite,
+            current: (version, current),
+            previous: None,
+        }
+    }
+
+    /// Adds the key the current one replaced.
+    pub fn with_previous(mut self, version: KeyVersion, previous: Dek) -> Self {
+        self.previous = Some((version, previous));
+        self
+    }
+
+    pub fn current_version(&self) -> KeyVersion {
+        self.current.0
+    }
+
+    pub fn suite(&self) -> CipherSuite {
+        self.suite
+    }
+
+    /// Seals under the current key and the ring's suite.
+    ///
+    /// # Panics
+    /// Only if `plaintext` exceeds GCM's 64 GiB message limit.
+    pub fn seal(&self, plaintext: &[u8], aad: &Aad) -> Sealed {
+        let (version, dek) = &self.current;
+        dek.seal_with(self.suite, *version, plaintext, aad)
+    }
+
+    /// Opens under the key of the version the value's header names;
+    /// [`CryptoError::UnknownKeyVersion`] if the ring holds no such key.
+    pub fn open(&self, sealed: &Sealed, aad: &Aad) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let version = sealed.key_version();
+        let dek = if version == self.current.0 {
+            &self.current.1
+        } else {
+            match &self.previous {
+                Some((v, dek)) if *v == version => dek,
+                _ => return Err(CryptoError::UnknownKeyVersion(version.0)),
+            }
+        };
+        dek.open(sealed, aad)
+    }
+}
+
+impl fmt::Debug for DekRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DekRing({}, current v{}, previous {:?})",
+            self.suite,
+            self.current.0 .0,
+            self.previous.as_ref().map(|(v, _)| v.0)
+        )
+    }
+}
+
 impl fmt::Debug for Dek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Dek(..)")
@@ -75,6 +144,36 @@ mod tests {
     use super::*;
 
     const V1: KeyVersion = KeyVersion(1);
+
+    #[test]
+    fn a_ring_seals_under_its_current_key_and_opens_either_version() {
+        let aad = aad();
+        let old = Dek::generate();
+        let before = old.seal(V1, b"110101199003074578", &aad);
+        let ring = DekRing::new(CipherSuite::Sm4Gcm, KeyVersion(2), Dek::generate())
+            .with_previous(V1, old);
+        let after = ring.seal(b"110101199003074578", &aad);
+        assert_eq!(after.key_version(), KeyVersion(2));
+        assert_eq!(after.suite(), CipherSuite::Sm4Gcm);
+        assert_eq!(&ring.open(&before, &aad).unwrap()[..], b"110101199003074578");
+        assert_eq!(&ring.open(&after, &aad).unwrap()[..], b"110101199003074578");
+
+        // Without the previous key, the old value names a version the ring does not hold.
+        let current_only = DekRing::new(CipherSuite::Aes256Gcm, KeyVersion(2), Dek::generate());
+        assert!(matches!(
+            current_only.open(&before, &aad),
+            Err(CryptoError::UnknownKeyVersion(1))
+        ));
+        // A value relabelled with another version fails authentication, never opens.
+        let mut bytes = before.as_bytes().to_vec();
+        bytes[5] = 2;
+        let relabelled = Sealed::from_bytes(bytes).unwrap();
+        assert!(matches!(
+            ring.open(&relabelled, &aad),
+            Err(CryptoError::Authentication)
+        ));
+        assert!(!format!("{ring:?}").contains("key"));
+    }
 
     fn aad() -> Aad {
         Aad::new(

@@ -11,6 +11,8 @@ pub enum CryptoError {
     Malformed(&'static str),
     #[error("unsupported cipher suite {0}")]
     UnsupportedSuite(u8),
+    #[error("no data key of version {0} is held for this value")]
+    UnknownKeyVersion(u32),
     #[error("key-encryption key token: {0}")]
     Token(#[from] TokenError),
 }

@@ -42,7 +42,7 @@ pub mod webauthn;
 pub use audit::{verify_audit_signature, AuditChainKey, AuditSigningKey};
 pub use backup::{BackupKey, BackupKeyId, ChunkOpener, ChunkSealer};
 pub use blind_index::{BlindIndex, BlindIndexKey};
-pub use dek::Dek;
+pub use dek::{Dek, DekRing};
 pub use envelope::{Aad, Sealed, WrappedKey};
 pub use error::{BackupStreamError, CryptoError, KeyFileError, TokenError, UnknownCipherSuite};
 pub use kek::{Kek, KeyKind};

@@ -549,7 +549,7 @@ async fn clients_are_sealed_scoped_and_versioned(db: &TestDb) {
         .unwrap()
         .expect("client a in Scope::All");
     assert_same_client(&got.row, &a);
-    assert_eq!(got.key, a_key);
+    assert_eq!(got.key.current.wrapped, a_key);
     assert_eq!(keys.open_id_number(&got).unwrap(), shared_rep.as_str());
 
     // Scope is a row filter, not a hint.
@@ -1371,7 +1371,7 @@ async fn every_write_commits_its_event_and_only_with_its_change(db: &TestDb) {
         &a,
     );
     assert_eq!(
-        s.client_get(Scope::All, a.id).await.unwrap().unwrap().key,
+        s.client_get(Scope::All, a.id).await.unwrap().unwrap().key.current.wrapped,
         a_key
     );
 
@@ -1616,7 +1616,7 @@ async fn ciphertext_moved_to_another_row_fails_authentication(db: &TestDb) {
         .unwrap()
         .unwrap();
     assert!(matches!(
-        keys.kek.unwrap_key(&got.key, &key_context(thief.id)),
+        keys.kek.unwrap_key(&got.key.current.wrapped, &key_context(thief.id)),
         Err(CryptoError::Authentication)
     ));
 }

@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use zf_crypto::Dek;
+use zf_crypto::DekRing;
 use zf_domain::{ClientId, TaxpayerType};
 use zf_policy::{Grant, Operation};
 
@@ -73,7 +73,7 @@ impl App {
                 c.input.operation()
             )));
         }
-        let mut clients: HashMap<ClientId, (TaxpayerType, Dek)> = HashMap::new();
+        let mut clients: HashMap<ClientId, (TaxpayerType, DekRing)> = HashMap::new();
         let mut writes = Vec::with_capacity(creates.len());
         for RecordCreate {
             grant,

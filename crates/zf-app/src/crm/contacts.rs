@@ -152,7 +152,7 @@ impl App {
         grant: &Grant,
         client: ClientId,
         id: Option<RecordId>,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: ContactInput,
     ) -> Result<(zf_store::RecordRow, Vec<IndexEntry>), AppError> {
         let mut row = new_row(grant, KIND, client);
@@ -180,7 +180,7 @@ impl App {
         &self,
         grant: &Grant,
         client: ClientId,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: ContactInput,
         meta: &RequestMeta,
     ) -> Result<(RecordId, RecordWrite), AppError> {

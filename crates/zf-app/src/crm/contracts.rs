@@ -92,7 +92,7 @@ impl App {
         grant: &Grant,
         client: ClientId,
         id: Option<RecordId>,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: ContractInput,
     ) -> Result<RecordRow, AppError> {
         if input.ends_on < input.starts_on {
@@ -174,7 +174,7 @@ impl App {
         &self,
         grant: &Grant,
         client: ClientId,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: ContractInput,
         meta: &RequestMeta,
     ) -> Result<(RecordId, RecordWrite), AppError> {

@@ -96,7 +96,7 @@ impl App {
         grant: &Grant,
         client: ClientId,
         id: Option<RecordId>,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: FinancialInput,
     ) -> Result<RecordRow, AppError> {
         if input.bank_accounts.len() > 20 {
@@ -172,7 +172,7 @@ impl App {
         &self,
         grant: &Grant,
         client: ClientId,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: FinancialInput,
         meta: &RequestMeta,
     ) -> Result<(RecordId, RecordWrite), AppError> {

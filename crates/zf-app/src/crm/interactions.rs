@@ -69,7 +69,7 @@ impl App {
         grant: &Grant,
         client: ClientId,
         id: Option<RecordId>,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: InteractionInput,
     ) -> Result<RecordRow, AppError> {
         let mut row = new_row(grant, KIND, client);
@@ -139,7 +139,7 @@ impl App {
         &self,
         grant: &Grant,
         client: ClientId,
-        dek: &zf_crypto::Dek,
+        dek: &zf_crypto::DekRing,
         input: InteractionInput,
         meta: &RequestMeta,
     ) -> Result<(RecordId, RecordWrite), AppError> {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zf_audit::{AuditAction, AuditEvent, Outcome};
-use zf_crypto::{Aad, Dek};
+use zf_crypto::{Aad, DekRing};
 use zf_domain::{
     ClientId, ClientName, IdNumber, LeadId, LeadStage, Mobile, Notes, PersonName, ShortText,
     TaxpayerType, Uscc, UserId,
@@ -92,7 +92,7 @@ fn current_notes(view: &LeadView) -> Option<Notes> {
     view.notes.as_deref().and_then(|n| Notes::parse(n).ok())
 }
 
-fn aad(id: LeadId) -> Aad {
+pub(crate) fn aad(id: LeadId) -> Aad {
     Aad::new(TABLE, id.to_string(), "sealed")
 }
 
@@ -111,7 +111,7 @@ impl App {
 
     fn lead_seal(
         &self,
-        dek: &Dek,
+        dek: &DekRing,
         id: LeadId,
         input: &LeadInput,
     ) -> Result<zf_crypto::Sealed, AppError> {
@@ -123,18 +123,18 @@ impl App {
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(&secret).map_err(|e| AppError::Internal(e.to_string()))?,
         );
-        Ok(dek.seal(self.keys.data_key_version(), &plain, &aad(id)))
+        Ok(dek.seal(&plain, &aad(id)))
     }
 
     /// Opens a lead's sealed part and drops it: the restore test's proof that it still opens.
     pub(crate) fn lead_open(&self, row: &LeadRow) -> Result<(), AppError> {
-        let dek = self.keys.lead_key(row.id, &row.wrapped_dek)?;
+        let dek = self.keys.lead_key(row.id, &row.key)?;
         dek.open(&row.sealed, &aad(row.id))?;
         Ok(())
     }
 
     fn lead_view(&self, grant: &Grant, row: &LeadRow) -> Result<LeadView, AppError> {
-        let dek = self.keys.lead_key(row.id, &row.wrapped_dek)?;
+        let dek = self.keys.lead_key(row.id, &row.key)?;
         let plain = zeroize::Zeroizing::new(dek.open(&row.sealed, &aad(row.id))?);
         let s: Secret = serde_json::from_slice(&plain).map_err(|e| {
             AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id))
@@ -198,7 +198,7 @@ impl App {
                 .mobile
                 .as_ref()
                 .map(|m| self.keys.index(MOBILE_INDEX, m.as_str())),
-            wrapped_dek: wrapped,
+            key: wrapped,
             client_id: None,
             created_at_ms: now,
             updated_at_ms: now,
@@ -238,7 +238,7 @@ impl App {
                 "the lead was converted into a client already".into(),
             ));
         }
-        let dek = self.keys.lead_key(id, &current.wrapped_dek)?;
+        let dek = self.keys.lead_key(id, &current.key)?;
         let mut row = current.clone();
         row.company_name = input.company_name.as_str().to_owned();
         if let Some(stage) = input.stage {
@@ -299,7 +299,13 @@ impl App {
             .detail(format!("client {}", record.row.id));
         let version = conversion.version.unwrap_or(current.version);
         self.store
-            .lead_convert(lead, version, record.row.clone(), record.key.clone(), event)
+            .lead_convert(
+                lead,
+                version,
+                record.row.clone(),
+                record.key.current.wrapped.clone(),
+                event,
+            )
             .await?;
         self.client_view_at(grant, &record, &dek)
     }

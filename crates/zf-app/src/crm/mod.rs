@@ -22,7 +22,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 use zf_audit::{AuditAction, AuditEvent, Outcome};
-use zf_crypto::{Aad, Dek, Sealed, WrappedKey};
+use zf_crypto::{Aad, DekRing, Sealed};
 use zf_domain::{ClientId, RecordId};
 use zf_policy::{Grant, Visibility};
 use zf_store::{ClientRecord, RecordHit, RecordKind, RecordRow, RecordWrite};
@@ -78,14 +78,14 @@ pub(crate) fn at_most_masked(v: Visibility) -> Visibility {
     }
 }
 
-fn aad(kind: RecordKind, id: RecordId, part: &'static str) -> Aad {
+pub(crate) fn aad(kind: RecordKind, id: RecordId, part: &'static str) -> Aad {
     Aad::new(kind.as_str(), id.to_string(), part)
 }
 
 /// Unwraps each client's data key once while a listing walks records of many clients.
 pub(crate) struct KeyCache<'a> {
     app: &'a App,
-    keys: HashMap<ClientId, Dek>,
+    keys: HashMap<ClientId, DekRing>,
 }
 
 impl<'a> KeyCache<'a> {
@@ -96,7 +96,7 @@ impl<'a> KeyCache<'a> {
         }
     }
 
-    pub(crate) fn get(&mut self, client: ClientId, wrapped: &WrappedKey) -> Result<&Dek, AppError> {
+    pub(crate) fn get(&mut self, client: ClientId, wrapped: &zf_store::KeySlots) -> Result<&DekRing, AppError> {
         if !self.keys.contains_key(&client) {
             let dek = self.app.keys.client_key(client, wrapped)?;
             self.keys.insert(client, dek);
@@ -125,7 +125,7 @@ impl App {
         &self,
         grant: &Grant,
         client: ClientId,
-    ) -> Result<(ClientRecord, Dek), AppError> {
+    ) -> Result<(ClientRecord, DekRing), AppError> {
         let record = self
             .store
             .client_get(grant.scope(), client)
@@ -138,7 +138,7 @@ impl App {
     /// Seals a record's sensitive payload, bound to its kind and id.
     pub(crate) fn seal_json<T: Serialize>(
         &self,
-        dek: &Dek,
+        dek: &DekRing,
         kind: RecordKind,
         id: RecordId,
         value: &T,
@@ -146,30 +146,26 @@ impl App {
         let plain = Zeroizing::new(
             serde_json::to_vec(value).map_err(|e| AppError::Internal(e.to_string()))?,
         );
-        Ok(dek.seal(
-            self.keys.data_key_version(),
-            &plain,
+        Ok(dek.seal(&plain,
             &aad(kind, id, "sealed"),
         ))
     }
 
     pub(crate) fn seal_bytes(
         &self,
-        dek: &Dek,
+        dek: &DekRing,
         kind: RecordKind,
         id: RecordId,
         bytes: &[u8],
     ) -> Sealed {
-        dek.seal(
-            self.keys.data_key_version(),
-            bytes,
+        dek.seal(bytes,
             &aad(kind, id, "content"),
         )
     }
 
     pub(crate) fn open_bytes(
         &self,
-        dek: &Dek,
+        dek: &DekRing,
         kind: RecordKind,
         id: RecordId,
         sealed: &Sealed,
@@ -181,7 +177,7 @@ impl App {
     /// reported as an internal error, never passed on.
     pub(crate) fn open_json<T: DeserializeOwned>(
         &self,
-        dek: &Dek,
+        dek: &DekRing,
         row: &RecordRow,
     ) -> Result<T, AppError> {
         let sealed = row.sealed.as_ref().ok_or_else(|| {

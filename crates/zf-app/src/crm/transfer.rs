@@ -392,7 +392,7 @@ impl App {
                 ]),
             );
             ids.push(record.row.id);
-            rows.push((record.row, record.key));
+            rows.push((record.row, record.key.current.wrapped));
         }
         events.extend(summary);
         self.store.client_insert_many(rows, events).await?;

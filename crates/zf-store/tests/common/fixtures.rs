@@ -105,7 +105,7 @@ impl Keys {
     pub fn open_id_number(&self, record: &ClientRecord) -> Result<String, CryptoError> {
         let dek = self
             .kek
-            .unwrap_key(&record.key, &key_context(record.row.id))?;
+            .unwrap_key(&record.key.current.wrapped, &key_context(record.row.id))?;
         let plain = dek.open(&record.row.legal_rep_id_number, &aad(record.row.id))?;
         Ok(String::from_utf8(plain.to_vec()).expect("an ID number is UTF-8"))
     }

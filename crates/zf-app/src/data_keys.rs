@@ -1,0 +1,494 @@
+//! Data-key replacement and re-encryption.
+//!
+//! A holder's (client's or lead's) data key is replaced in three steps, each safe to repeat:
+//! the new key becomes current and the old one is kept as the previous key (new values are
+//! sealed under the new key from then on); every value still under the old key is opened and
+//! sealed again under the new one, each swapped only if unchanged; and after a grace period —
+//! long enough for any request that read the old key before the replacement to have finished —
+//! stragglers are sealed again and the previous key is dropped, by a statement that drops it only
+//! if no value of the holder is under anything but the current key.
+//!
+//! `keys rotate --reencrypt` does this for every holder as a [`KeyJob`] that commits its cursor
+//! after every batch and is held by one runner at a time through a lease: a runner killed
+//! half-way (`kill -9`, a crash, a restart) leaves the lease to expire and the next runner —
+//! any serving node, or the command run again — carries on from the cursor. A key that has
+//! sealed [`DataKeyPolicy::max_encryptions`] values (counted by the database in the writing
+//! transaction) is replaced the same way by the monitoring tick, well before AES-GCM's 2^32
+//! random-nonce bound.
+
+use std::collections::HashMap;
+
+use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
+use zf_crypto::{Aad, CipherSuite, DekRing, KeyVersion};
+use zf_store::{
+    HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress, KeyJobState, KeyReplacement,
+    SealedAt, SealedSwap,
+};
+
+use crate::{now_ms, App, AppError};
+
+/// How long a job's runner holds it without reporting progress before another may take over.
+pub const LEASE_MS: i64 = 30_000;
+
+const PHASE_SWEEP: &str = "sweep";
+
+fn rekey_phase(holder: KeyHolder) -> String {
+    format!("rekey:{}", holder.as_str())
+}
+
+/// The cipher suite a new deployment chooses, and when data keys are replaced.
+#[derive(Clone, Debug)]
+pub struct DataKeyPolicy {
+    /// The suite for a new deployment (AES-256-GCM if unset); fixed once recorded.
+    pub cipher_suite: Option<CipherSuite>,
+    /// A data key that has sealed this many values is replaced: 2^30, a quarter of the 2^32
+    /// messages AES-GCM allows one key with random nonces.
+    pub max_encryptions: i64,
+    /// How long a replaced key is kept for requests that read it before the replacement.
+    pub grace_ms: i64,
+    /// Holders per batch of a re-encryption.
+    pub batch: u32,
+}
+
+impl Default for DataKeyPolicy {
+    fn default() -> Self {
+        DataKeyPolicy {
+            cipher_suite: None,
+            max_encryptions: 1 << 30,
+            grace_ms: 30_000,
+            batch: 200,
+        }
+    }
+}
+
+/// A key job as the security administrator sees it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyJobView {
+    pub id: String,
+    pub kind: String,
+    /// `running` or `finished`.
+    pub state: String,
+    /// `rekey:client`, `rekey:lead`, `sweep` or `finished`.
+    pub phase: String,
+    /// Holders (clients and leads) when the job started.
+    pub total: i64,
+    /// Holders given a new data key so far.
+    pub holders_done: i64,
+    /// Values sealed again so far.
+    pub values_done: i64,
+    pub started_by: String,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl From<KeyJob> for KeyJobView {
+    fn from(j: KeyJob) -> Self {
+        KeyJobView {
+            id: j.id,
+            kind: j.kind.as_str().to_owned(),
+            state: j.state.as_str().to_owned(),
+            phase: j.phase,
+            total: j.total,
+            holders_done: j.holders_done,
+            values_done: j.values_done,
+            started_by: j.started_by,
+            started_at: j.started_at_ms,
+            updated_at: j.updated_at_ms,
+            finished_at: j.finished_at_ms,
+        }
+    }
+}
+
+/// The associated data a value was sealed with, by where it lives.
+fn aad_of(at: &SealedAt) -> Aad {
+    match at {
+        SealedAt::ClientIdNumber(id) => crate::clients::aad(*id),
+        SealedAt::ClientNotes(id) => crate::clients::notes_aad(*id),
+        SealedAt::Record(kind, id) => crate::crm::aad(*kind, *id, "sealed"),
+        SealedAt::RecordContent(kind, id) => crate::crm::aad(*kind, *id, "content"),
+        SealedAt::Lead(id) => crate::crm::leads::aad(*id),
+    }
+}
+
+/// What one pass over a page of holders did.
+#[derive(Default)]
+struct Pass {
+    replaced: i64,
+    resealed: i64,
+}
+
+impl App {
+    /// The holders' keys, unwrapped.
+    fn rings(&self, holders: &[HolderKeys]) -> Result<HashMap<String, DekRing>, AppError> {
+        holders
+            .iter()
+            .map(|h| Ok((h.id.clone(), self.keys.holder_key(h.holder, &h.id, &h.slots)?)))
+            .collect()
+    }
+
+    /// Seals again, under each holder's current key, every value of theirs under another.
+    async fn reseal(&self, holder: KeyHolder, holders: &[HolderKeys]) -> Result<i64, AppError> {
+        if holders.is_empty() {
+            return Ok(0);
+        }
+        let rings = self.rings(holders)?;
+        let ids = holders.iter().map(|h| h.id.clone()).collect();
+        let mut swaps = Vec::new();
+        for value in self.store.sealed_values(holder, ids).await? {
+            let Some(ring) = rings.get(&value.holder_id) else {
+                continue;
+            };
+            if value.sealed.key_version() == ring.current_version()
+                && value.sealed.suite() == ring.suite()
+            {
+                continue;
+            }
+            let aad = aad_of(&value.at);
+            let plain = ring.open(&value.sealed, &aad)?;
+            swaps.push(SealedSwap {
+                new: ring.seal(&plain, &aad),
+                at: value.at,
+                old: value.sealed,
+            });
+        }
+        if swaps.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.store.sealed_values_swap(swaps).await? as i64)
+    }
+
+    /// Gives each holder without a previous key a new current key, keeping the old as previous.
+    /// Returns the holders replaced.
+    async fn replace_keys(
+        &self,
+        holder: KeyHolder,
+        holders: &[HolderKeys],
+    ) -> Result<Vec<String>, AppError> {
+        let replacements: Vec<KeyReplacement> = holders
+            .iter()
+            .filter(|h| h.slots.previous.is_none())
+            .map(|h| {
+                let next = KeyVersion(h.slots.current.version.0 + 1);
+                let (_, wrapped) = self.keys.new_holder_key(holder, &h.id, next);
+                KeyReplacement {
+                    id: h.id.clone(),
+                    expected: h.slots.current.wrapped.clone(),
+                    next: wrapped,
+                }
+            })
+            .collect();
+        if replacements.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .data_keys_replace(holder, replacements, now_ms())
+            .await?)
+    }
+
+    /// One batch of the rekey phase: the page of holders after `after`, each given a new key
+    /// (unless it already has one being re-encrypted) and its values sealed again under it.
+    /// Returns the pass and the last id of the page (`None`: no holders left).
+    async fn rekey_page(
+        &self,
+        holder: KeyHolder,
+        after: Option<String>,
+        started_at_ms: i64,
+    ) -> Result<(Pass, Option<String>), AppError> {
+        let batch = self.config.data_keys.batch;
+        let mut pass = Pass::default();
+        let mut page = self
+            .store
+            .key_holders_after(holder, after.clone(), batch)
+            .await?;
+        let Some(last) = page.last().map(|h| h.id.clone()) else {
+            return Ok((pass, None));
+        };
+        // A holder still holding a previous key from before this job finishes that
+        // re-encryption first, so that its new key is made by this job.
+        let stale: Vec<HolderKeys> = page
+            .iter()
+            .filter(|h| {
+                h.slots.previous.is_some()
+                    && h.rekeyed_at_ms.is_some_and(|at| {
+                        at < started_at_ms && at < now_ms() - self.config.data_keys.grace_ms
+                    })
+            })
+            .cloned()
+            .collect();
+        if !stale.is_empty() {
+            pass.resealed += self.reseal(holder, &stale).await?;
+            self.drop_previous(holder, &stale).await?;
+        }
+        // A replacement loses its compare-and-swap when a KEK rotation rewraps the key at the
+        // same moment; reading the page again and retrying settles it.
+        for _ in 0..5 {
+            let replaced = self.replace_keys(holder, &page).await?;
+            pass.replaced += replaced.len() as i64;
+            page = self
+                .store
+                .key_holders_after(holder, after.clone(), batch)
+                .await?;
+            if page
+                .iter()
+                .filter(|h| h.id.as_str() <= last.as_str())
+                .all(|h| h.slots.previous.is_some() || h.rekeyed_at_ms >= Some(started_at_ms))
+            {
+                break;
+            }
+        }
+        page.retain(|h| h.id.as_str() <= last.as_str());
+        pass.resealed += self.reseal(holder, &page).await?;
+        Ok((pass, Some(last)))
+    }
+
+    async fn drop_previous(
+        &self,
+        holder: KeyHolder,
+        holders: &[HolderKeys],
+    ) -> Result<u64, AppError> {
+        let ids = holders
+            .iter()
+            .map(|h| (h.id.clone(), h.slots.current.version))
+            .collect();
+        Ok(self.store.previous_keys_drop(holder, ids).await?)
+    }
+
+    /// One batch of the sweep: holders whose grace has passed get their stragglers sealed
+    /// again and their previous key dropped. Returns the pass and whether any holder still
+    /// holds a previous key.
+    async fn sweep_page(&self) -> Result<(Pass, bool), AppError> {
+        let mut pass = Pass::default();
+        let due = now_ms() - self.config.data_keys.grace_ms;
+        let mut pending = false;
+        for holder in KeyHolder::ALL {
+            let page = self
+                .store
+                .key_holders_with_previous(holder, due, self.config.data_keys.batch)
+                .await?;
+            pass.resealed += self.reseal(holder, &page).await?;
+            self.drop_previous(holder, &page).await?;
+            pending |= !self
+                .store
+                .key_holders_with_previous(holder, i64::MAX, 1)
+                .await?
+                .is_empty();
+        }
+        Ok((pass, pending))
+    }
+
+    /// Starts re-encrypting all data under new data keys, as `by`; the job runs in the
+    /// background on a serving node (or in `zhangfang keys rotate --reencrypt`). `Conflict`
+    /// while one runs.
+    pub async fn reencrypt_start(&self, by: Actor) -> Result<KeyJobView, AppError> {
+        let mut total = 0;
+        for holder in KeyHolder::ALL {
+            total += self.store.key_holders_count(holder).await?;
+        }
+        let now = now_ms();
+        let job = KeyJob {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: KeyJobKind::Reencrypt,
+            state: KeyJobState::Running,
+            phase: rekey_phase(KeyHolder::Client),
+            cursor: None,
+            total,
+            holders_done: 0,
+            values_done: 0,
+            started_by: by.name.clone(),
+            started_at_ms: now,
+            updated_at_ms: now,
+            finished_at_ms: None,
+            lease_owner: None,
+            lease_until_ms: None,
+        };
+        let event = AuditEvent::new(now, by, AuditAction::ReencryptionStarted, Outcome::Success)
+            .on("key_job", &job.id)
+            .detail(format!(
+                "new data keys for {total} clients and leads, every value sealed again"
+            ));
+        self.store
+            .key_job_start(job.clone(), event)
+            .await
+            .map_err(|e| match e {
+                zf_store::StoreError::Conflict(_) => {
+                    AppError::Conflict("a re-encryption is already running".into())
+                }
+                other => other.into(),
+            })?;
+        Ok(job.into())
+    }
+
+    /// [`App::reencrypt_start`] for the signed-in security administrator.
+    pub async fn reencrypt_start_by(
+        &self,
+        grant: &zf_policy::Grant,
+        meta: &crate::RequestMeta,
+    ) -> Result<KeyJobView, AppError> {
+        self.reencrypt_start(crate::actor(grant, meta)).await
+    }
+
+    /// The running key job, else the latest finished one.
+    pub async fn key_job(&self) -> Result<Option<KeyJobView>, AppError> {
+        Ok(self.store.key_job_latest().await?.map(Into::into))
+    }
+
+    /// Runs the running job as `runner` until it finishes, if its lease is free or expired;
+    /// `Ok(None)` when there is no running job or another runner holds it. `progress` hears
+    /// the job after every batch. A lost lease (this runner stalled past it and another took
+    /// over) stops this runner without error.
+    pub async fn key_job_run(
+        &self,
+        runner: &str,
+        progress: &(dyn Fn(&KeyJobView) + Sync),
+    ) -> Result<Option<KeyJobView>, AppError> {
+        let Some(job) = self.store.key_job_latest().await? else {
+            return Ok(None);
+        };
+        if job.state != KeyJobState::Running {
+            return Ok(None);
+        }
+        let now = now_ms();
+        if !self
+            .store
+            .key_job_claim(&job.id, runner, now, now + LEASE_MS)
+            .await?
+        {
+            return Ok(None);
+        }
+        let (mut phase, mut cursor) = (job.phase.clone(), job.cursor.clone());
+        loop {
+            let (pass, next_phase, next_cursor) = if phase == rekey_phase(KeyHolder::Client)
+                || phase == rekey_phase(KeyHolder::Lead)
+            {
+                let holder = if phase == rekey_phase(KeyHolder::Client) {
+                    KeyHolder::Client
+                } else {
+                    KeyHolder::Lead
+                };
+                let (pass, last) = self
+                    .rekey_page(holder, cursor.clone(), job.started_at_ms)
+                    .await?;
+                match (last, holder) {
+                    (Some(last), _) => (pass, phase.clone(), Some(last)),
+                    (None, KeyHolder::Client) => (pass, rekey_phase(KeyHolder::Lead), None),
+                    (None, KeyHolder::Lead) => (pass, PHASE_SWEEP.to_owned(), None),
+                }
+            } else if phase == PHASE_SWEEP {
+                let (pass, pending) = self.sweep_page().await?;
+                if !pending {
+                    return self.key_job_finish(&job, runner).await;
+                }
+                if pass.resealed == 0 {
+                    // Waiting out the grace of the last keys replaced.
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                (pass, phase.clone(), None)
+            } else {
+                return Err(AppError::Internal(format!(
+                    "key job {} is in an unknown phase {phase:?}",
+                    job.id
+                )));
+            };
+            let now = now_ms();
+            let kept = self
+                .store
+                .key_job_progress(
+                    &job.id,
+                    runner,
+                    KeyJobProgress {
+                        phase: next_phase.clone(),
+                        cursor: next_cursor.clone(),
+                        holders: pass.replaced,
+                        values: pass.resealed,
+                        now_ms: now,
+                        lease_until_ms: now + LEASE_MS,
+                    },
+                )
+                .await?;
+            if !kept {
+                return Ok(None);
+            }
+            (phase, cursor) = (next_phase, next_cursor);
+            if let Some(job) = self.key_job().await? {
+                progress(&job);
+            }
+        }
+    }
+
+    async fn key_job_finish(
+        &self,
+        job: &KeyJob,
+        runner: &str,
+    ) -> Result<Option<KeyJobView>, AppError> {
+        let latest = self.store.key_job_latest().await?;
+        let (holders, values) = latest
+            .as_ref()
+            .map_or((0, 0), |j| (j.holders_done, j.values_done));
+        let event = AuditEvent::new(
+            now_ms(),
+            Actor::system(),
+            AuditAction::ReencryptionFinished,
+            Outcome::Success,
+        )
+        .on("key_job", &job.id)
+        .detail(format!(
+            "{holders} new data keys, {values} values sealed again; no value is under an old key"
+        ));
+        self.store
+            .key_job_finish(&job.id, runner, now_ms(), event)
+            .await?;
+        self.key_job().await
+    }
+
+    /// Replaces data keys that have sealed [`DataKeyPolicy::max_encryptions`] values, and
+    /// finishes replacements whose grace has passed (the monitoring tick calls this). A running
+    /// re-encryption does the same for every key, so this waits for it. Returns how many keys
+    /// were replaced.
+    pub async fn data_keys_maintain(&self) -> Result<u64, AppError> {
+        if self
+            .store
+            .key_job_latest()
+            .await?
+            .is_some_and(|j| j.state == KeyJobState::Running)
+        {
+            return Ok(0);
+        }
+        let limit = self.config.data_keys.max_encryptions;
+        let mut replaced = 0u64;
+        for holder in KeyHolder::ALL {
+            let worn = self
+                .store
+                .key_holders_worn(holder, limit, self.config.data_keys.batch)
+                .await?;
+            let ids = self.replace_keys(holder, &worn).await?;
+            if !ids.is_empty() {
+                let event = AuditEvent::new(
+                    now_ms(),
+                    Actor::system(),
+                    AuditAction::DataKeysReplaced,
+                    Outcome::Success,
+                )
+                .on(holder.as_str(), ids.join(","))
+                .detail(format!(
+                    "{} data keys of {}s had sealed {limit} or more values",
+                    ids.len(),
+                    holder.as_str()
+                ));
+                self.store.audit_append(event).await?;
+                let fresh: Vec<HolderKeys> = self
+                    .store
+                    .key_holders_with_previous(holder, i64::MAX, self.config.data_keys.batch)
+                    .await?
+                    .into_iter()
+                    .filter(|h| ids.contains(&h.id))
+                    .collect();
+                self.reseal(holder, &fresh).await?;
+                replaced += ids.len() as u64;
+            }
+        }
+        self.sweep_page().await?;
+        Ok(replaced)
+    }
+}
