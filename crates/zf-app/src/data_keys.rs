@@ -27,9 +27,6 @@ use zf_store::{
 
 use crate::{now_ms, App, AppError};
 
-/// How long a job's runner holds it without reporting progress before another may take over.
-pub const LEASE_MS: i64 = 30_000;
-
 const PHASE_SWEEP: &str = "sweep";
 
 fn rekey_phase(holder: KeyHolder) -> String {
@@ -48,6 +45,9 @@ pub struct DataKeyPolicy {
     pub grace_ms: i64,
     /// Holders per batch of a re-encryption.
     pub batch: u32,
+    /// How long a job's runner holds it without reporting progress before another may take
+    /// over (a runner killed half-way is replaced after this).
+    pub lease_ms: i64,
 }
 
 impl Default for DataKeyPolicy {
@@ -57,6 +57,7 @@ impl Default for DataKeyPolicy {
             max_encryptions: 1 << 30,
             grace_ms: 30_000,
             batch: 200,
+            lease_ms: 30_000,
         }
     }
 }
@@ -334,15 +335,31 @@ impl App {
         Ok(self.store.key_job_latest().await?.map(Into::into))
     }
 
-    /// Runs the running job as `runner` until it finishes, if its lease is free or expired;
-    /// `Ok(None)` when there is no running job or another runner holds it. `progress` hears
-    /// the job after every batch. A lost lease (this runner stalled past it and another took
-    /// over) stops this runner without error.
+    /// Runs the running key job in the background on this node, unless this node runs it
+    /// already; a failure is logged and the job is left for the next attempt (the serving
+    /// loop tries every few seconds).
+    pub fn key_job_spawn(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = app.key_job_run(&|_| {}).await {
+                tracing::error!(error = %e, "key job stopped; it resumes from its cursor");
+            }
+        });
+    }
+
+    /// Runs the running job on this node until it finishes, if its lease is free or expired;
+    /// `Ok(None)` when there is no running job, this node runs it already, or another node
+    /// holds it. `progress` hears the job after every batch. A lost lease (this node stalled
+    /// past it and another took over) stops this run without error.
     pub async fn key_job_run(
         &self,
-        runner: &str,
         progress: &(dyn Fn(&KeyJobView) + Sync),
     ) -> Result<Option<KeyJobView>, AppError> {
+        let runner_state = self.key_job_runner.clone();
+        let Ok(_running) = runner_state.1.try_lock() else {
+            return Ok(None);
+        };
+        let runner = runner_state.0.as_str();
         let Some(job) = self.store.key_job_latest().await? else {
             return Ok(None);
         };
@@ -352,7 +369,7 @@ impl App {
         let now = now_ms();
         if !self
             .store
-            .key_job_claim(&job.id, runner, now, now + LEASE_MS)
+            .key_job_claim(&job.id, runner, now, now + self.config.data_keys.lease_ms)
             .await?
         {
             return Ok(None);
@@ -403,7 +420,7 @@ impl App {
                         holders: pass.replaced,
                         values: pass.resealed,
                         now_ms: now,
-                        lease_until_ms: now + LEASE_MS,
+                        lease_until_ms: now + self.config.data_keys.lease_ms,
                     },
                 )
                 .await?;

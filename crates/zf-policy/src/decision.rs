@@ -500,6 +500,7 @@ mod tests {
                 Operation::CustomRoleDelete,
                 Operation::TeamReviewAnswer,
                 Operation::KeyRotate,
+                Operation::KeyReencrypt,
                 Operation::ReassignmentDecide,
                 Operation::ReviewManage,
                 Operation::ClientReveal,

@@ -47,6 +47,10 @@ pub enum Operation {
     KeyStatus,
     /// A new KEK version, every key rewrapped under it, the old versions retired.
     KeyRotate,
+    /// New data keys for every client and lead, every value sealed again under them.
+    KeyReencrypt,
+    /// The running key job (re-encryption), else the latest one: phase and progress.
+    KeyJobStatus,
     /// See the requests to reassign a moved user's clients.
     ReassignmentList,
     /// Approve (to a named accountant) or reject moving a moved user's clients.
@@ -171,7 +175,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 89] = [
+    pub const ALL: [Operation; 91] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -197,6 +201,8 @@ impl Operation {
         Operation::TeamReviewAnswer,
         Operation::KeyStatus,
         Operation::KeyRotate,
+        Operation::KeyReencrypt,
+        Operation::KeyJobStatus,
         Operation::ReassignmentList,
         Operation::ReassignmentDecide,
         Operation::EffectivePermissions,
@@ -335,8 +341,8 @@ impl Operation {
             Operation::ReassignmentList | Operation::ReassignmentDecide => {
                 on(Resource::ClientAssignment, Action::Approve)
             }
-            Operation::KeyStatus => on(Resource::Keys, Action::Read),
-            Operation::KeyRotate => on(Resource::Keys, Action::Update),
+            Operation::KeyStatus | Operation::KeyJobStatus => on(Resource::Keys, Action::Read),
+            Operation::KeyRotate | Operation::KeyReencrypt => on(Resource::Keys, Action::Update),
             Operation::TeamReviewRead | Operation::TeamReviewAnswer => {
                 on(Resource::RoleAssignment, Action::Approve)
             }
@@ -414,6 +420,7 @@ impl Operation {
             | Operation::ReassignmentDecide
             | Operation::TeamReviewAnswer
             | Operation::KeyRotate
+            | Operation::KeyReencrypt
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -440,6 +447,7 @@ impl Operation {
             | Operation::CustomRoleList
             | Operation::ReassignmentList
             | Operation::KeyStatus
+            | Operation::KeyJobStatus
             | Operation::TeamReviewRead
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
@@ -541,6 +549,8 @@ impl Operation {
             Operation::ReassignmentList => "reassignment_list",
             Operation::KeyStatus => "key_status",
             Operation::KeyRotate => "key_rotate",
+            Operation::KeyReencrypt => "key_reencrypt",
+            Operation::KeyJobStatus => "key_job_status",
             Operation::TeamReviewRead => "team_review_read",
             Operation::TeamReviewAnswer => "team_review_answer",
             Operation::ReassignmentDecide => "reassignment_decide",

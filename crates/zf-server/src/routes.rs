@@ -161,6 +161,8 @@ fn table() -> Table {
     .add(Post,   "/api/v1/reassignments/{id}", ReassignmentDecide, api::reassignments::decide)
     .add(Get,    "/api/v1/keys",              KeyStatus,         api::keys::status)
     .add(Post,   "/api/v1/keys/rotate",       KeyRotate,         api::keys::rotate)
+    .add(Post,   "/api/v1/keys/reencrypt",    KeyReencrypt,      api::keys::reencrypt)
+    .add(Get,    "/api/v1/keys/job",          KeyJobStatus,      api::keys::job)
     .add(Get,    "/api/v1/roles",             CustomRoleList,    api::roles::list)
     .add(Get,    "/api/v1/roles/{name}",      CustomRoleList,    api::roles::read)
     .add(Put,    "/api/v1/roles/{name}",      CustomRoleSave,    api::roles::save)

@@ -81,6 +81,61 @@ pub struct FileConfig {
     pub webauthn: Option<WebauthnFile>,
     /// `[otp] email = "smtp"`, `[otp.smtp] host = …`: one-time codes by e-mail or SMS.
     pub otp: Option<zf_app::identity::OtpConfig>,
+    /// `[data_keys] cipher_suite = "sm4-gcm"`, `max_encryptions = …`: the suite a new
+    /// deployment seals with and when data keys are replaced.
+    pub data_keys: Option<DataKeysFile>,
+}
+
+/// The `[data_keys]` section.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DataKeysFile {
+    /// `aes-256-gcm` (default) or `sm4-gcm` (国密: SM4-GCM, HMAC-SM3 blind indexes). Chosen
+    /// once, when the deployment is first started; a different value later is refused.
+    pub cipher_suite: Option<String>,
+    /// A data key that has sealed this many values is replaced (default 2^30).
+    pub max_encryptions: Option<i64>,
+    /// Seconds a replaced data key is kept for requests already under way (default 30).
+    pub grace_seconds: Option<u32>,
+    /// Clients or leads per batch of a re-encryption (default 200).
+    pub batch: Option<u32>,
+    /// Seconds after which a re-encryption whose runner stopped reporting is taken over by
+    /// another (default 30).
+    pub lease_seconds: Option<u32>,
+}
+
+impl DataKeysFile {
+    fn policy(&self) -> anyhow::Result<zf_app::data_keys::DataKeyPolicy> {
+        let mut policy = zf_app::data_keys::DataKeyPolicy::default();
+        if let Some(name) = &self.cipher_suite {
+            policy.cipher_suite = Some(
+                name.parse()
+                    .map_err(|e| anyhow::anyhow!("data_keys.cipher_suite: {e}"))?,
+            );
+        }
+        if let Some(n) = self.max_encryptions {
+            if !(1..=1 << 31).contains(&n) {
+                bail!("data_keys.max_encryptions must be between 1 and 2^31 (AES-GCM allows a key 2^32 random-nonce messages)");
+            }
+            policy.max_encryptions = n;
+        }
+        if let Some(s) = self.grace_seconds {
+            policy.grace_ms = i64::from(s) * 1000;
+        }
+        if let Some(n) = self.batch {
+            if !(1..=5000).contains(&n) {
+                bail!("data_keys.batch must be between 1 and 5000");
+            }
+            policy.batch = n;
+        }
+        if let Some(s) = self.lease_seconds {
+            if s == 0 {
+                bail!("data_keys.lease_seconds must be at least 1");
+            }
+            policy.lease_ms = i64::from(s) * 1000;
+        }
+        Ok(policy)
+    }
 }
 
 /// The relying party for security keys and passkeys. Unset, it is `localhost` and
@@ -209,6 +264,7 @@ impl Settings {
             api_tokens: file.api_tokens.clone().unwrap_or_default(),
             otp: file.otp.clone().unwrap_or_default().within(&data_dir),
             backup: file.backup.clone().unwrap_or_default(),
+            data_keys: file.data_keys.clone().unwrap_or_default().policy()?,
             webauthn: webauthn_config(
                 file.webauthn.as_ref(),
                 file.firm_name.as_deref(),

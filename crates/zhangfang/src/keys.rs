@@ -17,11 +17,19 @@ pub enum KeysCommand {
     /// A new KEK version; every data key and system key rewrapped under it while servers keep
     /// serving; the older versions retired once nothing refers to them. Data is untouched.
     /// Running it again finishes a rotation that was stopped.
+    ///
+    /// With --reencrypt, the data itself: a new data key for every client and lead and every
+    /// value sealed again under it, while servers keep serving. The job commits its place after
+    /// every batch: after a crash, a restart or an interrupted command, running the command
+    /// again (or any server, once the job's lease expires) carries on from there.
     Rotate {
         /// Seconds to wait after adding the version so that every running server wraps new
         /// keys under it before the last sweep (servers read the keyring every second or so).
         #[arg(long, default_value_t = 5)]
         grace_seconds: u64,
+        /// New data keys and all data re-encrypted under them, instead of a new KEK.
+        #[arg(long)]
+        reencrypt: bool,
     },
 }
 
@@ -35,12 +43,17 @@ pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
     let app = instance.app;
     match cmd {
         KeysCommand::Status => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&app.key_status().await?)?
-            );
+            let mut status = serde_json::to_value(app.key_status().await?)?;
+            status["reencryption"] = serde_json::to_value(app.key_job().await?)?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
         }
-        KeysCommand::Rotate { grace_seconds } => {
+        KeysCommand::Rotate {
+            reencrypt: true, ..
+        } => reencrypt(&app).await?,
+        KeysCommand::Rotate {
+            grace_seconds,
+            reencrypt: false,
+        } => {
             let total: u64 = app
                 .key_status()
                 .await?
@@ -77,5 +90,47 @@ pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Starts a re-encryption (or finds the one running) and runs it here with a progress bar; if a
+/// server is running it, follows its progress until it finishes.
+async fn reencrypt(app: &zf_app::App) -> anyhow::Result<()> {
+    let job = match app.key_job().await? {
+        Some(job) if job.state == "running" => {
+            eprintln!("resuming re-encryption {} ({})", job.id, job.phase);
+            job
+        }
+        _ => app.reencrypt_start(os_actor()).await?,
+    };
+    let started = job.id.clone();
+    let bar = ProgressBar::new(job.total.max(0) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} holders re-keyed, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let show = |job: &zf_app::data_keys::KeyJobView| {
+        bar.set_position(job.holders_done.max(0) as u64);
+        bar.set_message(format!("{} values sealed again ({})", job.values_done, job.phase));
+    };
+    show(&job);
+    let finished = loop {
+        match app.key_job_run(&show).await? {
+            Some(job) if job.state == "finished" => break job,
+            _ => {}
+        }
+        // Another runner (a server) holds the job: follow it.
+        match app.key_job().await? {
+            Some(job) if job.id == started && job.state == "finished" => break job,
+            Some(job) => show(&job),
+            None => anyhow::bail!("the re-encryption job disappeared"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    println!(
+        "re-encryption {} finished: {} clients and leads given new data keys, {} values sealed again",
+        finished.id, finished.holders_done, finished.values_done
+    );
     Ok(())
 }

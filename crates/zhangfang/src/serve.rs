@@ -212,6 +212,14 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
         if let Err(e) = app.keyring_refresh().await {
             tracing::error!(error = %e, "cannot read the keyring");
         }
+        // A re-encryption started elsewhere, or left by a node that died, runs here once its
+        // lease is free; worn data keys are replaced between jobs.
+        app.key_job_spawn();
+        match app.data_keys_maintain().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "replaced data keys that reached their limit"),
+            Err(e) => tracing::error!(error = %e, "cannot maintain data keys"),
+        }
         if dormant_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600)) {
             dormant_checked = Some(tokio::time::Instant::now());
             let rules = &app.config().monitor;

@@ -543,6 +543,10 @@ impl App {
             sinks: crate::monitor::Sinks::default(),
             clock: self.clock.clone(),
             backup_lock: Arc::default(),
+            key_job_runner: Arc::new((
+                format!("restored-{}", uuid::Uuid::new_v4()),
+                tokio::sync::Mutex::new(()),
+            )),
             token_rates: crate::identity::TokenRates::default(),
             passkey_rates: crate::identity::MinuteRates::default(),
             erasure_ledger: None,

@@ -1,9 +1,12 @@
-//! The keyring (security administrators): its status, and KEK rotation.
+//! The keyring (security administrators): its status, KEK rotation, and re-encryption of the
+//! data under new data keys.
 
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
+use zf_app::data_keys::KeyJobView;
 use zf_app::keyring::{KeyStatus, RotationReport};
 
 use crate::extract::Authorized;
@@ -36,5 +39,36 @@ pub async fn rotate(
             .app
             .key_rotate_by(&auth.grant, &auth.meta, GRACE)
             .await?,
+    ))
+}
+
+/// Start re-encrypting all data: a new data key for every client and lead, every value sealed
+/// again under it, in the background while the server keeps serving. The job survives a crash
+/// or restart and carries on from its last batch. A critical operation; 409 while one runs.
+#[utoipa::path(post, path = "/api/v1/keys/reencrypt", tag = "keys",
+    responses((status = 202, body = KeyJobView), (status = 409, description = "a re-encryption is running")))]
+pub async fn reencrypt(
+    State(state): State<AppState>,
+    auth: Authorized,
+) -> Result<(StatusCode, Json<KeyJobView>), ApiError> {
+    let job = state.app.reencrypt_start_by(&auth.grant, &auth.meta).await?;
+    state.app.key_job_spawn();
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// The running key job, else the latest one: its phase, holders given new keys and values
+/// sealed again so far. 404 if no job ever ran.
+#[utoipa::path(get, path = "/api/v1/keys/job", tag = "keys",
+    responses((status = 200, body = KeyJobView), (status = 404)))]
+pub async fn job(
+    State(state): State<AppState>,
+    _auth: Authorized,
+) -> Result<Json<KeyJobView>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .key_job()
+            .await?
+            .ok_or(zf_app::AppError::NotFound)?,
     ))
 }

@@ -35,7 +35,7 @@ use super::{
         audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::change_team, users::permissions,
         roles::list, roles::read, roles::save, roles::delete,
         reassignments::list, reassignments::decide, reassignments::history,
-        keys::status, keys::rotate, reviews::start, reviews::read, reviews::answer,
+        keys::status, keys::rotate, keys::reencrypt, keys::job, reviews::start, reviews::read, reviews::answer,
         reviews::team, reviews::team_answer,
         backups::overview, backups::run, backups::restore_test,
     ),
