@@ -330,9 +330,7 @@ impl App {
     }
 
     fn seal_notes(&self, id: ClientId, notes: &Notes, dek: &DekRing) -> Sealed {
-        dek.seal(notes.as_str().as_bytes(),
-            &notes_aad(id),
-        )
+        dek.seal(notes.as_str().as_bytes(), &notes_aad(id))
     }
 
     /// Lists never show a sensitive field in full, whatever the role.
@@ -353,9 +351,7 @@ impl App {
     ) -> Result<(ClientRecord, DekRing), AppError> {
         let id = ClientId::new_random();
         let (dek, wrapped) = self.keys.new_client_key(id);
-        let sealed = dek.seal(new.legal_rep_id_number.as_str().as_bytes(),
-            &aad(id),
-        );
+        let sealed = dek.seal(new.legal_rep_id_number.as_str().as_bytes(), &aad(id));
         let index = self.keys.id_number_index(&new.legal_rep_id_number);
         // A client created by someone who reaches only their assigned clients is assigned to
         // them, or they could not see what they just created.
@@ -386,10 +382,13 @@ impl App {
             updated_at_ms: now,
             version: 1,
         };
-        Ok((ClientRecord {
+        Ok((
+            ClientRecord {
                 row,
                 key: zf_store::KeySlots::first(wrapped),
-            }, dek))
+            },
+            dek,
+        ))
     }
 
     /// The view of a client the caller just wrote, at the visibility their role allows.
@@ -419,7 +418,11 @@ impl App {
             .on(TABLE, record.row.id)
             .fields(ALL_FIELDS);
         self.store
-            .client_insert(record.row.clone(), record.key.current.wrapped.clone(), event)
+            .client_insert(
+                record.row.clone(),
+                record.key.current.wrapped.clone(),
+                event,
+            )
             .await?;
         // The creator typed the number in; echo it only at the visibility their role allows.
         self.client_view_at(grant, &record, &dek)
@@ -558,9 +561,7 @@ impl App {
                     (Some(new), Some(dek)) => {
                         fields.push(ID_NUMBER);
                         Some((
-                            dek.seal(new.as_str().as_bytes(),
-                                &aad(id),
-                            ),
+                            dek.seal(new.as_str().as_bytes(), &aad(id)),
                             self.keys.id_number_index(new),
                         ))
                     }

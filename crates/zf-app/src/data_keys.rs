@@ -124,7 +124,12 @@ impl App {
     fn rings(&self, holders: &[HolderKeys]) -> Result<HashMap<String, DekRing>, AppError> {
         holders
             .iter()
-            .map(|h| Ok((h.id.clone(), self.keys.holder_key(h.holder, &h.id, &h.slots)?)))
+            .map(|h| {
+                Ok((
+                    h.id.clone(),
+                    self.keys.holder_key(h.holder, &h.id, &h.slots)?,
+                ))
+            })
             .collect()
     }
 

@@ -114,7 +114,9 @@ async fn deployment_suite(
             } else {
                 configured.unwrap_or(CipherSuite::Aes256Gcm)
             };
-            store.crypto_setting_init(SUITE_SETTING, first.name()).await?
+            store
+                .crypto_setting_init(SUITE_SETTING, first.name())
+                .await?
         }
     };
     let recorded: CipherSuite = recorded
@@ -252,10 +254,9 @@ impl Keys {
     fn current_kek(&self) -> Arc<Kek> {
         let current = self.current_kek_version();
         // The current version is active by construction, so it is never refused.
-        self.kek(current)
-            .unwrap_or_else(|_| {
-                Arc::new(self.inner.master.kek_with_suite(current, self.inner.suite))
-            })
+        self.kek(current).unwrap_or_else(|_| {
+            Arc::new(self.inner.master.kek_with_suite(current, self.inner.suite))
+        })
     }
 
     /// Reads the keyring again: another node, or the command line, may have rotated or
@@ -333,7 +334,11 @@ impl Keys {
                 .kek(key.wrapped.kek_version())?
                 .unwrap_key(&key.wrapped, context.as_bytes())?)
         };
-        let ring = DekRing::new(self.inner.suite, slots.current.version, unwrap(&slots.current)?);
+        let ring = DekRing::new(
+            self.inner.suite,
+            slots.current.version,
+            unwrap(&slots.current)?,
+        );
         Ok(match &slots.previous {
             Some(previous) => ring.with_previous(previous.version, unwrap(previous)?),
             None => ring,

@@ -155,7 +155,10 @@ mod tests {
         let after = ring.seal(b"110101199003074578", &aad);
         assert_eq!(after.key_version(), KeyVersion(2));
         assert_eq!(after.suite(), CipherSuite::Sm4Gcm);
-        assert_eq!(&ring.open(&before, &aad).unwrap()[..], b"110101199003074578");
+        assert_eq!(
+            &ring.open(&before, &aad).unwrap()[..],
+            b"110101199003074578"
+        );
         assert_eq!(&ring.open(&after, &aad).unwrap()[..], b"110101199003074578");
 
         // Without the previous key, the old value names a version the ring does not hold.

@@ -353,8 +353,7 @@ pub trait DataKeyStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<HolderKeys>>;
     /// Every sealed value of these holders.
-    async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>)
-        -> Result<Vec<SealedValue>>;
+    async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>) -> Result<Vec<SealedValue>>;
 
     /// Makes each replacement's key current and its expected key the previous one, if the
     /// holder's current key is still `expected` and it holds no previous key; returns the ids
@@ -389,8 +388,12 @@ pub trait DataKeyStore: Send + Sync {
         lease_until_ms: i64,
     ) -> Result<bool>;
     /// Records a batch's progress if `owner` still holds the lease; `false` if it lost it.
-    async fn key_job_progress(&self, id: &str, owner: &str, progress: KeyJobProgress)
-        -> Result<bool>;
+    async fn key_job_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        progress: KeyJobProgress,
+    ) -> Result<bool>;
     /// Marks the job finished, with its closing event.
     async fn key_job_finish(
         &self,

@@ -484,12 +484,7 @@ pub(crate) async fn insert_client(
     tx.execute(
         "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version)
          VALUES ($1, $2, $3, $4)",
-        &[
-            &id,
-            &key.as_bytes(),
-            &row.created_at_ms,
-            &1i64,
-        ],
+        &[&id, &key.as_bytes(), &row.created_at_ms, &1i64],
     )
     .await?;
     tx.execute(

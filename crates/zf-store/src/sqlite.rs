@@ -1856,12 +1856,7 @@ fn insert_client(tx: &Connection, row: &ClientRow, key: &WrappedKey) -> Result<(
     tx.execute(
         "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version)
          VALUES (?1, ?2, ?3, ?4)",
-        params![
-            id,
-            key.as_bytes(),
-            row.created_at_ms,
-            1i64
-        ],
+        params![id, key.as_bytes(), row.created_at_ms, 1i64],
     )?;
     tx.execute(
         "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,

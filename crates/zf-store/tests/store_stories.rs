@@ -1371,7 +1371,13 @@ async fn every_write_commits_its_event_and_only_with_its_change(db: &TestDb) {
         &a,
     );
     assert_eq!(
-        s.client_get(Scope::All, a.id).await.unwrap().unwrap().key.current.wrapped,
+        s.client_get(Scope::All, a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .key
+            .current
+            .wrapped,
         a_key
     );
 
@@ -1616,7 +1622,8 @@ async fn ciphertext_moved_to_another_row_fails_authentication(db: &TestDb) {
         .unwrap()
         .unwrap();
     assert!(matches!(
-        keys.kek.unwrap_key(&got.key.current.wrapped, &key_context(thief.id)),
+        keys.kek
+            .unwrap_key(&got.key.current.wrapped, &key_context(thief.id)),
         Err(CryptoError::Authentication)
     ));
 }

@@ -111,7 +111,10 @@ async fn reencrypt(app: &zf_app::App) -> anyhow::Result<()> {
     );
     let show = |job: &zf_app::data_keys::KeyJobView| {
         bar.set_position(job.holders_done.max(0) as u64);
-        bar.set_message(format!("{} values sealed again ({})", job.values_done, job.phase));
+        bar.set_message(format!(
+            "{} values sealed again ({})",
+            job.values_done, job.phase
+        ));
     };
     show(&job);
     let finished = loop {

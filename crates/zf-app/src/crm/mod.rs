@@ -96,7 +96,11 @@ impl<'a> KeyCache<'a> {
         }
     }
 
-    pub(crate) fn get(&mut self, client: ClientId, wrapped: &zf_store::KeySlots) -> Result<&DekRing, AppError> {
+    pub(crate) fn get(
+        &mut self,
+        client: ClientId,
+        wrapped: &zf_store::KeySlots,
+    ) -> Result<&DekRing, AppError> {
         if !self.keys.contains_key(&client) {
             let dek = self.app.keys.client_key(client, wrapped)?;
             self.keys.insert(client, dek);
@@ -146,9 +150,7 @@ impl App {
         let plain = Zeroizing::new(
             serde_json::to_vec(value).map_err(|e| AppError::Internal(e.to_string()))?,
         );
-        Ok(dek.seal(&plain,
-            &aad(kind, id, "sealed"),
-        ))
+        Ok(dek.seal(&plain, &aad(kind, id, "sealed")))
     }
 
     pub(crate) fn seal_bytes(
@@ -158,9 +160,7 @@ impl App {
         id: RecordId,
         bytes: &[u8],
     ) -> Sealed {
-        dek.seal(bytes,
-            &aad(kind, id, "content"),
-        )
+        dek.seal(bytes, &aad(kind, id, "content"))
     }
 
     pub(crate) fn open_bytes(

@@ -51,7 +51,10 @@ pub async fn reencrypt(
     State(state): State<AppState>,
     auth: Authorized,
 ) -> Result<(StatusCode, Json<KeyJobView>), ApiError> {
-    let job = state.app.reencrypt_start_by(&auth.grant, &auth.meta).await?;
+    let job = state
+        .app
+        .reencrypt_start_by(&auth.grant, &auth.meta)
+        .await?;
     state.app.key_job_spawn();
     Ok((StatusCode::ACCEPTED, Json(job)))
 }

@@ -14,8 +14,8 @@ use crate::data_keys::{
 };
 use crate::records::RecordKind;
 use crate::{
-    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result,
-    SealedAt, SealedSwap, SealedValue, StoreError, Unique,
+    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result, SealedAt,
+    SealedSwap, SealedValue, StoreError, Unique,
 };
 
 fn holder_from(holder: KeyHolder, r: &Row) -> Result<HolderKeys> {
@@ -104,8 +104,7 @@ impl PgStore {
             .await?
         {
             let id: String = r.try_get(0)?;
-            let client =
-                ClientId::parse(&id).map_err(|e| StoreError::corrupt("clients.id", e))?;
+            let client = ClientId::parse(&id).map_err(|e| StoreError::corrupt("clients.id", e))?;
             out.push(SealedValue {
                 holder_id: id.clone(),
                 at: SealedAt::ClientIdNumber(client),
@@ -181,7 +180,10 @@ impl DataKeyStore for PgStore {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT value FROM crypto_settings WHERE name = $1", &[&name])
+            .query_opt(
+                "SELECT value FROM crypto_settings WHERE name = $1",
+                &[&name],
+            )
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -197,9 +199,12 @@ impl DataKeyStore for PgStore {
             &[&name, &value],
         )
         .await?;
-        Ok(c.query_one("SELECT value FROM crypto_settings WHERE name = $1", &[&name])
-            .await?
-            .try_get(0)?)
+        Ok(c.query_one(
+            "SELECT value FROM crypto_settings WHERE name = $1",
+            &[&name],
+        )
+        .await?
+        .try_get(0)?)
     }
 
     async fn key_holders_count(&self, holder: KeyHolder) -> Result<i64> {
@@ -262,11 +267,7 @@ impl DataKeyStore for PgStore {
         .await
     }
 
-    async fn sealed_values(
-        &self,
-        holder: KeyHolder,
-        ids: Vec<String>,
-    ) -> Result<Vec<SealedValue>> {
+    async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>) -> Result<Vec<SealedValue>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -329,7 +330,11 @@ impl DataKeyStore for PgStore {
             replaced += tx
                 .execute(
                     &stmt,
-                    &[&swap.new.as_bytes(), &swap.at.row_id(), &swap.old.as_bytes()],
+                    &[
+                        &swap.new.as_bytes(),
+                        &swap.at.row_id(),
+                        &swap.old.as_bytes(),
+                    ],
                 )
                 .await?;
         }
@@ -438,12 +443,7 @@ impl DataKeyStore for PgStore {
             == 1)
     }
 
-    async fn key_job_progress(
-        &self,
-        id: &str,
-        owner: &str,
-        p: KeyJobProgress,
-    ) -> Result<bool> {
+    async fn key_job_progress(&self, id: &str, owner: &str, p: KeyJobProgress) -> Result<bool> {
         Ok(self
             .client()
             .await?

@@ -13,8 +13,8 @@ use crate::data_keys::{
 };
 use crate::records::RecordKind;
 use crate::{
-    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result,
-    SealedAt, SealedSwap, SealedValue, StoreError, Unique,
+    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result, SealedAt,
+    SealedSwap, SealedValue, StoreError, Unique,
 };
 
 fn holders(
@@ -41,7 +41,10 @@ fn holders(
 }
 
 fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn parse<T>(
@@ -254,8 +257,9 @@ impl DataKeyStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<HolderKeys>> {
         let (_, id) = holder.key_table();
-        let condition =
-            format!("encryptions >= ?1 AND previous_dek IS NULL ORDER BY encryptions DESC, {id} LIMIT ?2");
+        let condition = format!(
+            "encryptions >= ?1 AND previous_dek IS NULL ORDER BY encryptions DESC, {id} LIMIT ?2"
+        );
         self.run(move |c| {
             holders(
                 c,
@@ -288,11 +292,7 @@ impl DataKeyStore for SqliteStore {
         .await
     }
 
-    async fn sealed_values(
-        &self,
-        holder: KeyHolder,
-        ids: Vec<String>,
-    ) -> Result<Vec<SealedValue>> {
+    async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>) -> Result<Vec<SealedValue>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -340,7 +340,8 @@ impl DataKeyStore for SqliteStore {
             let mut replaced = 0u64;
             for swap in &swaps {
                 let (table, column, id) = swap.at.columns();
-                let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {id} = ?2 AND {column} = ?3");
+                let sql =
+                    format!("UPDATE {table} SET {column} = ?1 WHERE {id} = ?2 AND {column} = ?3");
                 replaced += tx.prepare_cached(&sql)?.execute(params![
                     swap.new.as_bytes(),
                     swap.at.row_id(),
@@ -445,12 +446,7 @@ impl DataKeyStore for SqliteStore {
         .await
     }
 
-    async fn key_job_progress(
-        &self,
-        id: &str,
-        owner: &str,
-        p: KeyJobProgress,
-    ) -> Result<bool> {
+    async fn key_job_progress(&self, id: &str, owner: &str, p: KeyJobProgress) -> Result<bool> {
         let (id, owner) = (id.to_owned(), owner.to_owned());
         self.write(move |tx, _| {
             Ok(tx.execute(

@@ -119,9 +119,7 @@ impl KeyringStore for SqliteStore {
         event: AuditEvent,
     ) -> Result<u64> {
         let (t, id, key) = table.columns();
-        let sql = format!(
-            "UPDATE {t} SET {key} = ?1 WHERE {id} = ?2 AND {key} = ?3",
-        );
+        let sql = format!("UPDATE {t} SET {key} = ?1 WHERE {id} = ?2 AND {key} = ?3",);
         self.write(move |tx, chain| {
             let mut stmt = tx.prepare_cached(&sql)?;
             let mut replaced = 0u64;
