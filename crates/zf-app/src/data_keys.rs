@@ -230,8 +230,7 @@ impl App {
         // A replacement loses its compare-and-swap when a KEK rotation rewraps the key at the
         // same moment; reading the page again and retrying settles it.
         for _ in 0..5 {
-            let replaced = self.replace_keys(holder, &page).await?;
-            pass.replaced += replaced.len() as i64;
+            self.replace_keys(holder, &page).await?;
             page = self
                 .store
                 .key_holders_after(holder, after.clone(), batch)
@@ -245,6 +244,12 @@ impl App {
             }
         }
         page.retain(|h| h.id.as_str() <= last.as_str());
+        // Counted from the keys' own record rather than from the replacements made now, so a
+        // batch done again after a crash counts its holders once.
+        pass.replaced = page
+            .iter()
+            .filter(|h| h.rekeyed_at_ms >= Some(started_at_ms))
+            .count() as i64;
         pass.resealed += self.reseal(holder, &page).await?;
         Ok((pass, Some(last)))
     }
@@ -306,8 +311,10 @@ impl App {
             started_at_ms: now,
             updated_at_ms: now,
             finished_at_ms: None,
-            lease_owner: None,
-            lease_until_ms: None,
+            // Whoever starts the job holds it first: the command line that started it runs it,
+            // and a serving node takes over only if that runner stops reporting.
+            lease_owner: Some(self.key_job_runner.0.clone()),
+            lease_until_ms: Some(now + self.config.data_keys.lease_ms),
         };
         let event = AuditEvent::new(now, by, AuditAction::ReencryptionStarted, Outcome::Success)
             .on("key_job", &job.id)
