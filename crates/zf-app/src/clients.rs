@@ -354,7 +354,7 @@ impl App {
         assigned: Option<UserId>,
     ) -> Result<(ClientRecord, Dek), AppError> {
         let id = ClientId::new_random();
-        let (dek, wrapped) = self.keys.new_client_key(id);
+        let (dek, wrapped) = self.keys.new_client_key(id)?;
         let sealed = dek.seal(
             self.keys.data_key_version(),
             new.legal_rep_id_number.as_str().as_bytes(),
