@@ -85,7 +85,7 @@ fn spinner(message: &str) -> ProgressBar {
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Instance> {
-    Ok(crate::provider::open_instance(&settings).await?)
+    crate::provider::open_instance(settings).await
 }
 
 pub async fn import(settings: Settings, args: ImportArgs) -> anyhow::Result<()> {

@@ -252,7 +252,7 @@ pub fn os_actor() -> Actor {
 }
 
 async fn open_app(settings: &Settings) -> anyhow::Result<zf_app::App> {
-    let instance = crate::provider::open_instance(&settings).await?;
+    let instance = crate::provider::open_instance(settings).await?;
     Ok(instance.app)
 }
 
