@@ -350,7 +350,7 @@ impl App {
         assigned: Option<UserId>,
     ) -> Result<(ClientRecord, DekRing), AppError> {
         let id = ClientId::new_random();
-        let (dek, wrapped) = self.keys.new_client_key(id);
+        let (dek, wrapped) = self.keys.new_client_key(id)?;
         let sealed = dek.seal(new.legal_rep_id_number.as_str().as_bytes(), &aad(id));
         let index = self.keys.id_number_index(&new.legal_rep_id_number);
         // A client created by someone who reaches only their assigned clients is assigned to

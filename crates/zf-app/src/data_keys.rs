@@ -171,19 +171,19 @@ impl App {
         holder: KeyHolder,
         holders: &[HolderKeys],
     ) -> Result<Vec<String>, AppError> {
-        let replacements: Vec<KeyReplacement> = holders
+        let replacements = holders
             .iter()
             .filter(|h| h.slots.previous.is_none())
             .map(|h| {
                 let next = KeyVersion(h.slots.current.version.0 + 1);
-                let (_, wrapped) = self.keys.new_holder_key(holder, &h.id, next);
-                KeyReplacement {
+                let (_, wrapped) = self.keys.new_holder_key(holder, &h.id, next)?;
+                Ok(KeyReplacement {
                     id: h.id.clone(),
                     expected: h.slots.current.wrapped.clone(),
                     next: wrapped,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, AppError>>()?;
         if replacements.is_empty() {
             return Ok(Vec::new());
         }

@@ -74,6 +74,13 @@ impl From<StoreError> for AppError {
 
 impl From<zf_crypto::CryptoError> for AppError {
     fn from(e: zf_crypto::CryptoError) -> Self {
-        AppError::Internal(format!("stored ciphertext failed its integrity check: {e}"))
+        match e {
+            // The token holding the KEK failed or is gone: nothing was written, and trying
+            // again once it is back may succeed.
+            zf_crypto::CryptoError::Token(e) => {
+                AppError::Unavailable(format!("the key-encryption key token failed: {e}"))
+            }
+            e => AppError::Internal(format!("stored ciphertext failed its integrity check: {e}")),
+        }
     }
 }

@@ -171,6 +171,10 @@ impl App {
         )
         .on("kek", to.0.to_string())
         .detail(format!("KEK v{} -> v{}", from.0, to.0));
+        // With a token, the new version is generated inside it before the keyring names it, so
+        // no node ever looks for a KEK the token does not hold. Versions are never destroyed
+        // in the token here: backups taken before this rotation still need them.
+        self.keys.provision_kek(to)?;
         self.store.kek_version_add(to, now_ms(), event).await?;
         self.keys.refresh(self.store.as_ref()).await?;
         tokio::time::sleep(grace).await;

@@ -2,8 +2,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use zf_crypto::{
-    Aad, AuditChainKey, AuditSigningKey, BackupKey, BlindIndex, BlindIndexKey, CipherSuite, Dek,
-    DekRing, Kek, KeyVersion, MasterKey, Sealed, TotpSecret, WrappedKey,
+    Aad, AuditChainKey, AuditSigningKey, BackupKey, BlindIndex, BlindIndexKey, CipherSuite,
+    CryptoError, Dek, DekRing, Kek, KekSource, KeyVersion, MasterKey, Sealed, TotpSecret,
+    WrappedKey,
 };
 use zf_domain::{ClientId, IdNumber, UserId};
 use zf_store::{KeyHolder, KeySlots, Store, WrappedDek};
@@ -14,6 +15,9 @@ const BLIND_INDEX_KEY: &str = "blind-index/v1";
 const AUDIT_CHAIN_KEY: &str = "audit-chain/v1";
 const AUDIT_SIGNING_KEY: &str = "audit-signing/v1";
 const MFA_KEY: &str = "mfa-secrets/v1";
+/// The backup key of a deployment whose KEK is in a token: generated, stored wrapped. Other
+/// deployments derive theirs from the master key and store none.
+pub(crate) const BACKUP_KEY: &str = "backup/v1";
 const ID_NUMBER_DOMAIN: &str = "clients.legal_rep_id_number";
 const RECOVERY_CODE_DOMAIN: &str = "mfa_recovery_codes.code";
 const OTP_CODE_DOMAIN: &str = "otp_codes.code";
@@ -33,7 +37,8 @@ pub struct Keys {
 }
 
 struct KeysInner {
-    master: MasterKey,
+    /// Where KEKs come from: derived from the master key, or asked of the token holding them.
+    source: KekSource,
     /// The deployment's cipher suite for every new seal, wrap and blind index.
     suite: CipherSuite,
     keyring: RwLock<Keyring>,
@@ -43,12 +48,13 @@ struct KeysInner {
     /// Seals users' TOTP secrets: a system data key, so the secrets are ciphertext in the
     /// database and in backups, like client fields.
     mfa: Dek,
-    /// Seals backup files; derived from the master key, never stored.
+    /// Seals backup files: derived from the master key and never stored, or, with a token,
+    /// generated once and stored wrapped as the system key `backup/v1`.
     backup: Arc<BackupKey>,
 }
 
 /// Which KEK versions this node wraps and unwraps with, as the store's keyring says. KEKs are
-/// derived from the master key per version and kept once derived.
+/// derived from the master key (or found in the token) per version and kept once found.
 struct Keyring {
     current: KeyVersion,
     retired: BTreeSet<KeyVersion>,
@@ -77,6 +83,8 @@ impl Keyring {
 
 const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \
      the master key file does not belong to this database";
+const FOREIGN_TOKEN: &str = "the system keys do not unwrap with this token's KEK: \
+     the token does not belong to this database";
 
 /// What kind of key each system key is, as a rotation must say when it rewraps one.
 pub(crate) fn system_key_kind(name: &str) -> Option<zf_crypto::KeyKind> {
@@ -86,6 +94,7 @@ pub(crate) fn system_key_kind(name: &str) -> Option<zf_crypto::KeyKind> {
         AUDIT_CHAIN_KEY => Some(KeyKind::AuditChain),
         AUDIT_SIGNING_KEY => Some(KeyKind::AuditSigning),
         MFA_KEY => Some(KeyKind::Dek),
+        BACKUP_KEY => Some(KeyKind::Backup),
         _ => None,
     }
 }
@@ -132,6 +141,19 @@ async fn deployment_suite(
     }
 }
 
+/// The KEK of `version` from `source`, wrapping new keys with `suite` (a token's KEK wraps with
+/// AES-256-GCM, the mechanism tokens offer).
+fn kek_of(source: &KekSource, version: KeyVersion, suite: CipherSuite) -> Result<Kek, AppError> {
+    source
+        .kek(version, suite)
+        .map_err(|e| token_error(e.into()))
+}
+
+/// A token that cannot be reached or refuses an operation: the request fails, the node lives.
+fn token_error(e: CryptoError) -> AppError {
+    AppError::from(e)
+}
+
 impl Keys {
     /// Unwraps the system keys, creating them on the first start of a deployment. Nodes that
     /// start together agree on one key because the store keeps whichever was written first.
@@ -141,68 +163,119 @@ impl Keys {
         master: &MasterKey,
         suite: Option<CipherSuite>,
     ) -> Result<Self, AppError> {
+        Self::load_from(store, KekSource::Master(master.duplicate()), suite).await
+    }
+
+    /// [`Keys::load`] with KEKs from `source`. With a token, KEK version 1 is generated in it
+    /// on the deployment's first start (kept if the token already holds it), and the backup
+    /// key is generated and stored wrapped, since there is no master key to derive it from.
+    pub async fn load_from(
+        store: &dyn Store,
+        source: KekSource,
+        suite: Option<CipherSuite>,
+    ) -> Result<Self, AppError> {
         let now = now_ms();
         let suite = deployment_suite(store, suite).await?;
+        if source.token().is_some() && store.kek_versions().await?.is_empty() {
+            source
+                .provision(KeyVersion(1))
+                .map_err(|e| token_error(e.into()))?;
+        }
         store.kek_versions_init(now).await?;
         let keyring = Keyring::from_rows(&store.kek_versions().await?)?;
-        let kek = master.kek_with_suite(keyring.current, suite);
-        let foreign = |_| AppError::Internal(FOREIGN_MASTER_KEY.into());
+        let kek = kek_of(&source, keyring.current, suite)?;
+        let foreign_message = if source.token().is_some() {
+            FOREIGN_TOKEN
+        } else {
+            FOREIGN_MASTER_KEY
+        };
+        let foreign = |e: CryptoError| match e {
+            CryptoError::Token(_) => token_error(e),
+            _ => AppError::Internal(foreign_message.into()),
+        };
+        let under = |wrapped: &WrappedKey| kek_of(&source, wrapped.kek_version(), suite);
 
         let ctx = context(BLIND_INDEX_KEY);
-        let candidate = kek.wrap_blind_index_key(&BlindIndexKey::generate(), ctx.as_bytes());
+        let candidate = kek.try_wrap_blind_index_key(&BlindIndexKey::generate(), ctx.as_bytes())?;
         let stored = store
             .system_key_get_or_insert(BLIND_INDEX_KEY, candidate, now)
             .await?;
-        let blind_index = master
-            .kek(stored.kek_version())
+        let blind_index = under(&stored)?
             .unwrap_blind_index_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
         let ctx = context(AUDIT_CHAIN_KEY);
-        let candidate = kek.wrap_audit_chain_key(&AuditChainKey::generate(), ctx.as_bytes());
+        let candidate = kek.try_wrap_audit_chain_key(&AuditChainKey::generate(), ctx.as_bytes())?;
         let stored = store
             .system_key_get_or_insert(AUDIT_CHAIN_KEY, candidate, now)
             .await?;
-        let audit_chain = master
-            .kek(stored.kek_version())
+        let audit_chain = under(&stored)?
             .unwrap_audit_chain_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
         let ctx = context(AUDIT_SIGNING_KEY);
-        let candidate = kek.wrap_audit_signing_key(&AuditSigningKey::generate(), ctx.as_bytes());
+        let candidate =
+            kek.try_wrap_audit_signing_key(&AuditSigningKey::generate(), ctx.as_bytes())?;
         let stored = store
             .system_key_get_or_insert(AUDIT_SIGNING_KEY, candidate, now)
             .await?;
-        let audit_signing = master
-            .kek(stored.kek_version())
+        let audit_signing = under(&stored)?
             .unwrap_audit_signing_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
         let ctx = context(MFA_KEY);
-        let candidate = kek.wrap(&Dek::generate(), ctx.as_bytes());
+        let candidate = kek.try_wrap(&Dek::generate(), ctx.as_bytes())?;
         let stored = store
             .system_key_get_or_insert(MFA_KEY, candidate, now)
             .await?;
-        let mfa = master
-            .kek(stored.kek_version())
+        let mfa = under(&stored)?
             .unwrap_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
+        let backup = match source.derived_backup_key() {
+            Some(derived) => derived,
+            None => {
+                let ctx = context(BACKUP_KEY);
+                let candidate = kek.try_wrap_backup_key(&BackupKey::generate(), ctx.as_bytes())?;
+                let stored = store
+                    .system_key_get_or_insert(BACKUP_KEY, candidate, now)
+                    .await?;
+                under(&stored)?
+                    .unwrap_backup_key(&stored, ctx.as_bytes())
+                    .map_err(foreign)?
+            }
+        };
+
         let keys = Keys {
             inner: Arc::new(KeysInner {
-                master: master.duplicate(),
+                source,
                 suite,
                 keyring: RwLock::new(keyring),
                 blind_index,
                 audit_chain: Arc::new(audit_chain),
                 audit_signing,
                 mfa,
-                backup: Arc::new(master.backup_key()),
+                backup: Arc::new(backup),
             }),
             refuse_retired: true,
         };
         store.install_audit_chain_key(keys.inner.audit_chain.clone());
         Ok(keys)
+    }
+
+    /// Where this node's KEKs come from.
+    pub fn kek_source(&self) -> &KekSource {
+        &self.inner.source
+    }
+
+    /// Makes KEK `version` exist before the keyring lists it: generated inside the token, or
+    /// nothing to do when KEKs are derived from the master key.
+    pub(crate) fn provision_kek(&self, version: KeyVersion) -> Result<(), AppError> {
+        self.inner
+            .source
+            .provision(version)
+            .map(|_| ())
+            .map_err(|e| token_error(e.into()))
     }
 
     /// The same keys for a restored copy of a backup, which may predate a rotation: every KEK
@@ -232,7 +305,7 @@ impl Keys {
             return Ok(kek.clone());
         }
         drop(ring);
-        let kek = Arc::new(self.inner.master.kek_with_suite(version, self.inner.suite));
+        let kek = Arc::new(kek_of(&self.inner.source, version, self.inner.suite)?);
         self.inner
             .keyring
             .write()
@@ -251,12 +324,10 @@ impl Keys {
             .current
     }
 
-    fn current_kek(&self) -> Arc<Kek> {
-        let current = self.current_kek_version();
-        // The current version is active by construction, so it is never refused.
-        self.kek(current).unwrap_or_else(|_| {
-            Arc::new(self.inner.master.kek_with_suite(current, self.inner.suite))
-        })
+    /// The KEK new keys are wrapped under. The current version is active by construction, so
+    /// it is never refused; with a token, asking for it can still fail.
+    fn current_kek(&self) -> Result<Arc<Kek>, AppError> {
+        self.kek(self.current_kek_version())
     }
 
     /// Reads the keyring again: another node, or the command line, may have rotated or
@@ -312,12 +383,12 @@ impl Keys {
         holder: KeyHolder,
         id: &str,
         version: KeyVersion,
-    ) -> (Dek, WrappedDek) {
+    ) -> Result<(Dek, WrappedDek), AppError> {
         let dek = Dek::generate();
         let wrapped = self
-            .current_kek()
-            .wrap(&dek, Self::holder_context(holder, id).as_bytes());
-        (dek, WrappedDek { version, wrapped })
+            .current_kek()?
+            .try_wrap(&dek, Self::holder_context(holder, id).as_bytes())?;
+        Ok((dek, WrappedDek { version, wrapped }))
     }
 
     /// A holder's data keys, unwrapped: the current one and, while its data is re-encrypted,
@@ -346,12 +417,13 @@ impl Keys {
     }
 
     /// A fresh data key for a new client, and its wrapped form for the store.
-    pub fn new_client_key(&self, id: ClientId) -> (DekRing, WrappedKey) {
-        let (dek, wrapped) = self.new_holder_key(KeyHolder::Client, &id.to_string(), KeyVersion(1));
-        (
+    pub fn new_client_key(&self, id: ClientId) -> Result<(DekRing, WrappedKey), AppError> {
+        let (dek, wrapped) =
+            self.new_holder_key(KeyHolder::Client, &id.to_string(), KeyVersion(1))?;
+        Ok((
             DekRing::new(self.inner.suite, wrapped.version, dek),
             wrapped.wrapped,
-        )
+        ))
     }
 
     pub fn client_key(&self, id: ClientId, slots: &KeySlots) -> Result<DekRing, AppError> {
@@ -371,15 +443,16 @@ impl Keys {
     }
 
     /// A fresh data key for a lead, which has its own key until it becomes a client.
-    pub fn new_lead_key(&self, id: zf_domain::LeadId) -> (DekRing, KeySlots) {
-        let (dek, wrapped) = self.new_holder_key(KeyHolder::Lead, &id.to_string(), KeyVersion(1));
-        (
+    pub fn new_lead_key(&self, id: zf_domain::LeadId) -> Result<(DekRing, KeySlots), AppError> {
+        let (dek, wrapped) =
+            self.new_holder_key(KeyHolder::Lead, &id.to_string(), KeyVersion(1))?;
+        Ok((
             DekRing::new(self.inner.suite, wrapped.version, dek),
             KeySlots {
                 current: wrapped,
                 previous: None,
             },
-        )
+        ))
     }
 
     pub fn lead_key(&self, id: zf_domain::LeadId, slots: &KeySlots) -> Result<DekRing, AppError> {

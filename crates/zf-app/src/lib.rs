@@ -128,13 +128,28 @@ impl App {
         master: &MasterKey,
         config: AppConfig,
     ) -> Result<Self, AppError> {
+        Self::with_kek_source(
+            store,
+            zf_crypto::KekSource::Master(master.duplicate()),
+            config,
+        )
+        .await
+    }
+
+    /// [`App::new`] with the KEKs from `source`: derived from a master key, or held in a
+    /// PKCS#11 token that wraps and unwraps without the KEK ever entering this process.
+    pub async fn with_kek_source(
+        store: Arc<dyn Store>,
+        source: zf_crypto::KekSource,
+        config: AppConfig,
+    ) -> Result<Self, AppError> {
         let rp = config
             .webauthn
             .relying_party()
             .map_err(|e| AppError::Invalid(format!("[webauthn]: {e}")))?;
         let senders = identity::otp::Senders::from_config(&config.otp)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let keys = Keys::load(store.as_ref(), master, config.data_keys.cipher_suite).await?;
+        let keys = Keys::load_from(store.as_ref(), source, config.data_keys.cipher_suite).await?;
         let days = config.audit_retention_days;
         let event = zf_audit::AuditEvent::new(
             now_ms(),
@@ -184,6 +199,11 @@ impl App {
     /// The time as the identity use-cases see it.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Where this node's KEKs come from (a master key or a token).
+    pub fn kek_source(&self) -> &zf_crypto::KekSource {
+        self.keys.kek_source()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -82,6 +82,23 @@ impl MasterKey {
 }
 
 impl BackupKey {
+    /// A random backup key, for a deployment without a master key to derive one from (its KEK lives in a token): it is
+    /// stored wrapped under the KEK ([`crate::Kek::try_wrap_backup_key`]), and each backup carries that wrapped form so
+    /// a restore needs only the token.
+    pub fn generate() -> Self {
+        Self {
+            key: KeyBytes::random(),
+        }
+    }
+
+    pub(crate) fn from_secret(key: KeyBytes) -> Self {
+        Self { key }
+    }
+
+    pub(crate) fn secret(&self) -> &KeyBytes {
+        &self.key
+    }
+
     /// The only suite backups are sealed with today; the header names it so a reader can refuse others.
     pub const SUITE: CipherSuite = CipherSuite::Aes256Gcm;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::aead;
 use crate::audit::{AuditChainKey, AuditSigningKey};
+use crate::backup::BackupKey;
 use crate::blind_index::BlindIndexKey;
 use crate::dek::Dek;
 use crate::encoding::length_prefixed;
@@ -44,6 +45,8 @@ pub enum KeyKind {
     BlindIndex,
     AuditChain,
     AuditSigning,
+    /// The key backup files are sealed under, when no master key exists to derive it from (a token deployment).
+    Backup,
 }
 
 impl KeyKind {
@@ -53,6 +56,7 @@ impl KeyKind {
             Self::BlindIndex => b"blind-index-key",
             Self::AuditChain => b"audit-chain-key",
             Self::AuditSigning => b"audit-signing-key",
+            Self::Backup => b"backup-key",
         }
     }
 }
@@ -183,6 +187,25 @@ impl Kek {
             .map(AuditSigningKey::from_secret)
     }
 
+    /// Wraps a backup key, for a deployment whose backup key is stored rather than derived (see
+    /// [`crate::BackupKey::generate`]).
+    pub fn try_wrap_backup_key(
+        &self,
+        key: &BackupKey,
+        context: &[u8],
+    ) -> Result<WrappedKey, CryptoError> {
+        self.wrap_bytes(KeyKind::Backup, key.secret(), context)
+    }
+
+    pub fn unwrap_backup_key(
+        &self,
+        wrapped: &WrappedKey,
+        context: &[u8],
+    ) -> Result<BackupKey, CryptoError> {
+        self.unwrap_bytes(KeyKind::Backup, wrapped, context)
+            .map(BackupKey::from_secret)
+    }
+
     fn wrap_bytes(
         &self,
         kind: KeyKind,
@@ -286,6 +309,22 @@ mod tests {
         let aad = Aad::new("clients", "a", "name");
         let sealed = dek.seal(KeyVersion(1), b"value", &aad);
         assert_eq!(unwrapped.open(&sealed, &aad).unwrap().as_slice(), b"value");
+    }
+
+    #[test]
+    fn a_wrapped_backup_key_unwraps_only_as_a_backup_key() {
+        let kek = kek(1);
+        let key = BackupKey::generate();
+        let wrapped = kek.try_wrap_backup_key(&key, b"system:backup/v1").unwrap();
+        assert_eq!(
+            kek.unwrap_backup_key(&wrapped, b"system:backup/v1")
+                .unwrap()
+                .id(),
+            key.id()
+        );
+        assert!(kek.unwrap_key(&wrapped, b"system:backup/v1").is_err());
+        assert!(kek.unwrap_backup_key(&wrapped, b"system:other").is_err());
+        assert_ne!(BackupKey::generate().id(), key.id());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! ever entering this process. Both kinds write the same envelope. Every ciphertext is bound to the table, row and field
 //! it lives in ([`Aad`]), so a value copied elsewhere fails to decrypt instead of yielding the wrong plaintext.
 //! Exact-match search on encrypted fields goes through keyed blind indexes ([`BlindIndexKey`]). Backup files are sealed
-//! in authenticated chunks under a [`BackupKey`] of their own, also derived from the master key.
+//! in authenticated chunks under a [`BackupKey`] of their own, derived from the master key — or, where a token holds
+//! the KEK and no master key exists, generated at random and stored wrapped under the KEK. Every key provider resolves to
+//! a [`KekSource`]; a master key may also come from a passphrase (argon2id, [`passphrase`]).
 //!
 //! Two cipher suites ([`CipherSuite`]) are implemented, chosen by a deployment for new data: AES-256-GCM with
 //! HMAC-SHA256 blind indexes (the default), and the Chinese national suite, SM4-GCM with HMAC-SM3 blind indexes. Both
@@ -29,9 +31,11 @@ mod encoding;
 pub mod envelope;
 pub mod error;
 pub mod kek;
+pub mod kek_source;
 mod key_file;
 mod mac;
 pub mod master_key;
+pub mod passphrase;
 pub mod pkcs11;
 mod secret;
 pub mod suite;
@@ -46,7 +50,9 @@ pub use dek::{Dek, DekRing};
 pub use envelope::{Aad, Sealed, WrappedKey};
 pub use error::{BackupStreamError, CryptoError, KeyFileError, TokenError, UnknownCipherSuite};
 pub use kek::{Kek, KeyKind};
+pub use kek_source::KekSource;
 pub use master_key::{KeyVersion, MasterKey};
+pub use passphrase::{PassphraseError, PassphraseParams};
 pub use pkcs11::{KekProtection, Pkcs11Token, TokenPin};
 pub use suite::CipherSuite;
 pub use totp::{TotpParams, TotpSecret, TotpSecretError};

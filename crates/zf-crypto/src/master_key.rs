@@ -13,7 +13,8 @@ use crate::suite::CipherSuite;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyVersion(pub u32);
 
-/// 32 bytes of master secret. Loaded from the key file (see [`MasterKey::load_or_create`]) or a future key provider.
+/// 32 bytes of master secret: from the key file ([`MasterKey::load_or_create`]), an environment variable
+/// ([`MasterKey::from_env_value`]) or a passphrase ([`MasterKey::from_passphrase_file`]).
 pub struct MasterKey {
     key: KeyBytes,
 }

@@ -1,12 +1,14 @@
-//! One deployment's pieces put together: the data directory, the master key, the store and
-//! the application. The CLI's `serve` and every data subcommand open an instance the same way.
+//! One deployment's pieces put together: the data directory, the keys (from the configured
+//! [`KeyProvider`]), the store and the application. The CLI's `serve` and every data subcommand open an instance the same way.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zf_app::{App, AppConfig, AppError};
-use zf_crypto::{KeyFileError, MasterKey};
+use zf_crypto::{KekSource, KeyFileError};
+
+use crate::key_provider::{Init, KeyProvider, NoPrompt};
 use zf_store::{PgStore, SqliteStore, Store, StoreError};
 
 /// Where the data lives.
@@ -58,6 +60,14 @@ pub enum InstanceError {
     DataDirPermissions { path: PathBuf, mode: u32 },
     #[error(transparent)]
     MasterKey(#[from] KeyFileError),
+    #[error(transparent)]
+    Passphrase(#[from] zf_crypto::PassphraseError),
+    #[error("cannot read the passphrase: {0}")]
+    PassphraseInput(String),
+    #[error("the PKCS#11 token's user PIN must be in the environment variable {variable}, which is not set")]
+    TokenPin { variable: String },
+    #[error("cannot open the PKCS#11 token: {0}")]
+    Token(#[from] zf_crypto::TokenError),
     #[error("--database must be a postgres://… or sqlite://<path> URL")]
     DatabaseUrl,
     #[error("cannot open the database: {0}")]
@@ -113,35 +123,24 @@ impl Instance {
         config: AppConfig,
     ) -> Result<Instance, InstanceError> {
         prepare_data_dir(data_dir)?;
-        let (master, created) = match std::env::var(MASTER_KEY_VARIABLE) {
-            Ok(value) => {
-                tracing::info!("master key from {MASTER_KEY_VARIABLE}; no key file is read");
-                (
-                    MasterKey::from_env_value(MASTER_KEY_VARIABLE, &value)?,
-                    false,
-                )
-            }
-            Err(std::env::VarError::NotPresent) => {
-                MasterKey::load_or_create(&data_dir.join("master.key"))?
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(zf_crypto::KeyFileError::Environment {
-                    variable: MASTER_KEY_VARIABLE,
-                }
-                .into())
-            }
-        };
-        if created {
-            tracing::warn!(
-                path = %data_dir.join("master.key").display(),
-                "created a new master key: back it up separately from the database; without it the data cannot be read"
-            );
-        }
+        let source = KeyProvider::default_from_env().resolve(data_dir, Init::Allowed, &NoPrompt)?;
+        Self::open_with(data_dir, database, config, source).await
+    }
+
+    /// [`Instance::open`] with keys from `source`, resolved by the caller from the configured
+    /// [`KeyProvider`] (see [`prepare_data_dir`], which must have run first).
+    pub async fn open_with(
+        data_dir: &Path,
+        database: DatabaseChoice,
+        config: AppConfig,
+        source: KekSource,
+    ) -> Result<Instance, InstanceError> {
+        prepare_data_dir(data_dir)?;
         let store: Arc<dyn Store> = match &database {
             DatabaseChoice::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
             DatabaseChoice::Postgres(url) => Arc::new(PgStore::connect(url).await?),
         };
-        let app = App::new(store, &master, config)
+        let app = App::with_kek_source(store, source, config)
             .await?
             .with_erasure_ledger(data_dir.join(zf_app::erasure::LEDGER_FILE));
         Ok(Instance {

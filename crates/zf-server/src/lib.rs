@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod headers;
 pub mod instance;
+pub mod key_provider;
 pub mod listener;
 mod policy;
 pub mod routes;
@@ -19,6 +20,7 @@ mod ui;
 
 pub use error::ApiError;
 pub use instance::{DatabaseChoice, Instance, InstanceError};
+pub use key_provider::{Init, KeyProvider, PassphrasePrompt};
 pub use listener::{serve, ServerError};
 pub use routes::{route_table, router, RouteSpec};
 

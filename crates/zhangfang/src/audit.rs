@@ -8,7 +8,6 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Subcommand;
 use zf_audit::{AuditAction, Checkpoint, Outcome};
-use zf_server::Instance;
 
 use crate::config::Settings;
 use crate::user::os_actor;
@@ -129,12 +128,7 @@ pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
         } => (read_checkpoints(checkpoints)?, read_archives(archive)?),
         _ => (Vec::new(), Vec::new()),
     };
-    let instance = Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await?;
+    let instance = crate::provider::open_instance(&settings).await?;
     let app = &instance.app;
     match cmd {
         AuditCommand::Verify { .. } => {

@@ -21,8 +21,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use zf_app::backup::{BackupError, Header, Progress, Unit, VerifiedBackup};
 use zf_app::App;
 use zf_audit::{AuditAction, Outcome};
-use zf_crypto::{BackupKey, MasterKey};
-use zf_server::{DatabaseChoice, Instance};
+use zf_crypto::{BackupKey, KekSource};
+use zf_server::{DatabaseChoice, Init, KeyProvider};
 use zf_store::{PgStore, SqliteStore, Store, StoreError};
 
 use crate::config::Settings;
@@ -132,15 +132,37 @@ pub async fn backup(settings: Settings, args: BackupArgs) -> anyhow::Result<()> 
     }
 }
 
-fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
-    let path = settings.data_dir.join("master.key");
-    MasterKey::load(&path).with_context(|| {
-        format!(
-            "cannot load the master key {}: a backup opens only under the master key of the \
+/// The instance's keys, never created here: a new key would open no existing backup.
+fn kek_source(settings: &Settings) -> anyhow::Result<KekSource> {
+    crate::provider::kek_source(settings, Init::Refused).with_context(|| {
+        match &settings.key_provider {
+            KeyProvider::File => format!(
+                "cannot load the master key {}: a backup opens only under the master key of the \
              instance that made it; copy that key file here (mode 0600) first",
-            path.display()
-        )
+                settings.data_dir.join("master.key").display()
+            ),
+            KeyProvider::Passphrase => format!(
+                "cannot derive the master key: a backup opens only under the master key of the \
+             instance that made it; copy its {} here (mode 0600) and give its passphrase",
+                zf_server::key_provider::PASSPHRASE_FILE
+            ),
+            KeyProvider::Environment => {
+                "cannot read the master key from ZHANGFANG_MASTER_KEY".into()
+            }
+            KeyProvider::Pkcs11 { .. } => "cannot open the token holding the KEKs: a backup of a \
+             token deployment opens only with that token"
+                .into(),
+        }
     })
+}
+
+/// The key that opens the backup at `path`: derived from the master key, or recovered by the
+/// token from the wrapped key in the file's header.
+fn backup_key(path: &Path, source: &KekSource) -> Result<BackupKey, BackupError> {
+    match source.derived_backup_key() {
+        Some(key) => Ok(key),
+        None => zf_app::backup::backup_key_for(&zf_app::backup::read_header(path)?, source),
+    }
 }
 
 /// Opens the configured database without the application, so nothing — not even the system
@@ -206,7 +228,7 @@ async fn create(settings: Settings, out: PathBuf, overwrite: bool) -> anyhow::Re
         }
     }
     // Loaded first so a data directory without a key is refused rather than given a new one.
-    master_key(&settings)?;
+    let source = kek_source(&settings)?;
     let partial = partial_path(&out);
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -229,12 +251,7 @@ async fn create(settings: Settings, out: PathBuf, overwrite: bool) -> anyhow::Re
         path: partial.clone(),
         armed: true,
     };
-    let instance = Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await?;
+    let instance = crate::provider::open_with(&settings, source).await?;
     let app = &instance.app;
     let bars = Bars::new();
     let started = Instant::now();
@@ -357,30 +374,20 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// Reads only the header, to refuse a file that is not a backup or was sealed under another
-/// master key before a database is opened or created.
-fn check_header(path: &Path, key: &BackupKey) -> Result<Header, BackupError> {
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| {
-        BackupError::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot open {}: {e}", path.display()),
-        ))
-    })?);
-    let (header, _) = Header::read(&mut file)?;
-    let expected = key.id().to_string();
-    if header.key_id != expected {
-        return Err(BackupError::WrongKey {
-            found: header.key_id,
-            expected,
-        });
-    }
-    Ok(header)
+/// master key (or token) before a database is opened or created; returns the key that opens it.
+fn check_header(path: &Path, source: &KekSource) -> Result<(Header, BackupKey), BackupError> {
+    let header = zf_app::backup::read_header(path)?;
+    let key = zf_app::backup::backup_key_for(&header, source)?;
+    Ok((header, key))
 }
 
 async fn verify(settings: Settings, file: PathBuf) -> anyhow::Result<()> {
-    let master = master_key(&settings)?;
-    let key = Arc::new(master.backup_key());
+    let source = kek_source(&settings)?;
     let bars = Bars::new();
-    let result = zf_app::backup::verify_file(file.clone(), key, bars.clone()).await;
+    let result = match backup_key(&file, &source) {
+        Ok(key) => zf_app::backup::verify_file(file.clone(), Arc::new(key), bars.clone()).await,
+        Err(e) => Err(e),
+    };
     bars.done();
     // The event goes into this instance's database, but never into one that is still empty:
     // that is where a backup is restored, and an event would make it refuse the restore.
@@ -391,7 +398,7 @@ async fn verify(settings: Settings, file: PathBuf) -> anyhow::Result<()> {
             if store.restore_target_occupied().await?.is_empty() {
                 None
             } else {
-                Some(App::new(store, &master, settings.app.clone()).await?)
+                Some(App::with_kek_source(store, source, settings.app.clone()).await?)
             }
         }
     };
@@ -437,12 +444,11 @@ fn label_now() -> String {
 
 pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()> {
     zf_server::instance::prepare_data_dir(&settings.data_dir)?;
-    let master = master_key(&settings)?;
-    let key = Arc::new(master.backup_key());
+    let source = kek_source(&settings)?;
     let path = args.from.clone();
-    let header = {
-        let key = key.clone();
-        tokio::task::spawn_blocking(move || check_header(&path, &key))
+    let (header, key) = {
+        let source = source.duplicate();
+        tokio::task::spawn_blocking(move || check_header(&path, &source))
             .await
             .context("header worker")?
     }
@@ -476,7 +482,7 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
     let result = zf_app::backup::restore_file(
         store.as_ref(),
         args.from.clone(),
-        key,
+        Arc::new(key),
         args.force,
         &label_now(),
         bars.clone(),
@@ -509,7 +515,7 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
     if let Some(copy) = &kept {
         println!("The data that was there before is kept in {copy}.");
     }
-    let app = App::new(store, &master, settings.app.clone())
+    let app = App::with_kek_source(store, source, settings.app.clone())
         .await?
         .with_erasure_ledger(ledger_file);
     app.audit_record_operation(

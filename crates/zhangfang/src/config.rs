@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
 use zf_app::AppConfig;
-use zf_server::DatabaseChoice;
+use zf_server::{DatabaseChoice, KeyProvider};
 
 /// Options every subcommand that touches data takes, so an operator can run them beside a
 /// running server against the same data.
@@ -31,6 +31,101 @@ pub struct CommonArgs {
     /// Configuration file (TOML). Default: <data>/zhangfang.toml if it exists.
     #[arg(long, global = true, env = "ZHANGFANG_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Where the master key or the KEKs come from: file (master.key in the data directory,
+    /// the default), env (ZHANGFANG_MASTER_KEY), passphrase (asked at start-up), or pkcs11
+    /// (KEKs inside a PKCS#11 token).
+    #[arg(
+        long,
+        global = true,
+        env = "ZHANGFANG_KEY_PROVIDER",
+        value_name = "PROVIDER"
+    )]
+    pub key_provider: Option<String>,
+    /// The PKCS#11 module (shared library) of the token, for --key-provider pkcs11.
+    #[arg(
+        long,
+        global = true,
+        env = "ZHANGFANG_PKCS11_MODULE",
+        value_name = "FILE"
+    )]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the token holding the KEKs, for --key-provider pkcs11.
+    #[arg(
+        long,
+        global = true,
+        env = "ZHANGFANG_PKCS11_TOKEN_LABEL",
+        value_name = "LABEL"
+    )]
+    pub pkcs11_token_label: Option<String>,
+    /// The name of the environment variable holding the token's user PIN (default
+    /// ZHANGFANG_PKCS11_PIN). The PIN itself is never given on the command line.
+    #[arg(
+        long,
+        global = true,
+        env = "ZHANGFANG_PKCS11_PIN_ENV",
+        value_name = "VARIABLE"
+    )]
+    pub pkcs11_pin_env: Option<String>,
+}
+
+/// `[keys]`: the key provider.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    /// `file` (default), `env`, `passphrase` or `pkcs11`.
+    pub provider: Option<String>,
+    pub pkcs11_module: Option<PathBuf>,
+    pub pkcs11_token_label: Option<String>,
+    /// The name of the environment variable holding the token's user PIN.
+    pub pkcs11_pin_env: Option<String>,
+}
+
+/// The key provider from flags and environment over the file's `[keys]`; unset, the key file
+/// (or ZHANGFANG_MASTER_KEY when that is set, as before providers could be chosen).
+pub fn key_provider(args: &CommonArgs, file: Option<&KeysFile>) -> anyhow::Result<KeyProvider> {
+    let file = file.cloned().unwrap_or_default();
+    let provider = args.key_provider.clone().or(file.provider);
+    let module = args.pkcs11_module.clone().or(file.pkcs11_module);
+    let label = args.pkcs11_token_label.clone().or(file.pkcs11_token_label);
+    let pin_env = args.pkcs11_pin_env.clone().or(file.pkcs11_pin_env);
+    let provider = match provider.as_deref().map(str::trim) {
+        None => KeyProvider::default_from_env(),
+        Some("file") => KeyProvider::File,
+        Some("env") => KeyProvider::Environment,
+        Some("passphrase") => KeyProvider::Passphrase,
+        Some("pkcs11") => {
+            let (Some(module), Some(token_label)) = (module.clone(), label.clone()) else {
+                bail!(
+                    "keys.provider = \"pkcs11\" needs keys.pkcs11_module (the token's PKCS#11 \
+                     library) and keys.pkcs11_token_label (or --pkcs11-module and \
+                     --pkcs11-token-label)"
+                );
+            };
+            let pin_env = pin_env
+                .clone()
+                .unwrap_or_else(|| zf_server::key_provider::DEFAULT_PIN_VARIABLE.to_owned());
+            if pin_env.trim().is_empty() {
+                bail!("keys.pkcs11_pin_env must name an environment variable");
+            }
+            KeyProvider::Pkcs11 {
+                module,
+                token_label,
+                pin_env,
+            }
+        }
+        Some(other) => {
+            bail!("keys.provider must be \"file\", \"env\", \"passphrase\" or \"pkcs11\", not {other:?}")
+        }
+    };
+    if !matches!(provider, KeyProvider::Pkcs11 { .. })
+        && (module.is_some() || label.is_some() || pin_env.is_some())
+    {
+        bail!(
+            "pkcs11_module, pkcs11_token_label and pkcs11_pin_env apply only to keys.provider = \"pkcs11\" (the provider is {:?})",
+            provider.name()
+        );
+    }
+    Ok(provider)
 }
 
 /// The file's keys. Every key is optional; the file itself is optional.
@@ -84,6 +179,9 @@ pub struct FileConfig {
     /// `[data_keys] cipher_suite = "sm4-gcm"`, `max_encryptions = …`: the suite a new
     /// deployment seals with and when data keys are replaced.
     pub data_keys: Option<DataKeysFile>,
+    /// `[keys] provider = "pkcs11"`, `pkcs11_module = …`, `pkcs11_token_label = …`,
+    /// `pkcs11_pin_env = …`: where the master key or the KEKs come from.
+    pub keys: Option<KeysFile>,
 }
 
 /// The `[data_keys]` section.
@@ -219,6 +317,7 @@ pub struct Settings {
     pub database: DatabaseChoice,
     pub file: FileConfig,
     pub app: AppConfig,
+    pub key_provider: KeyProvider,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -321,11 +420,13 @@ impl Settings {
                 bail!("log_format must be \"text\" or \"json\", not {f:?}");
             }
         }
+        let key_provider = key_provider(args, file.keys.as_ref())?;
         Ok(Settings {
             data_dir,
             database,
             file,
             app,
+            key_provider,
         })
     }
 }

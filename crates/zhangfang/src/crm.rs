@@ -85,12 +85,7 @@ fn spinner(message: &str) -> ProgressBar {
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Instance> {
-    Ok(Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await?)
+    crate::provider::open_instance(settings).await
 }
 
 pub async fn import(settings: Settings, args: ImportArgs) -> anyhow::Result<()> {

@@ -11,9 +11,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use zf_app::backup::{restore_file, BackupTarget, DrillRecord, Quiet, Step, RTO_OBJECTIVE_MS};
-use zf_crypto::MasterKey;
-use zf_server::{tls, DatabaseChoice, Instance};
+use zf_app::backup::{
+    backup_key_for, read_header, restore_file, BackupTarget, DrillRecord, Quiet, Step,
+    RTO_OBJECTIVE_MS,
+};
+use zf_crypto::KekSource;
+use zf_server::{tls, DatabaseChoice, Instance, KeyProvider};
 use zf_store::{SqliteStore, Store};
 
 use crate::config::Settings;
@@ -65,13 +68,9 @@ struct Used {
 pub async fn run(settings: Settings, args: DrillArgs) -> anyhow::Result<()> {
     let started_at_ms = zf_app::now_ms();
     let t0 = Instant::now();
-    let source = Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await
-    .context("cannot open this instance (its master key and its record of drills)")?;
+    let source = crate::provider::open_instance(&settings)
+        .await
+        .context("cannot open this instance (its keys and its record of drills)")?;
     let workspace = tempfile::Builder::new()
         .prefix("zhangfang-drill-")
         .tempdir()
@@ -151,10 +150,11 @@ async fn drill(
     let fetched = fetch(source, args, workspace, used).await;
     let file = steps.record("fetch", t, fetched)?;
 
+    // The recovered copy is opened with this instance's keys: its master key, or the same
+    // token, whose KEKs are never copied anywhere.
     let t = Instant::now();
-    let master = MasterKey::load(&settings.data_dir.join("master.key"))
-        .context("cannot read this instance's master key");
-    let master = steps.record("master key", t, master)?;
+    let keys = Ok(source.app.kek_source().duplicate());
+    let keys = steps.record("keys", t, keys)?;
 
     let (data_dir, _keep) = match &args.into {
         Some(dir) => {
@@ -172,7 +172,7 @@ async fn drill(
         }
     };
     let t = Instant::now();
-    let restored = restore(&master, &settings.data_dir, &file, &data_dir, used).await;
+    let restored = restore(&keys, settings, &file, &data_dir, used).await;
     steps.record("restore", t, restored)?;
 
     let t = Instant::now();
@@ -182,7 +182,7 @@ async fn drill(
     config.backup.directory = None;
     config.backup.s3 = None;
     let database = DatabaseChoice::Sqlite(data_dir.join("zhangfang.db"));
-    let opened = Instance::open(&data_dir, database, config)
+    let opened = Instance::open_with(&data_dir, database, config, keys)
         .await
         .context("the restored data directory does not open");
     let recovered = steps.record("open", t, opened)?;
@@ -274,23 +274,38 @@ async fn fetch(
     Ok(path)
 }
 
-/// Restores into a new SQLite database in a new data directory holding a copy of the master key.
+/// Restores into a new SQLite database in a new data directory holding a copy of the key file
+/// (or of the passphrase file) when the instance keeps one; an instance whose key is in the
+/// environment or whose KEKs are in a token has nothing on disk to copy.
 async fn restore(
-    master: &MasterKey,
-    source_dir: &Path,
+    keys: &KekSource,
+    settings: &Settings,
     file: &Path,
     data_dir: &Path,
     used: &mut Used,
 ) -> anyhow::Result<()> {
     zf_server::instance::prepare_data_dir(data_dir)?;
-    let key_path = data_dir.join("master.key");
-    copy_private(&source_dir.join("master.key"), &key_path)
-        .context("cannot place the master key in the new data directory")?;
+    let key_file = match settings.key_provider {
+        KeyProvider::File => Some(zf_server::key_provider::KEY_FILE),
+        KeyProvider::Passphrase => Some(zf_server::key_provider::PASSPHRASE_FILE),
+        KeyProvider::Environment | KeyProvider::Pkcs11 { .. } => None,
+    };
+    if let Some(name) = key_file {
+        copy_private(&settings.data_dir.join(name), &data_dir.join(name))
+            .with_context(|| format!("cannot place {name} in the new data directory"))?;
+    }
+    let header = {
+        let file = file.to_owned();
+        tokio::task::spawn_blocking(move || read_header(&file))
+            .await
+            .context("header worker")??
+    };
+    let key = backup_key_for(&header, keys)?;
     let store = SqliteStore::open(&data_dir.join("zhangfang.db")).await?;
     let summary = restore_file(
         &store as &dyn Store,
         file.to_owned(),
-        Arc::new(master.backup_key()),
+        Arc::new(key),
         false,
         "drill",
         Arc::new(Quiet),

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use zf_server::Instance;
 
 use crate::config::Settings;
 use crate::user::os_actor;
@@ -34,12 +33,7 @@ pub enum KeysCommand {
 }
 
 pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
-    let instance = Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await?;
+    let instance = crate::provider::open_instance(&settings).await?;
     let app = instance.app;
     match cmd {
         KeysCommand::Status => {

@@ -8,6 +8,7 @@ mod config;
 mod crm;
 mod drill;
 mod keys;
+mod provider;
 mod serve;
 mod user;
 

@@ -6,7 +6,6 @@ use clap::Args;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use zf_server::tls::{self, TlsFiles};
-use zf_server::Instance;
 
 use crate::config::Settings;
 
@@ -46,12 +45,7 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         settings.file.firm_name.as_deref(),
         listen.port(),
     )?;
-    let instance = Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await?;
+    let instance = crate::provider::open_instance(&settings).await?;
     let files = match (
         args.tls_cert.or(settings.file.tls_cert.clone()),
         args.tls_key.or(settings.file.tls_key.clone()),

@@ -6,7 +6,6 @@ use secrecy::{ExposeSecret, SecretString};
 use zf_audit::Actor;
 use zf_domain::Username;
 use zf_policy::Role;
-use zf_server::Instance;
 
 use crate::config::Settings;
 
@@ -114,12 +113,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let instance = Instance::open(
-                &settings.data_dir,
-                settings.database.clone(),
-                settings.app.clone(),
-            )
-            .await?;
+            let instance = crate::provider::open_instance(&settings).await?;
             let given = password.is_some();
             let secret = instance
                 .app
@@ -145,12 +139,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             reason,
         } => {
             let username = Username::parse(&username).context("invalid --username")?;
-            let instance = Instance::open(
-                &settings.data_dir,
-                settings.database.clone(),
-                settings.app.clone(),
-            )
-            .await?;
+            let instance = crate::provider::open_instance(&settings).await?;
             let from = instance
                 .app
                 .set_role_as_operator(&username, &role, &reason, os_actor())
@@ -214,12 +203,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Unlock { username } => {
             let username = Username::parse(&username).context("invalid --username")?;
-            let instance = Instance::open(
-                &settings.data_dir,
-                settings.database.clone(),
-                settings.app.clone(),
-            )
-            .await?;
+            let instance = crate::provider::open_instance(&settings).await?;
             instance
                 .app
                 .unlock_user(&username, os_actor())
@@ -235,12 +219,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::ResetMfa { username, reason } => {
             let username = Username::parse(&username).context("invalid USERNAME")?;
-            let instance = Instance::open(
-                &settings.data_dir,
-                settings.database.clone(),
-                settings.app.clone(),
-            )
-            .await?;
+            let instance = crate::provider::open_instance(&settings).await?;
             instance
                 .app
                 .reset_mfa(&username, &reason, os_actor())
@@ -273,12 +252,7 @@ pub fn os_actor() -> Actor {
 }
 
 async fn open_app(settings: &Settings) -> anyhow::Result<zf_app::App> {
-    let instance = Instance::open(
-        &settings.data_dir,
-        settings.database.clone(),
-        settings.app.clone(),
-    )
-    .await?;
+    let instance = crate::provider::open_instance(settings).await?;
     Ok(instance.app)
 }
 

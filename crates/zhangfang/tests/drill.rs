@@ -144,7 +144,7 @@ async fn a_drill_recovers_the_newest_backup_and_reports_rto_and_rpo() {
         steps,
         [
             "fetch",
-            "master key",
+            "keys",
             "restore",
             "open",
             "erasure ledger",

@@ -51,6 +51,12 @@ pub struct Header {
     /// `sqlite` or `postgres`.
     pub source_backend: String,
     pub schema_version: i64,
+    /// With a token-held KEK: the backup key wrapped under the KEK (hex of the envelope, whose
+    /// header names the KEK version), so the token alone gets the key back for a restore.
+    /// Absent where the backup key is derived from the master key, keeping those headers as
+    /// they always were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_key_wrapped: Option<String>,
 }
 
 impl Header {
@@ -612,6 +618,7 @@ mod tests {
             chunk_bytes: 1 << 20,
             source_backend: "sqlite".into(),
             schema_version: 7,
+            backup_key_wrapped: None,
         };
         let bytes = header.encode();
         let mut input = bytes.as_slice();

@@ -8,6 +8,7 @@
 
 mod check;
 mod format;
+mod key;
 mod runs;
 mod s3;
 mod schedule;
@@ -25,6 +26,7 @@ use zf_store::{
 
 pub use check::SealedCheck;
 pub use format::{ChainHead, Header, Manifest, TableEntry, FORMAT_VERSION, MAGIC};
+pub use key::{backup_key_for, read_header};
 pub use runs::{BackupOverview, DrillRecord, RunView, Step};
 pub use s3::{S3Config, S3Target};
 pub use schedule::{keep, overdue, BackupConfig, DailyAt, Retention, RTO_OBJECTIVE_MS};
@@ -59,6 +61,8 @@ pub enum BackupError {
          that made it"
     )]
     WrongKey { found: String, expected: String },
+    #[error("the backup's key cannot be recovered: {0}")]
+    KeyUnavailable(String),
     #[error("the backup fails verification: {0}")]
     Stream(BackupStreamError),
     #[error("the backup's contents are malformed: {0}")]
@@ -189,6 +193,10 @@ impl App {
         out: W,
         progress: Arc<dyn Progress>,
     ) -> Result<(W, BackupSummary), BackupError> {
+        let backup_key_wrapped = self
+            .backup_key_wrapped()
+            .await
+            .map_err(|e| BackupError::KeyUnavailable(e.to_string()))?;
         let mut snapshot = self.store.backup_snapshot().await?;
         let key = self.keys.backup();
         let header = Header {
@@ -201,6 +209,7 @@ impl App {
             chunk_bytes: zf_crypto::backup::CHUNK_LEN as u32,
             source_backend: snapshot.info.backend.into(),
             schema_version: snapshot.info.schema_version,
+            backup_key_wrapped,
         };
         tokio::task::spawn_blocking(move || {
             progress.phase("backing up", snapshot.info.rows(), Unit::Rows);

@@ -185,7 +185,7 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<LeadView, AppError> {
         let id = LeadId::new_random();
-        let (dek, wrapped) = self.keys.new_lead_key(id);
+        let (dek, wrapped) = self.keys.new_lead_key(id)?;
         let now = now_ms();
         let row = LeadRow {
             id,
