@@ -311,6 +311,10 @@ pub(crate) fn decode_job(c: KeyJobColumns) -> Result<KeyJob> {
     })
 }
 
+/// The `crypto_settings` row a restore holds for the length of its transaction: the counting
+/// triggers stand aside, so restored counters stay as they were backed up.
+pub(crate) const RESTORING: &str = "restoring";
+
 /// The header bytes that name a key version inside a sealed value (`[format][suite][version]`):
 /// SQL compares them to find values under a version without opening anything.
 pub(crate) fn version_bytes(version: KeyVersion) -> Vec<u8> {
