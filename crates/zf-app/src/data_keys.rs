@@ -153,6 +153,7 @@ impl App {
             let aad = aad_of(&value.at);
             let plain = ring.open(&value.sealed, &aad)?;
             swaps.push(SealedSwap {
+                holder_id: value.holder_id,
                 new: ring.seal(&plain, &aad),
                 at: value.at,
                 old: value.sealed,

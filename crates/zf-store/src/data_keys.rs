@@ -1,7 +1,7 @@
 //! Data-key versions and the re-encryption of data under new keys.
 //!
 //! Every key holder (a client, or a lead before it becomes one) has a current data key with a
-//! version, an encryption counter kept by triggers in the writing transaction, and — only while
+//! version, an encryption counter kept in the writing transaction, and — only while
 //! its data is being re-encrypted — the previous key. Values sealed under either key open; new
 //! values are sealed under the current one. A holder's previous key is dropped only when no value
 //! of the holder is sealed under anything but the current version, checked in the same statement
@@ -141,6 +141,14 @@ impl SealedAt {
         }
     }
 
+    /// Whose data key seals the value.
+    pub(crate) fn holder(&self) -> KeyHolder {
+        match self {
+            SealedAt::Lead(_) => KeyHolder::Lead,
+            _ => KeyHolder::Client,
+        }
+    }
+
     pub(crate) fn row_id(&self) -> String {
         match self {
             SealedAt::ClientIdNumber(id) | SealedAt::ClientNotes(id) => id.to_string(),
@@ -161,6 +169,8 @@ pub struct SealedValue {
 /// Replace `old` by `new` where it is, if it is still `old`.
 #[derive(Clone, Debug)]
 pub struct SealedSwap {
+    /// The holder whose key sealed `new`, whose counter it adds to.
+    pub holder_id: String,
     pub at: SealedAt,
     pub old: Sealed,
     pub new: Sealed,
@@ -311,9 +321,16 @@ pub(crate) fn decode_job(c: KeyJobColumns) -> Result<KeyJob> {
     })
 }
 
-/// The `crypto_settings` row a restore holds for the length of its transaction: the counting
-/// triggers stand aside, so restored counters stay as they were backed up.
-pub(crate) const RESTORING: &str = "restoring";
+/// Values sealed by a new client: its ID number, and its notes if any.
+pub(crate) fn client_insert_encryptions(row: &crate::ClientRow) -> i64 {
+    1 + i64::from(row.notes.is_some())
+}
+
+/// Values a client update seals: a new ID number, new notes.
+pub(crate) fn client_change_encryptions(change: &crate::ClientChange) -> i64 {
+    i64::from(change.legal_rep_id_number.is_some())
+        + i64::from(matches!(change.notes, Some(Some(_))))
+}
 
 /// The header bytes that name a key version inside a sealed value (`[format][suite][version]`):
 /// SQL compares them to find values under a version without opening anything.

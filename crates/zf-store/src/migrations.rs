@@ -925,7 +925,7 @@ CREATE TABLE kek_versions (
     },
     Migration {
         version: 19,
-        name: "data-key versions: encryption counters kept by triggers, a previous key while data is re-encrypted; the deployment's cipher suite; key jobs",
+        name: "data-key versions: encryption counters, a previous key while data is re-encrypted; the deployment's cipher suite; key jobs",
         sqlite: r#"
 ALTER TABLE client_keys ADD COLUMN dek_version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE client_keys ADD COLUMN encryptions INTEGER NOT NULL DEFAULT 0;
@@ -969,50 +969,6 @@ CREATE TABLE key_jobs (
 );
 CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(kind) WHERE state = 'running';
 
--- A restore re-inserts rows as they were, counters included: it marks itself with the
--- `restoring` setting for the length of its transaction and the triggers stand aside.
-CREATE TRIGGER clients_seal_count_insert AFTER INSERT ON clients
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') BEGIN
-    UPDATE client_keys SET encryptions = encryptions + 1 + (NEW.notes IS NOT NULL)
-    WHERE client_id = NEW.id;
-END;
-CREATE TRIGGER clients_seal_count_update AFTER UPDATE OF legal_rep_id_number, notes ON clients
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') BEGIN
-    UPDATE client_keys SET encryptions = encryptions
-        + (NEW.legal_rep_id_number IS NOT OLD.legal_rep_id_number)
-        + (NEW.notes IS NOT NULL AND NEW.notes IS NOT OLD.notes)
-    WHERE client_id = NEW.id;
-END;
-CREATE TRIGGER client_records_seal_count_insert AFTER INSERT ON client_records
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring')
-    AND NEW.sealed IS NOT NULL BEGIN
-    UPDATE client_keys SET encryptions = encryptions + 1 WHERE client_id = NEW.client_id;
-END;
-CREATE TRIGGER client_records_seal_count_update AFTER UPDATE OF sealed ON client_records
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring')
-    AND NEW.sealed IS NOT NULL AND NEW.sealed IS NOT OLD.sealed BEGIN
-    UPDATE client_keys SET encryptions = encryptions + 1 WHERE client_id = NEW.client_id;
-END;
-CREATE TRIGGER record_blobs_seal_count_insert AFTER INSERT ON record_blobs
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') BEGIN
-    UPDATE client_keys SET encryptions = encryptions + 1
-    WHERE client_id = (SELECT client_id FROM client_records WHERE id = NEW.record_id);
-END;
-CREATE TRIGGER record_blobs_seal_count_update AFTER UPDATE OF content ON record_blobs
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring')
-    AND NEW.content IS NOT OLD.content BEGIN
-    UPDATE client_keys SET encryptions = encryptions + 1
-    WHERE client_id = (SELECT client_id FROM client_records WHERE id = NEW.record_id);
-END;
-CREATE TRIGGER leads_seal_count_insert AFTER INSERT ON leads
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') BEGIN
-    UPDATE leads SET encryptions = encryptions + 1 WHERE id = NEW.id;
-END;
-CREATE TRIGGER leads_seal_count_update AFTER UPDATE OF sealed ON leads
-WHEN NOT EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring')
-    AND NEW.sealed IS NOT OLD.sealed BEGIN
-    UPDATE leads SET encryptions = encryptions + 1 WHERE id = NEW.id;
-END;
 "#,
         postgres: r#"
 ALTER TABLE client_keys ADD COLUMN dek_version BIGINT NOT NULL DEFAULT 1;
@@ -1057,65 +1013,6 @@ CREATE TABLE key_jobs (
 );
 CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(kind) WHERE state = 'running';
 
-CREATE FUNCTION zf_clients_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        UPDATE client_keys SET encryptions = encryptions + 1
-            + (CASE WHEN NEW.notes IS NULL THEN 0 ELSE 1 END)
-        WHERE client_id = NEW.id;
-    ELSE
-        UPDATE client_keys SET encryptions = encryptions
-            + (CASE WHEN NEW.legal_rep_id_number IS DISTINCT FROM OLD.legal_rep_id_number
-                    THEN 1 ELSE 0 END)
-            + (CASE WHEN NEW.notes IS NOT NULL AND NEW.notes IS DISTINCT FROM OLD.notes
-                    THEN 1 ELSE 0 END)
-        WHERE client_id = NEW.id;
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER clients_seal_count AFTER INSERT OR UPDATE OF legal_rep_id_number, notes
-    ON clients FOR EACH ROW EXECUTE FUNCTION zf_clients_seal_count();
-CREATE FUNCTION zf_client_records_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') THEN
-        RETURN NULL;
-    END IF;
-    IF NEW.sealed IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.sealed IS DISTINCT FROM OLD.sealed)
-    THEN
-        UPDATE client_keys SET encryptions = encryptions + 1 WHERE client_id = NEW.client_id;
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER client_records_seal_count AFTER INSERT OR UPDATE OF sealed
-    ON client_records FOR EACH ROW EXECUTE FUNCTION zf_client_records_seal_count();
-CREATE FUNCTION zf_record_blobs_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' OR NEW.content IS DISTINCT FROM OLD.content THEN
-        UPDATE client_keys SET encryptions = encryptions + 1
-        WHERE client_id = (SELECT client_id FROM client_records WHERE id = NEW.record_id);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER record_blobs_seal_count AFTER INSERT OR UPDATE OF content
-    ON record_blobs FOR EACH ROW EXECUTE FUNCTION zf_record_blobs_seal_count();
-CREATE FUNCTION zf_leads_seal_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM crypto_settings WHERE name = 'restoring') THEN
-        RETURN NEW;
-    END IF;
-    IF TG_OP = 'INSERT' OR NEW.sealed IS DISTINCT FROM OLD.sealed THEN
-        NEW.encryptions := NEW.encryptions + 1;
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER leads_seal_count BEFORE INSERT OR UPDATE OF sealed
-    ON leads FOR EACH ROW EXECUTE FUNCTION zf_leads_seal_count();
 "#,
     },
 ];

@@ -482,9 +482,14 @@ pub(crate) async fn insert_client(
 ) -> Result<()> {
     let id = row.id.to_string();
     tx.execute(
-        "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version)
-         VALUES ($1, $2, $3, $4)",
-        &[&id, &key.as_bytes(), &row.created_at_ms, &1i64],
+        "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version, encryptions)
+         VALUES ($1, $2, $3, 1, $4)",
+        &[
+            &id,
+            &key.as_bytes(),
+            &row.created_at_ms,
+            &crate::data_keys::client_insert_encryptions(row),
+        ],
     )
     .await?;
     tx.execute(
@@ -1213,6 +1218,13 @@ impl Store for PgStore {
         if n == 0 {
             return Err(StoreError::VersionConflict);
         }
+        data_keys::count_encryptions(
+            &tx,
+            crate::KeyHolder::Client,
+            &id.to_string(),
+            crate::data_keys::client_change_encryptions(&change),
+        )
+        .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())

@@ -125,6 +125,22 @@ pub enum RecordOp {
     },
 }
 
+impl RecordOp {
+    /// Values this operation seals under the client's data key when it applies, for the key's
+    /// encryption counter.
+    pub(crate) fn sealed_values(&self) -> i64 {
+        match self {
+            RecordOp::Insert { row, blob, .. } => {
+                i64::from(row.sealed.is_some()) + i64::from(blob.is_some())
+            }
+            RecordOp::InsertIfAbsent { row } | RecordOp::Update { row, .. } => {
+                i64::from(row.sealed.is_some())
+            }
+            RecordOp::Delete { .. } => 0,
+        }
+    }
+}
+
 /// One unit of a [`RecordStore::record_write_many`] transaction: what one
 /// [`RecordStore::record_write`] call takes, checked and audited the same way.
 #[derive(Clone, Debug)]

@@ -1105,6 +1105,12 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(map_unique)?;
+            data_keys::count_encryptions(
+                tx,
+                crate::KeyHolder::Client,
+                &id.to_string(),
+                crate::data_keys::client_change_encryptions(&change),
+            )?;
             insert_event(tx, chain, &event)
         })
         .await
@@ -1854,9 +1860,14 @@ impl Store for SqliteStore {
 fn insert_client(tx: &Connection, row: &ClientRow, key: &WrappedKey) -> Result<()> {
     let id = row.id.to_string();
     tx.execute(
-        "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![id, key.as_bytes(), row.created_at_ms, 1i64],
+        "INSERT INTO client_keys (client_id, wrapped_dek, created_at, dek_version, encryptions)
+         VALUES (?1, ?2, ?3, 1, ?4)",
+        params![
+            id,
+            key.as_bytes(),
+            row.created_at_ms,
+            crate::data_keys::client_insert_encryptions(row)
+        ],
     )?;
     tx.execute(
         "INSERT INTO clients (id, name, uscc, taxpayer_type, legal_rep_name,

@@ -348,11 +348,6 @@ pub(super) async fn restore(
         tx.execute(&format!("DELETE FROM {}", quoted(spec.name)), &[])
             .await?;
     }
-    tx.execute(
-        "INSERT INTO crypto_settings (name, value) VALUES ($1, 'yes')",
-        &[&crate::data_keys::RESTORING],
-    )
-    .await?;
     let mut check = FeedCheck::new();
     let mut copy: Option<CopyIn> = None;
     loop {
@@ -410,11 +405,6 @@ pub(super) async fn restore(
                     done.writer.as_mut().finish().await?;
                 }
                 check.finish()?;
-                tx.execute(
-                    "DELETE FROM crypto_settings WHERE name = $1",
-                    &[&crate::data_keys::RESTORING],
-                )
-                .await?;
                 tx.commit().await?;
                 return Ok(RestoreOutcome {
                     rows: check.rows,

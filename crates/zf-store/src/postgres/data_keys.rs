@@ -18,6 +18,25 @@ use crate::{
     SealedSwap, SealedValue, StoreError, Unique,
 };
 
+/// As on SQLite: adds `n` to the counter of the holder's current data key, in the writing
+/// transaction.
+pub(crate) async fn count_encryptions(
+    tx: &impl deadpool_postgres::GenericClient,
+    holder: KeyHolder,
+    id: &str,
+    n: i64,
+) -> Result<()> {
+    if n > 0 {
+        let (table, column) = holder.key_table();
+        tx.execute(
+            &format!("UPDATE {table} SET encryptions = encryptions + $1 WHERE {column} = $2"),
+            &[&n, &id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn holder_from(holder: KeyHolder, r: &Row) -> Result<HolderKeys> {
     decode_holder(
         holder,
@@ -327,7 +346,7 @@ impl DataKeyStore for PgStore {
                     "UPDATE {table} SET {column} = $1 WHERE {id} = $2 AND {column} = $3"
                 ))
                 .await?;
-            replaced += tx
+            let n = tx
                 .execute(
                     &stmt,
                     &[
@@ -337,6 +356,8 @@ impl DataKeyStore for PgStore {
                     ],
                 )
                 .await?;
+            count_encryptions(&tx, swap.at.holder(), &swap.holder_id, n as i64).await?;
+            replaced += n;
         }
         tx.commit().await?;
         Ok(replaced)

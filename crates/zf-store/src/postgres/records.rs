@@ -271,7 +271,8 @@ async fn lead_update(tx: &impl GenericClient, row: &LeadRow, expected_version: i
     let changed = tx
         .execute(
             "UPDATE leads SET company_name = $1, stage = $2, source = $3, owner = $4, sealed = $5,
-                 mobile_index = $6, client_id = $7, updated_at = $8, version = $9
+                 mobile_index = $6, client_id = $7, updated_at = $8, version = $9,
+                 encryptions = encryptions + 1
              WHERE id = $10 AND version = $11",
             &[
                 &row.company_name,
@@ -323,10 +324,21 @@ impl RecordStore for PgStore {
         let mut counts = Vec::with_capacity(writes.len());
         for w in &writes {
             client_in_scope(&tx, w.scope, w.client).await?;
-            let mut changed = 0;
+            let (mut changed, mut sealed) = (0, 0);
             for op in &w.ops {
-                changed += apply(&tx, w.client, op).await?;
+                let n = apply(&tx, w.client, op).await?;
+                changed += n;
+                if n > 0 {
+                    sealed += op.sealed_values();
+                }
             }
+            super::data_keys::count_encryptions(
+                &tx,
+                crate::KeyHolder::Client,
+                &w.client.to_string(),
+                sealed,
+            )
+            .await?;
             insert_event(&tx, &self.chain, &w.event).await?;
             counts.push(changed);
         }
@@ -410,6 +422,8 @@ impl RecordStore for PgStore {
             ],
         )
         .await?;
+        super::data_keys::count_encryptions(&tx, crate::KeyHolder::Lead, &row.id.to_string(), 1)
+            .await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())

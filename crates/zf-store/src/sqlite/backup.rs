@@ -264,10 +264,6 @@ pub(super) async fn restore(
             tx.execute(&format!("DELETE FROM {}", quoted(spec.name)), [])?;
         }
         let indexes = set_aside_indexes(&tx)?;
-        tx.execute(
-            "INSERT INTO crypto_settings (name, value) VALUES (?1, 'yes')",
-            [crate::data_keys::RESTORING],
-        )?;
         let mut check = FeedCheck::new();
         let mut current: Option<Insert> = None;
         loop {
@@ -321,10 +317,6 @@ pub(super) async fn restore(
                 }
                 FeedItem::Commit => {
                     check.finish()?;
-                    tx.execute(
-                        "DELETE FROM crypto_settings WHERE name = ?1",
-                        [crate::data_keys::RESTORING],
-                    )?;
                     for sql in &indexes {
                         tx.execute_batch(sql)?;
                     }

@@ -40,6 +40,24 @@ fn holders(
     rows.map(|row| decode_holder(holder, row?)).collect()
 }
 
+/// Adds `n` to the encryption counter of the holder's current data key, in the writing
+/// transaction: the counter is what decides when a key is replaced, so it is never behind.
+pub(crate) fn count_encryptions(
+    tx: &Connection,
+    holder: KeyHolder,
+    id: &str,
+    n: i64,
+) -> Result<()> {
+    if n > 0 {
+        let (table, column) = holder.key_table();
+        tx.prepare_cached(&format!(
+            "UPDATE {table} SET encryptions = encryptions + ?1 WHERE {column} = ?2"
+        ))?
+        .execute(params![n, id])?;
+    }
+    Ok(())
+}
+
 fn placeholders(n: usize) -> String {
     (1..=n)
         .map(|i| format!("?{i}"))
@@ -342,11 +360,13 @@ impl DataKeyStore for SqliteStore {
                 let (table, column, id) = swap.at.columns();
                 let sql =
                     format!("UPDATE {table} SET {column} = ?1 WHERE {id} = ?2 AND {column} = ?3");
-                replaced += tx.prepare_cached(&sql)?.execute(params![
+                let n = tx.prepare_cached(&sql)?.execute(params![
                     swap.new.as_bytes(),
                     swap.at.row_id(),
                     swap.old.as_bytes()
-                ])? as u64;
+                ])?;
+                count_encryptions(tx, swap.at.holder(), &swap.holder_id, n as i64)?;
+                replaced += n as u64;
             }
             Ok(replaced)
         })

@@ -232,10 +232,20 @@ fn apply(tx: &Connection, client: ClientId, op: &RecordOp) -> Result<u64> {
 
 fn write_one(tx: &Connection, chain: &ChainCell, w: &RecordWrite) -> Result<u64> {
     client_in_scope(tx, w.scope, w.client)?;
-    let mut changed = 0;
+    let (mut changed, mut sealed) = (0, 0);
     for op in &w.ops {
-        changed += apply(tx, w.client, op)?;
+        let n = apply(tx, w.client, op)?;
+        changed += n;
+        if n > 0 {
+            sealed += op.sealed_values();
+        }
     }
+    super::data_keys::count_encryptions(
+        tx,
+        crate::KeyHolder::Client,
+        &w.client.to_string(),
+        sealed,
+    )?;
     insert_event(tx, chain, &w.event)?;
     Ok(changed)
 }
@@ -253,7 +263,8 @@ fn lead_get(c: &Connection, id: LeadId) -> Result<Option<LeadRow>> {
 fn lead_update(tx: &Connection, row: &LeadRow, expected_version: i64) -> Result<()> {
     let changed = tx.execute(
         "UPDATE leads SET company_name = ?1, stage = ?2, source = ?3, owner = ?4, sealed = ?5,
-             mobile_index = ?6, client_id = ?7, updated_at = ?8, version = ?9
+             mobile_index = ?6, client_id = ?7, updated_at = ?8, version = ?9,
+             encryptions = encryptions + 1
          WHERE id = ?10 AND version = ?11",
         params![
             row.company_name,
@@ -372,6 +383,12 @@ impl RecordStore for SqliteStore {
                     row.updated_at_ms,
                     row.version,
                 ],
+            )?;
+            super::data_keys::count_encryptions(
+                tx,
+                crate::KeyHolder::Lead,
+                &row.id.to_string(),
+                1,
             )?;
             insert_event(tx, chain, &event)
         })
