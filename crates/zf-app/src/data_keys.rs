@@ -69,13 +69,14 @@ pub struct KeyJobView {
     pub kind: String,
     /// `running` or `finished`.
     pub state: String,
-    /// `rekey:client`, `rekey:lead`, `sweep` or `finished`.
+    /// A re-encryption's `rekey:client`, `rekey:lead`, `sweep`; a re-index's `reindex:wait`,
+    /// `reindex:client`, `reindex:lead`; then `finished`.
     pub phase: String,
     /// Holders (clients and leads) when the job started.
     pub total: i64,
-    /// Holders given a new data key so far.
+    /// Holders given a new data key so far (re-index: clients and leads checked).
     pub holders_done: i64,
-    /// Values sealed again so far.
+    /// Values sealed again so far (re-index: search tokens written under the new key).
     pub values_done: i64,
     pub started_by: String,
     pub started_at: i64,
@@ -325,9 +326,9 @@ impl App {
             .key_job_start(job.clone(), event)
             .await
             .map_err(|e| match e {
-                zf_store::StoreError::Conflict(_) => {
-                    AppError::Conflict("a re-encryption is already running".into())
-                }
+                zf_store::StoreError::Conflict(_) => AppError::Conflict(
+                    "a key job (re-encryption or blind-index rotation) is already running".into(),
+                ),
                 other => other.into(),
             })?;
         Ok(job.into())
@@ -388,7 +389,25 @@ impl App {
         }
         let (mut phase, mut cursor) = (job.phase.clone(), job.cursor.clone());
         loop {
-            let (pass, next_phase, next_cursor) = if phase == rekey_phase(KeyHolder::Client)
+            let (pass, next_phase, next_cursor) = if job.kind == KeyJobKind::Reindex {
+                match self.reindex_step(&job, &phase, cursor.clone()).await? {
+                    crate::blind_index::ReindexStep::Done => {
+                        return self.reindex_finish(&job, runner).await;
+                    }
+                    crate::blind_index::ReindexStep::Next {
+                        pass,
+                        phase,
+                        cursor,
+                    } => (
+                        Pass {
+                            replaced: pass.holders,
+                            resealed: pass.tokens,
+                        },
+                        phase,
+                        cursor,
+                    ),
+                }
+            } else if phase == rekey_phase(KeyHolder::Client)
                 || phase == rekey_phase(KeyHolder::Lead)
             {
                 let holder = if phase == rekey_phase(KeyHolder::Client) {

@@ -3,6 +3,7 @@
 //! event, and returns plain views. The HTTP server and the CLI are thin doors onto this crate.
 
 mod audit;
+mod blind_index;
 pub mod backup;
 mod clients;
 mod clock;
