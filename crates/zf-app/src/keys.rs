@@ -313,8 +313,7 @@ impl Keys {
             ring.keks.remove(version);
         }
         ring.retired = fresh.retired;
-        drop(ring);
-        self.refresh_search_index(store).await
+        Ok(())
     }
 
     /// Reads which blind-index keys compute search tokens (`crypto_settings`) and unwraps any

@@ -44,6 +44,14 @@ pub struct LeadInput {
     pub version: Option<i64>,
 }
 
+/// An exact search of leads by mobile number.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadQuery {
+    #[schema(value_type = String)]
+    pub mobile: Mobile,
+}
+
 /// What a won lead needs to become a client: the registered company's identity.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
