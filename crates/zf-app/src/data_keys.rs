@@ -368,6 +368,24 @@ impl App {
         &self,
         progress: &(dyn Fn(&KeyJobView) + Sync),
     ) -> Result<Option<KeyJobView>, AppError> {
+        self.key_job_drive(progress, None).await
+    }
+
+    /// Runs at most `batches` batches of the running job on this node, as
+    /// [`App::key_job_run`] does, and returns the job as it then stands; this node keeps the
+    /// lease until it expires, so a later call carries on from the cursor.
+    pub async fn key_job_run_batches(
+        &self,
+        batches: usize,
+    ) -> Result<Option<KeyJobView>, AppError> {
+        self.key_job_drive(&|_| {}, Some(batches)).await
+    }
+
+    async fn key_job_drive(
+        &self,
+        progress: &(dyn Fn(&KeyJobView) + Sync),
+        max_batches: Option<usize>,
+    ) -> Result<Option<KeyJobView>, AppError> {
         let runner_state = self.key_job_runner.clone();
         let Ok(_running) = runner_state.1.try_lock() else {
             return Ok(None);
@@ -388,7 +406,12 @@ impl App {
             return Ok(None);
         }
         let (mut phase, mut cursor) = (job.phase.clone(), job.cursor.clone());
+        let mut batches = 0usize;
         loop {
+            if max_batches.is_some_and(|max| batches >= max) {
+                return self.key_job().await;
+            }
+            batches += 1;
             let (pass, next_phase, next_cursor) = if job.kind == KeyJobKind::Reindex {
                 match self.reindex_step(&job, &phase, cursor.clone()).await? {
                     crate::blind_index::ReindexStep::Done => {
