@@ -68,9 +68,7 @@ fn parse_cursor<T>(
     parse: impl Fn(&str) -> Result<T, zf_domain::IdParseError>,
 ) -> Result<Option<T>, AppError> {
     cursor
-        .map(|c| {
-            parse(&c).map_err(|e| AppError::Internal(format!("re-index cursor {c:?}: {e}")))
-        })
+        .map(|c| parse(&c).map_err(|e| AppError::Internal(format!("re-index cursor {c:?}: {e}"))))
         .transpose()
 }
 

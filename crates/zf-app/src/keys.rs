@@ -106,7 +106,9 @@ fn parse_blind_index_version(value: &str) -> Result<u32, AppError> {
         .parse::<u32>()
         .ok()
         .filter(|v| *v >= 1)
-        .ok_or_else(|| AppError::Internal(format!("crypto_settings: blind-index version {value:?}")))
+        .ok_or_else(|| {
+            AppError::Internal(format!("crypto_settings: blind-index version {value:?}"))
+        })
 }
 
 const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \

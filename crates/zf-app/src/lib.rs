@@ -3,8 +3,8 @@
 //! event, and returns plain views. The HTTP server and the CLI are thin doors onto this crate.
 
 mod audit;
-mod blind_index;
 pub mod backup;
+mod blind_index;
 mod clients;
 mod clock;
 pub mod crm;

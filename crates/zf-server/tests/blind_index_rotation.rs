@@ -73,7 +73,12 @@ async fn add_client_with_contact(boss: &Session, n: u32) -> Vec<Search> {
             &json!({"name": "王五", "mobile": mobile, "id_number": id_number(800 + n)}),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     vec![
         (
             "/api/v1/clients/search",
@@ -142,7 +147,10 @@ async fn a_blind_index_rotation_changes_every_token_while_search_keeps_finding(b
         .unwrap();
     assert_eq!(job.kind, "reindex");
     assert_eq!(job.total, 5 + 3);
-    assert_eq!(blind_index_keys(&s).await, ["blind-index/v1", "blind-index/v2"]);
+    assert_eq!(
+        blind_index_keys(&s).await,
+        ["blind-index/v1", "blind-index/v2"]
+    );
     // A second start, or a re-encryption, while it runs is refused.
     for path in ["/api/v1/keys/blind-index", "/api/v1/keys/reencrypt"] {
         assert_eq!(
@@ -172,20 +180,27 @@ async fn a_blind_index_rotation_changes_every_token_while_search_keeps_finding(b
         );
         if job.phase.starts_with("reindex:client") || job.phase.starts_with("reindex:lead") {
             let now = tokens(&s).await;
-            mixed |= now.iter().any(|t| before.contains(t)) && now.iter().any(|t| !before.contains(t));
+            mixed |=
+                now.iter().any(|t| before.contains(t)) && now.iter().any(|t| !before.contains(t));
         }
         if job.state == "finished" {
             break job;
         }
     };
-    assert!(mixed, "searches ran while old and new tokens were both stored");
+    assert!(
+        mixed,
+        "searches ran while old and new tokens were both stored"
+    );
     assert_eq!(job.holders_done, 6 + 3, "{job:?}");
 
     // Every token has changed; the old key is no longer needed for search but v1 stays.
     let first = tokens(&s).await;
     assert_eq!(first.len(), before.len() + 3);
     assert!(first.iter().all(|t| !before.contains(t)));
-    assert_eq!(blind_index_keys(&s).await, ["blind-index/v1", "blind-index/v2"]);
+    assert_eq!(
+        blind_index_keys(&s).await,
+        ["blind-index/v1", "blind-index/v2"]
+    );
     assert_eq!(found(&boss, &searches).await, expected);
 
     // The second rotation is started over the API and run by the server in the background;
@@ -200,7 +215,10 @@ async fn a_blind_index_rotation_changes_every_token_while_search_keeps_finding(b
     assert!(second
         .iter()
         .all(|t| !first.contains(t) && !before.contains(t)));
-    assert_eq!(blind_index_keys(&s).await, ["blind-index/v1", "blind-index/v3"]);
+    assert_eq!(
+        blind_index_keys(&s).await,
+        ["blind-index/v1", "blind-index/v3"]
+    );
     assert_eq!(found(&boss, &searches).await, expected);
 
     // Recovery-code hashes stay under v1: a recovery code still signs in.

@@ -127,7 +127,7 @@ async fn a_reencryption_gives_every_holder_a_new_key_while_requests_go_on(b: Bac
     let lead_id = lead["id"].as_str().unwrap().to_owned();
 
     let before = sealed_values(&s).await;
-    assert!(before.len() >= 8 * 4 + 1, "{}", before.len());
+    assert!(before.len() > 8 * 4, "{}", before.len());
     assert!(before.iter().all(|v| v.key_version() == KeyVersion(1)));
     let old_keys = raw_bytes(&s, "SELECT wrapped_dek FROM client_keys").await;
 
@@ -165,7 +165,7 @@ async fn a_reencryption_gives_every_holder_a_new_key_while_requests_go_on(b: Bac
     }
     let job = wait_for_the_job(&security).await;
     assert_eq!(job["holders_done"], 9, "{job}");
-    assert!(job["values_done"].as_i64().unwrap() >= 8 * 3 + 1, "{job}");
+    assert!(job["values_done"].as_i64().unwrap() > 8 * 3, "{job}");
 
     // Every value is under version 2 now, and no previous key is left in the database.
     let after = sealed_values(&s).await;

@@ -415,7 +415,8 @@ pub(crate) fn attach_records(
         std::collections::HashMap::new();
     for row in rows {
         let records = by_client.entry(row.client_id).or_default();
-        let id = RecordId::parse(&row.id).map_err(|e| StoreError::corrupt("client_records.id", e))?;
+        let id =
+            RecordId::parse(&row.id).map_err(|e| StoreError::corrupt("client_records.id", e))?;
         if records.last().is_none_or(|r| r.id != id) {
             records.push(ReindexRecord {
                 id,

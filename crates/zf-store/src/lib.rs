@@ -48,8 +48,8 @@ pub use otp::{
 };
 pub use postgres::PgStore;
 pub use records::{
-    IndexEntry, IndexMatch, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
-    RecordWrite,
+    IndexEntry, IndexMatch, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow,
+    RecordStore, RecordWrite,
 };
 pub use roles::{
     CustomRoleRow, ReassignmentDecision, ReassignmentRequest, ReassignmentRow, ReassignmentStatus,

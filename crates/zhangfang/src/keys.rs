@@ -159,8 +159,12 @@ async fn run_key_job(app: &zf_app::App, kind: JobKind) -> anyhow::Result<()> {
     let show = |job: &zf_app::data_keys::KeyJobView| {
         bar.set_position(job.holders_done.max(0) as u64);
         bar.set_message(match kind {
-            JobKind::Reencrypt => format!("{} values sealed again ({})", job.values_done, job.phase),
-            JobKind::Reindex => format!("{} search tokens written ({})", job.values_done, job.phase),
+            JobKind::Reencrypt => {
+                format!("{} values sealed again ({})", job.values_done, job.phase)
+            }
+            JobKind::Reindex => {
+                format!("{} search tokens written ({})", job.values_done, job.phase)
+            }
         });
     };
     show(&job);

@@ -148,9 +148,8 @@ impl App {
     fn lead_secret(&self, row: &LeadRow) -> Result<Secret, AppError> {
         let dek = self.keys.lead_key(row.id, &row.key)?;
         let plain = zeroize::Zeroizing::new(dek.open(&row.sealed, &aad(row.id))?);
-        serde_json::from_slice(&plain).map_err(|e| {
-            AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id))
-        })
+        serde_json::from_slice(&plain)
+            .map_err(|e| AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id)))
     }
 
     /// A lead's mobile token from its sealed part, as a write computes it: a re-index computes
@@ -263,16 +262,25 @@ impl App {
         mobile: &Mobile,
         meta: &RequestMeta,
     ) -> Result<Vec<LeadView>, AppError> {
-        let event = AuditEvent::new(now_ms(), actor(grant, meta), AuditAction::RecordSearched, Outcome::Success)
-            .request(meta.request_id.clone())
-            .on(TABLE, "")
-            .fields(&["mobile"]);
+        let event = AuditEvent::new(
+            now_ms(),
+            actor(grant, meta),
+            AuditAction::RecordSearched,
+            Outcome::Success,
+        )
+        .request(meta.request_id.clone())
+        .on(TABLE, "")
+        .fields(&["mobile"]);
         self.store.audit_append(event).await?;
         let Some(owner) = Self::lead_owner_filter(grant) else {
             return Ok(Vec::new());
         };
         self.store
-            .lead_find_by_mobile(owner, self.keys.index_candidates(MOBILE_INDEX, mobile.as_str()), 100)
+            .lead_find_by_mobile(
+                owner,
+                self.keys.index_candidates(MOBILE_INDEX, mobile.as_str()),
+                100,
+            )
             .await?
             .iter()
             .map(|r| self.lead_view(grant, r))

@@ -450,16 +450,22 @@ impl DataKeyStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         // Serialises rotations: a concurrent start waits here and then sees this one's settings.
-        tx.execute("LOCK TABLE crypto_settings IN SHARE ROW EXCLUSIVE MODE", &[])
-            .await?;
+        tx.execute(
+            "LOCK TABLE crypto_settings IN SHARE ROW EXCLUSIVE MODE",
+            &[],
+        )
+        .await?;
         let setting = |name: &'static str| {
             let tx = &tx;
             async move {
                 Ok::<_, StoreError>(
-                    tx.query_opt("SELECT value FROM crypto_settings WHERE name = $1", &[&name])
-                        .await?
-                        .map(|r| r.try_get::<_, String>(0))
-                        .transpose()?,
+                    tx.query_opt(
+                        "SELECT value FROM crypto_settings WHERE name = $1",
+                        &[&name],
+                    )
+                    .await?
+                    .map(|r| r.try_get::<_, String>(0))
+                    .transpose()?,
                 )
             }
         };

@@ -564,9 +564,8 @@ impl DataKeyStore for SqliteStore {
                  WHERE r.client_id IN ({list}) AND r.kind IN ({kind_list})
                  AND r.sealed IS NOT NULL ORDER BY r.client_id, r.id"
             ))?;
-            let rows = stmt.query_map(
-                params_from_iter(ids.iter().chain(kind_names.iter())),
-                |r| {
+            let rows =
+                stmt.query_map(params_from_iter(ids.iter().chain(kind_names.iter())), |r| {
                     Ok(RecordTokenColumns {
                         client_id: r.get(0)?,
                         id: r.get(1)?,
@@ -575,8 +574,7 @@ impl DataKeyStore for SqliteStore {
                         field: r.get(4)?,
                         token: r.get(5)?,
                     })
-                },
-            )?;
+                })?;
             let mut records = Vec::new();
             for row in rows {
                 records.push(row?);
