@@ -252,7 +252,17 @@ impl App {
         record: &ClientRecord,
         dek: &DekRing,
     ) -> Result<IdNumber, AppError> {
-        let plain = dek.open(&record.row.legal_rep_id_number, &aad(record.row.id))?;
+        self.open_id_number_sealed(record.row.id, &record.row.legal_rep_id_number, dek)
+    }
+
+    /// A client's sealed ID number, opened and parsed.
+    pub(crate) fn open_id_number_sealed(
+        &self,
+        id: ClientId,
+        sealed: &zf_crypto::Sealed,
+        dek: &DekRing,
+    ) -> Result<IdNumber, AppError> {
+        let plain = zeroize::Zeroizing::new(dek.open(sealed, &aad(id))?);
         let text = std::str::from_utf8(&plain)
             .map_err(|_| AppError::Internal("decrypted ID number is not UTF-8".into()))?;
         IdNumber::parse(text)
@@ -501,13 +511,13 @@ impl App {
         query: IdNumberQuery,
         meta: &RequestMeta,
     ) -> Result<Vec<ClientView>, AppError> {
-        let index = self.keys.id_number_index(&query.legal_rep_id_number);
+        let tokens = self.keys.id_number_candidates(&query.legal_rep_id_number);
         let event = self
             .event(grant, meta, AuditAction::ClientSearched)
             .fields(&[ID_NUMBER]);
         let records = self
             .store
-            .client_find_by_id_number(grant.scope(), &index, event)
+            .client_find_by_id_number(grant.scope(), &tokens, event)
             .await?;
         let visibility = Self::list_visibility(grant);
         records

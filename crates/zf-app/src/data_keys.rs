@@ -69,13 +69,14 @@ pub struct KeyJobView {
     pub kind: String,
     /// `running` or `finished`.
     pub state: String,
-    /// `rekey:client`, `rekey:lead`, `sweep` or `finished`.
+    /// A re-encryption's `rekey:client`, `rekey:lead`, `sweep`; a re-index's `reindex:wait`,
+    /// `reindex:client`, `reindex:lead`; then `finished`.
     pub phase: String,
     /// Holders (clients and leads) when the job started.
     pub total: i64,
-    /// Holders given a new data key so far.
+    /// Holders given a new data key so far (re-index: clients and leads checked).
     pub holders_done: i64,
-    /// Values sealed again so far.
+    /// Values sealed again so far (re-index: search tokens written under the new key).
     pub values_done: i64,
     pub started_by: String,
     pub started_at: i64,
@@ -326,9 +327,9 @@ impl App {
             .key_job_start(job.clone(), event)
             .await
             .map_err(|e| match e {
-                zf_store::StoreError::Conflict(_) => {
-                    AppError::Conflict("a re-encryption is already running".into())
-                }
+                zf_store::StoreError::Conflict(_) => AppError::Conflict(
+                    "a key job (re-encryption or blind-index rotation) is already running".into(),
+                ),
                 other => other.into(),
             })?;
         Ok(job.into())
@@ -368,6 +369,24 @@ impl App {
         &self,
         progress: &(dyn Fn(&KeyJobView) + Sync),
     ) -> Result<Option<KeyJobView>, AppError> {
+        self.key_job_drive(progress, None).await
+    }
+
+    /// Runs at most `batches` batches of the running job on this node, as
+    /// [`App::key_job_run`] does, and returns the job as it then stands; this node keeps the
+    /// lease until it expires, so a later call carries on from the cursor.
+    pub async fn key_job_run_batches(
+        &self,
+        batches: usize,
+    ) -> Result<Option<KeyJobView>, AppError> {
+        self.key_job_drive(&|_| {}, Some(batches)).await
+    }
+
+    async fn key_job_drive(
+        &self,
+        progress: &(dyn Fn(&KeyJobView) + Sync),
+        max_batches: Option<usize>,
+    ) -> Result<Option<KeyJobView>, AppError> {
         let runner_state = self.key_job_runner.clone();
         let Ok(_running) = runner_state.1.try_lock() else {
             return Ok(None);
@@ -388,8 +407,31 @@ impl App {
             return Ok(None);
         }
         let (mut phase, mut cursor) = (job.phase.clone(), job.cursor.clone());
+        let mut batches = 0usize;
         loop {
-            let (pass, next_phase, next_cursor) = if phase == rekey_phase(KeyHolder::Client)
+            if max_batches.is_some_and(|max| batches >= max) {
+                return self.key_job().await;
+            }
+            batches += 1;
+            let (pass, next_phase, next_cursor) = if job.kind == KeyJobKind::Reindex {
+                match self.reindex_step(&job, &phase, cursor.clone()).await? {
+                    crate::blind_index::ReindexStep::Done => {
+                        return self.reindex_finish(&job, runner).await;
+                    }
+                    crate::blind_index::ReindexStep::Next {
+                        pass,
+                        phase,
+                        cursor,
+                    } => (
+                        Pass {
+                            replaced: pass.holders,
+                            resealed: pass.tokens,
+                        },
+                        phase,
+                        cursor,
+                    ),
+                }
+            } else if phase == rekey_phase(KeyHolder::Client)
                 || phase == rekey_phase(KeyHolder::Lead)
             {
                 let holder = if phase == rekey_phase(KeyHolder::Client) {

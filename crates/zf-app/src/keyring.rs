@@ -104,9 +104,12 @@ impl App {
         Ok(counts)
     }
 
-    /// Reads the keyring again (a serving node does so every few seconds).
+    /// Reads the keyring again (a serving node does so every few seconds): the KEK versions,
+    /// and the blind-index keys of search tokens, so a blind-index rotation started on another
+    /// node reaches this one within a tick.
     pub async fn keyring_refresh(&self) -> Result<(), AppError> {
-        self.keys.refresh(self.store.as_ref()).await
+        self.keys.refresh(self.store.as_ref()).await?;
+        self.keys.refresh_search_index(self.store.as_ref()).await
     }
 
     pub async fn key_status(&self) -> Result<KeyStatus, AppError> {

@@ -11,7 +11,11 @@ use zf_store::{KeyHolder, KeySlots, Store, WrappedDek};
 
 use crate::{now_ms, AppError};
 
+/// The first blind-index key. It computed every search token until the first blind-index
+/// rotation, and it alone keys the hashes of MFA recovery codes and one-time codes, which cannot
+/// be computed again (the codes are not kept), so it is never deleted.
 const BLIND_INDEX_KEY: &str = "blind-index/v1";
+const BLIND_INDEX_PREFIX: &str = "blind-index/v";
 const AUDIT_CHAIN_KEY: &str = "audit-chain/v1";
 const AUDIT_SIGNING_KEY: &str = "audit-signing/v1";
 const MFA_KEY: &str = "mfa-secrets/v1";
@@ -42,7 +46,10 @@ struct KeysInner {
     /// The deployment's cipher suite for every new seal, wrap and blind index.
     suite: CipherSuite,
     keyring: RwLock<Keyring>,
-    blind_index: BlindIndexKey,
+    /// Blind-index key v1: MFA recovery-code and one-time-code hashes.
+    blind_index: Arc<BlindIndexKey>,
+    /// The blind-index keys of search tokens, as `crypto_settings` names them.
+    search_index: RwLock<SearchIndexRing>,
     audit_chain: Arc<AuditChainKey>,
     audit_signing: AuditSigningKey,
     /// Seals users' TOTP secrets: a system data key, so the secrets are ciphertext in the
@@ -81,6 +88,35 @@ impl Keyring {
     }
 }
 
+/// The blind-index keys search tokens are computed under: the current version, and the previous
+/// one while a re-index computes every token again under the current one.
+struct SearchIndexRing {
+    current: (u32, Arc<BlindIndexKey>),
+    previous: Option<(u32, Arc<BlindIndexKey>)>,
+}
+
+/// The system-key name of blind-index key `version`.
+pub(crate) fn blind_index_key_name(version: u32) -> String {
+    format!("{BLIND_INDEX_PREFIX}{version}")
+}
+
+fn blind_index_version_of(name: &str) -> Option<u32> {
+    name.strip_prefix(BLIND_INDEX_PREFIX)?
+        .parse()
+        .ok()
+        .filter(|v| *v >= 1)
+}
+
+fn parse_blind_index_version(value: &str) -> Result<u32, AppError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| {
+            AppError::Internal(format!("crypto_settings: blind-index version {value:?}"))
+        })
+}
+
 const FOREIGN_MASTER_KEY: &str = "the system keys do not unwrap with this master key: \
      the master key file does not belong to this database";
 const FOREIGN_TOKEN: &str = "the system keys do not unwrap with this token's KEK: \
@@ -90,7 +126,7 @@ const FOREIGN_TOKEN: &str = "the system keys do not unwrap with this token's KEK
 pub(crate) fn system_key_kind(name: &str) -> Option<zf_crypto::KeyKind> {
     use zf_crypto::KeyKind;
     match name {
-        BLIND_INDEX_KEY => Some(KeyKind::BlindIndex),
+        _ if blind_index_version_of(name).is_some() => Some(KeyKind::BlindIndex),
         AUDIT_CHAIN_KEY => Some(KeyKind::AuditChain),
         AUDIT_SIGNING_KEY => Some(KeyKind::AuditSigning),
         MFA_KEY => Some(KeyKind::Dek),
@@ -246,11 +282,16 @@ impl Keys {
             }
         };
 
+        let blind_index = Arc::new(blind_index);
         let keys = Keys {
             inner: Arc::new(KeysInner {
                 source,
                 suite,
                 keyring: RwLock::new(keyring),
+                search_index: RwLock::new(SearchIndexRing {
+                    current: (1, blind_index.clone()),
+                    previous: None,
+                }),
                 blind_index,
                 audit_chain: Arc::new(audit_chain),
                 audit_signing,
@@ -260,6 +301,7 @@ impl Keys {
             refuse_retired: true,
         };
         store.install_audit_chain_key(keys.inner.audit_chain.clone());
+        keys.refresh_search_index(store).await?;
         Ok(keys)
     }
 
@@ -347,6 +389,114 @@ impl Keys {
         Ok(())
     }
 
+    /// Reads which blind-index keys compute search tokens (`crypto_settings`) and unwraps any
+    /// this node does not hold yet: a rotation started on another node reaches this one here.
+    pub(crate) async fn refresh_search_index(&self, store: &dyn Store) -> Result<(), AppError> {
+        let current = match store.crypto_setting(zf_store::BLIND_INDEX_VERSION).await? {
+            Some(v) => parse_blind_index_version(&v)?,
+            None => 1,
+        };
+        let previous = match store.crypto_setting(zf_store::BLIND_INDEX_PREVIOUS).await? {
+            Some(v) => Some(parse_blind_index_version(&v)?),
+            None => None,
+        };
+        let held = |version: u32| -> Option<Arc<BlindIndexKey>> {
+            if version == 1 {
+                return Some(self.inner.blind_index.clone());
+            }
+            let ring = self
+                .inner
+                .search_index
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let found = [Some(&ring.current), ring.previous.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|(v, _)| *v == version)
+                .map(|(_, k)| k.clone());
+            found
+        };
+        let current = match held(current) {
+            Some(key) => (current, key),
+            None => (current, self.unwrap_search_index_key(store, current).await?),
+        };
+        let previous = match previous {
+            None => None,
+            Some(v) => Some(match held(v) {
+                Some(key) => (v, key),
+                None => (v, self.unwrap_search_index_key(store, v).await?),
+            }),
+        };
+        *self
+            .inner
+            .search_index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = SearchIndexRing { current, previous };
+        Ok(())
+    }
+
+    async fn unwrap_search_index_key(
+        &self,
+        store: &dyn Store,
+        version: u32,
+    ) -> Result<Arc<BlindIndexKey>, AppError> {
+        let name = blind_index_key_name(version);
+        let wrapped = store.system_key_get(&name).await?.ok_or_else(|| {
+            AppError::Internal(format!(
+                "blind-index key v{version} is in use but not in system_keys"
+            ))
+        })?;
+        let key = self
+            .kek(wrapped.kek_version())?
+            .unwrap_blind_index_key(&wrapped, context(&name).as_bytes())
+            .map_err(|_| AppError::Internal(FOREIGN_MASTER_KEY.into()))?;
+        Ok(Arc::new(key))
+    }
+
+    /// The blind-index versions of search tokens: the current one and, while a re-index runs,
+    /// the previous one.
+    pub(crate) fn search_index_versions(&self) -> (u32, Option<u32>) {
+        let ring = self
+            .inner
+            .search_index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        (ring.current.0, ring.previous.as_ref().map(|(v, _)| *v))
+    }
+
+    /// A new blind-index key, wrapped under the current KEK for system key `name`.
+    pub(crate) fn new_search_index_key(&self, name: &str) -> Result<WrappedKey, AppError> {
+        Ok(self
+            .current_kek()?
+            .try_wrap_blind_index_key(&BlindIndexKey::generate(), context(name).as_bytes())?)
+    }
+
+    /// The token of `value` under the current search key.
+    fn search_token(&self, domain: &str, value: &[u8]) -> BlindIndex {
+        self.inner
+            .search_index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
+            .1
+            .index_with(self.inner.suite, domain, value)
+    }
+
+    /// Every token a stored value may have: under the current search key and, while a re-index
+    /// runs, under the previous one.
+    fn search_tokens(&self, domain: &str, value: &[u8]) -> Vec<BlindIndex> {
+        let ring = self
+            .inner
+            .search_index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        [Some(&ring.current), ring.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|(_, key)| key.index_with(self.inner.suite, domain, value))
+            .collect()
+    }
+
     pub fn audit_chain(&self) -> &AuditChainKey {
         &self.inner.audit_chain
     }
@@ -431,11 +581,20 @@ impl Keys {
     }
 
     /// A blind index of `value` in its own domain (a field name), so equal values of two
-    /// different fields never share a token.
+    /// different fields never share a token; under the current search key, as every write
+    /// stores it.
     pub fn index(&self, domain: &str, value: &str) -> BlindIndex {
-        self.blind_index(domain, value.as_bytes())
+        self.search_token(domain, value.as_bytes())
     }
 
+    /// The tokens a search for `value` looks for: see [`Keys::index`]; during a re-index also
+    /// the token under the previous key, which rows not yet re-indexed still hold.
+    pub fn index_candidates(&self, domain: &str, value: &str) -> Vec<BlindIndex> {
+        self.search_tokens(domain, value.as_bytes())
+    }
+
+    /// A keyed hash under blind-index key v1, for codes that are checked but never kept
+    /// (recovery codes, one-time codes): their hashes cannot be computed again under a new key.
     fn blind_index(&self, domain: &str, value: &[u8]) -> BlindIndex {
         self.inner
             .blind_index
@@ -544,6 +703,11 @@ impl Keys {
     }
 
     pub fn id_number_index(&self, id: &IdNumber) -> BlindIndex {
-        self.blind_index(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
+        self.search_token(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
+    }
+
+    /// The tokens a search by ID number looks for (see [`Keys::index_candidates`]).
+    pub fn id_number_candidates(&self, id: &IdNumber) -> Vec<BlindIndex> {
+        self.search_tokens(ID_NUMBER_DOMAIN, id.as_str().as_bytes())
     }
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod backup;
+mod blind_index;
 mod clients;
 mod clock;
 pub mod crm;

@@ -83,6 +83,11 @@ pub enum AuditAction {
     ReencryptionStarted,
     /// Re-encryption finished: every holder has a new data key and no value is under an old one.
     ReencryptionFinished,
+    /// A blind-index key rotation started: a new key computes every new search token and the
+    /// stored tokens are being computed again under it.
+    BlindIndexRotationStarted,
+    /// Every search token is under the new blind-index key; the previous key is deleted.
+    BlindIndexRotationFinished,
     /// Data keys that had sealed their share of messages were replaced; the detail says how
     /// many and the threshold.
     DataKeysReplaced,
@@ -102,7 +107,7 @@ pub enum AuditAction {
     RecordDeleted,
     /// Records were read with sensitive fields in the clear.
     RecordSensitiveRead,
-    /// An exact search on an encrypted field of records.
+    /// An exact search on an encrypted field of records or leads.
     RecordSearched,
     /// The client list left the system as a file; the detail says how many rows and how masked.
     ClientsExported,
@@ -216,6 +221,8 @@ impl AuditAction {
             AuditAction::KekRetired => "kek_retired",
             AuditAction::ReencryptionStarted => "reencryption_started",
             AuditAction::ReencryptionFinished => "reencryption_finished",
+            AuditAction::BlindIndexRotationStarted => "blind_index_rotation_started",
+            AuditAction::BlindIndexRotationFinished => "blind_index_rotation_finished",
             AuditAction::DataKeysReplaced => "data_keys_replaced",
             AuditAction::ReviewStarted => "review_started",
             AuditAction::ReviewDecided => "review_decided",

@@ -501,6 +501,7 @@ mod tests {
                 Operation::TeamReviewAnswer,
                 Operation::KeyRotate,
                 Operation::KeyReencrypt,
+                Operation::KeyReindex,
                 Operation::ReassignmentDecide,
                 Operation::ReviewManage,
                 Operation::ClientReveal,

@@ -49,7 +49,9 @@ pub enum Operation {
     KeyRotate,
     /// New data keys for every client and lead, every value sealed again under them.
     KeyReencrypt,
-    /// The running key job (re-encryption), else the latest one: phase and progress.
+    /// A new blind-index key, every search token computed again under it.
+    KeyReindex,
+    /// The running key job (re-encryption or re-index), else the latest one: phase and progress.
     KeyJobStatus,
     /// See the requests to reassign a moved user's clients.
     ReassignmentList,
@@ -175,7 +177,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 91] = [
+    pub const ALL: [Operation; 92] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -202,6 +204,7 @@ impl Operation {
         Operation::KeyStatus,
         Operation::KeyRotate,
         Operation::KeyReencrypt,
+        Operation::KeyReindex,
         Operation::KeyJobStatus,
         Operation::ReassignmentList,
         Operation::ReassignmentDecide,
@@ -342,7 +345,9 @@ impl Operation {
                 on(Resource::ClientAssignment, Action::Approve)
             }
             Operation::KeyStatus | Operation::KeyJobStatus => on(Resource::Keys, Action::Read),
-            Operation::KeyRotate | Operation::KeyReencrypt => on(Resource::Keys, Action::Update),
+            Operation::KeyRotate | Operation::KeyReencrypt | Operation::KeyReindex => {
+                on(Resource::Keys, Action::Update)
+            }
             Operation::TeamReviewRead | Operation::TeamReviewAnswer => {
                 on(Resource::RoleAssignment, Action::Approve)
             }
@@ -421,6 +426,7 @@ impl Operation {
             | Operation::TeamReviewAnswer
             | Operation::KeyRotate
             | Operation::KeyReencrypt
+            | Operation::KeyReindex
             | Operation::ReviewManage
             | Operation::ClientReveal
             | Operation::ClientExport
@@ -550,6 +556,7 @@ impl Operation {
             Operation::KeyStatus => "key_status",
             Operation::KeyRotate => "key_rotate",
             Operation::KeyReencrypt => "key_reencrypt",
+            Operation::KeyReindex => "key_reindex",
             Operation::KeyJobStatus => "key_job_status",
             Operation::TeamReviewRead => "team_review_read",
             Operation::TeamReviewAnswer => "team_review_answer",

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_body, id_number, Backend, TestServer};
+use common::{client_body, id_number, raw_bytes, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_crypto::{CipherSuite, KeyVersion, Sealed, WrappedKey};
@@ -19,32 +19,6 @@ on_both_stores!(
     worn_data_keys_are_replaced_and_counted_by_the_database,
     an_sm4_deployment_seals_wraps_and_indexes_with_the_national_suite
 );
-
-/// Rows of byte columns from the raw database, NULLs left out.
-async fn raw_bytes(s: &TestServer, query: &str) -> Vec<Vec<u8>> {
-    match &s.database {
-        zf_server::DatabaseChoice::Sqlite(path) => {
-            let c = rusqlite::Connection::open(path).unwrap();
-            let mut stmt = c.prepare(query).unwrap();
-            stmt.query_map([], |r| r.get::<_, Option<Vec<u8>>>(0))
-                .unwrap()
-                .filter_map(Result::unwrap)
-                .collect()
-        }
-        zf_server::DatabaseChoice::Postgres(url) => {
-            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            c.query(query, &[])
-                .await
-                .unwrap()
-                .iter()
-                .filter_map(|r| r.get::<_, Option<Vec<u8>>>(0))
-                .collect()
-        }
-    }
-}
 
 /// Rows of two integer columns from the raw database.
 async fn raw_pairs(s: &TestServer, query: &str) -> Vec<(i64, i64)> {

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use zf_audit::AuditEvent;
-use zf_crypto::{KeyVersion, Sealed, WrappedKey};
+use zf_crypto::{BlindIndex, KeyVersion, Sealed, WrappedKey};
 use zf_domain::{ClientId, LeadId, RecordId};
 
 use crate::records::RecordKind;
@@ -188,14 +188,78 @@ pub struct KeyReplacement {
 pub enum KeyJobKind {
     /// New data keys for every holder and every value sealed again under them.
     Reencrypt,
+    /// A new blind-index key and every search token computed again under it.
+    Reindex,
 }
 
 impl KeyJobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             KeyJobKind::Reencrypt => "reencrypt",
+            KeyJobKind::Reindex => "reindex",
         }
     }
+}
+
+/// The `crypto_settings` row naming the blind-index key version new tokens are computed under
+/// (absent: version 1).
+pub const BLIND_INDEX_VERSION: &str = "blind_index_version";
+/// The `crypto_settings` row naming the previous blind-index key version, present only while
+/// tokens are being computed again under the current one.
+pub const BLIND_INDEX_PREVIOUS: &str = "blind_index_previous";
+
+/// The start of a blind-index key rotation: the new key (stored as system key `key_name`)
+/// becomes current and `from` the previous version.
+#[derive(Clone, Debug)]
+pub struct BlindIndexRotation {
+    pub from: u32,
+    pub to: u32,
+    pub key_name: String,
+    pub wrapped: WrappedKey,
+}
+
+/// A record whose search tokens a re-index computes again: its sealed payload and the tokens it
+/// has now.
+#[derive(Clone, Debug)]
+pub struct ReindexRecord {
+    pub id: RecordId,
+    pub kind: RecordKind,
+    pub sealed: Sealed,
+    /// `(field, token)` rows of `record_index`.
+    pub tokens: Vec<(String, BlindIndex)>,
+}
+
+/// A client as a re-index reads it: its keys, its sealed ID number and token, and its records
+/// of the kinds that have search tokens.
+#[derive(Clone, Debug)]
+pub struct ReindexClient {
+    pub id: ClientId,
+    pub key: KeySlots,
+    pub id_number: Sealed,
+    pub id_number_token: BlindIndex,
+    pub records: Vec<ReindexRecord>,
+}
+
+/// A search token computed again, written only if the sealed value it was computed from is
+/// still the one stored (a concurrent change wrote its own token).
+#[derive(Clone, Debug)]
+pub enum TokenWrite {
+    Client {
+        id: ClientId,
+        id_number: Sealed,
+        token: BlindIndex,
+    },
+    /// Replaces every `record_index` row of the record.
+    Record {
+        id: RecordId,
+        sealed: Sealed,
+        tokens: Vec<crate::IndexEntry>,
+    },
+    Lead {
+        id: LeadId,
+        sealed: Sealed,
+        token: Option<BlindIndex>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,6 +363,7 @@ pub(crate) fn decode_job(c: KeyJobColumns) -> Result<KeyJob> {
     Ok(KeyJob {
         kind: match c.kind.as_str() {
             "reencrypt" => KeyJobKind::Reencrypt,
+            "reindex" => KeyJobKind::Reindex,
             other => return Err(StoreError::corrupt("key_jobs.kind", other)),
         },
         state: match c.state.as_str() {
@@ -330,6 +395,71 @@ pub(crate) fn client_insert_encryptions(row: &crate::ClientRow) -> i64 {
 pub(crate) fn client_change_encryptions(change: &crate::ClientChange) -> i64 {
     i64::from(change.legal_rep_id_number.is_some())
         + i64::from(matches!(change.notes, Some(Some(_))))
+}
+
+/// A client row of a re-index as read: its sealed ID number, its token and its keys.
+pub(crate) fn reindex_client(
+    number: Vec<u8>,
+    token: Vec<u8>,
+    keys: HolderColumns,
+) -> Result<ReindexClient> {
+    use crate::StoreError;
+    Ok(ReindexClient {
+        id: ClientId::parse(&keys.id).map_err(|e| StoreError::corrupt("clients.id", e))?,
+        id_number: decode_sealed(number, "clients.legal_rep_id_number")?,
+        id_number_token: BlindIndex::from_bytes(&token)
+            .map_err(|e| StoreError::corrupt("clients.legal_rep_id_index", e))?,
+        key: decode_holder(KeyHolder::Client, keys)?.slots,
+        records: Vec::new(),
+    })
+}
+
+/// One row of a record joined with one of its `record_index` rows (none: `field` and `token`
+/// are NULL).
+pub(crate) struct RecordTokenColumns {
+    pub client_id: String,
+    pub id: String,
+    pub kind: String,
+    pub sealed: Vec<u8>,
+    pub field: Option<String>,
+    pub token: Option<Vec<u8>>,
+}
+
+/// Gathers the rows of records and their tokens, ordered by client and record, under their
+/// clients.
+pub(crate) fn attach_records(
+    clients: &mut [ReindexClient],
+    rows: Vec<RecordTokenColumns>,
+) -> Result<()> {
+    use crate::StoreError;
+    let mut by_client: std::collections::HashMap<String, Vec<ReindexRecord>> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let records = by_client.entry(row.client_id).or_default();
+        let id =
+            RecordId::parse(&row.id).map_err(|e| StoreError::corrupt("client_records.id", e))?;
+        if records.last().is_none_or(|r| r.id != id) {
+            records.push(ReindexRecord {
+                id,
+                kind: RecordKind::parse(&row.kind)
+                    .ok_or_else(|| StoreError::corrupt("client_records.kind", row.kind.clone()))?,
+                sealed: decode_sealed(row.sealed, "client_records.sealed")?,
+                tokens: Vec::new(),
+            });
+        }
+        if let (Some(field), Some(token), Some(record)) = (row.field, row.token, records.last_mut())
+        {
+            record.tokens.push((
+                field,
+                BlindIndex::from_bytes(&token)
+                    .map_err(|e| StoreError::corrupt("record_index.token", e))?,
+            ));
+        }
+    }
+    for client in clients {
+        client.records = by_client.remove(&client.id.to_string()).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// The header bytes that name a key version inside a sealed value (`[format][suite][version]`):
@@ -396,8 +526,44 @@ pub trait DataKeyStore: Send + Sync {
         holders: Vec<(String, KeyVersion)>,
     ) -> Result<u64>;
 
-    /// Starts a job; `Conflict` while another of its kind runs.
+    /// Starts a job; `Conflict` while another key job runs.
     async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()>;
+
+    /// A system key by name, if stored.
+    async fn system_key_get(&self, name: &str) -> Result<Option<WrappedKey>>;
+    /// Stores the new blind-index key, makes it current with `from` as the previous version and
+    /// starts `job` with `event`, in one transaction. `Conflict` while a key job runs or when
+    /// the current version is no longer `from` or a previous version is still recorded.
+    async fn blind_index_rotation_start(
+        &self,
+        rotation: BlindIndexRotation,
+        job: KeyJob,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Finishes a re-index held by `owner`: forgets the previous version `previous`, deletes
+    /// the system key `delete_key` when given, and marks the job finished with `event`, in one
+    /// transaction. `false` if `owner` no longer holds the job.
+    async fn blind_index_rotation_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        previous: u32,
+        delete_key: Option<String>,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<bool>;
+    /// Up to `limit` clients with ids after `after`, in id order, with their records of
+    /// `kinds` that have a sealed payload.
+    async fn reindex_clients_after(
+        &self,
+        after: Option<ClientId>,
+        kinds: Vec<RecordKind>,
+        limit: u32,
+    ) -> Result<Vec<ReindexClient>>;
+    /// Writes each token whose sealed value is unchanged, in one transaction; returns how many
+    /// were written.
+    async fn tokens_write(&self, writes: Vec<TokenWrite>) -> Result<u64>;
     /// The running job, else the latest finished one.
     async fn key_job_latest(&self) -> Result<Option<KeyJob>>;
     /// Takes the job's lease if it is free, expired or already `owner`'s; `false` otherwise.

@@ -35,8 +35,9 @@ pub use backup::{
 };
 pub use chain::ChainCell;
 pub use data_keys::{
-    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress, KeyJobState,
-    KeyReplacement, KeySlots, SealedAt, SealedSwap, SealedValue, WrappedDek,
+    BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress,
+    KeyJobState, KeyReplacement, KeySlots, ReindexClient, ReindexRecord, SealedAt, SealedSwap,
+    SealedValue, TokenWrite, WrappedDek, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
 };
 pub use erasures::{ErasureDecision, ErasureRow, ErasureStatus, ErasureStore, NewErasure};
 pub use error::{StoreError, Unique};
@@ -47,8 +48,8 @@ pub use otp::{
 };
 pub use postgres::PgStore;
 pub use records::{
-    IndexEntry, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow, RecordStore,
-    RecordWrite,
+    IndexEntry, IndexMatch, LeadRow, RecordHit, RecordKind, RecordOp, RecordQuery, RecordRow,
+    RecordStore, RecordWrite,
 };
 pub use roles::{
     CustomRoleRow, ReassignmentDecision, ReassignmentRequest, ReassignmentRow, ReassignmentStatus,
@@ -531,11 +532,12 @@ pub trait Store:
     async fn client_query(&self, scope: Scope, query: ClientQuery) -> Result<Vec<ClientRecord>>;
     /// How many clients in scope match `query`'s filters.
     async fn client_query_count(&self, scope: Scope, query: ClientQuery) -> Result<u64>;
-    /// Exact-match search on the legal representative's ID number through its blind index.
+    /// Exact-match search on the legal representative's ID number through its blind index: a
+    /// client matches when its token is any of `tokens` (one per blind-index key in use).
     async fn client_find_by_id_number(
         &self,
         scope: Scope,
-        index: &BlindIndex,
+        tokens: &[BlindIndex],
         event: AuditEvent,
     ) -> Result<Vec<ClientRecord>>;
     /// Applies `change` if the client is in scope and still at `expected_version`.

@@ -925,7 +925,7 @@ CREATE TABLE kek_versions (
     },
     Migration {
         version: 19,
-        name: "data-key versions: encryption counters, a previous key while data is re-encrypted; the deployment's cipher suite; key jobs",
+        name: "data-key versions: encryption counters, a previous key while data is re-encrypted; the deployment's cipher suite and blind-index key versions; key jobs (re-encryption, re-indexing), one running at a time",
         sqlite: r#"
 ALTER TABLE client_keys ADD COLUMN dek_version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE client_keys ADD COLUMN encryptions INTEGER NOT NULL DEFAULT 0;
@@ -953,7 +953,7 @@ CREATE TABLE crypto_settings (
 );
 CREATE TABLE key_jobs (
     id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('reencrypt')),
+    kind TEXT NOT NULL CHECK (kind IN ('reencrypt', 'reindex')),
     state TEXT NOT NULL CHECK (state IN ('running', 'finished')),
     phase TEXT NOT NULL,
     cursor TEXT,
@@ -967,7 +967,7 @@ CREATE TABLE key_jobs (
     lease_owner TEXT,
     lease_until INTEGER
 );
-CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(kind) WHERE state = 'running';
+CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(state) WHERE state = 'running';
 
 "#,
         postgres: r#"
@@ -997,7 +997,7 @@ CREATE TABLE crypto_settings (
 );
 CREATE TABLE key_jobs (
     id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('reencrypt')),
+    kind TEXT NOT NULL CHECK (kind IN ('reencrypt', 'reindex')),
     state TEXT NOT NULL CHECK (state IN ('running', 'finished')),
     phase TEXT NOT NULL,
     cursor TEXT,
@@ -1011,7 +1011,7 @@ CREATE TABLE key_jobs (
     lease_owner TEXT,
     lease_until BIGINT
 );
-CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(kind) WHERE state = 'running';
+CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(state) WHERE state = 'running';
 
 "#,
     },

@@ -1127,18 +1127,20 @@ impl Store for PgStore {
     async fn client_find_by_id_number(
         &self,
         scope: Scope,
-        index: &BlindIndex,
+        tokens: &[BlindIndex],
         event: AuditEvent,
     ) -> Result<Vec<ClientRecord>> {
+        let tokens: Vec<&[u8]> = tokens.iter().map(|t| t.as_bytes()).collect();
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let (kind, user) = scope::params(scope);
         let stmt = tx
             .prepare_cached(&format!(
-                "{CLIENT_SELECT} AND c.legal_rep_id_index = $3 ORDER BY c.name, c.id LIMIT 100"
+                "{CLIENT_SELECT} AND c.legal_rep_id_index = ANY($3)
+                 ORDER BY c.name, c.id LIMIT 100"
             ))
             .await?;
-        let rows = tx.query(&stmt, &[&kind, &user, &index.as_bytes()]).await?;
+        let rows = tx.query(&stmt, &[&kind, &user, &tokens]).await?;
         let found = rows.iter().map(client_from).collect::<Result<Vec<_>>>()?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;

@@ -98,6 +98,24 @@ pub struct IndexEntry {
     pub token: BlindIndex,
 }
 
+/// A search through a record field's blind index: any of `tokens` matches. While the
+/// blind-index key is being rotated a value has a token under the current key and one under the
+/// previous key, and a row may still hold either.
+#[derive(Clone, Debug)]
+pub struct IndexMatch {
+    pub field: &'static str,
+    pub tokens: Vec<BlindIndex>,
+}
+
+impl From<IndexEntry> for IndexMatch {
+    fn from(e: IndexEntry) -> Self {
+        IndexMatch {
+            field: e.field,
+            tokens: vec![e.token],
+        }
+    }
+}
+
 /// One change inside a [`crate::Store::record_write`] unit of work.
 #[derive(Clone, Debug)]
 pub enum RecordOp {
@@ -163,7 +181,7 @@ pub struct RecordQuery {
     /// `due_on` on or before this date.
     pub due_until: Option<String>,
     pub holder: Option<UserId>,
-    pub index: Option<IndexEntry>,
+    pub index: Option<IndexMatch>,
     pub limit: u32,
 }
 
@@ -229,11 +247,22 @@ impl RecordQuery {
         }
         if let Some(i) = &self.index {
             values.push(QueryValue::Text(i.field.into()));
-            values.push(QueryValue::Bytes(i.token.as_bytes().to_vec()));
-            let (f, t) = (ph(values.len() + 1), ph(values.len() + 2));
-            sql.push_str(&format!(
-                " AND r.id IN (SELECT record_id FROM record_index WHERE field = {f} AND token = {t})"
-            ));
+            let f = ph(values.len() + 2);
+            let mut marks = Vec::new();
+            for token in &i.tokens {
+                values.push(QueryValue::Bytes(token.as_bytes().to_vec()));
+                marks.push(ph(values.len() + 2));
+            }
+            if marks.is_empty() {
+                // No candidate token matches nothing.
+                sql.push_str(" AND 1 = 0");
+            } else {
+                sql.push_str(&format!(
+                    " AND r.id IN (SELECT record_id FROM record_index WHERE field = {f} \
+                     AND token IN ({}))",
+                    marks.join(", ")
+                ));
+            }
         }
         if !self.status_in.is_empty() {
             let mut marks = Vec::new();
@@ -312,6 +341,16 @@ pub trait RecordStore: Send + Sync {
     async fn lead_insert(&self, row: LeadRow, event: AuditEvent) -> Result<()>;
     /// Leads newest first; those owned by `owner` only, when given.
     async fn lead_list(&self, owner: Option<UserId>, limit: u32) -> Result<Vec<LeadRow>>;
+    /// Leads whose mobile index is any of `tokens` (those owned by `owner` only, when given),
+    /// newest first.
+    async fn lead_find_by_mobile(
+        &self,
+        owner: Option<UserId>,
+        tokens: Vec<BlindIndex>,
+        limit: u32,
+    ) -> Result<Vec<LeadRow>>;
+    /// Up to `limit` leads with ids after `after`, in id order: a re-index walks them.
+    async fn leads_after(&self, after: Option<LeadId>, limit: u32) -> Result<Vec<LeadRow>>;
     async fn lead_get(&self, id: LeadId) -> Result<Option<LeadRow>>;
     /// Replaces a lead that is still at `expected_version`.
     async fn lead_update(

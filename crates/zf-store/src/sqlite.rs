@@ -1021,17 +1021,26 @@ impl Store for SqliteStore {
     async fn client_find_by_id_number(
         &self,
         scope: Scope,
-        index: &BlindIndex,
+        tokens: &[BlindIndex],
         event: AuditEvent,
     ) -> Result<Vec<ClientRecord>> {
-        let index = index.as_bytes().to_vec();
+        let tokens: Vec<Vec<u8>> = tokens.iter().map(|t| t.as_bytes().to_vec()).collect();
         self.write(move |tx, chain| {
             let (kind, user) = scope::params(scope);
-            let found = {
+            let found = if tokens.is_empty() {
+                Vec::new()
+            } else {
+                let marks = (0..tokens.len())
+                    .map(|i| format!("?{}", i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let mut stmt = tx.prepare_cached(&format!(
-                    "{CLIENT_SELECT} AND c.legal_rep_id_index = ?3 ORDER BY c.name, c.id LIMIT 100"
+                    "{CLIENT_SELECT} AND c.legal_rep_id_index IN ({marks})
+                     ORDER BY c.name, c.id LIMIT 100"
                 ))?;
-                let rows = stmt.query_map(params![kind, user, index], client_from)?;
+                let mut values: Vec<rusqlite::types::Value> = vec![kind.into(), user.into()];
+                values.extend(tokens.into_iter().map(rusqlite::types::Value::Blob));
+                let rows = stmt.query_map(rusqlite::params_from_iter(values), client_from)?;
                 collect(rows)?
             };
             insert_event(tx, chain, &event)?;

@@ -205,7 +205,7 @@ async fn records_are_versioned_indexed_and_deleted_with_their_client(db: &TestDb
         .await
         .unwrap();
     let by_index = |v: &str| RecordQuery {
-        index: Some(token(v)),
+        index: Some(token(v).into()),
         ..RecordQuery::new(RecordKind::Contact)
     };
     let found = store

@@ -653,7 +653,7 @@ async fn clients_are_sealed_scoped_and_versioned(db: &TestDb) {
         store.as_ref(),
         "client_find_by_id_number",
         Some(&searched),
-        store.client_find_by_id_number(Scope::All, &keys.index(&shared_rep), searched.clone()),
+        store.client_find_by_id_number(Scope::All, &[keys.index(&shared_rep)], searched.clone()),
     )
     .await
     .unwrap();
@@ -668,7 +668,7 @@ async fn clients_are_sealed_scoped_and_versioned(db: &TestDb) {
         Some(&searched),
         store.client_find_by_id_number(
             Scope::AssignedTo(bob.id),
-            &keys.index(&shared_rep),
+            &[keys.index(&shared_rep)],
             searched.clone(),
         ),
     )
@@ -678,7 +678,7 @@ async fn clients_are_sealed_scoped_and_versioned(db: &TestDb) {
     assert!(store
         .client_find_by_id_number(
             Scope::None,
-            &keys.index(&shared_rep),
+            &[keys.index(&shared_rep)],
             event(AuditAction::ClientSearched)
         )
         .await
@@ -688,7 +688,7 @@ async fn clients_are_sealed_scoped_and_versioned(db: &TestDb) {
     assert!(store
         .client_find_by_id_number(
             Scope::All,
-            &Keys::default().index(&shared_rep),
+            &[Keys::default().index(&shared_rep)],
             event(AuditAction::ClientSearched)
         )
         .await
@@ -832,7 +832,7 @@ async fn clients_are_sealed_scoped_and_versioned(db: &TestDb) {
         ids(&store
             .client_find_by_id_number(
                 Scope::All,
-                &keys.index(&shared_rep),
+                &[keys.index(&shared_rep)],
                 event(AuditAction::ClientSearched)
             )
             .await
@@ -991,7 +991,7 @@ async fn client_delete_destroys_the_key(db: &TestDb) {
     assert!(store
         .client_find_by_id_number(
             Scope::All,
-            &keys.index(&id_number(1)),
+            &[keys.index(&id_number(1))],
             event(AuditAction::ClientSearched)
         )
         .await
@@ -1409,7 +1409,7 @@ async fn every_write_commits_its_event_and_only_with_its_change(db: &TestDb) {
         s,
         "client_find_by_id_number",
         Some(&e),
-        s.client_find_by_id_number(Scope::All, &keys.index(&id_number(9)), e.clone()),
+        s.client_find_by_id_number(Scope::All, &[keys.index(&id_number(9))], e.clone()),
     )
     .await
     .unwrap();

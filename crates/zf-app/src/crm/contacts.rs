@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use zf_audit::AuditAction;
 use zf_domain::{ClientId, Email, IdNumber, Mobile, PersonName, Position, RecordId, WeChatId};
 use zf_policy::{Field, Grant, Visibility};
-use zf_store::{IndexEntry, RecordHit, RecordKind, RecordOp, RecordQuery, RecordWrite};
+use zf_store::{IndexEntry, IndexMatch, RecordHit, RecordKind, RecordOp, RecordQuery, RecordWrite};
 
 use super::{at_most_masked, insert_write, new_row, shown, to_json, KeyCache, RecordMeta};
 use crate::{App, AppError, RequestMeta, SensitiveValue};
@@ -77,6 +77,14 @@ pub struct ContactQuery {
 }
 
 impl App {
+    /// The search tokens of a contact from its opened payload, as a write computes them: a
+    /// re-index computes them again under a new blind-index key.
+    pub(crate) fn contact_tokens(&self, payload: &[u8]) -> Result<Vec<IndexEntry>, AppError> {
+        let secret: Secret = serde_json::from_slice(payload)
+            .map_err(|e| AppError::Internal(format!("a sealed contact does not parse: {e}")))?;
+        Ok(self.contact_indexes(&secret))
+    }
+
     fn contact_indexes(&self, secret: &Secret) -> Vec<IndexEntry> {
         let mut out = Vec::new();
         if let Some(m) = &secret.mobile {
@@ -308,13 +316,13 @@ impl App {
         meta: &RequestMeta,
     ) -> Result<Vec<ContactView>, AppError> {
         let index = match (&query.mobile, &query.id_number) {
-            (Some(m), None) => IndexEntry {
+            (Some(m), None) => IndexMatch {
                 field: MOBILE_INDEX,
-                token: self.keys.index(MOBILE_INDEX, m.as_str()),
+                tokens: self.keys.index_candidates(MOBILE_INDEX, m.as_str()),
             },
-            (None, Some(i)) => IndexEntry {
+            (None, Some(i)) => IndexMatch {
                 field: ID_NUMBER_INDEX,
-                token: self.keys.index(ID_NUMBER_INDEX, i.as_str()),
+                tokens: self.keys.index_candidates(ID_NUMBER_INDEX, i.as_str()),
             },
             _ => {
                 return Err(AppError::Invalid(

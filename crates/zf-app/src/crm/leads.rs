@@ -44,6 +44,14 @@ pub struct LeadInput {
     pub version: Option<i64>,
 }
 
+/// An exact search of leads by mobile number.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadQuery {
+    #[schema(value_type = String)]
+    pub mobile: Mobile,
+}
+
 /// What a won lead needs to become a client: the registered company's identity.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,12 +141,28 @@ impl App {
         Ok(())
     }
 
-    fn lead_view(&self, grant: &Grant, row: &LeadRow) -> Result<LeadView, AppError> {
+    fn lead_mobile_index(&self, mobile: Option<&Mobile>) -> Option<zf_crypto::BlindIndex> {
+        mobile.map(|m| self.keys.index(MOBILE_INDEX, m.as_str()))
+    }
+
+    fn lead_secret(&self, row: &LeadRow) -> Result<Secret, AppError> {
         let dek = self.keys.lead_key(row.id, &row.key)?;
         let plain = zeroize::Zeroizing::new(dek.open(&row.sealed, &aad(row.id))?);
-        let s: Secret = serde_json::from_slice(&plain).map_err(|e| {
-            AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id))
-        })?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| AppError::Internal(format!("sealed lead {} does not parse: {e}", row.id)))
+    }
+
+    /// A lead's mobile token from its sealed part, as a write computes it: a re-index computes
+    /// it again under a new blind-index key.
+    pub(crate) fn lead_mobile_token(
+        &self,
+        row: &LeadRow,
+    ) -> Result<Option<zf_crypto::BlindIndex>, AppError> {
+        Ok(self.lead_mobile_index(self.lead_secret(row)?.mobile.as_ref()))
+    }
+
+    fn lead_view(&self, grant: &Grant, row: &LeadRow) -> Result<LeadView, AppError> {
+        let s = self.lead_secret(row)?;
         let stage = LeadStage::parse(&row.stage)
             .map_err(|_| AppError::Internal(format!("lead {} has stage {}", row.id, row.stage)))?;
         let vis = grant.visibility(Field::ContactMobile);
@@ -194,10 +218,7 @@ impl App {
             source: input.source.as_ref().map(|s| s.as_str().to_owned()),
             owner: grant.principal().map(|p| p.user_id),
             sealed: self.lead_seal(&dek, id, &input)?,
-            mobile_index: input
-                .mobile
-                .as_ref()
-                .map(|m| self.keys.index(MOBILE_INDEX, m.as_str())),
+            mobile_index: self.lead_mobile_index(input.mobile.as_ref()),
             key: wrapped,
             client_id: None,
             created_at_ms: now,
@@ -212,13 +233,54 @@ impl App {
     }
 
     pub async fn lead_list(&self, grant: &Grant) -> Result<Vec<LeadView>, AppError> {
-        let owner = match grant.scope() {
-            Scope::All => None,
-            Scope::AssignedTo(user) | Scope::Team(user) => Some(user),
-            Scope::None | Scope::Engaged(_) | Scope::Listed { .. } => return Ok(Vec::new()),
+        let Some(owner) = Self::lead_owner_filter(grant) else {
+            return Ok(Vec::new());
         };
         self.store
             .lead_list(owner, 1000)
+            .await?
+            .iter()
+            .map(|r| self.lead_view(grant, r))
+            .collect()
+    }
+
+    /// Which leads a grant reaches: `Some(None)` all, `Some(Some(user))` those `user` owns,
+    /// `None` none.
+    fn lead_owner_filter(grant: &Grant) -> Option<Option<UserId>> {
+        match grant.scope() {
+            Scope::All => Some(None),
+            Scope::AssignedTo(user) | Scope::Team(user) => Some(Some(user)),
+            Scope::None | Scope::Engaged(_) | Scope::Listed { .. } => None,
+        }
+    }
+
+    /// Leads in scope with this mobile number, found through its blind index; the search is
+    /// audited whatever it finds.
+    pub async fn lead_search_mobile(
+        &self,
+        grant: &Grant,
+        mobile: &Mobile,
+        meta: &RequestMeta,
+    ) -> Result<Vec<LeadView>, AppError> {
+        let event = AuditEvent::new(
+            now_ms(),
+            actor(grant, meta),
+            AuditAction::RecordSearched,
+            Outcome::Success,
+        )
+        .request(meta.request_id.clone())
+        .on(TABLE, "")
+        .fields(&["mobile"]);
+        self.store.audit_append(event).await?;
+        let Some(owner) = Self::lead_owner_filter(grant) else {
+            return Ok(Vec::new());
+        };
+        self.store
+            .lead_find_by_mobile(
+                owner,
+                self.keys.index_candidates(MOBILE_INDEX, mobile.as_str()),
+                100,
+            )
             .await?
             .iter()
             .map(|r| self.lead_view(grant, r))
@@ -246,10 +308,7 @@ impl App {
         }
         row.source = input.source.as_ref().map(|s| s.as_str().to_owned());
         row.sealed = self.lead_seal(&dek, id, &input)?;
-        row.mobile_index = input
-            .mobile
-            .as_ref()
-            .map(|m| self.keys.index(MOBILE_INDEX, m.as_str()));
+        row.mobile_index = self.lead_mobile_index(input.mobile.as_ref());
         row.updated_at_ms = now_ms();
         let version = input.version.unwrap_or(current.version);
         let event = self

@@ -78,6 +78,29 @@ pub(crate) fn at_most_masked(v: Visibility) -> Visibility {
     }
 }
 
+/// The search tokens of a record of `kind` from its opened payload, as the kind's module
+/// computes them on every write; empty for kinds without any.
+pub(crate) fn record_tokens(
+    app: &App,
+    kind: RecordKind,
+    payload: &[u8],
+) -> Result<Vec<zf_store::IndexEntry>, AppError> {
+    match kind {
+        RecordKind::Contact => app.contact_tokens(payload),
+        RecordKind::Contract
+        | RecordKind::Financial
+        | RecordKind::FilingTask
+        | RecordKind::Interaction
+        | RecordKind::Document
+        | RecordKind::CustodyItem
+        | RecordKind::CustodyMovement
+        | RecordKind::Payment => Ok(Vec::new()),
+    }
+}
+
+/// The kinds of record [`record_tokens`] computes tokens for.
+pub(crate) const INDEXED_KINDS: [RecordKind; 1] = [RecordKind::Contact];
+
 pub(crate) fn aad(kind: RecordKind, id: RecordId, part: &'static str) -> Aad {
     Aad::new(kind.as_str(), id.to_string(), part)
 }

@@ -19,7 +19,7 @@ use zf_app::crm::filings::{
 };
 use zf_app::crm::financials::{FinancialInput, FinancialView};
 use zf_app::crm::interactions::{InteractionInput, InteractionView};
-use zf_app::crm::leads::{LeadConversion, LeadInput, LeadView};
+use zf_app::crm::leads::{LeadConversion, LeadInput, LeadQuery, LeadView};
 use zf_app::crm::transfer::ImportReport;
 use zf_app::{ClientAssignment, ClientView};
 use zf_domain::{DocumentKind, FileName, RecordId};
@@ -575,6 +575,23 @@ pub async fn lead_list(
     auth: Authorized,
 ) -> Result<Json<Vec<LeadView>>, ApiError> {
     Ok(Json(state.app.lead_list(&auth.grant).await?))
+}
+
+/// Exact search of leads by mobile number (blind index), sent in a body so the number never
+/// lands in logs; audited whatever it finds.
+#[utoipa::path(post, path = "/api/v1/leads/search", tag = "leads", request_body = LeadQuery,
+    responses((status = 200, body = Vec<LeadView>), (status = 422)))]
+pub async fn lead_search(
+    State(state): State<AppState>,
+    auth: Authorized,
+    JsonBody(body): JsonBody<LeadQuery>,
+) -> Result<Json<Vec<LeadView>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .lead_search_mobile(&auth.grant, &body.mobile, &auth.meta)
+            .await?,
+    ))
 }
 
 /// Add a lead.

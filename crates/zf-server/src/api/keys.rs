@@ -1,5 +1,5 @@
-//! The keyring (security administrators): its status, KEK rotation, and re-encryption of the
-//! data under new data keys.
+//! The keyring (security administrators): its status, KEK rotation, re-encryption of the data
+//! under new data keys, and blind-index key rotation.
 
 use std::time::Duration;
 
@@ -54,6 +54,26 @@ pub async fn reencrypt(
     let job = state
         .app
         .reencrypt_start_by(&auth.grant, &auth.meta)
+        .await?;
+    state.app.key_job_spawn();
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Rotate the blind-index key: a new key computes every new search token at once, and every
+/// stored token (clients' ID numbers, contacts' mobiles and ID numbers, leads' mobiles) is
+/// computed again under it in the background while searches keep finding rows under either key.
+/// The previous key is then deleted (blind-index key v1 is kept: MFA recovery-code and
+/// one-time-code hashes stay under it). Progress through `GET /api/v1/keys/job`. A critical
+/// operation; 409 while a key job runs.
+#[utoipa::path(post, path = "/api/v1/keys/blind-index", tag = "keys",
+    responses((status = 202, body = KeyJobView), (status = 409, description = "a key job is running")))]
+pub async fn blind_index(
+    State(state): State<AppState>,
+    auth: Authorized,
+) -> Result<(StatusCode, Json<KeyJobView>), ApiError> {
+    let job = state
+        .app
+        .blind_index_rotate_start_by(&auth.grant, &auth.meta)
         .await?;
     state.app.key_job_spawn();
     Ok((StatusCode::ACCEPTED, Json(job)))

@@ -479,6 +479,45 @@ pub fn id_number(n: u32) -> String {
         .to_owned()
 }
 
+/// Rows of one column from the raw database, NULLs left out.
+async fn raw_column<T>(s: &TestServer, query: &str) -> Vec<T>
+where
+    T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    match &s.database {
+        DatabaseChoice::Sqlite(path) => {
+            let c = rusqlite::Connection::open(path).unwrap();
+            let mut stmt = c.prepare(query).unwrap();
+            stmt.query_map([], |r| r.get::<_, Option<T>>(0))
+                .unwrap()
+                .filter_map(Result::unwrap)
+                .collect()
+        }
+        DatabaseChoice::Postgres(url) => {
+            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.query(query, &[])
+                .await
+                .unwrap()
+                .iter()
+                .filter_map(|r| r.get::<_, Option<T>>(0))
+                .collect()
+        }
+    }
+}
+
+/// Rows of a byte column from the raw database, NULLs left out.
+pub async fn raw_bytes(s: &TestServer, query: &str) -> Vec<Vec<u8>> {
+    raw_column(s, query).await
+}
+
+/// Rows of a text column from the raw database, NULLs left out.
+pub async fn raw_text(s: &TestServer, query: &str) -> Vec<String> {
+    raw_column(s, query).await
+}
+
 /// Every byte the SQLite store has written: the database file, its WAL and shared memory.
 pub fn sqlite_bytes(server: &TestServer) -> Vec<u8> {
     let mut all = Vec::new();

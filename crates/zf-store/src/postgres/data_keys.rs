@@ -4,18 +4,19 @@ use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use zf_audit::AuditEvent;
-use zf_crypto::KeyVersion;
+use zf_crypto::{KeyVersion, WrappedKey};
 use zf_domain::{ClientId, LeadId, RecordId};
 
 use super::{insert_event, PgStore};
 use crate::data_keys::{
-    decode_holder, decode_job, decode_sealed, version_bytes, HolderColumns, KeyJobColumns,
-    HOLDER_COLUMNS, KEY_JOB_COLUMNS,
+    attach_records, decode_holder, decode_job, decode_sealed, reindex_client, version_bytes,
+    HolderColumns, KeyJobColumns, RecordTokenColumns, HOLDER_COLUMNS, KEY_JOB_COLUMNS,
 };
 use crate::records::RecordKind;
 use crate::{
-    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result, SealedAt,
-    SealedSwap, SealedValue, StoreError, Unique,
+    BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
+    KeyReplacement, ReindexClient, Result, SealedAt, SealedSwap, SealedValue, StoreError,
+    TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
 };
 
 /// As on SQLite: adds `n` to the counter of the holder's current data key, in the writing
@@ -191,6 +192,56 @@ impl PgStore {
             })
             .collect()
     }
+}
+
+const FINISH_JOB: &str = "UPDATE key_jobs SET state = 'finished', phase = 'finished',
+        cursor = NULL, finished_at = $3, updated_at = $3, lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+
+/// [`HOLDER_COLUMNS`] of the client keys joined as `k`.
+const HOLDER_COLUMNS_K: &str =
+    "wrapped_dek, k.dek_version, k.previous_dek, k.previous_version, k.encryptions, k.rekeyed_at";
+
+/// Starts a job unless any key job is running: one re-encryption or re-index at a time.
+async fn insert_job(tx: &deadpool_postgres::Transaction<'_>, job: &KeyJob) -> Result<()> {
+    let running: i64 = tx
+        .query_one("SELECT count(*) FROM key_jobs WHERE state = 'running'", &[])
+        .await?
+        .try_get(0)?;
+    if running > 0 {
+        return Err(StoreError::Conflict(Unique::Other));
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO key_jobs ({KEY_JOB_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ),
+        &[
+            &job.id,
+            &job.kind.as_str(),
+            &job.state.as_str(),
+            &job.phase,
+            &job.cursor,
+            &job.total,
+            &job.holders_done,
+            &job.values_done,
+            &job.started_by,
+            &job.started_at_ms,
+            &job.updated_at_ms,
+            &job.finished_at_ms,
+            &job.lease_owner,
+            &job.lease_until_ms,
+        ],
+    )
+    .await
+    .map_err(|e| match e.code() {
+        // Another node started a job at the same moment.
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            StoreError::Conflict(Unique::Other)
+        }
+        _ => e.into(),
+    })?;
+    Ok(())
 }
 
 #[async_trait]
@@ -391,42 +442,233 @@ impl DataKeyStore for PgStore {
     async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let running: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM key_jobs WHERE kind = $1 AND state = 'running'",
-                &[&job.kind.as_str()],
-            )
-            .await?
-            .try_get(0)?;
-        if running > 0 {
-            return Err(StoreError::Conflict(Unique::Other));
-        }
-        tx.execute(
-            &format!(
-                "INSERT INTO key_jobs ({KEY_JOB_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ),
-            &[
-                &job.id,
-                &job.kind.as_str(),
-                &job.state.as_str(),
-                &job.phase,
-                &job.cursor,
-                &job.total,
-                &job.holders_done,
-                &job.values_done,
-                &job.started_by,
-                &job.started_at_ms,
-                &job.updated_at_ms,
-                &job.finished_at_ms,
-                &job.lease_owner,
-                &job.lease_until_ms,
-            ],
-        )
-        .await?;
+        insert_job(&tx, &job).await?;
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn system_key_get(&self, name: &str) -> Result<Option<WrappedKey>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT wrapped FROM system_keys WHERE name = $1", &[&name])
+            .await?;
+        row.map(|r| {
+            WrappedKey::from_bytes(r.try_get::<_, Vec<u8>>(0)?)
+                .map_err(|e| StoreError::corrupt("system_keys", e))
+        })
+        .transpose()
+    }
+
+    async fn blind_index_rotation_start(
+        &self,
+        rotation: BlindIndexRotation,
+        job: KeyJob,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Serialises rotations: a concurrent start waits here and then sees this one's settings.
+        tx.execute(
+            "LOCK TABLE crypto_settings IN SHARE ROW EXCLUSIVE MODE",
+            &[],
+        )
+        .await?;
+        let setting = |name: &'static str| {
+            let tx = &tx;
+            async move {
+                Ok::<_, StoreError>(
+                    tx.query_opt(
+                        "SELECT value FROM crypto_settings WHERE name = $1",
+                        &[&name],
+                    )
+                    .await?
+                    .map(|r| r.try_get::<_, String>(0))
+                    .transpose()?,
+                )
+            }
+        };
+        let current = setting(BLIND_INDEX_VERSION)
+            .await?
+            .unwrap_or_else(|| "1".to_owned());
+        if current != rotation.from.to_string() || setting(BLIND_INDEX_PREVIOUS).await?.is_some() {
+            return Err(StoreError::Conflict(Unique::Other));
+        }
+        insert_job(&tx, &job).await?;
+        tx.execute(
+            "INSERT INTO system_keys (name, wrapped, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET wrapped = excluded.wrapped,
+                 created_at = excluded.created_at",
+            &[&rotation.key_name, &rotation.wrapped.as_bytes(), &now_ms],
+        )
+        .await?;
+        let set = tx
+            .prepare_cached(
+                "INSERT INTO crypto_settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .await?;
+        tx.execute(&set, &[&BLIND_INDEX_VERSION, &rotation.to.to_string()])
+            .await?;
+        tx.execute(&set, &[&BLIND_INDEX_PREVIOUS, &rotation.from.to_string()])
+            .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn blind_index_rotation_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        previous: u32,
+        delete_key: Option<String>,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        if tx.execute(FINISH_JOB, &[&id, &owner, &now_ms]).await? != 1 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM crypto_settings WHERE name = $1 AND value = $2",
+            &[&BLIND_INDEX_PREVIOUS, &previous.to_string()],
+        )
+        .await?;
+        if let Some(name) = delete_key {
+            tx.execute("DELETE FROM system_keys WHERE name = $1", &[&name])
+                .await?;
+        }
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn reindex_clients_after(
+        &self,
+        after: Option<ClientId>,
+        kinds: Vec<RecordKind>,
+        limit: u32,
+    ) -> Result<Vec<ReindexClient>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT c.id, c.legal_rep_id_number, c.legal_rep_id_index, k.{HOLDER_COLUMNS_K}
+                     FROM clients c JOIN client_keys k ON k.client_id = c.id
+                     WHERE ($1::TEXT IS NULL OR c.id > $1) ORDER BY c.id LIMIT $2"
+                ),
+                &[&after.map(|a| a.to_string()), &i64::from(limit)],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            out.push(reindex_client(
+                r.try_get(1)?,
+                r.try_get(2)?,
+                HolderColumns {
+                    id: r.try_get(0)?,
+                    wrapped_dek: r.try_get(3)?,
+                    dek_version: r.try_get(4)?,
+                    previous_dek: r.try_get(5)?,
+                    previous_version: r.try_get(6)?,
+                    encryptions: r.try_get(7)?,
+                    rekeyed_at_ms: r.try_get(8)?,
+                },
+            )?);
+        }
+        if out.is_empty() || kinds.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<String> = out.iter().map(|c| c.id.to_string()).collect();
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let rows = c
+            .query(
+                "SELECT r.client_id, r.id, r.kind, r.sealed, i.field, i.token
+                 FROM client_records r LEFT JOIN record_index i ON i.record_id = r.id
+                 WHERE r.client_id = ANY($1) AND r.kind = ANY($2) AND r.sealed IS NOT NULL
+                 ORDER BY r.client_id, r.id",
+                &[&ids, &kinds],
+            )
+            .await?;
+        let records = rows
+            .iter()
+            .map(|r| {
+                Ok(RecordTokenColumns {
+                    client_id: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    sealed: r.try_get(3)?,
+                    field: r.try_get(4)?,
+                    token: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        attach_records(&mut out, records)?;
+        Ok(out)
+    }
+
+    async fn tokens_write(&self, writes: Vec<TokenWrite>) -> Result<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut written = 0u64;
+        for w in writes {
+            written += match w {
+                TokenWrite::Client {
+                    id,
+                    id_number,
+                    token,
+                } => {
+                    tx.execute(
+                        "UPDATE clients SET legal_rep_id_index = $1
+                         WHERE id = $2 AND legal_rep_id_number = $3",
+                        &[&token.as_bytes(), &id.to_string(), &id_number.as_bytes()],
+                    )
+                    .await?
+                }
+                TokenWrite::Record { id, sealed, tokens } => {
+                    let id = id.to_string();
+                    // Locks the record, so a concurrent change of it waits for this write.
+                    let unchanged = tx
+                        .query_opt(
+                            "SELECT 1 FROM client_records WHERE id = $1 AND sealed = $2
+                             FOR UPDATE",
+                            &[&id, &sealed.as_bytes()],
+                        )
+                        .await?
+                        .is_some();
+                    if !unchanged {
+                        continue;
+                    }
+                    tx.execute("DELETE FROM record_index WHERE record_id = $1", &[&id])
+                        .await?;
+                    for t in &tokens {
+                        tx.execute(
+                            "INSERT INTO record_index (field, token, record_id) VALUES ($1, $2, $3)",
+                            &[&t.field, &t.token.as_bytes(), &id],
+                        )
+                        .await?;
+                    }
+                    tokens.len() as u64
+                }
+                TokenWrite::Lead { id, sealed, token } => {
+                    tx.execute(
+                        "UPDATE leads SET mobile_index = $1 WHERE id = $2 AND sealed = $3",
+                        &[
+                            &token.as_ref().map(|t| t.as_bytes().to_vec()),
+                            &id.to_string(),
+                            &sealed.as_bytes(),
+                        ],
+                    )
+                    .await?
+                }
+            };
+        }
+        tx.commit().await?;
+        Ok(written)
     }
 
     async fn key_job_latest(&self) -> Result<Option<KeyJob>> {
@@ -496,14 +738,7 @@ impl DataKeyStore for PgStore {
     ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let n = tx
-            .execute(
-                "UPDATE key_jobs SET state = 'finished', phase = 'finished', cursor = NULL,
-                     finished_at = $3, updated_at = $3, lease_owner = NULL, lease_until = NULL
-                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-                &[&id, &owner, &now_ms],
-            )
-            .await?;
+        let n = tx.execute(FINISH_JOB, &[&id, &owner, &now_ms]).await?;
         if n == 1 {
             insert_event(&tx, &self.chain, &event).await?;
         }

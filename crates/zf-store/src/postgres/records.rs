@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use zf_audit::AuditEvent;
-use zf_crypto::{Sealed, WrappedKey};
+use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, LeadId, RecordId, UserId};
 use zf_policy::Scope;
 
@@ -440,6 +440,45 @@ impl RecordStore for PgStore {
             .await?;
         let rows = c
             .query(&stmt, &[&owner.map(|u| u.to_string()), &i64::from(limit)])
+            .await?;
+        rows.iter().map(lead_from).collect()
+    }
+
+    async fn lead_find_by_mobile(
+        &self,
+        owner: Option<UserId>,
+        tokens: Vec<BlindIndex>,
+        limit: u32,
+    ) -> Result<Vec<LeadRow>> {
+        let tokens: Vec<&[u8]> = tokens.iter().map(|t| t.as_bytes()).collect();
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {} FROM leads WHERE ($1::TEXT IS NULL OR owner = $1)
+                 AND mobile_index = ANY($3)
+                 ORDER BY updated_at DESC, id DESC LIMIT $2",
+                records::LEAD_SELECT
+            ))
+            .await?;
+        let rows = c
+            .query(
+                &stmt,
+                &[&owner.map(|u| u.to_string()), &i64::from(limit), &tokens],
+            )
+            .await?;
+        rows.iter().map(lead_from).collect()
+    }
+
+    async fn leads_after(&self, after: Option<LeadId>, limit: u32) -> Result<Vec<LeadRow>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {} FROM leads WHERE ($1::TEXT IS NULL OR id > $1) ORDER BY id LIMIT $2",
+                records::LEAD_SELECT
+            ))
+            .await?;
+        let rows = c
+            .query(&stmt, &[&after.map(|u| u.to_string()), &i64::from(limit)])
             .await?;
         rows.iter().map(lead_from).collect()
     }

@@ -1,20 +1,21 @@
 //! [`DataKeyStore`] on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use zf_audit::AuditEvent;
-use zf_crypto::KeyVersion;
+use zf_crypto::{KeyVersion, WrappedKey};
 use zf_domain::{ClientId, LeadId, RecordId};
 
 use super::{insert_event, SqliteStore};
 use crate::data_keys::{
-    decode_holder, decode_job, decode_sealed, version_bytes, HolderColumns, KeyJobColumns,
-    HOLDER_COLUMNS, KEY_JOB_COLUMNS,
+    attach_records, decode_holder, decode_job, decode_sealed, reindex_client, version_bytes,
+    HolderColumns, KeyJobColumns, RecordTokenColumns, HOLDER_COLUMNS, KEY_JOB_COLUMNS,
 };
 use crate::records::RecordKind;
 use crate::{
-    DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress, KeyReplacement, Result, SealedAt,
-    SealedSwap, SealedValue, StoreError, Unique,
+    BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
+    KeyReplacement, ReindexClient, Result, SealedAt, SealedSwap, SealedValue, StoreError,
+    TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
 };
 
 fn holders(
@@ -210,6 +211,49 @@ const DROP_LEAD_PREVIOUS: &str = "UPDATE leads
     WHERE id = ?1 AND previous_dek IS NOT NULL AND dek_version = ?3
     AND substr(sealed, 3, 4) = ?2";
 
+const FINISH_JOB: &str = "UPDATE key_jobs SET state = 'finished', phase = 'finished',
+        cursor = NULL, finished_at = ?3, updated_at = ?3, lease_owner = NULL, lease_until = NULL
+    WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'";
+
+/// [`HOLDER_COLUMNS`] of the client keys joined as `k`.
+const HOLDER_COLUMNS_K: &str =
+    "wrapped_dek, k.dek_version, k.previous_dek, k.previous_version, k.encryptions, k.rekeyed_at";
+
+/// Starts a job unless any key job is running: one re-encryption or re-index at a time.
+fn insert_job(tx: &Connection, job: &KeyJob) -> Result<()> {
+    let running: i64 = tx.query_row(
+        "SELECT count(*) FROM key_jobs WHERE state = 'running'",
+        [],
+        |r| r.get(0),
+    )?;
+    if running > 0 {
+        return Err(StoreError::Conflict(Unique::Other));
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO key_jobs ({KEY_JOB_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ),
+        params![
+            job.id,
+            job.kind.as_str(),
+            job.state.as_str(),
+            job.phase,
+            job.cursor,
+            job.total,
+            job.holders_done,
+            job.values_done,
+            job.started_by,
+            job.started_at_ms,
+            job.updated_at_ms,
+            job.finished_at_ms,
+            job.lease_owner,
+            job.lease_until_ms,
+        ],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl DataKeyStore for SqliteStore {
     async fn crypto_setting(&self, name: &str) -> Result<Option<String>> {
@@ -397,37 +441,219 @@ impl DataKeyStore for SqliteStore {
 
     async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()> {
         self.write(move |tx, chain| {
-            let running: i64 = tx.query_row(
-                "SELECT count(*) FROM key_jobs WHERE kind = ?1 AND state = 'running'",
-                [job.kind.as_str()],
-                |r| r.get(0),
-            )?;
-            if running > 0 {
+            insert_job(tx, &job)?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn system_key_get(&self, name: &str) -> Result<Option<WrappedKey>> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let bytes: Option<Vec<u8>> = c
+                .query_row(
+                    "SELECT wrapped FROM system_keys WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            bytes
+                .map(|b| {
+                    WrappedKey::from_bytes(b).map_err(|e| StoreError::corrupt("system_keys", e))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn blind_index_rotation_start(
+        &self,
+        rotation: BlindIndexRotation,
+        job: KeyJob,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        self.write(move |tx, chain| {
+            let setting = |name: &str| -> Result<Option<String>> {
+                Ok(tx
+                    .query_row(
+                        "SELECT value FROM crypto_settings WHERE name = ?1",
+                        [name],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            };
+            let current = setting(BLIND_INDEX_VERSION)?.unwrap_or_else(|| "1".to_owned());
+            if current != rotation.from.to_string() || setting(BLIND_INDEX_PREVIOUS)?.is_some() {
                 return Err(StoreError::Conflict(Unique::Other));
             }
+            insert_job(tx, &job)?;
             tx.execute(
-                &format!(
-                    "INSERT INTO key_jobs ({KEY_JOB_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                ),
-                params![
-                    job.id,
-                    job.kind.as_str(),
-                    job.state.as_str(),
-                    job.phase,
-                    job.cursor,
-                    job.total,
-                    job.holders_done,
-                    job.values_done,
-                    job.started_by,
-                    job.started_at_ms,
-                    job.updated_at_ms,
-                    job.finished_at_ms,
-                    job.lease_owner,
-                    job.lease_until_ms,
-                ],
+                "INSERT INTO system_keys (name, wrapped, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET wrapped = excluded.wrapped,
+                     created_at = excluded.created_at",
+                params![rotation.key_name, rotation.wrapped.as_bytes(), now_ms],
             )?;
+            let mut set = tx.prepare_cached(
+                "INSERT INTO crypto_settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )?;
+            set.execute(params![BLIND_INDEX_VERSION, rotation.to.to_string()])?;
+            set.execute(params![BLIND_INDEX_PREVIOUS, rotation.from.to_string()])?;
             insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn blind_index_rotation_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        previous: u32,
+        delete_key: Option<String>,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |tx, chain| {
+            let n = tx.execute(FINISH_JOB, params![id, owner, now_ms])?;
+            if n != 1 {
+                return Ok(false);
+            }
+            tx.execute(
+                "DELETE FROM crypto_settings WHERE name = ?1 AND value = ?2",
+                params![BLIND_INDEX_PREVIOUS, previous.to_string()],
+            )?;
+            if let Some(name) = delete_key {
+                tx.execute("DELETE FROM system_keys WHERE name = ?1", [name])?;
+            }
+            insert_event(tx, chain, &event)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn reindex_clients_after(
+        &self,
+        after: Option<ClientId>,
+        kinds: Vec<RecordKind>,
+        limit: u32,
+    ) -> Result<Vec<ReindexClient>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT c.id, c.legal_rep_id_number, c.legal_rep_id_index, k.{HOLDER_COLUMNS_K}
+                 FROM clients c JOIN client_keys k ON k.client_id = c.id
+                 WHERE (?1 IS NULL OR c.id > ?1) ORDER BY c.id LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(
+                params![after.map(|a| a.to_string()), i64::from(limit)],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        HolderColumns {
+                            id: r.get(0)?,
+                            wrapped_dek: r.get(3)?,
+                            dek_version: r.get(4)?,
+                            previous_dek: r.get(5)?,
+                            previous_version: r.get(6)?,
+                            encryptions: r.get(7)?,
+                            rekeyed_at_ms: r.get(8)?,
+                        },
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (number, token, keys) = row?;
+                out.push(reindex_client(number, token, keys)?);
+            }
+            if out.is_empty() || kinds.is_empty() {
+                return Ok(out);
+            }
+            let ids: Vec<String> = out.iter().map(|c| c.id.to_string()).collect();
+            let kind_names: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
+            let list = placeholders(ids.len());
+            let kind_list = (ids.len() + 1..=ids.len() + kinds.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = c.prepare(&format!(
+                "SELECT r.client_id, r.id, r.kind, r.sealed, i.field, i.token
+                 FROM client_records r LEFT JOIN record_index i ON i.record_id = r.id
+                 WHERE r.client_id IN ({list}) AND r.kind IN ({kind_list})
+                 AND r.sealed IS NOT NULL ORDER BY r.client_id, r.id"
+            ))?;
+            let rows =
+                stmt.query_map(params_from_iter(ids.iter().chain(kind_names.iter())), |r| {
+                    Ok(RecordTokenColumns {
+                        client_id: r.get(0)?,
+                        id: r.get(1)?,
+                        kind: r.get(2)?,
+                        sealed: r.get(3)?,
+                        field: r.get(4)?,
+                        token: r.get(5)?,
+                    })
+                })?;
+            let mut records = Vec::new();
+            for row in rows {
+                records.push(row?);
+            }
+            attach_records(&mut out, records)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn tokens_write(&self, writes: Vec<TokenWrite>) -> Result<u64> {
+        self.write(move |tx, _| {
+            let mut written = 0u64;
+            for w in writes {
+                written += match w {
+                    TokenWrite::Client {
+                        id,
+                        id_number,
+                        token,
+                    } => tx.prepare_cached(
+                        "UPDATE clients SET legal_rep_id_index = ?1
+                         WHERE id = ?2 AND legal_rep_id_number = ?3",
+                    )?
+                    .execute(params![
+                        token.as_bytes(),
+                        id.to_string(),
+                        id_number.as_bytes()
+                    ])? as u64,
+                    TokenWrite::Record { id, sealed, tokens } => {
+                        let unchanged = tx
+                            .prepare_cached(
+                                "SELECT 1 FROM client_records WHERE id = ?1 AND sealed = ?2",
+                            )?
+                            .exists(params![id.to_string(), sealed.as_bytes()])?;
+                        if !unchanged {
+                            continue;
+                        }
+                        tx.prepare_cached("DELETE FROM record_index WHERE record_id = ?1")?
+                            .execute([id.to_string()])?;
+                        let mut insert = tx.prepare_cached(
+                            "INSERT INTO record_index (field, token, record_id) VALUES (?1, ?2, ?3)",
+                        )?;
+                        for t in &tokens {
+                            insert.execute(params![t.field, t.token.as_bytes(), id.to_string()])?;
+                        }
+                        tokens.len() as u64
+                    }
+                    TokenWrite::Lead { id, sealed, token } => tx
+                        .prepare_cached(
+                            "UPDATE leads SET mobile_index = ?1 WHERE id = ?2 AND sealed = ?3",
+                        )?
+                        .execute(params![
+                            token.as_ref().map(|t| t.as_bytes().to_vec()),
+                            id.to_string(),
+                            sealed.as_bytes()
+                        ])? as u64,
+                };
+            }
+            Ok(written)
         })
         .await
     }
@@ -497,12 +723,7 @@ impl DataKeyStore for SqliteStore {
     ) -> Result<bool> {
         let (id, owner) = (id.to_owned(), owner.to_owned());
         self.write(move |tx, chain| {
-            let n = tx.execute(
-                "UPDATE key_jobs SET state = 'finished', phase = 'finished', cursor = NULL,
-                     finished_at = ?3, updated_at = ?3, lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
-                params![id, owner, now_ms],
-            )?;
+            let n = tx.execute(FINISH_JOB, params![id, owner, now_ms])?;
             if n == 1 {
                 insert_event(tx, chain, &event)?;
             }

@@ -4,7 +4,7 @@ use crate::scope::sqlite_filter;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use zf_audit::AuditEvent;
-use zf_crypto::{Sealed, WrappedKey};
+use zf_crypto::{BlindIndex, Sealed, WrappedKey};
 use zf_domain::{ClientId, LeadId, RecordId, UserId};
 use zf_policy::Scope;
 
@@ -403,6 +403,51 @@ impl RecordStore for SqliteStore {
                 records::LEAD_SELECT
             ))?;
             let rows = stmt.query_map(params![owner.map(|u| u.to_string()), limit], lead_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn lead_find_by_mobile(
+        &self,
+        owner: Option<UserId>,
+        tokens: Vec<BlindIndex>,
+        limit: u32,
+    ) -> Result<Vec<LeadRow>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |c| {
+            let marks = (0..tokens.len())
+                .map(|i| format!("?{}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {} FROM leads WHERE (?1 IS NULL OR owner = ?1)
+                 AND mobile_index IN ({marks})
+                 ORDER BY updated_at DESC, id DESC LIMIT ?2",
+                records::LEAD_SELECT
+            ))?;
+            let mut values: Vec<rusqlite::types::Value> =
+                vec![owner.map(|u| u.to_string()).into(), i64::from(limit).into()];
+            values.extend(
+                tokens
+                    .iter()
+                    .map(|t| rusqlite::types::Value::Blob(t.as_bytes().to_vec())),
+            );
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), lead_from)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn leads_after(&self, after: Option<LeadId>, limit: u32) -> Result<Vec<LeadRow>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {} FROM leads WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2",
+                records::LEAD_SELECT
+            ))?;
+            let rows = stmt.query_map(params![after.map(|u| u.to_string()), limit], lead_from)?;
             collect(rows)
         })
         .await
