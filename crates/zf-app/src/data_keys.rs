@@ -275,13 +275,20 @@ impl App {
         let mut pass = Pass::default();
         let due = now_ms() - self.config.data_keys.grace_ms;
         let mut pending = false;
+        // Dropping only reads what it must: the statement itself checks that every value is
+        // under the current key, so the values of a page are read again only when a straggler
+        // kept some previous key, and pages can be larger than the rekey phase's.
+        let size = self.config.data_keys.batch.saturating_mul(4);
         for holder in KeyHolder::ALL {
             let page = self
                 .store
-                .key_holders_with_previous(holder, due, self.config.data_keys.batch)
+                .key_holders_with_previous(holder, due, size)
                 .await?;
-            pass.resealed += self.reseal(holder, &page).await?;
-            self.drop_previous(holder, &page).await?;
+            let dropped = self.drop_previous(holder, &page).await?;
+            if dropped < page.len() as u64 {
+                pass.resealed += self.reseal(holder, &page).await?;
+                self.drop_previous(holder, &page).await?;
+            }
             pending |= !self
                 .store
                 .key_holders_with_previous(holder, i64::MAX, 1)
