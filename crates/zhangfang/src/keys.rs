@@ -11,8 +11,9 @@ use crate::user::os_actor;
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// KEK versions with their state, age and how many keys each wraps, and whether the
-    /// rotation policy (365 days) is overdue, as JSON.
+    /// KEK versions with their state, age and how many keys each wraps, whether the rotation
+    /// policy (365 days) is overdue, and the running or latest key job (re-encryption or
+    /// re-indexing) with its progress, as JSON.
     Status,
     /// A new KEK version; every data key and system key rewrapped under it while servers keep
     /// serving; the older versions retired once nothing refers to them. Data is untouched.
@@ -49,7 +50,7 @@ pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Status => {
             let mut status = serde_json::to_value(app.key_status().await?)?;
-            status["reencryption"] = serde_json::to_value(app.key_job().await?)?;
+            status["key_job"] = serde_json::to_value(app.key_job().await?)?;
             println!("{}", serde_json::to_string_pretty(&status)?);
         }
         KeysCommand::Rotate {
