@@ -328,6 +328,26 @@ mod tests {
     }
 
     #[test]
+    fn flipping_any_byte_of_a_wrapped_key_fails_to_unwrap() {
+        for kek in [kek(1), sm4_kek(1)] {
+            let wrapped = kek.wrap(&Dek::generate(), CLIENT_A);
+            let bytes = wrapped.as_bytes().to_vec();
+            for at in 0..bytes.len() {
+                let mut tampered = bytes.clone();
+                tampered[at] ^= 0x01;
+                // A damaged header may already be refused when the bytes are read back.
+                if let Ok(tampered) = WrappedKey::from_bytes(tampered) {
+                    assert!(
+                        kek.unwrap_key(&tampered, CLIENT_A).is_err(),
+                        "byte {at} of {} flipped still unwrapped",
+                        bytes.len()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn another_context_fails_to_unwrap() {
         let kek = kek(1);
         let wrapped = kek.wrap(&Dek::generate(), CLIENT_A);
