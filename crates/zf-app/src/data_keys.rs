@@ -28,6 +28,8 @@ use zf_store::{
 use crate::{now_ms, App, AppError};
 
 const PHASE_SWEEP: &str = "sweep";
+/// The system data key that seals MFA secrets and code addresses, replaced after the holders'.
+const PHASE_SYSTEM: &str = "rekey:system";
 
 fn rekey_phase(holder: KeyHolder) -> String {
     format!("rekey:{}", holder.as_str())
@@ -102,6 +104,13 @@ impl From<KeyJob> for KeyJobView {
     }
 }
 
+/// The job's starter, as the actor of the events the job writes on its behalf.
+fn by_job(job: &KeyJob) -> Actor {
+    let mut actor = Actor::system();
+    actor.name = format!("key job {} (started by {})", job.id, job.started_by);
+    actor
+}
+
 /// The associated data a value was sealed with, by where it lives.
 fn aad_of(at: &SealedAt) -> Aad {
     match at {
@@ -110,6 +119,10 @@ fn aad_of(at: &SealedAt) -> Aad {
         SealedAt::Record(kind, id) => crate::crm::aad(*kind, *id, "sealed"),
         SealedAt::RecordContent(kind, id) => crate::crm::aad(*kind, *id, "content"),
         SealedAt::Lead(id) => crate::crm::leads::aad(*id),
+        SealedAt::UserTotp(user) => crate::keys::Keys::totp_aad(*user),
+        SealedAt::OtpAddress { user, channel, .. } => {
+            crate::keys::Keys::otp_address_aad(*user, *channel)
+        }
     }
 }
 
@@ -298,6 +311,88 @@ impl App {
         Ok((pass, pending))
     }
 
+    /// One step of replacing the MFA system key: a new version made current (the old kept as
+    /// previous); once the grace has passed — every node has read the new version on its
+    /// keyring refresh — every TOTP secret and code address sealed again under it, each swapped
+    /// only if unchanged, and the previous key deleted by a transaction that first checks no
+    /// value is under it. Returns the pass and whether the key is replaced.
+    async fn rekey_system(&self, by: Actor) -> Result<(Pass, bool), AppError> {
+        let mut pass = Pass::default();
+        self.keys.refresh_mfa(self.store.as_ref()).await?;
+        let number = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
+        let current =
+            number(self.store.crypto_setting(zf_store::MFA_KEY_VERSION).await?).unwrap_or(1) as u32;
+        let previous = number(
+            self.store
+                .crypto_setting(zf_store::MFA_KEY_PREVIOUS)
+                .await?,
+        );
+        let Some(previous) = previous else {
+            let next = current + 1;
+            let wrapped = self.keys.new_mfa_key(next)?;
+            let event = AuditEvent::new(
+                now_ms(),
+                by,
+                AuditAction::DataKeysReplaced,
+                Outcome::Success,
+            )
+            .on("system_key", crate::keys::Keys::mfa_key_name(next))
+            .detail(format!(
+                "the MFA secrets' system data key v{current} -> v{next}"
+            ));
+            self.store
+                .mfa_key_replace(
+                    &crate::keys::Keys::mfa_key_name(next),
+                    wrapped,
+                    current,
+                    next,
+                    now_ms(),
+                    event,
+                )
+                .await?;
+            self.keys.refresh_mfa(self.store.as_ref()).await?;
+            return Ok((pass, false));
+        };
+        let replaced_at = number(
+            self.store
+                .crypto_setting(zf_store::MFA_KEY_REPLACED_AT)
+                .await?,
+        )
+        .unwrap_or(0);
+        if now_ms() < replaced_at + self.config.data_keys.grace_ms {
+            return Ok((pass, false));
+        }
+        let ring = self.keys.mfa_ring();
+        let mut swaps = Vec::new();
+        for value in self.store.mfa_sealed_values().await? {
+            if value.sealed.key_version() == ring.current_version()
+                && value.sealed.suite() == ring.suite()
+            {
+                continue;
+            }
+            let aad = aad_of(&value.at);
+            let plain = ring.open(&value.sealed, &aad)?;
+            swaps.push(SealedSwap {
+                holder_id: value.holder_id,
+                new: ring.seal(&plain, &aad),
+                at: value.at,
+                old: value.sealed,
+            });
+        }
+        if !swaps.is_empty() {
+            pass.resealed += self.store.sealed_values_swap(swaps).await? as i64;
+        }
+        let previous = previous as u32;
+        let dropped = self
+            .store
+            .mfa_key_drop_previous(previous, &crate::keys::Keys::mfa_key_name(previous))
+            .await?;
+        if dropped {
+            self.keys.refresh_mfa(self.store.as_ref()).await?;
+        }
+        Ok((pass, dropped))
+    }
+
     /// Starts re-encrypting all data under new data keys, as `by`; the job runs in the
     /// background on a serving node (or in `zhangfang keys rotate --reencrypt`). `Conflict`
     /// while one runs.
@@ -452,7 +547,18 @@ impl App {
                 match (last, holder) {
                     (Some(last), _) => (pass, phase.clone(), Some(last)),
                     (None, KeyHolder::Client) => (pass, rekey_phase(KeyHolder::Lead), None),
-                    (None, KeyHolder::Lead) => (pass, PHASE_SWEEP.to_owned(), None),
+                    (None, KeyHolder::Lead) => (pass, PHASE_SYSTEM.to_owned(), None),
+                }
+            } else if phase == PHASE_SYSTEM {
+                let (pass, done) = self.rekey_system(by_job(&job)).await?;
+                if done {
+                    (pass, PHASE_SWEEP.to_owned(), None)
+                } else {
+                    if pass.resealed == 0 {
+                        // Waiting out the grace after the key was replaced.
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
+                    (pass, phase.clone(), None)
                 }
             } else if phase == PHASE_SWEEP {
                 let (pass, pending) = self.sweep_page().await?;

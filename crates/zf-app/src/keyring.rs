@@ -109,7 +109,8 @@ impl App {
     /// node reaches this one within a tick.
     pub async fn keyring_refresh(&self) -> Result<(), AppError> {
         self.keys.refresh(self.store.as_ref()).await?;
-        self.keys.refresh_search_index(self.store.as_ref()).await
+        self.keys.refresh_search_index(self.store.as_ref()).await?;
+        self.keys.refresh_mfa(self.store.as_ref()).await
     }
 
     pub async fn key_status(&self) -> Result<KeyStatus, AppError> {

@@ -19,6 +19,7 @@ const BLIND_INDEX_PREFIX: &str = "blind-index/v";
 const AUDIT_CHAIN_KEY: &str = "audit-chain/v1";
 const AUDIT_SIGNING_KEY: &str = "audit-signing/v1";
 const MFA_KEY: &str = "mfa-secrets/v1";
+const MFA_KEY_PREFIX: &str = "mfa-secrets/v";
 /// The backup key of a deployment whose KEK is in a token: generated, stored wrapped. Other
 /// deployments derive theirs from the master key and store none.
 pub(crate) const BACKUP_KEY: &str = "backup/v1";
@@ -52,9 +53,10 @@ struct KeysInner {
     search_index: RwLock<SearchIndexRing>,
     audit_chain: Arc<AuditChainKey>,
     audit_signing: AuditSigningKey,
-    /// Seals users' TOTP secrets: a system data key, so the secrets are ciphertext in the
-    /// database and in backups, like client fields.
-    mfa: Dek,
+    /// Seals users' TOTP secrets and code addresses: a system data key, so the secrets are
+    /// ciphertext in the database and in backups, like client fields. A ring like a client's:
+    /// the current version, and the previous one while a re-encryption moves values off it.
+    mfa: RwLock<Arc<DekRing>>,
     /// Seals backup files: derived from the master key and never stored, or, with a token,
     /// generated once and stored wrapped as the system key `backup/v1`.
     backup: Arc<BackupKey>,
@@ -129,7 +131,13 @@ pub(crate) fn system_key_kind(name: &str) -> Option<zf_crypto::KeyKind> {
         _ if blind_index_version_of(name).is_some() => Some(KeyKind::BlindIndex),
         AUDIT_CHAIN_KEY => Some(KeyKind::AuditChain),
         AUDIT_SIGNING_KEY => Some(KeyKind::AuditSigning),
-        MFA_KEY => Some(KeyKind::Dek),
+        _ if name
+            .strip_prefix(MFA_KEY_PREFIX)
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some() =>
+        {
+            Some(KeyKind::Dek)
+        }
         BACKUP_KEY => Some(KeyKind::Backup),
         _ => None,
     }
@@ -259,14 +267,34 @@ impl Keys {
             .unwrap_audit_signing_key(&stored, ctx.as_bytes())
             .map_err(foreign)?;
 
-        let ctx = context(MFA_KEY);
-        let candidate = kek.try_wrap(&Dek::generate(), ctx.as_bytes())?;
-        let stored = store
-            .system_key_get_or_insert(MFA_KEY, candidate, now)
-            .await?;
-        let mfa = under(&stored)?
-            .unwrap_key(&stored, ctx.as_bytes())
-            .map_err(foreign)?;
+        // The MFA key is v1 until a re-encryption replaces it; then `crypto_settings` names it.
+        let (mfa_version, mfa) = match store.crypto_setting(zf_store::MFA_KEY_VERSION).await? {
+            None => {
+                let ctx = context(MFA_KEY);
+                let candidate = kek.try_wrap(&Dek::generate(), ctx.as_bytes())?;
+                let stored = store
+                    .system_key_get_or_insert(MFA_KEY, candidate, now)
+                    .await?;
+                let key = under(&stored)?
+                    .unwrap_key(&stored, ctx.as_bytes())
+                    .map_err(foreign)?;
+                (MFA_KEY_VERSION, key)
+            }
+            Some(v) => {
+                let version =
+                    v.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                        AppError::Internal(format!("crypto_settings: MFA key {v:?}"))
+                    })?;
+                let name = Self::mfa_key_name(version);
+                let stored = store.system_key_get(&name).await?.ok_or_else(|| {
+                    AppError::Internal(format!("the system key {name} is missing"))
+                })?;
+                let key = under(&stored)?
+                    .unwrap_key(&stored, context(&name).as_bytes())
+                    .map_err(foreign)?;
+                (KeyVersion(version), key)
+            }
+        };
 
         let backup = match source.derived_backup_key() {
             Some(derived) => derived,
@@ -295,11 +323,13 @@ impl Keys {
                 blind_index,
                 audit_chain: Arc::new(audit_chain),
                 audit_signing,
-                mfa,
+                mfa: RwLock::new(Arc::new(DekRing::new(suite, mfa_version, mfa))),
                 backup: Arc::new(backup),
             }),
             refuse_retired: true,
         };
+        // A re-encryption in progress holds the previous MFA key too.
+        keys.refresh_mfa(store).await?;
         store.install_audit_chain_key(keys.inner.audit_chain.clone());
         keys.refresh_search_index(store).await?;
         Ok(keys)
@@ -618,22 +648,88 @@ impl Keys {
         self.holder_key(KeyHolder::Lead, &id.to_string(), slots)
     }
 
-    fn totp_aad(user: UserId) -> Aad {
+    /// The MFA system key ring as it stands.
+    pub(crate) fn mfa_ring(&self) -> Arc<DekRing> {
+        self.inner
+            .mfa
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The system-key name of MFA key `version`.
+    pub(crate) fn mfa_key_name(version: u32) -> String {
+        format!("{MFA_KEY_PREFIX}{version}")
+    }
+
+    /// A new MFA system key of `version`, wrapped under the current KEK.
+    pub(crate) fn new_mfa_key(&self, version: u32) -> Result<WrappedKey, AppError> {
+        let name = Self::mfa_key_name(version);
+        Ok(self
+            .current_kek()?
+            .try_wrap(&Dek::generate(), context(&name).as_bytes())?)
+    }
+
+    async fn unwrap_mfa_key(&self, store: &dyn Store, version: u32) -> Result<Dek, AppError> {
+        let name = Self::mfa_key_name(version);
+        let wrapped = store.system_key_get(&name).await?.ok_or_else(|| {
+            AppError::Internal(format!(
+                "the system key {name} named by crypto_settings is missing"
+            ))
+        })?;
+        Ok(self
+            .kek(wrapped.kek_version())?
+            .unwrap_key(&wrapped, context(&name).as_bytes())?)
+    }
+
+    /// Reads which MFA key versions are current (and previous) and holds those keys: another
+    /// node, or the command line, may have replaced the key.
+    pub(crate) async fn refresh_mfa(&self, store: &dyn Store) -> Result<(), AppError> {
+        let version = |v: Option<String>| -> Result<Option<u32>, AppError> {
+            v.map(|v| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| AppError::Internal(format!("crypto_settings: MFA key {v:?}")))
+            })
+            .transpose()
+        };
+        let current = version(store.crypto_setting(zf_store::MFA_KEY_VERSION).await?)?.unwrap_or(1);
+        let previous = version(store.crypto_setting(zf_store::MFA_KEY_PREVIOUS).await?)?;
+        let held = self.mfa_ring();
+        if held.current_version() == KeyVersion(current)
+            && held.previous_version() == previous.map(KeyVersion)
+        {
+            return Ok(());
+        }
+        let ring = DekRing::new(
+            self.inner.suite,
+            KeyVersion(current),
+            self.unwrap_mfa_key(store, current).await?,
+        );
+        let ring = match previous {
+            Some(p) => ring.with_previous(KeyVersion(p), self.unwrap_mfa_key(store, p).await?),
+            None => ring,
+        };
+        *self
+            .inner
+            .mfa
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
+        Ok(())
+    }
+
+    pub(crate) fn totp_aad(user: UserId) -> Aad {
         Aad::new("user_mfa", user.to_string(), "totp_secret")
     }
 
     /// Seals a TOTP secret bound to its user, so it cannot be moved to another account.
     pub fn seal_totp_secret(&self, user: UserId, secret: &TotpSecret) -> Sealed {
-        self.inner.mfa.seal_with(
-            self.inner.suite,
-            MFA_KEY_VERSION,
-            secret.expose(),
-            &Self::totp_aad(user),
-        )
+        self.mfa_ring().seal(secret.expose(), &Self::totp_aad(user))
     }
 
     pub fn open_totp_secret(&self, user: UserId, sealed: &Sealed) -> Result<TotpSecret, AppError> {
-        let bytes = self.inner.mfa.open(sealed, &Self::totp_aad(user))?;
+        let bytes = self.mfa_ring().open(sealed, &Self::totp_aad(user))?;
         TotpSecret::from_bytes(&bytes)
             .map_err(|e| AppError::Internal(format!("stored TOTP secret: {e}")))
     }
@@ -647,7 +743,7 @@ impl Keys {
         self.blind_index(RECOVERY_CODE_DOMAIN, &value)
     }
 
-    fn otp_address_aad(user: UserId, channel: zf_store::OtpChannel) -> Aad {
+    pub(crate) fn otp_address_aad(user: UserId, channel: zf_store::OtpChannel) -> Aad {
         let field = match channel {
             zf_store::OtpChannel::Email => "email_address",
             zf_store::OtpChannel::Sms => "sms_address",
@@ -663,12 +759,8 @@ impl Keys {
         channel: zf_store::OtpChannel,
         address: &str,
     ) -> Sealed {
-        self.inner.mfa.seal_with(
-            self.inner.suite,
-            MFA_KEY_VERSION,
-            address.as_bytes(),
-            &Self::otp_address_aad(user, channel),
-        )
+        self.mfa_ring()
+            .seal(address.as_bytes(), &Self::otp_address_aad(user, channel))
     }
 
     pub fn open_otp_address(
@@ -678,8 +770,7 @@ impl Keys {
         sealed: &Sealed,
     ) -> Result<zeroize::Zeroizing<String>, AppError> {
         let bytes = self
-            .inner
-            .mfa
+            .mfa_ring()
             .open(sealed, &Self::otp_address_aad(user, channel))?;
         String::from_utf8(bytes.to_vec())
             .map(zeroize::Zeroizing::new)

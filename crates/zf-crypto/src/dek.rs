@@ -92,6 +92,11 @@ impl DekRing {
         self.current.0
     }
 
+    /// The version of the previous key, while the ring holds one.
+    pub fn previous_version(&self) -> Option<KeyVersion> {
+        self.previous.as_ref().map(|(v, _)| *v)
+    }
+
     pub fn suite(&self) -> CipherSuite {
         self.suite
     }

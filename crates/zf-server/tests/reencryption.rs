@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_body, id_number, raw_bytes, Backend, TestServer};
+use common::{client_body, id_number, raw_bytes, raw_text, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_crypto::{CipherSuite, KeyVersion, Sealed, WrappedKey};
@@ -234,6 +234,21 @@ async fn a_reencryption_gives_every_holder_a_new_key_while_requests_go_on(b: Bac
         .await
         .unwrap();
     assert!(found.contains(&clients[3].0), "{found}");
+
+    // The MFA system key was replaced too: the TOTP secrets are under its version 2, the first
+    // version is gone, and the security administrator's authenticator still verifies.
+    let secrets = raw_bytes(&s, "SELECT totp_secret FROM user_mfa").await;
+    assert!(!secrets.is_empty());
+    for bytes in secrets {
+        assert_eq!(
+            Sealed::from_bytes(bytes).unwrap().key_version(),
+            KeyVersion(2)
+        );
+    }
+    let names = raw_text(&s, "SELECT name FROM system_keys").await;
+    assert!(names.iter().any(|n| n == "mfa-secrets/v2"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "mfa-secrets/v1"), "{names:?}");
+    assert_eq!(s.step_up(&security).await.status(), StatusCode::OK);
 
     let actions: Vec<String> = s
         .audit()

@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 use zf_audit::AuditEvent;
 use zf_crypto::{BlindIndex, KeyVersion, Sealed, WrappedKey};
-use zf_domain::{ClientId, LeadId, RecordId};
+use zf_domain::{ClientId, LeadId, RecordId, UserId};
 
 use crate::records::RecordKind;
 use crate::Result;
@@ -127,6 +127,14 @@ pub enum SealedAt {
     Record(RecordKind, RecordId),
     RecordContent(RecordKind, RecordId),
     Lead(LeadId),
+    /// A user's TOTP secret, under the system data key for MFA secrets.
+    UserTotp(UserId),
+    /// The address one-time codes go to (or the one pending confirmation), under the same key.
+    OtpAddress {
+        user: UserId,
+        channel: crate::OtpChannel,
+        pending: bool,
+    },
 }
 
 impl SealedAt {
@@ -138,14 +146,23 @@ impl SealedAt {
             SealedAt::Record(..) => ("client_records", "sealed", "id"),
             SealedAt::RecordContent(..) => ("record_blobs", "content", "record_id"),
             SealedAt::Lead(_) => ("leads", "sealed", "id"),
+            SealedAt::UserTotp(_) => ("user_mfa", "totp_secret", "user_id"),
+            // A user has a factor per channel; the compare-and-swap on the ciphertext, whose
+            // nonce is random, finds the one row without naming the channel.
+            SealedAt::OtpAddress { pending: false, .. } => ("otp_factors", "address", "user_id"),
+            SealedAt::OtpAddress { pending: true, .. } => {
+                ("otp_factors", "pending_address", "user_id")
+            }
         }
     }
 
-    /// Whose data key seals the value.
-    pub(crate) fn holder(&self) -> KeyHolder {
+    /// Whose data key seals the value: a client's or a lead's, counted; `None` for values under
+    /// the MFA system key.
+    pub(crate) fn holder(&self) -> Option<KeyHolder> {
         match self {
-            SealedAt::Lead(_) => KeyHolder::Lead,
-            _ => KeyHolder::Client,
+            SealedAt::Lead(_) => Some(KeyHolder::Lead),
+            SealedAt::UserTotp(_) | SealedAt::OtpAddress { .. } => None,
+            _ => Some(KeyHolder::Client),
         }
     }
 
@@ -154,6 +171,7 @@ impl SealedAt {
             SealedAt::ClientIdNumber(id) | SealedAt::ClientNotes(id) => id.to_string(),
             SealedAt::Record(_, id) | SealedAt::RecordContent(_, id) => id.to_string(),
             SealedAt::Lead(id) => id.to_string(),
+            SealedAt::UserTotp(user) | SealedAt::OtpAddress { user, .. } => user.to_string(),
         }
     }
 }
@@ -200,6 +218,12 @@ impl KeyJobKind {
         }
     }
 }
+
+/// The `crypto_settings` rows of the system data key that seals MFA secrets: its current version
+/// (absent: 1), the previous version while values are sealed again, and when it was replaced.
+pub const MFA_KEY_VERSION: &str = "mfa_key_version";
+pub const MFA_KEY_PREVIOUS: &str = "mfa_key_previous";
+pub const MFA_KEY_REPLACED_AT: &str = "mfa_key_replaced_at";
 
 /// The `crypto_settings` row naming the blind-index key version new tokens are computed under
 /// (absent: version 1).
@@ -462,6 +486,22 @@ pub(crate) fn attach_records(
     Ok(())
 }
 
+/// Where a value under the MFA system key lives, by the column it was read from; `channel` is
+/// the factor's channel for code addresses.
+pub(crate) fn mfa_place(column: &str, user: UserId, channel: Option<&str>) -> Result<SealedAt> {
+    if column == "user_mfa.totp_secret" {
+        return Ok(SealedAt::UserTotp(user));
+    }
+    let channel = channel
+        .and_then(crate::OtpChannel::parse)
+        .ok_or_else(|| crate::StoreError::corrupt("otp_factors.channel", channel.unwrap_or("")))?;
+    Ok(SealedAt::OtpAddress {
+        user,
+        channel,
+        pending: column == "otp_factors.pending_address",
+    })
+}
+
 /// The header bytes that name a key version inside a sealed value (`[format][suite][version]`):
 /// SQL compares them to find values under a version without opening anything.
 pub(crate) fn version_bytes(version: KeyVersion) -> Vec<u8> {
@@ -528,6 +568,24 @@ pub trait DataKeyStore: Send + Sync {
 
     /// Starts a job; `Conflict` while another key job runs.
     async fn key_job_start(&self, job: KeyJob, event: AuditEvent) -> Result<()>;
+
+    /// Every value sealed under the MFA system key: TOTP secrets and code addresses.
+    async fn mfa_sealed_values(&self) -> Result<Vec<SealedValue>>;
+    /// Stores the MFA key `to` (system key `key_name`) and makes it current with `from` as the
+    /// previous version, in one transaction with `event`. `Conflict` when the current version
+    /// is no longer `from` or a previous version is still recorded.
+    async fn mfa_key_replace(
+        &self,
+        key_name: &str,
+        wrapped: WrappedKey,
+        from: u32,
+        to: u32,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Forgets the previous MFA key version and deletes its system key `key_name`, if no value
+    /// is sealed under it any more (checked in the same transaction); `false` otherwise.
+    async fn mfa_key_drop_previous(&self, previous: u32, key_name: &str) -> Result<bool>;
 
     /// A system key by name, if stored.
     async fn system_key_get(&self, name: &str) -> Result<Option<WrappedKey>>;

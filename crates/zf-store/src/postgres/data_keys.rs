@@ -16,7 +16,8 @@ use crate::records::RecordKind;
 use crate::{
     BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
     KeyReplacement, ReindexClient, Result, SealedAt, SealedSwap, SealedValue, StoreError,
-    TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
+    TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION, MFA_KEY_PREVIOUS,
+    MFA_KEY_REPLACED_AT, MFA_KEY_VERSION,
 };
 
 /// As on SQLite: adds `n` to the counter of the holder's current data key, in the writing
@@ -407,7 +408,9 @@ impl DataKeyStore for PgStore {
                     ],
                 )
                 .await?;
-            count_encryptions(&tx, swap.at.holder(), &swap.holder_id, n as i64).await?;
+            if let Some(holder) = swap.at.holder() {
+                count_encryptions(&tx, holder, &swap.holder_id, n as i64).await?;
+            }
             replaced += n;
         }
         tx.commit().await?;
@@ -446,6 +449,111 @@ impl DataKeyStore for PgStore {
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn mfa_sealed_values(&self) -> Result<Vec<SealedValue>> {
+        let c = self.client().await?;
+        let mut out = Vec::new();
+        for (sql, column) in [
+            (
+                "SELECT user_id, totp_secret, NULL::text FROM user_mfa",
+                "user_mfa.totp_secret",
+            ),
+            (
+                "SELECT user_id, address, channel FROM otp_factors WHERE address IS NOT NULL",
+                "otp_factors.address",
+            ),
+            (
+                "SELECT user_id, pending_address, channel FROM otp_factors
+                 WHERE pending_address IS NOT NULL",
+                "otp_factors.pending_address",
+            ),
+        ] {
+            for r in c.query(sql, &[]).await? {
+                let user: String = r.try_get(0)?;
+                let id = zf_domain::UserId::parse(&user)
+                    .map_err(|e| StoreError::corrupt("user_id", e))?;
+                let channel: Option<String> = r.try_get(2)?;
+                out.push(SealedValue {
+                    at: crate::data_keys::mfa_place(column, id, channel.as_deref())?,
+                    holder_id: user,
+                    sealed: decode_sealed(r.try_get(1)?, column)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mfa_key_replace(
+        &self,
+        key_name: &str,
+        wrapped: WrappedKey,
+        from: u32,
+        to: u32,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let setting = |rows: Vec<Row>| -> Result<Option<String>> {
+            Ok(match rows.first() {
+                Some(r) => Some(r.try_get(0)?),
+                None => None,
+            })
+        };
+        let get = "SELECT value FROM crypto_settings WHERE name = $1 FOR UPDATE";
+        let current =
+            setting(tx.query(get, &[&MFA_KEY_VERSION]).await?)?.unwrap_or_else(|| "1".to_owned());
+        let previous = setting(tx.query(get, &[&MFA_KEY_PREVIOUS]).await?)?;
+        if current != from.to_string() || previous.is_some() {
+            return Err(StoreError::Conflict(Unique::Other));
+        }
+        tx.execute(
+            "INSERT INTO system_keys (name, wrapped, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET wrapped = excluded.wrapped,
+                 created_at = excluded.created_at",
+            &[&key_name, &wrapped.as_bytes(), &now_ms],
+        )
+        .await?;
+        let set = "INSERT INTO crypto_settings (name, value) VALUES ($1, $2)
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+        tx.execute(set, &[&MFA_KEY_VERSION, &to.to_string()])
+            .await?;
+        tx.execute(set, &[&MFA_KEY_PREVIOUS, &from.to_string()])
+            .await?;
+        tx.execute(set, &[&MFA_KEY_REPLACED_AT, &now_ms.to_string()])
+            .await?;
+        insert_event(&tx, &self.chain, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mfa_key_drop_previous(&self, previous: u32, key_name: &str) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let bytes = version_bytes(KeyVersion(previous));
+        let under: i64 = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM user_mfa WHERE substring(totp_secret from 3 for 4) = $1)
+                      + (SELECT count(*) FROM otp_factors
+                         WHERE substring(address from 3 for 4) = $1
+                            OR substring(pending_address from 3 for 4) = $1)",
+                &[&bytes],
+            )
+            .await?
+            .try_get(0)?;
+        if under > 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM crypto_settings WHERE name IN ($1, $2)",
+            &[&MFA_KEY_PREVIOUS, &MFA_KEY_REPLACED_AT],
+        )
+        .await?;
+        tx.execute("DELETE FROM system_keys WHERE name = $1", &[&key_name])
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn system_key_get(&self, name: &str) -> Result<Option<WrappedKey>> {

@@ -15,7 +15,8 @@ use crate::records::RecordKind;
 use crate::{
     BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
     KeyReplacement, ReindexClient, Result, SealedAt, SealedSwap, SealedValue, StoreError,
-    TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
+    TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION, MFA_KEY_PREVIOUS,
+    MFA_KEY_REPLACED_AT, MFA_KEY_VERSION,
 };
 
 fn holders(
@@ -409,7 +410,9 @@ impl DataKeyStore for SqliteStore {
                     swap.at.row_id(),
                     swap.old.as_bytes()
                 ])?;
-                count_encryptions(tx, swap.at.holder(), &swap.holder_id, n as i64)?;
+                if let Some(holder) = swap.at.holder() {
+                    count_encryptions(tx, holder, &swap.holder_id, n as i64)?;
+                }
                 replaced += n as u64;
             }
             Ok(replaced)
@@ -443,6 +446,113 @@ impl DataKeyStore for SqliteStore {
         self.write(move |tx, chain| {
             insert_job(tx, &job)?;
             insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn mfa_sealed_values(&self) -> Result<Vec<SealedValue>> {
+        self.run(move |c| {
+            let mut out = Vec::new();
+            for (sql, column) in [
+                (
+                    "SELECT user_id, totp_secret, NULL FROM user_mfa",
+                    "user_mfa.totp_secret",
+                ),
+                (
+                    "SELECT user_id, address, channel FROM otp_factors WHERE address IS NOT NULL",
+                    "otp_factors.address",
+                ),
+                (
+                    "SELECT user_id, pending_address, channel FROM otp_factors
+                     WHERE pending_address IS NOT NULL",
+                    "otp_factors.pending_address",
+                ),
+            ] {
+                let mut stmt = c.prepare_cached(sql)?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (user, bytes, channel) = row?;
+                    let id = parse(&user, "user_id", zf_domain::UserId::parse)?;
+                    out.push(SealedValue {
+                        at: crate::data_keys::mfa_place(column, id, channel.as_deref())?,
+                        holder_id: user,
+                        sealed: decode_sealed(bytes, column)?,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mfa_key_replace(
+        &self,
+        key_name: &str,
+        wrapped: WrappedKey,
+        from: u32,
+        to: u32,
+        now_ms: i64,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let key_name = key_name.to_owned();
+        self.write(move |tx, chain| {
+            let setting = |name: &str| -> Result<Option<String>> {
+                Ok(tx
+                    .query_row(
+                        "SELECT value FROM crypto_settings WHERE name = ?1",
+                        [name],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            };
+            let current = setting(MFA_KEY_VERSION)?.unwrap_or_else(|| "1".to_owned());
+            if current != from.to_string() || setting(MFA_KEY_PREVIOUS)?.is_some() {
+                return Err(StoreError::Conflict(Unique::Other));
+            }
+            tx.execute(
+                "INSERT INTO system_keys (name, wrapped, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET wrapped = excluded.wrapped,
+                     created_at = excluded.created_at",
+                params![key_name, wrapped.as_bytes(), now_ms],
+            )?;
+            let mut set = tx.prepare_cached(
+                "INSERT INTO crypto_settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )?;
+            set.execute(params![MFA_KEY_VERSION, to.to_string()])?;
+            set.execute(params![MFA_KEY_PREVIOUS, from.to_string()])?;
+            set.execute(params![MFA_KEY_REPLACED_AT, now_ms.to_string()])?;
+            insert_event(tx, chain, &event)
+        })
+        .await
+    }
+
+    async fn mfa_key_drop_previous(&self, previous: u32, key_name: &str) -> Result<bool> {
+        let key_name = key_name.to_owned();
+        self.write(move |tx, _| {
+            let bytes = version_bytes(KeyVersion(previous));
+            let under: i64 = tx.query_row(
+                "SELECT (SELECT count(*) FROM user_mfa WHERE substr(totp_secret, 3, 4) = ?1)
+                      + (SELECT count(*) FROM otp_factors
+                         WHERE substr(address, 3, 4) = ?1 OR substr(pending_address, 3, 4) = ?1)",
+                [&bytes],
+                |r| r.get(0),
+            )?;
+            if under > 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "DELETE FROM crypto_settings WHERE name IN (?1, ?2)",
+                params![MFA_KEY_PREVIOUS, MFA_KEY_REPLACED_AT],
+            )?;
+            tx.execute("DELETE FROM system_keys WHERE name = ?1", [key_name])?;
+            Ok(true)
         })
         .await
     }
