@@ -51,7 +51,7 @@ impl DatabaseChoice {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
-    #[error("cannot create the data directory {path}: {source}")]
+    #[error("cannot create the data directory {path}")]
     DataDir {
         path: PathBuf,
         source: std::io::Error,
@@ -66,13 +66,15 @@ pub enum InstanceError {
     PassphraseInput(String),
     #[error("the PKCS#11 token's user PIN must be in the environment variable {variable}, which is not set")]
     TokenPin { variable: String },
-    #[error("cannot open the PKCS#11 token: {0}")]
+    #[error("cannot open the PKCS#11 token")]
     Token(#[from] zf_crypto::TokenError),
     #[error("--database must be a postgres://… or sqlite://<path> URL")]
     DatabaseUrl,
-    #[error("cannot open the database: {0}")]
+    // The cause is printed after the context, as the error's source (`error: a: b`), so it is
+    // not repeated in the message.
+    #[error("cannot open the database")]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     App(#[from] AppError),
 }
 
