@@ -13,17 +13,18 @@
 //!
 //! Without SoftHSM2 the test skips with a printed reason, unless `ZF_REQUIRE_HSM=1`.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use zf_crypto::{KeyVersion, Pkcs11Token, TokenPin};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
+mod common;
+
+use common::{client as https, enrol, sign_in_and_replace, start, Node, BIN};
 const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN_LABEL: &str = "zhangfang-e2e";
 const USER_PIN: &str = "e2e-user-pin-2468";
@@ -136,57 +137,8 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(conf: &Path, data: &Path) -> Node {
-    let child = command(conf, data, &["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut node = Node {
-        child,
-        base: String::new(),
-    };
-    let out = node.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server did not start");
-        if let Some(base) = line.strip_prefix("Zhangfang is serving on ") {
-            node.base = base.trim_end_matches('/').to_owned();
-            return node;
-        }
-    }
-}
-
-fn https(data: &Path) -> reqwest::Client {
-    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .cookie_store(true)
-        .build()
-        .unwrap()
+    start(command(conf, data, &["serve", "--listen", "127.0.0.1:0"]))
 }
 
 fn user_add(conf: &Path, data: &Path, username: &str, role: &str, password: &str) {
@@ -218,39 +170,8 @@ fn user_add(conf: &Path, data: &Path, username: &str, role: &str, password: &str
 }
 
 async fn sign_in_and_enrol(c: &reqwest::Client, base: &str, user: &str, one_time: &str) {
-    let r = c
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({"username": user, "password": one_time}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = c
-        .put(format!("{base}/api/v1/session/password"))
-        .json(
-            &json!({"current_password": one_time, "new_password": "token deployment pass phrase"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = c
-        .post(format!("{base}/api/v1/mfa/totp"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let body: Value = r.json().await.unwrap();
-    let secret = zf_crypto::TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
-    let p = zf_crypto::TotpParams::STANDARD;
-    let code = secret.code(p.step_at(zf_app::now_ms()), p);
-    let r = c
-        .post(format!("{base}/api/v1/mfa/totp/confirm"))
-        .json(&json!({ "code": code.as_str() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    sign_in_and_replace(c, base, user, one_time, "token deployment pass phrase").await;
+    enrol(c, base, base).await;
 }
 
 async fn create_client(

@@ -37,13 +37,20 @@ pub fn serve_with(data: &Path, database: Option<&str>, extra: &[&str]) -> Node {
         .arg("--data")
         .arg(data)
         .args(["--listen", "127.0.0.1:0"])
-        .env_remove("ZHANGFANG_DATABASE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .env_remove("ZHANGFANG_DATABASE");
     if let Some(url) = database {
         cmd.args(["--database", url]);
     }
-    let child = cmd.spawn().expect("spawn zhangfang serve");
+    start(cmd)
+}
+
+/// Runs a prepared `zhangfang serve` command and waits for its "serving" line.
+pub fn start(mut cmd: Command) -> Node {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn zhangfang serve");
     // Owned by the node from here on, so a failed start still kills the process.
     let mut node = Node {
         child,
