@@ -319,14 +319,22 @@ impl App {
     async fn rekey_system(&self, by: Actor) -> Result<(Pass, bool), AppError> {
         let mut pass = Pass::default();
         self.keys.refresh_mfa(self.store.as_ref()).await?;
-        let number = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
+        let version = |v: Option<String>| -> Result<Option<u32>, AppError> {
+            v.map(|v| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| AppError::Internal(format!("crypto_settings: MFA key {v:?}")))
+            })
+            .transpose()
+        };
         let current =
-            number(self.store.crypto_setting(zf_store::MFA_KEY_VERSION).await?).unwrap_or(1) as u32;
-        let previous = number(
+            version(self.store.crypto_setting(zf_store::MFA_KEY_VERSION).await?)?.unwrap_or(1);
+        let previous = version(
             self.store
                 .crypto_setting(zf_store::MFA_KEY_PREVIOUS)
                 .await?,
-        );
+        )?;
         let Some(previous) = previous else {
             let next = current + 1;
             let wrapped = self.keys.new_mfa_key(next)?;
@@ -353,12 +361,13 @@ impl App {
             self.keys.refresh_mfa(self.store.as_ref()).await?;
             return Ok((pass, false));
         };
-        let replaced_at = number(
-            self.store
-                .crypto_setting(zf_store::MFA_KEY_REPLACED_AT)
-                .await?,
-        )
-        .unwrap_or(0);
+        // Unreadable means long ago: the grace has passed.
+        let replaced_at = self
+            .store
+            .crypto_setting(zf_store::MFA_KEY_REPLACED_AT)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
         if now_ms() < replaced_at + self.config.data_keys.grace_ms {
             return Ok((pass, false));
         }
@@ -382,7 +391,6 @@ impl App {
         if !swaps.is_empty() {
             pass.resealed += self.store.sealed_values_swap(swaps).await? as i64;
         }
-        let previous = previous as u32;
         let dropped = self
             .store
             .mfa_key_drop_previous(previous, &crate::keys::Keys::mfa_key_name(previous))
