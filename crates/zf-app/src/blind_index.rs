@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_domain::{ClientId, LeadId};
-use zf_store::{BlindIndexRotation, KeyHolder, KeyJob, KeyJobKind, KeyJobState, TokenWrite};
+use zf_store::{BlindIndexRotation, KeyHolder, KeyJob, KeyJobKind, TokenWrite};
 
 use crate::data_keys::KeyJobView;
 use crate::keys::blind_index_key_name;
@@ -93,24 +93,8 @@ impl App {
         for holder in KeyHolder::ALL {
             total += self.store.key_holders_count(holder).await?;
         }
-        let now = now_ms();
-        let job = KeyJob {
-            id: uuid::Uuid::new_v4().to_string(),
-            kind: KeyJobKind::Reindex,
-            state: KeyJobState::Running,
-            phase: PHASE_WAIT.to_owned(),
-            cursor: None,
-            total,
-            holders_done: 0,
-            values_done: 0,
-            started_by: by.name.clone(),
-            started_at_ms: now,
-            updated_at_ms: now,
-            finished_at_ms: None,
-            // As for a re-encryption: whoever starts the job runs it first.
-            lease_owner: Some(self.key_job_runner.0.clone()),
-            lease_until_ms: Some(now + self.config.data_keys.lease_ms),
-        };
+        let job = self.new_key_job(KeyJobKind::Reindex, PHASE_WAIT.to_owned(), total, &by);
+        let now = job.started_at_ms;
         let event = AuditEvent::new(
             now,
             by,

@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_crypto::{Aad, CipherSuite, DekRing, KeyVersion};
 use zf_store::{
-    HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress, KeyJobState, KeyReplacement,
-    SealedAt, SealedSwap,
+    HolderFilter, HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress, KeyJobState,
+    KeyReplacement, SealedAt, SealedSwap,
 };
 
 use crate::{now_ms, App, AppError};
@@ -185,6 +185,7 @@ impl App {
         &self,
         holder: KeyHolder,
         holders: &[HolderKeys],
+        event: Option<AuditEvent>,
     ) -> Result<Vec<String>, AppError> {
         let replacements = holders
             .iter()
@@ -204,7 +205,7 @@ impl App {
         }
         Ok(self
             .store
-            .data_keys_replace(holder, replacements, now_ms())
+            .data_keys_replace(holder, replacements, now_ms(), event)
             .await?)
     }
 
@@ -221,7 +222,7 @@ impl App {
         let mut pass = Pass::default();
         let mut page = self
             .store
-            .key_holders_after(holder, after.clone(), batch)
+            .key_holders(holder, HolderFilter::After(after.clone()), batch)
             .await?;
         let Some(last) = page.last().map(|h| h.id.clone()) else {
             return Ok((pass, None));
@@ -245,10 +246,10 @@ impl App {
         // A replacement loses its compare-and-swap when a KEK rotation rewraps the key at the
         // same moment; reading the page again and retrying settles it.
         for _ in 0..5 {
-            self.replace_keys(holder, &page).await?;
+            self.replace_keys(holder, &page, None).await?;
             page = self
                 .store
-                .key_holders_after(holder, after.clone(), batch)
+                .key_holders(holder, HolderFilter::After(after.clone()), batch)
                 .await?;
             if page
                 .iter()
@@ -295,7 +296,7 @@ impl App {
         for holder in KeyHolder::ALL {
             let page = self
                 .store
-                .key_holders_with_previous(holder, due, size)
+                .key_holders(holder, HolderFilter::WithPreviousBefore(due), size)
                 .await?;
             let dropped = self.drop_previous(holder, &page).await?;
             if dropped < page.len() as u64 {
@@ -304,7 +305,7 @@ impl App {
             }
             pending |= !self
                 .store
-                .key_holders_with_previous(holder, i64::MAX, 1)
+                .key_holders(holder, HolderFilter::WithPreviousBefore(i64::MAX), 1)
                 .await?
                 .is_empty();
         }
@@ -401,20 +402,22 @@ impl App {
         Ok((pass, dropped))
     }
 
-    /// Starts re-encrypting all data under new data keys, as `by`; the job runs in the
-    /// background on a serving node (or in `zhangfang keys rotate --reencrypt`). `Conflict`
-    /// while one runs.
-    pub async fn reencrypt_start(&self, by: Actor) -> Result<KeyJobView, AppError> {
-        let mut total = 0;
-        for holder in KeyHolder::ALL {
-            total += self.store.key_holders_count(holder).await?;
-        }
+    /// A key job about to start, held by this node: whoever starts a job runs it first (the
+    /// command line that started it, or the node that took the request), and another node takes
+    /// over only if that runner stops reporting.
+    pub(crate) fn new_key_job(
+        &self,
+        kind: KeyJobKind,
+        phase: String,
+        total: i64,
+        by: &Actor,
+    ) -> KeyJob {
         let now = now_ms();
-        let job = KeyJob {
+        KeyJob {
             id: uuid::Uuid::new_v4().to_string(),
-            kind: KeyJobKind::Reencrypt,
+            kind,
             state: KeyJobState::Running,
-            phase: rekey_phase(KeyHolder::Client),
+            phase,
             cursor: None,
             total,
             holders_done: 0,
@@ -423,11 +426,26 @@ impl App {
             started_at_ms: now,
             updated_at_ms: now,
             finished_at_ms: None,
-            // Whoever starts the job holds it first: the command line that started it runs it,
-            // and a serving node takes over only if that runner stops reporting.
             lease_owner: Some(self.key_job_runner.0.clone()),
             lease_until_ms: Some(now + self.config.data_keys.lease_ms),
-        };
+        }
+    }
+
+    /// Starts re-encrypting all data under new data keys, as `by`; the job runs in the
+    /// background on a serving node (or in `zhangfang keys rotate --reencrypt`). `Conflict`
+    /// while one runs.
+    pub async fn reencrypt_start(&self, by: Actor) -> Result<KeyJobView, AppError> {
+        let mut total = 0;
+        for holder in KeyHolder::ALL {
+            total += self.store.key_holders_count(holder).await?;
+        }
+        let job = self.new_key_job(
+            KeyJobKind::Reencrypt,
+            rekey_phase(KeyHolder::Client),
+            total,
+            &by,
+        );
+        let now = job.started_at_ms;
         let event = AuditEvent::new(now, by, AuditAction::ReencryptionStarted, Outcome::Success)
             .on("key_job", &job.id)
             .detail(format!(
@@ -653,26 +671,44 @@ impl App {
         for holder in KeyHolder::ALL {
             let worn = self
                 .store
-                .key_holders_worn(holder, limit, self.config.data_keys.batch)
-                .await?;
-            let ids = self.replace_keys(holder, &worn).await?;
-            if !ids.is_empty() {
-                let event = AuditEvent::new(
-                    now_ms(),
-                    Actor::system(),
-                    AuditAction::DataKeysReplaced,
-                    Outcome::Success,
+                .key_holders(
+                    holder,
+                    HolderFilter::Worn(limit),
+                    self.config.data_keys.batch,
                 )
-                .on(holder.as_str(), ids.join(","))
-                .detail(format!(
-                    "{} data keys of {}s had sealed {limit} or more values",
-                    ids.len(),
-                    holder.as_str()
-                ));
-                self.store.audit_append(event).await?;
+                .await?;
+            if worn.is_empty() {
+                continue;
+            }
+            // Written with the replacement, in its transaction; keys changed since they were
+            // read (a rotation's rewrap) are left for the next tick.
+            let event = AuditEvent::new(
+                now_ms(),
+                Actor::system(),
+                AuditAction::DataKeysReplaced,
+                Outcome::Success,
+            )
+            .on(
+                holder.as_str(),
+                worn.iter()
+                    .map(|h| h.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .detail(format!(
+                "data keys of {} {}s that had sealed {limit} or more values",
+                worn.len(),
+                holder.as_str()
+            ));
+            let ids = self.replace_keys(holder, &worn, Some(event)).await?;
+            if !ids.is_empty() {
                 let fresh: Vec<HolderKeys> = self
                     .store
-                    .key_holders_with_previous(holder, i64::MAX, self.config.data_keys.batch)
+                    .key_holders(
+                        holder,
+                        HolderFilter::WithPreviousBefore(i64::MAX),
+                        self.config.data_keys.batch,
+                    )
                     .await?
                     .into_iter()
                     .filter(|h| ids.contains(&h.id))

@@ -119,6 +119,37 @@ pub struct HolderKeys {
     pub rekeyed_at_ms: Option<i64>,
 }
 
+/// Which holders a [`DataKeyStore::key_holders`] page holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HolderFilter {
+    /// Every holder with an id after this one (all of them for `None`), in id order.
+    After(Option<String>),
+    /// Holders without a previous key whose current key has sealed at least this many values,
+    /// most worn first.
+    Worn(i64),
+    /// Holders still holding a previous key replaced before this time (ms), oldest first.
+    WithPreviousBefore(i64),
+}
+
+impl HolderFilter {
+    /// The WHERE condition and ORDER BY of the page over id column `id`, with its one
+    /// parameter at `p1` and the limit at `p2` (each store's placeholder syntax).
+    pub(crate) fn sql(&self, id: &str, p1: &str, p2: &str) -> String {
+        match self {
+            HolderFilter::After(_) => {
+                format!("({p1} IS NULL OR {id} > {p1}) ORDER BY {id} LIMIT {p2}")
+            }
+            HolderFilter::Worn(_) => format!(
+                "encryptions >= {p1} AND previous_dek IS NULL \
+                 ORDER BY encryptions DESC, {id} LIMIT {p2}"
+            ),
+            HolderFilter::WithPreviousBefore(_) => format!(
+                "previous_dek IS NOT NULL AND rekeyed_at < {p1} ORDER BY rekeyed_at, {id} LIMIT {p2}"
+            ),
+        }
+    }
+}
+
 /// Where a sealed value lives; each place has its own associated data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SealedAt {
@@ -522,25 +553,11 @@ pub trait DataKeyStore: Send + Sync {
 
     /// How many holders of this kind exist.
     async fn key_holders_count(&self, holder: KeyHolder) -> Result<i64>;
-    /// Up to `limit` holders with ids after `after`, in id order.
-    async fn key_holders_after(
+    /// Up to `limit` holders that `filter` picks, in its order.
+    async fn key_holders(
         &self,
         holder: KeyHolder,
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<HolderKeys>>;
-    /// Holders whose current key has sealed at least `encryptions` values.
-    async fn key_holders_worn(
-        &self,
-        holder: KeyHolder,
-        encryptions: i64,
-        limit: u32,
-    ) -> Result<Vec<HolderKeys>>;
-    /// Holders still holding a previous key, replaced before `rekeyed_before_ms`.
-    async fn key_holders_with_previous(
-        &self,
-        holder: KeyHolder,
-        rekeyed_before_ms: i64,
+        filter: HolderFilter,
         limit: u32,
     ) -> Result<Vec<HolderKeys>>;
     /// Every sealed value of these holders.
@@ -549,11 +566,13 @@ pub trait DataKeyStore: Send + Sync {
     /// Makes each replacement's key current and its expected key the previous one, if the
     /// holder's current key is still `expected` and it holds no previous key; returns the ids
     /// replaced. Counters of the new keys start at zero.
+    /// `event`, when given, is written in the same transaction if any key was replaced.
     async fn data_keys_replace(
         &self,
         holder: KeyHolder,
         replacements: Vec<KeyReplacement>,
         now_ms: i64,
+        event: Option<AuditEvent>,
     ) -> Result<Vec<String>>;
     /// Replaces each value still equal to its `old` form; returns how many were replaced.
     async fn sealed_values_swap(&self, swaps: Vec<SealedSwap>) -> Result<u64>;

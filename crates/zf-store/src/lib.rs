@@ -35,9 +35,9 @@ pub use backup::{
 };
 pub use chain::ChainCell;
 pub use data_keys::{
-    BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress,
-    KeyJobState, KeyReplacement, KeySlots, ReindexClient, ReindexRecord, SealedAt, SealedSwap,
-    SealedValue, TokenWrite, WrappedDek, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
+    BlindIndexRotation, DataKeyStore, HolderFilter, HolderKeys, KeyHolder, KeyJob, KeyJobKind,
+    KeyJobProgress, KeyJobState, KeyReplacement, KeySlots, ReindexClient, ReindexRecord, SealedAt,
+    SealedSwap, SealedValue, TokenWrite, WrappedDek, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION,
     MFA_KEY_PREVIOUS, MFA_KEY_REPLACED_AT, MFA_KEY_VERSION,
 };
 pub use erasures::{ErasureDecision, ErasureRow, ErasureStatus, ErasureStore, NewErasure};

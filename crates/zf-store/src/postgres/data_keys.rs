@@ -14,7 +14,7 @@ use crate::data_keys::{
 };
 use crate::records::RecordKind;
 use crate::{
-    BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
+    BlindIndexRotation, DataKeyStore, HolderFilter, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
     KeyReplacement, ReindexClient, Result, SealedAt, SealedSwap, SealedValue, StoreError,
     TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION, MFA_KEY_PREVIOUS,
     MFA_KEY_REPLACED_AT, MFA_KEY_VERSION,
@@ -288,54 +288,24 @@ impl DataKeyStore for PgStore {
             .try_get(0)?)
     }
 
-    async fn key_holders_after(
+    async fn key_holders(
         &self,
         holder: KeyHolder,
-        after: Option<String>,
+        filter: HolderFilter,
         limit: u32,
     ) -> Result<Vec<HolderKeys>> {
         let (_, id) = holder.key_table();
-        self.holders(
-            holder,
-            &format!("($1::TEXT IS NULL OR {id} > $1) ORDER BY {id} LIMIT $2"),
-            &[&after, &i64::from(limit)],
-        )
-        .await
-    }
-
-    async fn key_holders_worn(
-        &self,
-        holder: KeyHolder,
-        encryptions: i64,
-        limit: u32,
-    ) -> Result<Vec<HolderKeys>> {
-        let (_, id) = holder.key_table();
-        self.holders(
-            holder,
-            &format!(
-                "encryptions >= $1 AND previous_dek IS NULL
-                 ORDER BY encryptions DESC, {id} LIMIT $2"
-            ),
-            &[&encryptions, &i64::from(limit)],
-        )
-        .await
-    }
-
-    async fn key_holders_with_previous(
-        &self,
-        holder: KeyHolder,
-        rekeyed_before_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<HolderKeys>> {
-        let (_, id) = holder.key_table();
-        self.holders(
-            holder,
-            &format!(
-                "previous_dek IS NOT NULL AND rekeyed_at < $1 ORDER BY rekeyed_at, {id} LIMIT $2"
-            ),
-            &[&rekeyed_before_ms, &i64::from(limit)],
-        )
-        .await
+        let limit = i64::from(limit);
+        match &filter {
+            HolderFilter::After(after) => {
+                let sql = filter.sql(id, "$1::TEXT", "$2");
+                self.holders(holder, &sql, &[after, &limit]).await
+            }
+            HolderFilter::Worn(n) | HolderFilter::WithPreviousBefore(n) => {
+                let sql = filter.sql(id, "$1", "$2");
+                self.holders(holder, &sql, &[n, &limit]).await
+            }
+        }
     }
 
     async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>) -> Result<Vec<SealedValue>> {
@@ -353,6 +323,7 @@ impl DataKeyStore for PgStore {
         holder: KeyHolder,
         replacements: Vec<KeyReplacement>,
         now_ms: i64,
+        event: Option<AuditEvent>,
     ) -> Result<Vec<String>> {
         let (table, id) = holder.key_table();
         let mut c = self.client().await?;
@@ -382,6 +353,9 @@ impl DataKeyStore for PgStore {
             if n == 1 {
                 replaced.push(r.id);
             }
+        }
+        if let (Some(event), false) = (&event, replaced.is_empty()) {
+            insert_event(&tx, &self.chain, event).await?;
         }
         tx.commit().await?;
         Ok(replaced)

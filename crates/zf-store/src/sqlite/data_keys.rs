@@ -13,7 +13,7 @@ use crate::data_keys::{
 };
 use crate::records::RecordKind;
 use crate::{
-    BlindIndexRotation, DataKeyStore, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
+    BlindIndexRotation, DataKeyStore, HolderFilter, HolderKeys, KeyHolder, KeyJob, KeyJobProgress,
     KeyReplacement, ReindexClient, Result, SealedAt, SealedSwap, SealedValue, StoreError,
     TokenWrite, Unique, BLIND_INDEX_PREVIOUS, BLIND_INDEX_VERSION, MFA_KEY_PREVIOUS,
     MFA_KEY_REPLACED_AT, MFA_KEY_VERSION,
@@ -294,65 +294,20 @@ impl DataKeyStore for SqliteStore {
             .await
     }
 
-    async fn key_holders_after(
+    async fn key_holders(
         &self,
         holder: KeyHolder,
-        after: Option<String>,
+        filter: HolderFilter,
         limit: u32,
     ) -> Result<Vec<HolderKeys>> {
         let (_, id) = holder.key_table();
-        let condition = format!("(?1 IS NULL OR {id} > ?1) ORDER BY {id} LIMIT ?2");
-        self.run(move |c| {
-            holders(
-                c,
-                holder,
-                &condition,
-                vec![after.into(), i64::from(limit).into()],
-            )
-        })
-        .await
-    }
-
-    async fn key_holders_worn(
-        &self,
-        holder: KeyHolder,
-        encryptions: i64,
-        limit: u32,
-    ) -> Result<Vec<HolderKeys>> {
-        let (_, id) = holder.key_table();
-        let condition = format!(
-            "encryptions >= ?1 AND previous_dek IS NULL ORDER BY encryptions DESC, {id} LIMIT ?2"
-        );
-        self.run(move |c| {
-            holders(
-                c,
-                holder,
-                &condition,
-                vec![encryptions.into(), i64::from(limit).into()],
-            )
-        })
-        .await
-    }
-
-    async fn key_holders_with_previous(
-        &self,
-        holder: KeyHolder,
-        rekeyed_before_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<HolderKeys>> {
-        let (_, id) = holder.key_table();
-        let condition = format!(
-            "previous_dek IS NOT NULL AND rekeyed_at < ?1 ORDER BY rekeyed_at, {id} LIMIT ?2"
-        );
-        self.run(move |c| {
-            holders(
-                c,
-                holder,
-                &condition,
-                vec![rekeyed_before_ms.into(), i64::from(limit).into()],
-            )
-        })
-        .await
+        let condition = filter.sql(id, "?1", "?2");
+        let first: rusqlite::types::Value = match filter {
+            HolderFilter::After(after) => after.into(),
+            HolderFilter::Worn(n) | HolderFilter::WithPreviousBefore(n) => n.into(),
+        };
+        self.run(move |c| holders(c, holder, &condition, vec![first, i64::from(limit).into()]))
+            .await
     }
 
     async fn sealed_values(&self, holder: KeyHolder, ids: Vec<String>) -> Result<Vec<SealedValue>> {
@@ -371,6 +326,7 @@ impl DataKeyStore for SqliteStore {
         holder: KeyHolder,
         replacements: Vec<KeyReplacement>,
         now_ms: i64,
+        event: Option<AuditEvent>,
     ) -> Result<Vec<String>> {
         let (table, id) = holder.key_table();
         let sql = format!(
@@ -378,7 +334,7 @@ impl DataKeyStore for SqliteStore {
                  wrapped_dek = ?1, dek_version = ?2, encryptions = 0, rekeyed_at = ?3
              WHERE {id} = ?4 AND wrapped_dek = ?5 AND previous_dek IS NULL AND dek_version < ?2"
         );
-        self.write(move |tx, _| {
+        self.write(move |tx, chain| {
             let mut stmt = tx.prepare_cached(&sql)?;
             let mut replaced = Vec::new();
             for r in replacements {
@@ -392,6 +348,9 @@ impl DataKeyStore for SqliteStore {
                 if n == 1 {
                     replaced.push(r.id);
                 }
+            }
+            if let (Some(event), false) = (&event, replaced.is_empty()) {
+                insert_event(tx, chain, event)?;
             }
             Ok(replaced)
         })

@@ -607,7 +607,11 @@ async fn record_rows(app: &zf_app::App) -> anyhow::Result<Vec<Row>> {
     use zf_store::KeyHolder;
     let holders = app
         .store()
-        .key_holders_after(KeyHolder::Client, None, 2_000)
+        .key_holders(
+            KeyHolder::Client,
+            zf_store::HolderFilter::After(None),
+            2_000,
+        )
         .await?;
     let ids: Vec<String> = holders.iter().map(|h| h.id.clone()).collect();
     let mut sizes: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
