@@ -196,6 +196,7 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dormant_checked: Option<tokio::time::Instant> = None;
+    let mut keys_checked: Option<tokio::time::Instant> = None;
     loop {
         ticks.tick().await;
         if let Err(e) = app.monitor_tick().await {
@@ -207,12 +208,16 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
             tracing::error!(error = %e, "cannot read the keyring");
         }
         // A re-encryption started elsewhere, or left by a node that died, runs here once its
-        // lease is free; worn data keys are replaced between jobs.
+        // lease is free.
         app.key_job_spawn();
-        match app.data_keys_maintain().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "replaced data keys that reached their limit"),
-            Err(e) => tracing::error!(error = %e, "cannot maintain data keys"),
+        // A key wears by 2^30 values, so looking for worn ones once a minute is plenty.
+        if keys_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
+            keys_checked = Some(tokio::time::Instant::now());
+            match app.data_keys_maintain().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "replaced data keys that reached their limit"),
+                Err(e) => tracing::error!(error = %e, "cannot maintain data keys"),
+            }
         }
         if dormant_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600)) {
             dormant_checked = Some(tokio::time::Instant::now());
