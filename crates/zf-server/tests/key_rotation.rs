@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{client_body, id_number, Backend, TestServer};
+use common::{client_body, id_number, raw_pairs, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_crypto::{KeyVersion, MasterKey, WrappedKey};
@@ -58,28 +58,7 @@ async fn wrapped_keys(s: &TestServer) -> Vec<(String, String, WrappedKey)> {
     ];
     let mut out = Vec::new();
     for (table, query) in queries {
-        let rows: Vec<(String, Vec<u8>)> = match &s.database {
-            zf_server::DatabaseChoice::Sqlite(path) => {
-                let c = rusqlite::Connection::open(path).unwrap();
-                let mut stmt = c.prepare(query).unwrap();
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect()
-            }
-            zf_server::DatabaseChoice::Postgres(url) => {
-                let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(conn);
-                c.query(query, &[])
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect()
-            }
-        };
+        let rows: Vec<(String, Vec<u8>)> = raw_pairs(s, query).await;
         for (id, bytes) in rows {
             out.push((table.to_owned(), id, WrappedKey::from_bytes(bytes).unwrap()));
         }

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_body, id_number, raw_bytes, raw_text, Backend, TestServer};
+use common::{client_body, id_number, raw_bytes, raw_pairs, raw_text, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_crypto::{CipherSuite, KeyVersion, Sealed, WrappedKey};
@@ -19,32 +19,6 @@ on_both_stores!(
     worn_data_keys_are_replaced_and_counted_by_the_database,
     an_sm4_deployment_seals_wraps_and_indexes_with_the_national_suite
 );
-
-/// Rows of two integer columns from the raw database.
-async fn raw_pairs(s: &TestServer, query: &str) -> Vec<(i64, i64)> {
-    match &s.database {
-        zf_server::DatabaseChoice::Sqlite(path) => {
-            let c = rusqlite::Connection::open(path).unwrap();
-            let mut stmt = c.prepare(query).unwrap();
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        }
-        zf_server::DatabaseChoice::Postgres(url) => {
-            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            c.query(query, &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect()
-        }
-    }
-}
 
 /// Every sealed value under a client's or a lead's data key.
 const SEALED_VALUES: [&str; 5] = [
@@ -185,7 +159,7 @@ async fn a_reencryption_gives_every_holder_a_new_key_while_requests_go_on(b: Bac
     let new_keys = raw_bytes(&s, "SELECT wrapped_dek FROM client_keys").await;
     assert!(new_keys.iter().all(|k| !old_keys.contains(k)));
     assert!(
-        raw_pairs(&s, "SELECT dek_version, encryptions FROM client_keys")
+        raw_pairs::<i64, i64>(&s, "SELECT dek_version, encryptions FROM client_keys")
             .await
             .iter()
             .all(|(v, _)| *v == 2)
@@ -283,7 +257,7 @@ async fn worn_data_keys_are_replaced_and_counted_by_the_database(b: Backend) {
     let busy_id = busy["id"].as_str().unwrap().to_owned();
     // One value each so far: the ID number.
     assert_eq!(
-        raw_pairs(&s, "SELECT dek_version, encryptions FROM client_keys").await,
+        raw_pairs::<i64, i64>(&s, "SELECT dek_version, encryptions FROM client_keys").await,
         vec![(1, 1), (1, 1)]
     );
     for n in 0..3 {
@@ -300,7 +274,7 @@ async fn worn_data_keys_are_replaced_and_counted_by_the_database(b: Backend) {
             r.text().await.unwrap()
         );
     }
-    let mut by_id = raw_pairs(
+    let mut by_id = raw_pairs::<i64, i64>(
         &s,
         "SELECT dek_version, encryptions FROM client_keys ORDER BY encryptions",
     )
@@ -314,7 +288,7 @@ async fn worn_data_keys_are_replaced_and_counted_by_the_database(b: Backend) {
 
     let replaced = s.app.data_keys_maintain().await.unwrap();
     assert_eq!(replaced, 1);
-    let mut after = raw_pairs(
+    let mut after = raw_pairs::<i64, i64>(
         &s,
         "SELECT dek_version, encryptions FROM client_keys ORDER BY encryptions",
     )

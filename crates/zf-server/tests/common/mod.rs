@@ -508,6 +508,36 @@ where
     }
 }
 
+/// Rows of two non-null columns from the raw database.
+pub async fn raw_pairs<A, B>(s: &TestServer, query: &str) -> Vec<(A, B)>
+where
+    A: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>,
+    B: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    match &s.database {
+        DatabaseChoice::Sqlite(path) => {
+            let c = rusqlite::Connection::open(path).unwrap();
+            let mut stmt = c.prepare(query).unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+        DatabaseChoice::Postgres(url) => {
+            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.query(query, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        }
+    }
+}
+
 /// Rows of a byte column from the raw database, NULLs left out.
 pub async fn raw_bytes(s: &TestServer, query: &str) -> Vec<Vec<u8>> {
     raw_column(s, query).await
