@@ -17,7 +17,7 @@ use crate::{now_ms, App, AppError};
 const PAGE: u32 = 500;
 const DAY_MS: i64 = 86_400_000;
 /// The rotation policy's default: a KEK older than this is overdue for rotation.
-pub const KEK_MAX_AGE_DAYS: i64 = 365;
+pub const KEK_MAX_AGE_DAYS: u32 = 365;
 
 /// One KEK version as `keys status` shows it.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -114,7 +114,7 @@ impl App {
     }
 
     pub async fn key_status(&self) -> Result<KeyStatus, AppError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let rows = self.store.kek_versions().await?;
         let mut counts = self.wrapped_key_counts().await?;
         let current = self.keys.current_kek_version();
@@ -136,8 +136,8 @@ impl App {
         Ok(KeyStatus {
             current: current.0,
             versions,
-            max_age_days: KEK_MAX_AGE_DAYS,
-            rotation_overdue: age > KEK_MAX_AGE_DAYS,
+            max_age_days: i64::from(self.config.kek_max_age_days),
+            rotation_overdue: age > i64::from(self.config.kek_max_age_days),
         })
     }
 

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod keyring;
 mod keys;
 pub mod monitor;
+pub mod posture;
 pub mod reassignments;
 pub mod reviews;
 
@@ -63,6 +64,8 @@ pub struct AppConfig {
     pub otp: identity::OtpConfig,
     /// The cipher suite a new deployment chooses, and when data keys are replaced.
     pub data_keys: data_keys::DataKeyPolicy,
+    /// The rotation policy: the current KEK's maximum age in days (`[keys] max_age_days`).
+    pub kek_max_age_days: u32,
 }
 
 impl Default for AppConfig {
@@ -83,6 +86,7 @@ impl Default for AppConfig {
             webauthn: identity::WebauthnConfig::default(),
             otp: identity::OtpConfig::default(),
             data_keys: data_keys::DataKeyPolicy::default(),
+            kek_max_age_days: keyring::KEK_MAX_AGE_DAYS,
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct App {
     pub(crate) rp: Arc<zf_crypto::webauthn::RelyingParty>,
     /// Deliver one-time codes, one per channel configured.
     pub(crate) senders: identity::otp::Senders,
+    /// What the posture check cannot see for itself (key provider, forwarding, certificate).
+    pub(crate) deployment: Arc<posture::Deployment>,
 }
 
 impl App {
@@ -180,6 +186,7 @@ impl App {
             )),
             rp: Arc::new(rp),
             senders,
+            deployment: Arc::default(),
         })
     }
 

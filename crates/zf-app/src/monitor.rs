@@ -210,16 +210,16 @@ const SENSITIVE_READS: &[&str] = &[
 ];
 
 /// A rule's verdict before it is stored.
-struct Finding {
-    rule: &'static str,
-    severity: Severity,
-    dedup_key: String,
-    username: Option<String>,
-    user_id: Option<String>,
-    source: Option<String>,
-    summary: String,
-    event_seq: i64,
-    respond: Vec<Response>,
+pub(crate) struct Finding {
+    pub(crate) rule: &'static str,
+    pub(crate) severity: Severity,
+    pub(crate) dedup_key: String,
+    pub(crate) username: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) summary: String,
+    pub(crate) event_seq: i64,
+    pub(crate) respond: Vec<Response>,
 }
 
 fn monitor_actor() -> Actor {
@@ -523,7 +523,7 @@ impl App {
     }
 
     /// Stores the alert; if this call stored it, applies its responses and forwards it.
-    async fn raise(&self, f: Finding) -> Result<Option<Alert>, AppError> {
+    pub(crate) async fn raise(&self, f: Finding) -> Result<Option<Alert>, AppError> {
         let now = now_ms();
         let mut responses: Vec<String> = vec!["alert".into()];
         responses.extend(

@@ -74,6 +74,8 @@ pub enum AuditAction {
     ReassignmentRejected,
     /// A new KEK version became the one new keys are wrapped under.
     KekRotated,
+    /// Somebody ran the security posture check; the detail says what it found.
+    SecurityPostureChecked,
     /// A batch of wrapped keys was rewrapped under the current KEK; the detail says how many,
     /// from which table and versions.
     KeysRewrapped,
@@ -217,6 +219,7 @@ impl AuditAction {
             AuditAction::ClientsReassigned => "clients_reassigned",
             AuditAction::ReassignmentRejected => "reassignment_rejected",
             AuditAction::KekRotated => "kek_rotated",
+            AuditAction::SecurityPostureChecked => "security_posture_checked",
             AuditAction::KeysRewrapped => "keys_rewrapped",
             AuditAction::KekRetired => "kek_retired",
             AuditAction::ReencryptionStarted => "reencryption_started",

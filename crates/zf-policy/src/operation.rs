@@ -53,6 +53,9 @@ pub enum Operation {
     KeyReindex,
     /// The running key job (re-encryption or re-index), else the latest one: phase and progress.
     KeyJobStatus,
+    /// The security posture check: every check of the deployment's keys, second factors,
+    /// backups, reviews, audit chain, alerts and certificate, with its verdict.
+    SecurityPosture,
     /// See the requests to reassign a moved user's clients.
     ReassignmentList,
     /// Approve (to a named accountant) or reject moving a moved user's clients.
@@ -177,7 +180,7 @@ pub enum Requirement {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 92] = [
+    pub const ALL: [Operation; 93] = [
         Operation::PublicDocument,
         Operation::Login,
         Operation::Logout,
@@ -202,6 +205,7 @@ impl Operation {
         Operation::TeamReviewRead,
         Operation::TeamReviewAnswer,
         Operation::KeyStatus,
+        Operation::SecurityPosture,
         Operation::KeyRotate,
         Operation::KeyReencrypt,
         Operation::KeyReindex,
@@ -345,6 +349,7 @@ impl Operation {
                 on(Resource::ClientAssignment, Action::Approve)
             }
             Operation::KeyStatus | Operation::KeyJobStatus => on(Resource::Keys, Action::Read),
+            Operation::SecurityPosture => on(Resource::SecurityPolicy, Action::Read),
             Operation::KeyRotate | Operation::KeyReencrypt | Operation::KeyReindex => {
                 on(Resource::Keys, Action::Update)
             }
@@ -454,6 +459,7 @@ impl Operation {
             | Operation::ReassignmentList
             | Operation::KeyStatus
             | Operation::KeyJobStatus
+            | Operation::SecurityPosture
             | Operation::TeamReviewRead
             | Operation::ReviewRead
             | Operation::LoginSecondFactor
@@ -554,6 +560,7 @@ impl Operation {
             Operation::CustomRoleDelete => "custom_role_delete",
             Operation::ReassignmentList => "reassignment_list",
             Operation::KeyStatus => "key_status",
+            Operation::SecurityPosture => "security_posture",
             Operation::KeyRotate => "key_rotate",
             Operation::KeyReencrypt => "key_reencrypt",
             Operation::KeyReindex => "key_reindex",

@@ -164,6 +164,7 @@ fn table() -> Table {
     .add(Post,   "/api/v1/keys/reencrypt",    KeyReencrypt,      api::keys::reencrypt)
     .add(Post,   "/api/v1/keys/blind-index",  KeyReindex,        api::keys::blind_index)
     .add(Get,    "/api/v1/keys/job",          KeyJobStatus,      api::keys::job)
+    .add(Get,    "/api/v1/security/posture",  SecurityPosture,   api::posture::posture)
     .add(Get,    "/api/v1/roles",             CustomRoleList,    api::roles::list)
     .add(Get,    "/api/v1/roles/{name}",      CustomRoleList,    api::roles::read)
     .add(Put,    "/api/v1/roles/{name}",      CustomRoleSave,    api::roles::save)
@@ -320,6 +321,7 @@ fn table() -> Table {
     .add(Get,    "/team-review",              TeamReviewRead,    ui::admin::team_review)
     .add(Post,   "/team-review/{id}/{username}", TeamReviewAnswer, ui::admin::answer)
     .add(Get,    "/backups",                  BackupList,        ui::backups::page)
+    .add(Get,    "/posture",                  SecurityPosture,   ui::posture::page)
     .add(Post,   "/backups/run",              BackupNow,         ui::backups::run)
     .add(Post,   "/backups/restore-tests",    RestoreTestRun,    ui::backups::restore_test)
 }

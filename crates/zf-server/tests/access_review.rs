@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{csrf_of, Backend, TestServer};
+use common::{csrf_of, sql, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_policy::Role;
@@ -12,24 +12,6 @@ on_both_stores!(
     an_access_review_runs_end_to_end,
     a_supervisor_answers_the_lines_of_their_team
 );
-
-async fn sql(s: &TestServer, statement: &str) {
-    match &s.database {
-        zf_server::DatabaseChoice::Sqlite(path) => {
-            rusqlite::Connection::open(path)
-                .unwrap()
-                .execute_batch(statement)
-                .unwrap();
-        }
-        zf_server::DatabaseChoice::Postgres(url) => {
-            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            c.batch_execute(statement).await.unwrap();
-        }
-    }
-}
 
 async fn an_access_review_runs_end_to_end(b: Backend) {
     let Some(s) = TestServer::start(b).await else {
@@ -93,7 +75,9 @@ async fn an_access_review_runs_end_to_end(b: Backend) {
     // Past the due date the unanswered lines are flagged, and escalated once a day.
     sql(
         &s,
-        &format!("UPDATE review_campaigns SET due_at = 0 WHERE id = '{id}'"),
+        &[&format!(
+            "UPDATE review_campaigns SET due_at = 0 WHERE id = '{id}'"
+        )],
     )
     .await;
     let view: Value = security

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client_body, id_number, Backend, TestServer};
+use common::{client_body, disable_audit_triggers, id_number, sql, Backend, TestServer};
 use zf_audit::Finding;
 use zf_policy::Role;
 
@@ -15,48 +15,6 @@ on_both_stores!(
     reordered_events_are_named,
     a_truncated_tail_is_named_by_the_head_and_by_an_exported_checkpoint,
 );
-
-/// Runs SQL straight against the server's database, as an intruder with database access would.
-async fn sql(s: &TestServer, statements: &[&str]) {
-    match s.schema {
-        None => {
-            let db = rusqlite::Connection::open(s.data_dir().join("zhangfang.db")).unwrap();
-            for st in statements {
-                db.execute_batch(st).unwrap_or_else(|e| panic!("{st}: {e}"));
-            }
-        }
-        Some(_) => {
-            let zf_server::DatabaseChoice::Postgres(url) = &s.database else {
-                unreachable!()
-            };
-            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            for st in statements {
-                c.batch_execute(st)
-                    .await
-                    .unwrap_or_else(|e| panic!("{st}: {e:?}"));
-            }
-        }
-    }
-}
-
-/// The intruder's first step: the append-only triggers out of the way.
-async fn disable_triggers(s: &TestServer) {
-    if s.schema.is_none() {
-        sql(
-            s,
-            &[
-                "DROP TRIGGER audit_events_no_update",
-                "DROP TRIGGER audit_events_no_delete",
-            ],
-        )
-        .await;
-    } else {
-        sql(s, &["ALTER TABLE audit_events DISABLE TRIGGER USER"]).await;
-    }
-}
 
 /// A server with some history: sign-ins, clients created, read and updated. At least 13 events.
 async fn busy(b: Backend) -> Option<TestServer> {
@@ -105,7 +63,7 @@ async fn an_untouched_log_verifies_and_checkpoints_are_signed(b: Backend) {
 
 async fn an_edited_event_is_named(b: Backend) {
     let Some(s) = busy(b).await else { return };
-    disable_triggers(&s).await;
+    disable_audit_triggers(&s).await;
     sql(
         &s,
         &["UPDATE audit_events SET actor_name = 'somebody else' WHERE seq = 5"],
@@ -116,7 +74,7 @@ async fn an_edited_event_is_named(b: Backend) {
 
 async fn a_deleted_event_is_named(b: Backend) {
     let Some(s) = busy(b).await else { return };
-    disable_triggers(&s).await;
+    disable_audit_triggers(&s).await;
     sql(&s, &["DELETE FROM audit_events WHERE seq = 7"]).await;
     assert_eq!(
         findings(&s).await,
@@ -126,7 +84,7 @@ async fn a_deleted_event_is_named(b: Backend) {
 
 async fn an_inserted_event_is_named(b: Backend) {
     let Some(s) = busy(b).await else { return };
-    disable_triggers(&s).await;
+    disable_audit_triggers(&s).await;
     let forged_hash = if s.schema.is_none() {
         "randomblob(32)"
     } else {
@@ -155,7 +113,7 @@ async fn an_inserted_event_is_named(b: Backend) {
 
 async fn reordered_events_are_named(b: Backend) {
     let Some(s) = busy(b).await else { return };
-    disable_triggers(&s).await;
+    disable_audit_triggers(&s).await;
     sql(
         &s,
         &[
@@ -187,7 +145,7 @@ async fn a_truncated_tail_is_named_by_the_head_and_by_an_exported_checkpoint(b: 
     let Some(s) = busy(b).await else { return };
     let exported = s.app.audit_checkpoint().await.unwrap().expect("checkpoint");
     let last = exported.seq;
-    disable_triggers(&s).await;
+    disable_audit_triggers(&s).await;
     sql(
         &s,
         &[&format!(

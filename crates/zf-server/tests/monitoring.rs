@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client_body, id_number, Backend, TestServer};
+use common::{client_body, id_number, sql, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
@@ -413,25 +413,6 @@ async fn access_outside_working_hours_is_noticed_when_enabled(b: Backend) {
     );
 }
 
-/// Runs SQL directly against the store (to age accounts, as time would).
-async fn sql(s: &TestServer, statement: &str) {
-    match &s.database {
-        zf_server::DatabaseChoice::Sqlite(path) => {
-            rusqlite::Connection::open(path)
-                .unwrap()
-                .execute_batch(statement)
-                .unwrap();
-        }
-        zf_server::DatabaseChoice::Postgres(url) => {
-            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            c.batch_execute(statement).await.unwrap();
-        }
-    }
-}
-
 async fn accounts_unused_for_ninety_days_are_disabled(b: Backend) {
     let Some(s) = TestServer::start_with(b, config()).await else {
         return;
@@ -448,13 +429,13 @@ async fn accounts_unused_for_ninety_days_are_disabled(b: Backend) {
         .await
         .unwrap();
     let long_ago = zf_app::now_ms() - 100 * 86_400_000;
-    sql(&s, &format!("UPDATE users SET created_at = {long_ago} WHERE username IN ('chenshui', 'jiu', 'huoyue')")).await;
+    sql(&s, &[&format!("UPDATE users SET created_at = {long_ago} WHERE username IN ('chenshui', 'jiu', 'huoyue')")]).await;
     sql(
         &s,
-        &format!(
+        &[&format!(
             "UPDATE users SET last_login_at = {} WHERE username = 'jiu'",
             long_ago + 9 * 86_400_000
-        ),
+        )],
     )
     .await;
 

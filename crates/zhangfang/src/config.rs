@@ -78,6 +78,8 @@ pub struct KeysFile {
     pub pkcs11_token_label: Option<String>,
     /// The name of the environment variable holding the token's user PIN.
     pub pkcs11_pin_env: Option<String>,
+    /// The rotation policy: days a KEK may serve before the posture check fails (default 365).
+    pub max_age_days: Option<u32>,
 }
 
 /// The key provider from flags and environment over the file's `[keys]`; unset, the key file
@@ -419,6 +421,12 @@ impl Settings {
             if f != "text" && f != "json" {
                 bail!("log_format must be \"text\" or \"json\", not {f:?}");
             }
+        }
+        if let Some(days) = file.keys.as_ref().and_then(|k| k.max_age_days) {
+            if !(1..=3650).contains(&days) {
+                bail!("keys.max_age_days must be between 1 and 3650");
+            }
+            app.kek_max_age_days = days;
         }
         let key_provider = key_provider(args, file.keys.as_ref())?;
         Ok(Settings {

@@ -8,6 +8,7 @@ mod config;
 mod crm;
 mod drill;
 mod keys;
+mod posture;
 mod provider;
 mod serve;
 mod user;
@@ -64,6 +65,10 @@ enum Command {
     /// Rehearse a disaster recovery: restore the newest off-site backup on a fresh data
     /// directory, serve it, read it back, and report recovery time and data age.
     Drill(drill::DrillArgs),
+    /// Check the deployment's security posture: key ages, master-key custody, second factors,
+    /// backups and restore tests, access reviews, the audit chain, open alerts, log
+    /// forwarding, the TLS certificate. Exits non-zero when a check fails.
+    Posture(posture::PostureArgs),
     /// Measure this machine: figures beside their raw baselines.
     Bench(bench::BenchArgs),
 }
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
             Command::Restore(args) => backup::restore(settings, args).await,
             Command::Drill(args) => drill::run(settings, args).await,
             Command::Keys(cmd) => keys::run(settings, cmd).await,
+            Command::Posture(args) => posture::run(settings, args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -45,7 +45,7 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         settings.file.firm_name.as_deref(),
         listen.port(),
     )?;
-    let instance = crate::provider::open_instance(&settings).await?;
+    let mut instance = crate::provider::open_instance(&settings).await?;
     let files = match (
         args.tls_cert.or(settings.file.tls_cert.clone()),
         args.tls_key.or(settings.file.tls_key.clone()),
@@ -55,6 +55,9 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         _ => anyhow::bail!("tls_cert and tls_key must be given together"),
     };
     let tls_config = tls::server_config(&files)?;
+    instance.app = instance
+        .app
+        .with_deployment(deployment(&settings, Some(&files.cert))?);
     if let Some(secret) = instance.app.create_first_admin().await? {
         // Printed once, to the operator's terminal only; never logged.
         println!();
@@ -171,6 +174,33 @@ async fn seal_periodically(
     }
 }
 
+/// What the posture check cannot see of this deployment: the key provider, where events and
+/// alerts are forwarded, and the certificate served — `cert`, else the configured one, else
+/// the self-signed one if it was made.
+pub fn deployment(
+    settings: &Settings,
+    cert: Option<&std::path::Path>,
+) -> anyhow::Result<zf_app::posture::Deployment> {
+    let cert = cert
+        .map(std::path::Path::to_owned)
+        .or_else(|| settings.file.tls_cert.clone())
+        .or_else(|| Some(settings.data_dir.join("tls").join("cert.pem")).filter(|p| p.exists()));
+    let mut forwarding = Vec::new();
+    if let Some(siem) = &settings.file.siem {
+        if let Some(syslog) = &siem.syslog {
+            forwarding.push(format!("syslog over TLS to {}", syslog.address));
+        }
+        for hook in &siem.webhooks {
+            forwarding.push(format!("a {:?} webhook", hook.kind));
+        }
+    }
+    Ok(zf_app::posture::Deployment {
+        key_provider: settings.key_provider.name().to_owned(),
+        forwarding,
+        certificate: cert.map(|c| tls::certificate_facts(&c)).transpose()?,
+    })
+}
+
 /// Starts the configured senders and hands them to the monitoring loop.
 fn connect_sinks(
     app: &zf_app::App,
@@ -234,6 +264,13 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
             }
             if let Err(e) = app.review_escalations().await {
                 tracing::error!(error = %e, "cannot check access reviews");
+            }
+            match app.posture_alerts().await {
+                Ok(raised) if !raised.is_empty() => {
+                    tracing::warn!(count = raised.len(), "security posture checks failed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot check the security posture"),
             }
             match app.disable_dormant_accounts().await {
                 Ok(users) if !users.is_empty() => {

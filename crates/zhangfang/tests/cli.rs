@@ -843,3 +843,72 @@ fn demo_then_export_then_import_into_another_instance_keeps_every_client() {
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
 }
+
+#[test]
+fn posture_names_each_check_and_exits_non_zero_when_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let out = zhangfang(&data, &["posture"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stderr.contains("posture checks failed"), "{stderr}");
+    for line in [
+        "FAIL  backups ",
+        "WARN  key_custody ",
+        "pass  audit_chain ",
+        "pass  kek_age ",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "{line:?} in\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("tls_certificate"),
+        "no certificate made yet"
+    );
+
+    // The rotation policy comes from [keys]; JSON carries every check.
+    std::fs::write(data.join("zhangfang.toml"), "[keys]\nmax_age_days = 90\n").unwrap();
+    let out = zhangfang(&data, &["posture", "--json"]);
+    let posture: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kek = posture["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "kek_age")
+        .unwrap();
+    assert!(
+        kek["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the policy allows 90"),
+        "{kek}"
+    );
+    assert_eq!(posture["status"], "fail");
+
+    std::fs::write(data.join("zhangfang.toml"), "[keys]\nmax_age_days = 0\n").unwrap();
+    let out = zhangfang(&data, &["posture"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("keys.max_age_days must be between 1 and 3650"),
+        "{stderr}"
+    );
+
+    // Each run that answered is in the audit log with its verdict.
+    let db = rusqlite::Connection::open(data.join("zhangfang.db")).unwrap();
+    let details: Vec<String> = db
+        .prepare("SELECT detail FROM audit_events WHERE action = 'security_posture_checked'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details.iter().all(|d| d.starts_with("fail: ")),
+        "{details:?}"
+    );
+}

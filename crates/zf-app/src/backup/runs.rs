@@ -552,6 +552,7 @@ impl App {
             erasure_ledger: None,
             rp: self.rp.clone(),
             senders: crate::identity::otp::Senders::default(),
+            deployment: self.deployment.clone(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod erasures;
 pub mod keys;
 pub mod mfa;
 pub mod openapi;
+pub mod posture;
 pub mod reassignments;
 pub mod reviews;
 pub mod roles;

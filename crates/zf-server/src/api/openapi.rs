@@ -2,8 +2,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, audit, backups, clients, crm, erasures, keys, mfa, reassignments, reviews, roles,
-    session, sessions, tokens, users, webauthn,
+    alerts, audit, backups, clients, crm, erasures, keys, mfa, posture, reassignments, reviews,
+    roles, session, sessions, tokens, users, webauthn,
 };
 
 #[derive(OpenApi)]
@@ -35,14 +35,14 @@ use super::{
         audit::search, alerts::list, alerts::acknowledge, alerts::resolve, users::change_role, users::change_team, users::permissions,
         roles::list, roles::read, roles::save, roles::delete,
         reassignments::list, reassignments::decide, reassignments::history,
-        keys::status, keys::rotate, keys::reencrypt, keys::blind_index, keys::job, reviews::start, reviews::read, reviews::answer,
+        keys::status, keys::rotate, keys::reencrypt, keys::blind_index, keys::job, posture::posture, reviews::start, reviews::read, reviews::answer,
         reviews::team, reviews::team_answer,
         backups::overview, backups::run, backups::restore_test,
     ),
     components(schemas(crate::error::Challenge, crate::error::SecurityKeyEndpoints)),
     tags((name = "session"), (name = "mfa"), (name = "clients"), (name = "contacts"), (name = "contracts"),
         (name = "financials"), (name = "filings"), (name = "interactions"), (name = "documents"),
-        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "roles"), (name = "keys"), (name = "reviews"), (name = "backups"))
+        (name = "custody"), (name = "fees"), (name = "leads"), (name = "audit"), (name = "alerts"), (name = "users"), (name = "roles"), (name = "keys"), (name = "security"), (name = "reviews"), (name = "backups"))
 )]
 pub struct ApiDoc;
 

@@ -99,6 +99,7 @@ fn page_with(lang: Lang, auth: &Authorized, title: &str, body: Markup, script: b
                         @if may(zf_policy::Resource::AuditLog) { a href="/audit" { (lang.t(Msg::AuditLog)) } }
                         @if may(zf_policy::Resource::Alert) { a href="/alerts" { (lang.t(Msg::Alerts)) } " " }
                         @if may(zf_policy::Resource::Backup) { a href="/backups" { (lang.t(Msg::Backups)) } " " }
+                        @if may(zf_policy::Resource::SecurityPolicy) { a href="/posture" { (lang.t(Msg::Posture)) } " " }
                         @if may(zf_policy::Resource::RoleAssignment) { a href="/users" { (lang.t(Msg::Users)) } " " a href="/roles" { (lang.t(Msg::Roles)) } " " a href="/reviews" { (lang.t(Msg::Reviews)) } }
                     }
                     @if let Some((name, role)) = user {

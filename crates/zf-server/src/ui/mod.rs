@@ -17,6 +17,7 @@ mod layout;
 pub mod leads;
 pub mod mfa;
 pub mod pages;
+pub mod posture;
 mod qr;
 pub mod reassignments;
 pub mod roles;

@@ -158,6 +158,11 @@ impl TestServer {
         let clock = Arc::new(TestClock::default());
         instance.app = instance.app.with_clock(clock.clone());
         let files = tls::ensure_self_signed(&data).expect("certificate");
+        instance.app = instance.app.with_deployment(zf_app::posture::Deployment {
+            key_provider: "file".into(),
+            forwarding: Vec::new(),
+            certificate: Some(tls::certificate_facts(&files.cert).expect("certificate facts")),
+        });
         let cert_pem = std::fs::read(&files.cert).expect("read cert");
         let tls_config = tls::server_config(&files).expect("tls config");
         let (tx, rx) = oneshot::channel::<()>();
@@ -504,6 +509,49 @@ where
                 .iter()
                 .filter_map(|r| r.get::<_, Option<T>>(0))
                 .collect()
+        }
+    }
+}
+
+/// Runs SQL straight against the server's database — as an intruder with database access
+/// would, or to age rows as time would — one batch per statement.
+pub async fn sql(s: &TestServer, statements: &[&str]) {
+    match &s.database {
+        DatabaseChoice::Sqlite(path) => {
+            let db = rusqlite::Connection::open(path).unwrap();
+            for st in statements {
+                db.execute_batch(st).unwrap_or_else(|e| panic!("{st}: {e}"));
+            }
+        }
+        DatabaseChoice::Postgres(url) => {
+            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            for st in statements {
+                c.batch_execute(st)
+                    .await
+                    .unwrap_or_else(|e| panic!("{st}: {e:?}"));
+            }
+        }
+    }
+}
+
+/// The intruder's first step: the audit log's append-only triggers out of the way.
+pub async fn disable_audit_triggers(s: &TestServer) {
+    match &s.database {
+        DatabaseChoice::Sqlite(_) => {
+            sql(
+                s,
+                &[
+                    "DROP TRIGGER audit_events_no_update",
+                    "DROP TRIGGER audit_events_no_delete",
+                ],
+            )
+            .await
+        }
+        DatabaseChoice::Postgres(_) => {
+            sql(s, &["ALTER TABLE audit_events DISABLE TRIGGER USER"]).await
         }
     }
 }
