@@ -47,6 +47,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
         create_owner_only(path)?;
+        // The writer's connection switches a new file to WAL before the pool opens its
+        // connections all at once: done by several of them together, the switch can fail with
+        // "database is locked" without waiting.
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
         let pool = tokio::task::spawn_blocking(move || {
             r2d2::Pool::builder()
@@ -57,9 +62,6 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))??;
         let chain = Arc::new(ChainCell::default());
-        // The writer's connection is opened after the pool's first, which set up WAL mode.
-        let conn = Connection::open(path)?;
-        configure(&conn)?;
         let store = SqliteStore {
             pool,
             writer: writer::Writer::start(conn, chain.clone())?,
@@ -103,11 +105,11 @@ fn configure(c: &Connection) -> rusqlite::Result<()> {
     // cache_size: 32 MiB per connection keeps the audit log's indexes hot; the default 2 MiB
     // made every append to a large log a page-cache miss.
     c.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA secure_delete = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -32768;
          PRAGMA temp_store = MEMORY;",
     )
