@@ -216,6 +216,7 @@ impl App {
         &self,
         holder: KeyHolder,
         after: Option<String>,
+        job_id: &str,
         started_at_ms: i64,
     ) -> Result<(Pass, Option<String>), AppError> {
         let batch = self.config.data_keys.batch;
@@ -246,7 +247,21 @@ impl App {
         // A replacement loses its compare-and-swap when a KEK rotation rewraps the key at the
         // same moment; reading the page again and retrying settles it.
         for _ in 0..5 {
-            self.replace_keys(holder, &page, None).await?;
+            // Each batch's replacement is audited in its own transaction, as a KEK rotation's
+            // pages are: which holders got new keys, when, under which job.
+            let first = page.first().map_or("", |h| h.id.as_str());
+            let event = AuditEvent::new(
+                now_ms(),
+                Actor::system(),
+                AuditAction::DataKeysReplaced,
+                Outcome::Success,
+            )
+            .on(holder.as_str(), format!("{first}..{last}"))
+            .detail(format!(
+                "re-encryption job {job_id}: new data keys for the {}s from {first} to {last} that had none from this job",
+                holder.as_str()
+            ));
+            self.replace_keys(holder, &page, Some(event)).await?;
             page = self
                 .store
                 .key_holders(holder, HolderFilter::After(after.clone()), batch)
@@ -568,7 +583,7 @@ impl App {
                     KeyHolder::Lead
                 };
                 let (pass, last) = self
-                    .rekey_page(holder, cursor.clone(), job.started_at_ms)
+                    .rekey_page(holder, cursor.clone(), &job.id, job.started_at_ms)
                     .await?;
                 match (last, holder) {
                     (Some(last), _) => (pass, phase.clone(), Some(last)),

@@ -224,14 +224,32 @@ async fn a_reencryption_gives_every_holder_a_new_key_while_requests_go_on(b: Bac
     assert!(!names.iter().any(|n| n == "mfa-secrets/v1"), "{names:?}");
     assert_eq!(s.step_up(&security).await.status(), StatusCode::OK);
 
-    let actions: Vec<String> = s
-        .audit()
-        .await
+    let events = s.audit().await;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"reencryption_started"));
+    assert!(actions.contains(&"reencryption_finished"));
+    // Every batch's new keys are audited with the job and the range of holders they went to:
+    // each client lies in the range of one of the job's events.
+    let job_id = job["id"].as_str().unwrap();
+    let ranges: Vec<(String, String)> = events
         .iter()
-        .map(|e| e.action.as_str().to_owned())
+        .filter(|e| {
+            e.action == "data_keys_replaced"
+                && e.resource.as_deref() == Some("client")
+                && e.detail.as_deref().is_some_and(|d| d.contains(job_id))
+        })
+        .map(|e| {
+            let (first, last) = e.record_id.as_deref().unwrap().split_once("..").unwrap();
+            (first.to_owned(), last.to_owned())
+        })
         .collect();
-    assert!(actions.iter().any(|a| a == "reencryption_started"));
-    assert!(actions.iter().any(|a| a == "reencryption_finished"));
+    assert!(ranges.len() >= clients.len().div_ceil(3), "{ranges:?}");
+    for (id, _, _) in &clients {
+        assert!(
+            ranges.iter().any(|(first, last)| first <= id && id <= last),
+            "{id} in no audited batch: {ranges:?}"
+        );
+    }
     // A KEK rotation afterwards rewraps the new keys; all of them are found.
     let r = security.post("/api/v1/keys/rotate", &json!({})).await;
     assert_eq!(r.status(), StatusCode::OK);
