@@ -474,8 +474,12 @@ async fn a_locked_account_cannot_sign_in_with_its_passkey(backend: Backend) {
         body(admin.get("/api/v1/users/zhou.jiu/security-keys").await).await,
         json!([])
     );
+    // The user's sessions ended with the key: one may have been opened with it.
+    let r = a.get("/api/v1/session").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Another role may not.
-    let r = a.get("/api/v1/users/zhou.jiu/security-keys").await;
+    let other = server.signed_in("qian.ba", Role::Auditor).await;
+    let r = other.get("/api/v1/users/zhou.jiu/security-keys").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let events = server.audit().await;
     assert!(events.iter().any(|e| e.action == "security_key_removed"

@@ -134,11 +134,13 @@ pub trait WebauthnStore: Send + Sync {
         name: &str,
         event: AuditEvent,
     ) -> Result<()>;
-    /// `NotFound` unless `user` has the credential.
+    /// `NotFound` unless `user` has the credential. With `end_sessions`, every session of the
+    /// user ends in the same transaction (a key reported lost or stolen may have opened one).
     async fn credential_remove(
         &self,
         user: UserId,
         credential_id: &[u8],
+        end_sessions: bool,
         event: AuditEvent,
     ) -> Result<()>;
     /// Uses a passkey and starts the signed-in session it opens. `Ok(false)`, nothing changed,

@@ -463,11 +463,12 @@ impl App {
         .request(meta.request_id.clone());
         Ok(self
             .store
-            .credential_remove(principal.user_id, &id.0, event)
+            .credential_remove(principal.user_id, &id.0, false, event)
             .await?)
     }
 
     /// A security administrator removes a user's key (lost or stolen), with a stated reason.
+    /// Every session of the user ends with it: one may have been opened with the missing key.
     pub async fn user_security_key_remove(
         &self,
         grant: &Grant,
@@ -486,11 +487,14 @@ impl App {
         )
         .on("user", user.username.as_str())
         .detail(format!(
-            "{} by a security administrator: {why}",
+            "{} by a security administrator, the user's sessions ended: {why}",
             KeyId::text(&id.0)
         ))
         .request(meta.request_id.clone());
-        Ok(self.store.credential_remove(user.id, &id.0, event).await?)
+        Ok(self
+            .store
+            .credential_remove(user.id, &id.0, true, event)
+            .await?)
     }
 
     /// The options for `navigator.credentials.get` that a sign-in waiting for its second

@@ -245,6 +245,7 @@ impl WebauthnStore for PgStore {
         &self,
         user: UserId,
         credential_id: &[u8],
+        end_sessions: bool,
         event: AuditEvent,
     ) -> Result<()> {
         let mut c = self.client().await?;
@@ -257,6 +258,13 @@ impl WebauthnStore for PgStore {
             .await?;
         if n == 0 {
             return Err(StoreError::NotFound);
+        }
+        if end_sessions {
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = $1",
+                &[&user.to_string()],
+            )
+            .await?;
         }
         insert_event(&tx, &self.chain, &event).await?;
         tx.commit().await?;

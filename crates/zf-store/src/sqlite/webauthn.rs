@@ -249,6 +249,7 @@ impl WebauthnStore for SqliteStore {
         &self,
         user: UserId,
         credential_id: &[u8],
+        end_sessions: bool,
         event: AuditEvent,
     ) -> Result<()> {
         let id = credential_id.to_vec();
@@ -259,6 +260,12 @@ impl WebauthnStore for SqliteStore {
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound);
+            }
+            if end_sessions {
+                tx.execute(
+                    "DELETE FROM sessions WHERE user_id = ?1",
+                    [user.to_string()],
+                )?;
             }
             insert_event(tx, chain, &event)
         })
