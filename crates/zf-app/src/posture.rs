@@ -50,7 +50,7 @@ impl Status {
 /// One question and its answer.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Check {
-    /// A stable name: `kek_age`, `key_custody`, `data_keys`, `mfa_policy`, `mfa_enrolment`,
+    /// A stable name: `kek_age`, `key_custody`, `database_link`, `data_keys`, `mfa_policy`, `mfa_enrolment`,
     /// `backups`, `restore_tests`, `drills`, `access_reviews`, `audit_chain`, `alerts`,
     /// `log_forwarding`, `tls_certificate`, `dormant_accounts`.
     pub id: String,
@@ -190,6 +190,35 @@ pub fn key_custody(provider: &str) -> Option<Check> {
         _ => return None,
     };
     Some(check("key_custody", title, status, summary))
+}
+
+/// How the application reaches its database server.
+pub fn database_link(link: &zf_store::DatabaseLink) -> Check {
+    let title = "数据库传输加密 / database connection";
+    let server = &link.server;
+    let (status, summary) = match (&link.tls, link.verified, link.local) {
+        (Some(tls), true, _) => (
+            Status::Pass,
+            format!("PostgreSQL at {server} over {tls}, the server's certificate and name verified"),
+        ),
+        (None, _, true) => (
+            Status::Pass,
+            format!("PostgreSQL on this machine ({server}): the connection does not leave it"),
+        ),
+        (None, _, false) => (
+            Status::Fail,
+            format!(
+                "PostgreSQL at {server} is reached across the network in the clear (sslmode=disable): \
+                 the audit log, user names and sessions can be read on the way; use \
+                 sslmode=verify-full&sslrootcert=…"
+            ),
+        ),
+        (Some(tls), false, _) => (
+            Status::Warn,
+            format!("PostgreSQL at {server} over {tls}, but the server's certificate was not verified"),
+        ),
+    };
+    check("database_link", title, status, summary)
 }
 
 /// The certificate's validity as of `now_ms`.
@@ -377,6 +406,9 @@ impl App {
         let mut checks = Vec::new();
         checks.push(self.kek_age_check(now).await?);
         checks.extend(key_custody(&self.deployment.key_provider));
+        if let Some(link) = self.store.database_link().await? {
+            checks.push(database_link(&link));
+        }
         checks.push(self.data_keys_check(now).await?);
         checks.push(mfa_policy(&self.config.mfa));
         checks.push(self.mfa_enrolment_check().await?);
@@ -824,6 +856,23 @@ mod tests {
         assert_eq!(key_custody("file").map(|c| c.status), Some(Status::Warn));
         assert_eq!(key_custody("pkcs11").map(|c| c.status), Some(Status::Pass));
         assert!(key_custody("").is_none());
+    }
+
+    #[test]
+    fn a_database_across_the_network_must_be_reached_over_verified_tls() {
+        let link = |tls: Option<&str>, verified, local| zf_store::DatabaseLink {
+            server: "db.example.cn:5432".into(),
+            local,
+            tls: tls.map(str::to_owned),
+            verified,
+        };
+        let tls = Some("TLSv1.3 TLS_AES_256_GCM_SHA384");
+        assert_eq!(database_link(&link(tls, true, false)).status, Status::Pass);
+        assert_eq!(database_link(&link(None, false, true)).status, Status::Pass);
+        let clear = database_link(&link(None, false, false));
+        assert_eq!(clear.status, Status::Fail);
+        assert!(clear.summary.contains("in the clear"), "{}", clear.summary);
+        assert_eq!(database_link(&link(tls, false, false)).status, Status::Warn);
     }
 
     #[test]

@@ -37,8 +37,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("SQLite connection pool: {0}")]
     SqlitePool(#[from] r2d2::Error),
+    /// The driver's error with its causes in one line (not as a source: callers printing the
+    /// chain would print every cause twice).
     #[error("PostgreSQL: {}", pg_detail(.0))]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(tokio_postgres::Error),
     #[error("PostgreSQL connection pool: {0}")]
     PostgresPool(String),
     #[error("database configuration: {0}")]
@@ -64,9 +66,25 @@ impl StoreError {
 
 /// `tokio_postgres::Error` displays only "db error"; the server's own message is what an
 /// operator needs in the log.
-fn pg_detail(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(e)
     }
+}
+
+fn pg_detail(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let message = c.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = c.source();
+    }
+    text
 }

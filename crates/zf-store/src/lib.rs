@@ -399,6 +399,20 @@ pub struct AuditHead {
     pub max_event_seq: i64,
 }
 
+/// How the application reaches a database server, as the posture check reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseLink {
+    /// The server as the URL names it (host and port; never credentials).
+    pub server: String,
+    /// The server is on this machine (loopback or a Unix socket).
+    pub local: bool,
+    /// The TLS protocol and cipher of this connection, as the server reports them; `None`
+    /// when the connection is in the clear.
+    pub tls: Option<String>,
+    /// The server's certificate and name were verified.
+    pub verified: bool,
+}
+
 #[async_trait]
 pub trait Store:
     RecordStore
@@ -414,6 +428,9 @@ pub trait Store:
 {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
+
+    /// How this store reaches its server; `None` for an embedded database.
+    async fn database_link(&self) -> Result<Option<DatabaseLink>>;
 
     // --- system keys -----------------------------------------------------------------------
     /// Stores `candidate` under `name` unless a key is already there, and returns the stored

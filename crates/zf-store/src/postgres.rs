@@ -2,7 +2,6 @@
 //! Sessions, keys and the audit log live here, so any node serves any request.
 
 use crate::scope::postgres_filter;
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -21,6 +20,7 @@ mod keyring;
 mod otp;
 mod records;
 mod roles;
+mod transport;
 mod webauthn;
 
 use crate::migrations::{latest_version, MIGRATIONS};
@@ -32,6 +32,25 @@ use crate::{
     SessionUpgrade, Store, StoreError, TokenRow, Unique, UserRow, HISTORY_KEPT,
 };
 
+/// Host and port of every server the URL names.
+fn describe_server(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Serialises schema changes and first-user creation between nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7a68_616e_6766;
 const FIRST_USER_LOCK: i64 = 0x7a68_616e_6767;
@@ -39,21 +58,39 @@ const FIRST_USER_LOCK: i64 = 0x7a68_616e_6767;
 pub struct PgStore {
     pool: Pool,
     chain: ChainCell,
+    transport: transport::Transport,
+    /// Host and port as the URL names them, for the posture check.
+    server: String,
+    local: bool,
 }
 
 impl PgStore {
     /// Connects to `url` (a `postgres://` URL; `?options=-csearch_path%3Dschema` selects a
     /// schema) and brings the schema up to date.
+    /// Across the network only TLS with a verified certificate will do (`postgres/transport.rs`):
+    /// `sslmode=verify-full&sslrootcert=/path/ca.pem`.
     pub async fn connect(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        let manager = Manager::from_config(
+        let transport::Connection {
             config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+            transport,
+            local,
+        } = transport::parse(url)?;
+        let server = describe_server(&config);
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &transport {
+            transport::Transport::Plain { .. } => {
+                Manager::from_config(config, NoTls, manager_config)
+            }
+            transport::Transport::Verified { root } => Manager::from_config(
+                config,
+                tokio_postgres_rustls::MakeRustlsConnect::new(transport::client_config(
+                    root.as_ref(),
+                )?),
+                manager_config,
+            ),
+        };
         let pool = Pool::builder(manager)
             .max_size(16)
             .build()
@@ -61,6 +98,9 @@ impl PgStore {
         let store = PgStore {
             pool,
             chain: ChainCell::default(),
+            transport,
+            server,
+            local,
         };
         store.migrate().await?;
         Ok(store)
@@ -546,6 +586,32 @@ impl Store for PgStore {
             .await?
             .try_get(0)?;
         WrappedKey::from_bytes(bytes).map_err(|e| StoreError::corrupt("system_keys", e))
+    }
+
+    async fn database_link(&self) -> Result<Option<crate::DatabaseLink>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        let tls = match row {
+            Some(r) if r.try_get::<_, bool>(0)? => Some(format!(
+                "{} {}",
+                r.try_get::<_, Option<String>>(1)?.unwrap_or_default(),
+                r.try_get::<_, Option<String>>(2)?.unwrap_or_default()
+            )),
+            _ => None,
+        };
+        Ok(Some(crate::DatabaseLink {
+            server: self.server.clone(),
+            local: self.local,
+            verified: tls.is_some()
+                && matches!(self.transport, transport::Transport::Verified { .. }),
+            tls,
+        }))
     }
 
     async fn user_count(&self) -> Result<u64> {

@@ -519,6 +519,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn database_link(&self) -> Result<Option<crate::DatabaseLink>> {
+        Ok(None)
+    }
+
     async fn user_count(&self) -> Result<u64> {
         self.run(|c| {
             let n: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
