@@ -119,7 +119,8 @@ pub struct App {
     pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
-    /// This node's name as a key-job runner, and the lock that keeps it to one run at a time.
+    /// This node's name — as a key-job runner and as the holder of scheduled tasks' leases —
+    /// and the lock that keeps it to one key-job run at a time.
     pub(crate) key_job_runner: Arc<(String, tokio::sync::Mutex<()>)>,
     pub(crate) rp: Arc<zf_crypto::webauthn::RelyingParty>,
     /// Deliver one-time codes, one per channel configured.

@@ -56,6 +56,44 @@ async fn some_data(s: &TestServer) {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
+/// Several nodes run the schedule against one database; each task's lease makes one of them
+/// back up and test the restore, the other finding it done.
+async fn two_nodes_on_one_database_back_up_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(s) = server_backing_up_to(backend, dir.path()).await else {
+        return;
+    };
+    some_data(&s).await;
+    let other =
+        zf_server::Instance::open(&s.data_dir(), s.database.clone(), s.app.config().clone())
+            .await
+            .expect("a second node on the same database")
+            .app;
+    let (a, b) = tokio::join!(s.app.backup_tick(), other.backup_tick());
+    let mut kinds: Vec<String> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|r| {
+            assert_eq!(r.outcome, "success", "{r:?}");
+            r.kind
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["backup", "restore_test"]);
+    assert_eq!(backups_in(dir.path()).len(), 1);
+    let runs = s.app.store().backup_runs(None, 10).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    // Both leases were given back: the next day's backup is taken by whichever node asks.
+    s.clock.advance(DAY_MS);
+    let later = other
+        .with_clock(s.clock.clone())
+        .backup_tick()
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1, "{later:?}");
+}
+
 async fn scheduled_backups_and_restore_tests_follow_the_clock(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(s) = server_backing_up_to(backend, dir.path()).await else {
@@ -304,6 +342,7 @@ async fn without_a_target_nothing_runs_and_the_answer_says_why(backend: Backend)
 
 on_both_stores!(
     scheduled_backups_and_restore_tests_follow_the_clock,
+    two_nodes_on_one_database_back_up_once,
     a_damaged_backup_fails_its_restore_test,
     a_target_gone_missing_is_a_recorded_failure,
     the_backups_page_and_api_are_for_the_system_and_security_admins,

@@ -106,6 +106,7 @@ pub const TABLES: &[TableSpec] = &[
     table("alerts", &["id"]),
     table("backup_runs", &["id"]),
     table("key_jobs", &["id"]),
+    table("schedule_leases", &["name"]),
     seeded("monitor_state"),
     seeded("audit_settings"),
     table("audit_archives", &["last_seq"]),

@@ -719,6 +719,19 @@ pub trait Store:
     async fn backup_run_record(&self, run: BackupRun, event: AuditEvent) -> Result<()>;
     /// Runs newest first, of one kind when given.
     async fn backup_runs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<BackupRun>>;
+    /// Takes the lease on a scheduled task (`backup`, `restore_test`) for `owner` until
+    /// `until_ms`: true if nobody held it, its holder's lease had expired by `now_ms`, or
+    /// `owner` held it already. Several nodes run the schedule; the lease makes one of them
+    /// do each task.
+    async fn schedule_lease_take(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool>;
+    /// Gives the lease back, if `owner` still holds it.
+    async fn schedule_lease_release(&self, name: &str, owner: &str) -> Result<()>;
     /// Opens a consistent snapshot of every table (see [`backup::TABLES`]) and streams it while
     /// writers go on: SQLite reads in one deferred transaction (WAL snapshot isolation),
     /// PostgreSQL in one REPEATABLE READ, READ ONLY transaction. The snapshot's info comes back

@@ -1015,6 +1015,24 @@ CREATE UNIQUE INDEX key_jobs_one_running ON key_jobs(state) WHERE state = 'runni
 
 "#,
     },
+    Migration {
+        version: 20,
+        name: "leases on scheduled tasks (backups, restore tests), so one node of several runs each",
+        sqlite: r#"
+CREATE TABLE schedule_leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#,
+        postgres: r#"
+CREATE TABLE schedule_leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+"#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

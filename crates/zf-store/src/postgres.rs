@@ -2020,6 +2020,37 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn schedule_lease_take(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO schedule_leases (name, owner, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                 WHERE schedule_leases.expires_at < $4 OR schedule_leases.owner = excluded.owner",
+                &[&name, &owner, &until_ms, &now_ms],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn schedule_lease_release(&self, name: &str, owner: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM schedule_leases WHERE name = $1 AND owner = $2",
+                &[&name, &owner],
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn backup_run_record(&self, r: crate::BackupRun, event: AuditEvent) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

@@ -1798,6 +1798,38 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn schedule_lease_take(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.write(move |tx, _| {
+            let n = tx.execute(
+                "INSERT INTO schedule_leases (name, owner, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                 WHERE schedule_leases.expires_at < ?4 OR schedule_leases.owner = excluded.owner",
+                params![name, owner, until_ms, now_ms],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn schedule_lease_release(&self, name: &str, owner: &str) -> Result<()> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.write(move |tx, _| {
+            tx.execute(
+                "DELETE FROM schedule_leases WHERE name = ?1 AND owner = ?2",
+                params![name, owner],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn backup_run_record(&self, r: crate::BackupRun, event: AuditEvent) -> Result<()> {
         self.write(move |tx, chain| {
             tx.execute(

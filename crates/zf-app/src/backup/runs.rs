@@ -19,6 +19,8 @@ use super::{restore_file, verify_file, Quiet, VerifiedBackup};
 use crate::{actor, App, AppError, RequestMeta};
 
 const RUNS_SHOWN: u32 = 100;
+/// The lease of the scheduled backup and restore test (see `App::backup_tick`).
+const BACKUP_LEASE: &str = "backups";
 
 /// One step of a restore test or a drill, timed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -589,7 +591,8 @@ impl App {
         Ok(run)
     }
 
-    /// Runs the schedule: a backup when one is due, then a restore test when one is due.
+    /// Runs the schedule: a backup when one is due, then a restore test when one is due. Of
+    /// several nodes on one database, the one holding the backups' lease does both.
     /// Called every minute by the server; reads time from the application's clock.
     pub async fn backup_tick(&self) -> Result<Vec<BackupRun>, AppError> {
         let c = &self.config.backup;
@@ -606,13 +609,51 @@ impl App {
                     .map(|r| r.started_at_ms),
             )
         };
-        if c.backup_due(self.now_ms(), last("backup").await?) {
-            done.push(self.backup_run(Actor::system(), "schedule").await?);
+        let due = |last_backup, last_test| {
+            let now = self.now_ms();
+            (
+                c.backup_due(now, last_backup),
+                c.restore_test_due(now, last_test),
+            )
+        };
+        if due(last("backup").await?, last("restore_test").await?) == (false, false)
+            || !self.schedule_lease(BACKUP_LEASE).await?
+        {
+            return Ok(done);
         }
-        if c.restore_test_due(self.now_ms(), last("restore_test").await?) {
-            done.push(self.restore_test(Actor::system(), "schedule").await?);
+        // Asked again under the lease, which covers both in order (a restore test needs the
+        // backup before it): another node may have just done them.
+        let run = async {
+            let (backup, test) = due(last("backup").await?, last("restore_test").await?);
+            if backup {
+                done.push(self.backup_run(Actor::system(), "schedule").await?);
+            }
+            if test {
+                done.push(self.restore_test(Actor::system(), "schedule").await?);
+            }
+            Ok::<_, AppError>(())
         }
-        Ok(done)
+        .await;
+        self.schedule_lease_release(BACKUP_LEASE).await?;
+        run.map(|()| done)
+    }
+
+    /// Takes the scheduled task's lease for this node. It outlasts any backup and restore test
+    /// by far, and lapses only if the node died holding it; the task is then due again.
+    async fn schedule_lease(&self, task: &str) -> Result<bool, AppError> {
+        const LEASE_MS: i64 = 6 * 3_600_000;
+        let now = self.now_ms();
+        Ok(self
+            .store
+            .schedule_lease_take(task, &self.key_job_runner.0, now, now + LEASE_MS)
+            .await?)
+    }
+
+    async fn schedule_lease_release(&self, task: &str) -> Result<(), AppError> {
+        Ok(self
+            .store
+            .schedule_lease_release(task, &self.key_job_runner.0)
+            .await?)
     }
 
     /// Everything the backups page shows.
