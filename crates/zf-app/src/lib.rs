@@ -210,6 +210,25 @@ impl App {
         self.clock.now_ms()
     }
 
+    /// Takes a scheduled task's lease (`backups`, `access_review`) for this node: several
+    /// nodes run the schedule, the holder does the task. It outlasts any run by far, and lapses
+    /// only if the node died holding it; the task is then due again.
+    pub(crate) async fn schedule_lease(&self, task: &str) -> Result<bool, AppError> {
+        const LEASE_MS: i64 = 6 * 3_600_000;
+        let now = self.now_ms();
+        Ok(self
+            .store
+            .schedule_lease_take(task, &self.key_job_runner.0, now, now + LEASE_MS)
+            .await?)
+    }
+
+    pub(crate) async fn schedule_lease_release(&self, task: &str) -> Result<(), AppError> {
+        Ok(self
+            .store
+            .schedule_lease_release(task, &self.key_job_runner.0)
+            .await?)
+    }
+
     /// Where this node's KEKs come from (a master key or a token).
     pub fn kek_source(&self) -> &zf_crypto::KekSource {
         self.keys.kek_source()

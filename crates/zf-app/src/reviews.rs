@@ -12,6 +12,8 @@ use zf_store::{ReviewCampaign, ReviewLine};
 use crate::{actor, now_ms, App, AppError, RequestMeta};
 
 const DAY_MS: i64 = 86_400_000;
+/// The lease of the scheduled access review (see `App::review_schedule`).
+const REVIEW_LEASE: &str = "access_review";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -227,22 +229,33 @@ impl App {
         }
     }
 
-    /// Starts a campaign when the latest is older than `every_days` (or there is none).
+    /// Starts a campaign when the latest is older than `every_days` (or there is none). Of
+    /// several nodes asking at once, the one holding the `access_review` lease starts it.
     pub async fn review_schedule(
         &self,
         every_days: u32,
         due_days: u32,
     ) -> Result<Option<ReviewView>, AppError> {
-        let latest = self
-            .store
-            .review_campaigns()
-            .await?
-            .into_iter()
-            .map(|c| c.created_at_ms)
-            .max();
-        if latest.is_some_and(|t| now_ms() - t < i64::from(every_days) * DAY_MS) {
+        let due = || async {
+            let latest = self
+                .store
+                .review_campaigns()
+                .await?
+                .into_iter()
+                .map(|c| c.created_at_ms)
+                .max();
+            Ok::<_, AppError>(latest.is_none_or(|t| now_ms() - t >= i64::from(every_days) * DAY_MS))
+        };
+        if !due().await? || !self.schedule_lease(REVIEW_LEASE).await? {
             return Ok(None);
         }
-        self.review_start(Actor::system(), due_days).await.map(Some)
+        // Asked again under the lease: another node may have just started one.
+        let started = match due().await {
+            Ok(true) => self.review_start(Actor::system(), due_days).await.map(Some),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.schedule_lease_release(REVIEW_LEASE).await?;
+        started
     }
 }

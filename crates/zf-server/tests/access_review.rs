@@ -10,8 +10,29 @@ use zf_policy::Role;
 
 on_both_stores!(
     an_access_review_runs_end_to_end,
-    a_supervisor_answers_the_lines_of_their_team
+    a_supervisor_answers_the_lines_of_their_team,
+    two_nodes_on_one_database_start_one_scheduled_review,
 );
+
+/// Every node runs the schedule; the lease makes one of them start the quarter's review.
+async fn two_nodes_on_one_database_start_one_scheduled_review(b: Backend) {
+    let Some(s) = TestServer::start(b).await else {
+        return;
+    };
+    s.signed_in("liuren", Role::Accountant).await;
+    let other =
+        zf_server::Instance::open(&s.data_dir(), s.database.clone(), s.app.config().clone())
+            .await
+            .expect("a second node on the same database")
+            .app;
+    let (a, b) = tokio::join!(s.app.review_schedule(90, 14), other.review_schedule(90, 14));
+    let started = [a.unwrap(), b.unwrap()].into_iter().flatten().count();
+    assert_eq!(started, 1);
+    assert_eq!(s.app.store().review_campaigns().await.unwrap().len(), 1);
+    // The lease was given back: the next quarter's review starts on whichever node asks.
+    sql(&s, &["UPDATE review_campaigns SET created_at = 0"]).await;
+    assert!(other.review_schedule(90, 14).await.unwrap().is_some());
+}
 
 async fn an_access_review_runs_end_to_end(b: Backend) {
     let Some(s) = TestServer::start(b).await else {

@@ -638,24 +638,6 @@ impl App {
         run.map(|()| done)
     }
 
-    /// Takes the scheduled task's lease for this node. It outlasts any backup and restore test
-    /// by far, and lapses only if the node died holding it; the task is then due again.
-    async fn schedule_lease(&self, task: &str) -> Result<bool, AppError> {
-        const LEASE_MS: i64 = 6 * 3_600_000;
-        let now = self.now_ms();
-        Ok(self
-            .store
-            .schedule_lease_take(task, &self.key_job_runner.0, now, now + LEASE_MS)
-            .await?)
-    }
-
-    async fn schedule_lease_release(&self, task: &str) -> Result<(), AppError> {
-        Ok(self
-            .store
-            .schedule_lease_release(task, &self.key_job_runner.0)
-            .await?)
-    }
-
     /// Everything the backups page shows.
     pub async fn backup_overview(&self) -> Result<BackupOverview, AppError> {
         let c = &self.config.backup;
