@@ -227,6 +227,24 @@ async fn a_target_gone_missing_is_a_recorded_failure(backend: Backend) {
     let overview = s.app.backup_overview().await.unwrap();
     assert_eq!(overview.last_backup_at_ms, None);
     assert_eq!(overview.runs.len(), 2);
+    // Each failed run is an alert at once, for the security administrator's console and sinks.
+    let alerts = s
+        .app
+        .alerts(Some(zf_audit::AlertStatus::Open), 10)
+        .await
+        .unwrap();
+    let failed: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a.alert.rule == "backup_failed")
+        .map(|a| a.alert.summary.as_str())
+        .collect();
+    assert_eq!(failed.len(), 2, "{alerts:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|s| s.contains("scheduled backup failed") && s.contains("nas")),
+        "{failed:?}"
+    );
 }
 
 async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend: Backend) {

@@ -635,7 +635,28 @@ impl App {
         }
         .await;
         self.schedule_lease_release(BACKUP_LEASE).await?;
-        run.map(|()| done)
+        run?;
+        // Nobody watches a backup at 02:30: a failed one is an alert at once (the posture
+        // check repeats it daily until a backup succeeds).
+        for r in done.iter().filter(|r| r.outcome != "success") {
+            let finding = crate::monitor::Finding {
+                rule: "backup_failed",
+                severity: zf_audit::Severity::High,
+                dedup_key: format!("backup_failed:{}", r.id),
+                username: None,
+                user_id: None,
+                source: None,
+                summary: format!(
+                    "定时备份失败 / the scheduled {} failed: {}",
+                    r.kind.replace('_', " "),
+                    r.error.as_deref().unwrap_or("no reason recorded")
+                ),
+                event_seq: 0,
+                respond: vec![crate::monitor::Response::Alert],
+            };
+            self.raise(finding).await?;
+        }
+        Ok(done)
     }
 
     /// Everything the backups page shows.
