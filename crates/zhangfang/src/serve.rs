@@ -227,6 +227,8 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dormant_checked: Option<tokio::time::Instant> = None;
     let mut keys_checked: Option<tokio::time::Instant> = None;
+    let mut posture_checked: Option<tokio::time::Instant> = None;
+    let started = tokio::time::Instant::now();
     loop {
         ticks.tick().await;
         if let Err(e) = app.monitor_tick().await {
@@ -249,6 +251,20 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
                 Err(e) => tracing::error!(error = %e, "cannot maintain data keys"),
             }
         }
+        // The posture is first judged ten minutes after start, once a backup or a review
+        // that was due at start-up has had its chance to run; then every hour.
+        if started.elapsed() >= std::time::Duration::from_secs(600)
+            && posture_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600))
+        {
+            posture_checked = Some(tokio::time::Instant::now());
+            match app.posture_alerts().await {
+                Ok(raised) if !raised.is_empty() => {
+                    tracing::warn!(count = raised.len(), "security posture checks failed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot check the security posture"),
+            }
+        }
         if dormant_checked.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600)) {
             dormant_checked = Some(tokio::time::Instant::now());
             let rules = &app.config().monitor;
@@ -265,13 +281,7 @@ async fn monitor_continuously(app: zf_app::App, every: std::time::Duration) {
             if let Err(e) = app.review_escalations().await {
                 tracing::error!(error = %e, "cannot check access reviews");
             }
-            match app.posture_alerts().await {
-                Ok(raised) if !raised.is_empty() => {
-                    tracing::warn!(count = raised.len(), "security posture checks failed")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "cannot check the security posture"),
-            }
+
             match app.disable_dormant_accounts().await {
                 Ok(users) if !users.is_empty() => {
                     tracing::warn!(count = users.len(), "disabled dormant accounts")
