@@ -119,6 +119,8 @@ pub struct App {
     pub(crate) erasure_ledger: Option<Arc<std::path::PathBuf>>,
     /// Held by a backup run or a restore test, so a node runs one at a time.
     pub(crate) backup_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The run started by hand on this node, while it runs.
+    pub(crate) backup_running: Arc<std::sync::Mutex<Option<backup::RunningView>>>,
     /// This node's name — as a key-job runner and as the holder of scheduled tasks' leases —
     /// and the lock that keeps it to one key-job run at a time.
     pub(crate) key_job_runner: Arc<(String, tokio::sync::Mutex<()>)>,
@@ -181,6 +183,7 @@ impl App {
             passkey_rates: identity::MinuteRates::default(),
             erasure_ledger: None,
             backup_lock: Arc::default(),
+            backup_running: Arc::default(),
             key_job_runner: Arc::new((
                 format!("node-{}", uuid::Uuid::new_v4()),
                 tokio::sync::Mutex::new(()),

@@ -256,19 +256,31 @@ async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend
     let security = s.signed_in("secadmin", Role::SecurityAdmin).await;
     let accountant = s.signed_in("accountant", Role::Accountant).await;
 
-    let r = admin.post("/api/v1/backups", &json!({})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let run: Value = r.json().await.unwrap();
+    let run = admin.backup_by_hand("/api/v1/backups").await;
     assert_eq!(run["kind"], "backup");
+    assert_eq!(run["trigger"], "manual");
     assert_eq!(run["outcome"], "success", "{run}");
     assert!(run["bytes"].as_i64().unwrap() > 0);
-    let r = admin
-        .post("/api/v1/backups/restore-tests", &json!({}))
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let test: Value = r.json().await.unwrap();
+    let test = admin.backup_by_hand("/api/v1/backups/restore-tests").await;
     assert_eq!(test["outcome"], "success", "{test}");
     assert!(test["rpo_ms"].as_i64().unwrap() >= 0);
+
+    // While one runs, another is refused — by hand or on the schedule of any node — and the
+    // page says what is running.
+    let lease = zf_app::now_ms();
+    assert!(s
+        .app
+        .store()
+        .schedule_lease_take("backups", "another-node", lease, lease + 60_000)
+        .await
+        .unwrap());
+    let r = admin.post("/api/v1/backups", &json!({})).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    s.app
+        .store()
+        .schedule_lease_release("backups", "another-node")
+        .await
+        .unwrap();
 
     // Critical: once the second factor is no longer fresh, both ask for it again.
     s.clock.advance(6 * 60 * 1000);
@@ -281,8 +293,7 @@ async fn the_backups_page_and_api_are_for_the_system_and_security_admins(backend
     }
     let r = s.step_up(&admin).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = admin.post("/api/v1/backups", &json!({})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    admin.backup_by_hand("/api/v1/backups").await;
 
     // The security administrator sees the evidence but runs nothing.
     let r = security.get("/api/v1/backups").await;

@@ -720,9 +720,9 @@ pub trait Store:
     /// Runs newest first, of one kind when given.
     async fn backup_runs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<BackupRun>>;
     /// Takes the lease on a scheduled task (`backup`, `restore_test`) for `owner` until
-    /// `until_ms`: true if nobody held it, its holder's lease had expired by `now_ms`, or
-    /// `owner` held it already. Several nodes run the schedule; the lease makes one of them
-    /// do each task.
+    /// `until_ms`: true if nobody held it or its holder's lease had expired by `now_ms` (not
+    /// when `owner` holds it already: a node's manual run and its schedule exclude each other
+    /// too). Several nodes run the schedule; the lease makes one of them do each task.
     async fn schedule_lease_take(
         &self,
         name: &str,

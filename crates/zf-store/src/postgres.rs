@@ -2033,7 +2033,7 @@ impl Store for PgStore {
             .execute(
                 "INSERT INTO schedule_leases (name, owner, expires_at) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-                 WHERE schedule_leases.expires_at < $4 OR schedule_leases.owner = excluded.owner",
+                 WHERE schedule_leases.expires_at < $4",
                 &[&name, &owner, &until_ms, &now_ms],
             )
             .await?;

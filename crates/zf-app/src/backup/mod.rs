@@ -27,7 +27,7 @@ use zf_store::{
 pub use check::SealedCheck;
 pub use format::{ChainHead, Header, Manifest, TableEntry, FORMAT_VERSION, MAGIC};
 pub use key::{backup_key_for, read_header};
-pub use runs::{BackupOverview, DrillRecord, RunView, Step};
+pub use runs::{BackupOverview, DrillRecord, ManualRun, RunView, RunningView, Step};
 pub use s3::{S3Config, S3Target};
 pub use schedule::{keep, overdue, BackupConfig, DailyAt, Retention, RTO_OBJECTIVE_MS};
 pub use target::{

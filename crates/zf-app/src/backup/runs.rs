@@ -61,6 +61,31 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// What a system administrator may start by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManualRun {
+    Backup,
+    RestoreTest,
+}
+
+impl ManualRun {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManualRun::Backup => "backup",
+            ManualRun::RestoreTest => "restore_test",
+        }
+    }
+}
+
+/// A run started by hand that has not ended yet.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RunningView {
+    /// `backup` or `restore_test`.
+    pub kind: String,
+    pub started_at: i64,
+    pub by: String,
+}
+
 /// A run as the page and the API show it, with the figures an auditor asks for.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
@@ -93,6 +118,9 @@ impl RunView {
 /// The backups page: where backups go, what happened lately, what is overdue.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BackupOverview {
+    /// A run started by hand on this server that has not ended yet; it joins `runs` when it
+    /// does.
+    pub running: Option<RunningView>,
     pub targets: Vec<String>,
     /// Whether the server backs up on its own.
     pub scheduled: bool,
@@ -188,22 +216,50 @@ impl App {
         out
     }
 
-    /// "Back up now", for the signed-in system administrator.
-    pub async fn backup_now(&self, grant: &Grant, meta: &RequestMeta) -> Result<RunView, AppError> {
-        self.backup_run(actor(grant, meta), "manual")
-            .await
-            .map(RunView::of)
-    }
-
-    /// "Run a restore test now", for the signed-in system administrator.
-    pub async fn restore_test_now(
+    /// "Back up now" or "run a restore test now", for the signed-in system administrator: the
+    /// run starts in the background and is recorded when it ends (a restore test of a large
+    /// firm takes many minutes, longer than any request should stay open). `Conflict` when
+    /// nothing can start: no target, or a backup or restore test already running on any node.
+    pub async fn backup_start(
         &self,
         grant: &Grant,
         meta: &RequestMeta,
-    ) -> Result<RunView, AppError> {
-        self.restore_test(actor(grant, meta), "manual")
-            .await
-            .map(RunView::of)
+        kind: ManualRun,
+    ) -> Result<RunningView, AppError> {
+        if !self.config.backup.has_target() {
+            self.backup_targets()?;
+        }
+        if !self.schedule_lease(BACKUP_LEASE).await? {
+            return Err(AppError::Conflict(
+                "a backup or restore test is already running (on this server or another one)"
+                    .into(),
+            ));
+        }
+        let by = actor(grant, meta);
+        let view = RunningView {
+            kind: kind.as_str().to_owned(),
+            started_at: self.now_ms(),
+            by: by.name.clone(),
+        };
+        *self
+            .backup_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(view.clone());
+        let app = self.clone();
+        tokio::spawn(async move {
+            let result = match kind {
+                ManualRun::Backup => app.backup_run(by, "manual").await,
+                ManualRun::RestoreTest => app.restore_test(by, "manual").await,
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, kind = kind.as_str(), "the backup run could not start");
+            }
+            *app.backup_running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            if let Err(e) = app.schedule_lease_release(BACKUP_LEASE).await {
+                tracing::error!(error = %e, "cannot give the backups' lease back; it lapses in six hours");
+            }
+        });
+        Ok(view)
     }
 
     fn busy() -> AppError {
@@ -545,6 +601,7 @@ impl App {
             sinks: crate::monitor::Sinks::default(),
             clock: self.clock.clone(),
             backup_lock: Arc::default(),
+            backup_running: Arc::default(),
             key_job_runner: Arc::new((
                 format!("restored-{}", uuid::Uuid::new_v4()),
                 tokio::sync::Mutex::new(()),
@@ -672,6 +729,11 @@ impl App {
             (last_ok("backup"), last_ok("restore_test"), last_ok("drill"));
         let now = self.now_ms();
         Ok(BackupOverview {
+            running: self
+                .backup_running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             targets: self.target_names(),
             scheduled: c.enabled && c.has_target(),
             schedule: format!(

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use zf_app::backup::BackupOverview;
+use zf_app::backup::{BackupOverview, ManualRun};
 use zf_policy::{Action, Permission, Resource};
 
 use super::i18n::{Lang, Msg};
@@ -47,6 +47,11 @@ fn body(lang: Lang, auth: &Authorized, o: &BackupOverview, error: Option<&str>) 
         }
         @if o.drill_overdue {
             p.error role="alert" { (lang.t(Msg::DrillOverdue)) " " (o.drill_every_days) " " (lang.t(Msg::Days)) }
+        }
+        @if let Some(r) = &o.running {
+            p.note role="status" {
+                (lang.t(Msg::RunInProgress)) ": " (r.kind) " · " (r.by) " · " (time(r.started_at))
+            }
         }
         section.card {
             @if o.targets.is_empty() {
@@ -141,7 +146,7 @@ async fn after(
     state: &AppState,
     lang: Lang,
     auth: &Authorized,
-    result: Result<zf_app::backup::RunView, zf_app::AppError>,
+    result: Result<zf_app::backup::RunningView, zf_app::AppError>,
 ) -> Response {
     match result {
         Ok(_) => Redirect::to("/backups").into_response(),
@@ -165,7 +170,10 @@ pub async fn run(
     if !csrf_ok(&auth, &form.csrf) {
         return csrf_refused(lang);
     }
-    let result = state.app.backup_now(&auth.grant, &auth.meta).await;
+    let result = state
+        .app
+        .backup_start(&auth.grant, &auth.meta, ManualRun::Backup)
+        .await;
     after(&state, lang, &auth, result).await
 }
 
@@ -179,6 +187,9 @@ pub async fn restore_test(
     if !csrf_ok(&auth, &form.csrf) {
         return csrf_refused(lang);
     }
-    let result = state.app.restore_test_now(&auth.grant, &auth.meta).await;
+    let result = state
+        .app
+        .backup_start(&auth.grant, &auth.meta, ManualRun::RestoreTest)
+        .await;
     after(&state, lang, &auth, result).await
 }
