@@ -112,7 +112,7 @@ fn by_job(job: &KeyJob) -> Actor {
 }
 
 /// The associated data a value was sealed with, by where it lives.
-fn aad_of(at: &SealedAt) -> Aad {
+pub(crate) fn aad_of(at: &SealedAt) -> Aad {
     match at {
         SealedAt::ClientIdNumber(id) => crate::clients::aad(*id),
         SealedAt::ClientNotes(id) => crate::clients::notes_aad(*id),
@@ -135,7 +135,10 @@ struct Pass {
 
 impl App {
     /// The holders' keys, unwrapped.
-    fn rings(&self, holders: &[HolderKeys]) -> Result<HashMap<String, DekRing>, AppError> {
+    pub(crate) fn rings(
+        &self,
+        holders: &[HolderKeys],
+    ) -> Result<HashMap<String, DekRing>, AppError> {
         holders
             .iter()
             .map(|h| {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client_body, id_number, Backend, TestServer};
+use common::{client_body, id_number, sql, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zf_app::backup::{BackupConfig, DrillRecord};
@@ -54,6 +54,37 @@ async fn some_data(s: &TestServer) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// The restore test's last proof opens every sealed value; one moved to another client's row
+/// (its associated data no longer matches) is named, never passed.
+async fn the_sealed_field_check_names_a_value_that_does_not_open(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else {
+        return;
+    };
+    some_data(&s).await;
+    let boss = s.signed_in("boss2", Role::Supervisor).await;
+    let other = boss.create_client(&client_body(2, &id_number(2))).await;
+    let check = s.app.sealed_check().await.unwrap();
+    assert_eq!(
+        (check.clients, check.documents, check.fields_opened),
+        (2, 1, 5),
+        "{check:?}"
+    );
+    let other = other["id"].as_str().unwrap();
+    sql(
+        &s,
+        &[&format!(
+            "UPDATE clients SET legal_rep_id_number = \
+             (SELECT legal_rep_id_number FROM clients WHERE id <> '{other}') WHERE id = '{other}'"
+        )],
+    )
+    .await;
+    let e = s.app.sealed_check().await.unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("the ID number of {other} does not open")),
+        "{e}"
+    );
 }
 
 /// Several nodes run the schedule against one database; each task's lease makes one of them
@@ -371,6 +402,7 @@ async fn without_a_target_nothing_runs_and_the_answer_says_why(backend: Backend)
 
 on_both_stores!(
     scheduled_backups_and_restore_tests_follow_the_clock,
+    the_sealed_field_check_names_a_value_that_does_not_open,
     two_nodes_on_one_database_back_up_once,
     a_damaged_backup_fails_its_restore_test,
     a_target_gone_missing_is_a_recorded_failure,

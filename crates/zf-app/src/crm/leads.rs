@@ -134,13 +134,6 @@ impl App {
         Ok(dek.seal(&plain, &aad(id)))
     }
 
-    /// Opens a lead's sealed part and drops it: the restore test's proof that it still opens.
-    pub(crate) fn lead_open(&self, row: &LeadRow) -> Result<(), AppError> {
-        let dek = self.keys.lead_key(row.id, &row.key)?;
-        dek.open(&row.sealed, &aad(row.id))?;
-        Ok(())
-    }
-
     fn lead_mobile_index(&self, mobile: Option<&Mobile>) -> Option<zf_crypto::BlindIndex> {
         mobile.map(|m| self.keys.index(MOBILE_INDEX, m.as_str()))
     }
