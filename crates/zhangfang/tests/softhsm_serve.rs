@@ -9,7 +9,9 @@
 //! runs, the server is restarted, the clients are read back, and a backup is restored and
 //! drilled with the token alone. The running server's memory (every readable mapping in
 //! /proc/<pid>/mem) and every file written are searched for the KEK's bytes; a marker string
-//! known to be in memory must be found by the same search, so the search can fail.
+//! known to be in memory must be found by the same search, so the search can fail. Last, the
+//! server's KEK is destroyed in the token by this process while the server runs: reading a
+//! client and creating one answer 503, nothing is written, and the server goes on serving.
 //!
 //! Without SoftHSM2 the test skips with a printed reason, unless `ZF_REQUIRE_HSM=1`.
 
@@ -456,8 +458,8 @@ async fn a_softhsm2_deployment_serves_rotates_and_restarts_without_the_kek_in_me
     assert_eq!(report["ok"], true, "{report}");
     // The restored copy serves the clients through the same token.
     let node = serve(&conf, &restored);
-    let c = https(&restored);
-    let r = c
+    let rc = https(&restored);
+    let r = rc
         .post(format!("{}/api/v1/session", node.base))
         .json(&json!({"username": "kuaiji", "password": "token deployment pass phrase"}))
         .send()
@@ -498,4 +500,51 @@ async fn a_softhsm2_deployment_serves_rotates_and_restarts_without_the_kek_in_me
             && !v2.value_readable,
         "{v2:?}"
     );
+
+    // A token that fails while serving fails the request, never the server: the KEK the server
+    // works with disappears from the token (destroyed by this process) between two requests.
+    let node = serve(&conf, &data);
+    assert_eq!(
+        read_client(&c, &node.base, &first).await["legal_rep_id_number"]["value"],
+        first_id
+    );
+    token.destroy_kek(KeyVersion(2)).unwrap();
+    let r = c
+        .get(format!("{}/api/v1/clients/{first}", node.base))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let r = c
+        .post(format!("{}/api/v1/clients", node.base))
+        .json(&json!({
+            "name": "令牌故障有限公司",
+            "uscc": "91110108MA01A2B3CF",
+            "taxpayer_type": "small_scale",
+            "legal_rep_name": "赵六",
+            "legal_rep_id_number": "110105199001011232",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "a new client's key cannot be wrapped either"
+    );
+    let clients: i64 = rusqlite::Connection::open(data.join("zhangfang.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(clients, 2, "the refused client was not half-written");
+    let r = c
+        .get(format!("{}/healthz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the server itself goes on");
+    drop(node);
 }
