@@ -1,9 +1,10 @@
 //! The security posture check: the questions a security officer — and the firm's 等保 assessor —
 //! asks of a deployment, each answered from its live state: the KEK's age against the rotation
 //! policy, where the master key is kept, data keys worn out or a key job stalled, who must use a
-//! second factor and who has none, backups, restore tests and drills on time, access reviews
-//! answered, the audit chain intact, alerts dealt with, events forwarded off the machine, the
-//! TLS certificate valid, dormant accounts disabled.
+//! second factor and who has none, sign-in lockout, session timeouts, administrators confined to
+//! their networks, backups, restore tests and drills on time, access reviews answered, the
+//! audit chain intact, alerts dealt with, events forwarded off the machine, the TLS certificate
+//! valid, dormant accounts disabled.
 //!
 //! `zhangfang posture`, `GET /api/v1/security/posture` and the `/posture` page show it; the
 //! monitoring loop runs it every hour and raises one alert a day for each failing check, so a
@@ -50,7 +51,8 @@ impl Status {
 /// One question and its answer.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Check {
-    /// A stable name: `kek_age`, `key_custody`, `database_link`, `data_keys`, `mfa_policy`, `mfa_enrolment`,
+    /// A stable name: `kek_age`, `key_custody`, `database_link`, `data_keys`, `mfa_policy`,
+    /// `mfa_enrolment`, `sign_in_lockout`, `session_timeouts`, `admin_networks`,
     /// `backups`, `restore_tests`, `drills`, `access_reviews`, `audit_chain`, `alerts`,
     /// `log_forwarding`, `tls_certificate`, `dormant_accounts`.
     pub id: String,
@@ -312,6 +314,80 @@ pub fn mfa_policy(policy: &zf_policy::MfaPolicy) -> Check {
     )
 }
 
+/// The lock on repeated sign-in failures (等保 2.0: 登录失败处理).
+pub fn sign_in_lockout(login: &crate::identity::LoginPolicy) -> Check {
+    let title = "登录失败处理 / sign-in lockout";
+    let (status, summary) = match login.lock_after {
+        n if n <= 0 => (
+            Status::Fail,
+            "account lockout is off ([login] lock_after = 0): passwords may be guessed without end"
+                .to_owned(),
+        ),
+        n if n > 10 => (
+            Status::Warn,
+            format!("an account locks only after {n} failures ([login] lock_after; 10 or fewer)"),
+        ),
+        n => (
+            Status::Pass,
+            format!(
+                "an account locks after {n} failures, first for {} minutes",
+                login.lock_minutes
+            ),
+        ),
+    };
+    check("sign_in_lockout", title, status, summary)
+}
+
+/// How long a signed-in session lasts unattended and at most (等保 2.0: 会话超时).
+pub fn session_timeouts(idle_ms: i64, absolute_ms: i64) -> Check {
+    let title = "会话超时 / session timeouts";
+    let (idle, absolute) = (idle_ms / 60_000, absolute_ms / 3_600_000);
+    let status = if idle > 30 || absolute > 12 {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let advice = if status == Status::Warn {
+        " (at most 30 minutes idle and 12 hours in all: session_idle_minutes, session_absolute_hours)"
+    } else {
+        ""
+    };
+    check(
+        "session_timeouts",
+        title,
+        status,
+        format!("a session ends after {idle} minutes idle and {absolute} hours in all{advice}"),
+    )
+}
+
+/// Whether administrators may work only from the addresses named for them.
+pub fn admin_networks(network: &zf_policy::NetworkPolicy) -> Check {
+    let title = "管理地址限制 / administrators' addresses";
+    let open: Vec<&str> = Role::ALL
+        .into_iter()
+        .filter(|r| r.is_administrator() && !network.allow.contains_key(r))
+        .map(Role::as_str)
+        .collect();
+    if open.is_empty() {
+        check(
+            "admin_networks",
+            title,
+            Status::Pass,
+            "every administrator role may sign in only from the networks named for it",
+        )
+    } else {
+        check(
+            "admin_networks",
+            title,
+            Status::Warn,
+            format!(
+                "these administrator roles may sign in from any address: {} (name the office or VPN networks in [network.allow])",
+                open.join(", ")
+            ),
+        )
+    }
+}
+
 /// A backup schedule and its latest runs.
 fn backups(
     scheduled: bool,
@@ -412,6 +488,12 @@ impl App {
         checks.push(self.data_keys_check(now).await?);
         checks.push(mfa_policy(&self.config.mfa));
         checks.push(self.mfa_enrolment_check().await?);
+        checks.push(sign_in_lockout(&self.config.login));
+        checks.push(session_timeouts(
+            self.config.session_idle_timeout_ms,
+            self.config.session_absolute_timeout_ms,
+        ));
+        checks.push(admin_networks(&self.config.network));
         checks.extend(self.backup_checks(now).await?);
         checks.push(self.access_review_check(now).await?);
         checks.push(self.audit_chain_check().await?);
@@ -873,6 +955,41 @@ mod tests {
         assert_eq!(clear.status, Status::Fail);
         assert!(clear.summary.contains("in the clear"), "{}", clear.summary);
         assert_eq!(database_link(&link(tls, false, false)).status, Status::Warn);
+    }
+
+    #[test]
+    fn access_controls_are_judged_against_what_an_assessor_asks() {
+        let mut login = crate::identity::LoginPolicy::default();
+        assert_eq!(sign_in_lockout(&login).status, Status::Pass);
+        login.lock_after = 0;
+        assert_eq!(sign_in_lockout(&login).status, Status::Fail);
+        login.lock_after = 20;
+        assert_eq!(sign_in_lockout(&login).status, Status::Warn);
+
+        let (minute, hour) = (60_000, 3_600_000);
+        assert_eq!(
+            session_timeouts(30 * minute, 12 * hour).status,
+            Status::Pass
+        );
+        assert_eq!(
+            session_timeouts(31 * minute, 12 * hour).status,
+            Status::Warn
+        );
+        assert_eq!(
+            session_timeouts(15 * minute, 24 * hour).status,
+            Status::Warn
+        );
+
+        let mut network = zf_policy::NetworkPolicy::default();
+        let open = admin_networks(&network);
+        assert_eq!(open.status, Status::Warn);
+        assert!(open.summary.contains("security_admin"), "{}", open.summary);
+        for role in Role::ALL.into_iter().filter(|r| r.is_administrator()) {
+            network
+                .allow
+                .insert(role, vec!["10.8.0.0/16".parse().unwrap()]);
+        }
+        assert_eq!(admin_networks(&network).status, Status::Pass);
     }
 
     #[test]

@@ -78,6 +78,9 @@ async fn the_posture_answers_from_the_live_state_and_failures_raise_alerts(b: Ba
         "data_keys",
         "mfa_policy",
         "mfa_enrolment",
+        "sign_in_lockout",
+        "session_timeouts",
+        "admin_networks",
         "backups",
         "restore_tests",
         "drills",
@@ -108,6 +111,9 @@ async fn the_posture_answers_from_the_live_state_and_failures_raise_alerts(b: Ba
         "{}",
         summary(&p, "mfa_enrolment")
     );
+    assert_eq!(status(&p, "sign_in_lockout"), "pass");
+    assert_eq!(status(&p, "session_timeouts"), "pass");
+    assert_eq!(status(&p, "admin_networks"), "warn");
     assert_eq!(status(&p, "backups"), "fail");
     assert_eq!(status(&p, "restore_tests"), "fail");
     assert_eq!(status(&p, "audit_chain"), "pass");
