@@ -46,6 +46,10 @@ pub struct TableSpec {
     /// The migrations seed this table with its one row; a restore replaces that row and an
     /// empty instance may have it.
     pub seeded: bool,
+    /// Its rows belong to the running deployment, not to its data (the leases on scheduled
+    /// tasks, one of them held by the very backup being written): a backup carries the table
+    /// empty, so a restored copy is not blocked by a lease of the node that made the backup.
+    pub transient: bool,
 }
 
 const fn table(name: &'static str, order_by: &'static [&'static str]) -> TableSpec {
@@ -54,6 +58,7 @@ const fn table(name: &'static str, order_by: &'static [&'static str]) -> TableSp
         order_by,
         parents_first: None,
         seeded: false,
+        transient: false,
     }
 }
 
@@ -63,6 +68,14 @@ const fn seeded(name: &'static str) -> TableSpec {
         order_by: &["id"],
         parents_first: None,
         seeded: true,
+        transient: false,
+    }
+}
+
+const fn transient(name: &'static str, order_by: &'static [&'static str]) -> TableSpec {
+    TableSpec {
+        transient: true,
+        ..table(name, order_by)
     }
 }
 
@@ -96,6 +109,7 @@ pub const TABLES: &[TableSpec] = &[
         order_by: &["id"],
         parents_first: Some("parent_id"),
         seeded: false,
+        transient: false,
     },
     table("record_index", &["field", "token", "record_id"]),
     table("record_blobs", &["record_id"]),
@@ -106,7 +120,7 @@ pub const TABLES: &[TableSpec] = &[
     table("alerts", &["id"]),
     table("backup_runs", &["id"]),
     table("key_jobs", &["id"]),
-    table("schedule_leases", &["name"]),
+    transient("schedule_leases", &["name"]),
     seeded("monitor_state"),
     seeded("audit_settings"),
     table("audit_archives", &["last_seq"]),

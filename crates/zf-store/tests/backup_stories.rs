@@ -197,6 +197,11 @@ async fn populate(store: &dyn Store, clients: u32) -> Vec<ClientId> {
 async fn a_snapshot_restores_row_for_row_into_an_empty_database(db: &TestDb) {
     let source = db.store().await;
     populate(source.as_ref(), 30).await;
+    // A node holds the scheduled backups' lease, as it does while it backs up.
+    assert!(source
+        .schedule_lease_take("backups", "node-a", 0, i64::MAX)
+        .await
+        .unwrap());
     let before = dump(source.as_ref()).await;
     let target_db = match db.kind() {
         Kind::Sqlite => TestDb::sqlite().await,
@@ -210,6 +215,11 @@ async fn a_snapshot_restores_row_for_row_into_an_empty_database(db: &TestDb) {
     assert_eq!(outcome.safety_copy, None);
     let after = dump(target.as_ref()).await;
     assert_eq!(after, before);
+    // The lease stayed with the source: the restored copy's own nodes may take it at once.
+    assert!(target
+        .schedule_lease_take("backups", "node-b", 1, 2)
+        .await
+        .unwrap());
     assert_eq!(
         outcome.rows,
         before.iter().map(|(_, _, r)| r.len() as u64).sum::<u64>()

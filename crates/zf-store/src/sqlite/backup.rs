@@ -85,9 +85,10 @@ fn select_sql(spec: &TableSpec, columns: &[(String, Declared)]) -> String {
         .collect();
     order.extend(spec.order_by.iter().map(|c| quoted(c)));
     format!(
-        "SELECT {} FROM {} ORDER BY {}",
+        "SELECT {} FROM {}{} ORDER BY {}",
         list.join(", "),
         quoted(spec.name),
+        if spec.transient { " WHERE 1 = 0" } else { "" },
         order.join(", ")
     )
 }
@@ -149,11 +150,15 @@ fn read_snapshot(pool: &Pool, sender: &SnapshotSender) -> Result<()> {
         })?;
     let mut tables = Vec::with_capacity(TABLES.len());
     for spec in TABLES {
-        let n: i64 = tx.query_row(
-            &format!("SELECT COUNT(*) FROM {}", quoted(spec.name)),
-            [],
-            |r| r.get(0),
-        )?;
+        let n: i64 = if spec.transient {
+            0
+        } else {
+            tx.query_row(
+                &format!("SELECT COUNT(*) FROM {}", quoted(spec.name)),
+                [],
+                |r| r.get(0),
+            )?
+        };
         tables.push((spec.name, n.max(0) as u64));
     }
     let info = SnapshotInfo {
