@@ -214,22 +214,42 @@ impl App {
     }
 
     /// Takes a scheduled task's lease (`backups`, `access_review`) for this node: several
-    /// nodes run the schedule, the holder does the task. It outlasts any run by far, and lapses
-    /// only if the node died holding it; the task is then due again.
-    pub(crate) async fn schedule_lease(&self, task: &str) -> Result<bool, AppError> {
-        const LEASE_MS: i64 = 6 * 3_600_000;
+    /// nodes run the schedule, the holder does the task. The lease is short and renewed in the
+    /// background while held, so a node that dies (or is restarted) mid-task frees the task
+    /// within minutes; `None` when another node holds it.
+    pub(crate) async fn schedule_lease(
+        &self,
+        task: &'static str,
+    ) -> Result<Option<HeldLease>, AppError> {
         let now = self.now_ms();
-        Ok(self
+        let owner = self.key_job_runner.0.clone();
+        if !self
             .store
-            .schedule_lease_take(task, &self.key_job_runner.0, now, now + LEASE_MS)
-            .await?)
-    }
-
-    pub(crate) async fn schedule_lease_release(&self, task: &str) -> Result<(), AppError> {
-        Ok(self
-            .store
-            .schedule_lease_release(task, &self.key_job_runner.0)
-            .await?)
+            .schedule_lease_take(task, &owner, now, now + LEASE_MS)
+            .await?
+        {
+            return Ok(None);
+        }
+        let app = self.clone();
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_RENEW).await;
+                let until = app.now_ms() + LEASE_MS;
+                match app.store.schedule_lease_renew(task, &owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(task, "lost the lease of a running task");
+                        break;
+                    }
+                    Err(e) => tracing::error!(task, error = %e, "cannot renew a task's lease"),
+                }
+            }
+        });
+        Ok(Some(HeldLease {
+            app: self.clone(),
+            task,
+            renewer,
+        }))
     }
 
     /// Where this node's KEKs come from (a master key or a token).
@@ -243,6 +263,35 @@ impl App {
 
     pub fn config(&self) -> &AppConfig {
         &self.config
+    }
+}
+
+/// How long a scheduled task's lease lasts without renewal, and how often it is renewed.
+const LEASE_MS: i64 = 10 * 60_000;
+const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A scheduled task's lease held by this node, renewed until it is released or dropped (a
+/// dropped lease is no longer renewed and lapses within [`LEASE_MS`]).
+pub(crate) struct HeldLease {
+    app: App,
+    task: &'static str,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl HeldLease {
+    pub(crate) async fn release(self) -> Result<(), AppError> {
+        self.renewer.abort();
+        Ok(self
+            .app
+            .store
+            .schedule_lease_release(self.task, &self.app.key_job_runner.0)
+            .await?)
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.renewer.abort();
     }
 }
 

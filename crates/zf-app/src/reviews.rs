@@ -246,16 +246,19 @@ impl App {
                 .max();
             Ok::<_, AppError>(latest.is_none_or(|t| now_ms() - t >= i64::from(every_days) * DAY_MS))
         };
-        if !due().await? || !self.schedule_lease(REVIEW_LEASE).await? {
+        if !due().await? {
             return Ok(None);
         }
+        let Some(lease) = self.schedule_lease(REVIEW_LEASE).await? else {
+            return Ok(None);
+        };
         // Asked again under the lease: another node may have just started one.
         let started = match due().await {
             Ok(true) => self.review_start(Actor::system(), due_days).await.map(Some),
             Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
-        self.schedule_lease_release(REVIEW_LEASE).await?;
+        lease.release().await?;
         started
     }
 }

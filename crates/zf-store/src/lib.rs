@@ -730,6 +730,8 @@ pub trait Store:
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool>;
+    /// Extends `owner`'s lease to `until_ms`; false if `owner` no longer holds it.
+    async fn schedule_lease_renew(&self, name: &str, owner: &str, until_ms: i64) -> Result<bool>;
     /// Gives the lease back, if `owner` still holds it.
     async fn schedule_lease_release(&self, name: &str, owner: &str) -> Result<()>;
     /// Opens a consistent snapshot of every table (see [`backup::TABLES`]) and streams it while

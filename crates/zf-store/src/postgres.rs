@@ -2040,6 +2040,18 @@ impl Store for PgStore {
         Ok(n == 1)
     }
 
+    async fn schedule_lease_renew(&self, name: &str, owner: &str, until_ms: i64) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE schedule_leases SET expires_at = $3 WHERE name = $1 AND owner = $2",
+                &[&name, &owner, &until_ms],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn schedule_lease_release(&self, name: &str, owner: &str) -> Result<()> {
         self.client()
             .await?

@@ -1818,6 +1818,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn schedule_lease_renew(&self, name: &str, owner: &str, until_ms: i64) -> Result<bool> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.write(move |tx, _| {
+            let n = tx.execute(
+                "UPDATE schedule_leases SET expires_at = ?3 WHERE name = ?1 AND owner = ?2",
+                params![name, owner, until_ms],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn schedule_lease_release(&self, name: &str, owner: &str) -> Result<()> {
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.write(move |tx, _| {

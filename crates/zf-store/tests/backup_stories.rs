@@ -31,6 +31,71 @@ on_both_backends! {
     a_feed_that_stops_early_writes_nothing
         => a_feed_that_stops_early_writes_nothing_sqlite,
            a_feed_that_stops_early_writes_nothing_postgres;
+    a_task_lease_is_held_while_renewed_and_lapses_when_not
+        => a_task_lease_is_held_while_renewed_and_lapses_when_not_sqlite,
+           a_task_lease_is_held_while_renewed_and_lapses_when_not_postgres;
+}
+
+/// The lease on a scheduled task: one holder at a time, extended only by its holder, free to
+/// another node once it lapses or is given back.
+async fn a_task_lease_is_held_while_renewed_and_lapses_when_not(db: &TestDb) {
+    let store = db.store().await;
+    assert!(store
+        .schedule_lease_take("backups", "a", 0, 10)
+        .await
+        .unwrap());
+    assert!(!store
+        .schedule_lease_take("backups", "b", 5, 15)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .schedule_lease_take("backups", "a", 5, 15)
+            .await
+            .unwrap(),
+        "not twice"
+    );
+    assert!(
+        store
+            .schedule_lease_take("reviews", "b", 5, 15)
+            .await
+            .unwrap(),
+        "per task"
+    );
+    // Renewed by its holder only: at 12 it still holds.
+    assert!(!store
+        .schedule_lease_renew("backups", "b", 20)
+        .await
+        .unwrap());
+    assert!(store
+        .schedule_lease_renew("backups", "a", 20)
+        .await
+        .unwrap());
+    assert!(!store
+        .schedule_lease_take("backups", "b", 12, 30)
+        .await
+        .unwrap());
+    // Not renewed past 20 (its holder died): another node takes it, and the old holder's
+    // renewal now fails.
+    assert!(store
+        .schedule_lease_take("backups", "b", 21, 30)
+        .await
+        .unwrap());
+    assert!(!store
+        .schedule_lease_renew("backups", "a", 40)
+        .await
+        .unwrap());
+    // Given back by someone else: nothing happens; by its holder: free at once.
+    store.schedule_lease_release("backups", "a").await.unwrap();
+    assert!(!store
+        .schedule_lease_take("backups", "c", 22, 30)
+        .await
+        .unwrap());
+    store.schedule_lease_release("backups", "b").await.unwrap();
+    assert!(store
+        .schedule_lease_take("backups", "c", 22, 30)
+        .await
+        .unwrap());
 }
 
 type Dump = Vec<(String, Vec<String>, Vec<Vec<Value>>)>;

@@ -229,12 +229,12 @@ impl App {
         if !self.config.backup.has_target() {
             self.backup_targets()?;
         }
-        if !self.schedule_lease(BACKUP_LEASE).await? {
+        let Some(lease) = self.schedule_lease(BACKUP_LEASE).await? else {
             return Err(AppError::Conflict(
                 "a backup or restore test is already running (on this server or another one)"
                     .into(),
             ));
-        }
+        };
         let by = actor(grant, meta);
         let view = RunningView {
             kind: kind.as_str().to_owned(),
@@ -255,8 +255,8 @@ impl App {
                 tracing::error!(error = %e, kind = kind.as_str(), "the backup run could not start");
             }
             *app.backup_running.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            if let Err(e) = app.schedule_lease_release(BACKUP_LEASE).await {
-                tracing::error!(error = %e, "cannot give the backups' lease back; it lapses in six hours");
+            if let Err(e) = lease.release().await {
+                tracing::error!(error = %e, "cannot give the backups' lease back; it lapses in minutes");
             }
         });
         Ok(view)
@@ -673,11 +673,12 @@ impl App {
                 c.restore_test_due(now, last_test),
             )
         };
-        if due(last("backup").await?, last("restore_test").await?) == (false, false)
-            || !self.schedule_lease(BACKUP_LEASE).await?
-        {
+        if due(last("backup").await?, last("restore_test").await?) == (false, false) {
             return Ok(done);
         }
+        let Some(lease) = self.schedule_lease(BACKUP_LEASE).await? else {
+            return Ok(done);
+        };
         // Asked again under the lease, which covers both in order (a restore test needs the
         // backup before it): another node may have just done them.
         let run = async {
@@ -691,7 +692,7 @@ impl App {
             Ok::<_, AppError>(())
         }
         .await;
-        self.schedule_lease_release(BACKUP_LEASE).await?;
+        lease.release().await?;
         run?;
         // Nobody watches a backup at 02:30: a failed one is an alert at once (the posture
         // check repeats it daily until a backup succeeds).
