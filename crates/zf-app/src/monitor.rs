@@ -631,20 +631,8 @@ impl App {
     pub async fn review_escalations(&self) -> Result<Vec<Alert>, AppError> {
         let mut raised = Vec::new();
         let now = now_ms();
-        for c in self.store.review_campaigns().await? {
-            if now <= c.due_at_ms {
-                continue;
-            }
-            let open = self
-                .store
-                .review_lines(&c.id)
-                .await?
-                .iter()
-                .filter(|l| l.decision.is_none())
-                .count();
-            if open == 0 {
-                continue;
-            }
+        let campaigns = self.store.review_campaigns().await?;
+        for (c, open) in self.reviews_overdue(&campaigns, now).await? {
             let finding = Finding {
                 rule: "access_review_overdue",
                 severity: Severity::Medium,
@@ -664,6 +652,28 @@ impl App {
             }
         }
         Ok(raised)
+    }
+
+    /// The campaigns past their due date with lines still unanswered, and how many.
+    pub(crate) async fn reviews_overdue<'a>(
+        &self,
+        campaigns: &'a [zf_store::ReviewCampaign],
+        now: i64,
+    ) -> Result<Vec<(&'a zf_store::ReviewCampaign, usize)>, AppError> {
+        let mut out = Vec::new();
+        for c in campaigns.iter().filter(|c| now > c.due_at_ms) {
+            let open = self
+                .store
+                .review_lines(&c.id)
+                .await?
+                .iter()
+                .filter(|l| l.decision.is_none())
+                .count();
+            if open > 0 {
+                out.push((c, open));
+            }
+        }
+        Ok(out)
     }
 
     /// The alert console's list.

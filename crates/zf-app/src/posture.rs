@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 use zf_audit::{AlertStatus, AuditAction, AuditEvent, Outcome, Severity};
-use zf_policy::{Action, Grant, Role};
+use zf_policy::{Grant, Role};
 use zf_store::{HolderFilter, KeyHolder, KeyJobState};
 
 use crate::monitor::{Finding, Response};
@@ -264,12 +264,7 @@ pub fn mfa_policy(policy: &zf_policy::MfaPolicy) -> Check {
     let title = "双因素策略 / second-factor policy";
     let must: Vec<Role> = Role::ALL
         .into_iter()
-        .filter(|r| {
-            r.is_administrator()
-                || r.permissions()
-                    .iter()
-                    .any(|p| matches!(p.action, Action::Export | Action::Reveal))
-        })
+        .filter(|r| zf_policy::MfaPolicy::should_require(*r))
         .collect();
     let missing: Vec<String> = must
         .iter()
@@ -686,24 +681,13 @@ impl App {
     async fn access_review_check(&self, now: i64) -> Result<Check, AppError> {
         let title = "权限复核 / access reviews";
         let every = self.config.monitor.access_review_every_days;
-        let mut overdue = Vec::new();
         let campaigns = self.store.review_campaigns().await?;
-        for c in campaigns.iter().filter(|c| now > c.due_at_ms) {
-            let open = self
-                .store
-                .review_lines(&c.id)
-                .await?
-                .iter()
-                .filter(|l| l.decision.is_none())
-                .count();
-            if open > 0 {
-                overdue.push(format!(
-                    "{} ({open} lines, due {})",
-                    c.id,
-                    date(c.due_at_ms)
-                ));
-            }
-        }
+        let overdue: Vec<String> = self
+            .reviews_overdue(&campaigns, now)
+            .await?
+            .into_iter()
+            .map(|(c, open)| format!("{} ({open} lines, due {})", c.id, date(c.due_at_ms)))
+            .collect();
         if !overdue.is_empty() {
             return Ok(check(
                 "access_reviews",

@@ -25,12 +25,7 @@ impl Default for MfaPolicy {
         MfaPolicy {
             required_roles: Role::ALL
                 .into_iter()
-                .filter(|r| {
-                    r.is_administrator()
-                        || r.permissions()
-                            .iter()
-                            .any(|p| matches!(p.action, Action::Export | Action::Reveal))
-                })
+                .filter(|r| MfaPolicy::should_require(*r))
                 .collect(),
             step_up_minutes: 5,
             code_roles: Role::ALL
@@ -42,6 +37,17 @@ impl Default for MfaPolicy {
 }
 
 impl MfaPolicy {
+    /// Whether `role` belongs among the required roles: it administers, or it may export or
+    /// reveal data. The default requires exactly these; the posture check fails a policy that
+    /// leaves one out.
+    pub fn should_require(role: Role) -> bool {
+        role.is_administrator()
+            || role
+                .permissions()
+                .iter()
+                .any(|p| matches!(p.action, Action::Export | Action::Reveal))
+    }
+
     pub fn requires(&self, role: Role) -> bool {
         self.required_roles.contains(&role)
     }

@@ -461,17 +461,12 @@ impl Session {
     /// waits for it to end: the run goes on in the background and joins the list when it
     /// ends. Returns the run as the list shows it.
     pub async fn backup_by_hand(&self, path: &str) -> Value {
-        let before = self.backup_runs().await.len();
+        let before = self.backups().await["runs"].as_array().expect("runs").len();
         let r = self.post(path, &json!({})).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED, "{path}");
         let started: Value = r.json().await.expect("json");
         for _ in 0..600 {
-            let o: Value = self
-                .get("/api/v1/backups")
-                .await
-                .json()
-                .await
-                .expect("json");
+            let o = self.backups().await;
             let runs = o["runs"].as_array().expect("runs");
             if o["running"].is_null() && runs.len() > before {
                 assert_eq!(runs[0]["kind"], started["kind"], "{o}");
@@ -482,14 +477,13 @@ impl Session {
         panic!("the run started at {path} did not end within a minute");
     }
 
-    async fn backup_runs(&self) -> Vec<Value> {
-        let o: Value = self
-            .get("/api/v1/backups")
+    /// The backups overview.
+    async fn backups(&self) -> Value {
+        self.get("/api/v1/backups")
             .await
             .json()
             .await
-            .expect("json");
-        o["runs"].as_array().expect("runs").clone()
+            .expect("json")
     }
 
     pub async fn create_client(&self, body: &Value) -> Value {
