@@ -52,7 +52,8 @@ impl Status {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Check {
     /// A stable name: `kek_age`, `key_custody`, `database_link`, `data_keys`, `mfa_policy`,
-    /// `mfa_enrolment`, `sign_in_lockout`, `session_timeouts`, `admin_networks`,
+    /// `mfa_enrolment`, `sign_in_lockout`, `session_timeouts`, `admin_networks`, `api_tokens`,
+    /// `erasure_requests`,
     /// `backups`, `restore_tests`, `drills`, `access_reviews`, `audit_chain`, `alerts`,
     /// `log_forwarding`, `tls_certificate`, `dormant_accounts`.
     pub id: String,
@@ -383,6 +384,60 @@ pub fn admin_networks(network: &zf_policy::NetworkPolicy) -> Check {
     }
 }
 
+/// How long an API token may live (`[api_tokens] max_days`).
+pub fn api_token_lifetime(max_days: u32) -> Check {
+    let title = "API 令牌期限 / API token lifetimes";
+    if max_days > 90 {
+        check(
+            "api_tokens",
+            title,
+            Status::Warn,
+            format!(
+                "API tokens may live {max_days} days: a leaked one works that long ([api_tokens] max_days; 90 or fewer)"
+            ),
+        )
+    } else {
+        check(
+            "api_tokens",
+            title,
+            Status::Pass,
+            format!("API tokens live at most {max_days} days"),
+        )
+    }
+}
+
+/// Requests to erase a client still waiting for the second person's decision.
+pub fn erasure_requests(pending_since: &[i64], now: i64) -> Check {
+    const DUE_DAYS: i64 = 15;
+    let title = "删除请求处理 / erasure requests";
+    let Some(oldest) = pending_since.iter().min().map(|t| days(now - t)) else {
+        return check(
+            "erasure_requests",
+            title,
+            Status::Pass,
+            "no erasure request is waiting",
+        );
+    };
+    let n = pending_since.len();
+    if oldest > DUE_DAYS {
+        check(
+            "erasure_requests",
+            title,
+            Status::Warn,
+            format!(
+                "{n} erasure requests wait for a decision, the oldest for {oldest} days: personal data kept past its purpose must be erased promptly (PIPL art. 47); decide them at /erasures"
+            ),
+        )
+    } else {
+        check(
+            "erasure_requests",
+            title,
+            Status::Pass,
+            format!("{n} erasure requests wait for a decision, the oldest for {oldest} days"),
+        )
+    }
+}
+
 /// A backup schedule and its latest runs.
 fn backups(
     scheduled: bool,
@@ -489,6 +544,18 @@ impl App {
             self.config.session_absolute_timeout_ms,
         ));
         checks.push(admin_networks(&self.config.network));
+        checks.push(api_token_lifetime(self.config.api_tokens.max_days));
+        let pending: Vec<i64> = self
+            .store
+            .erasures(
+                zf_policy::Scope::All,
+                Some(zf_store::ErasureStatus::Pending),
+            )
+            .await?
+            .iter()
+            .map(|e| e.requested_at_ms)
+            .collect();
+        checks.push(erasure_requests(&pending, now));
         checks.extend(self.backup_checks(now).await?);
         checks.push(self.access_review_check(now).await?);
         checks.push(self.audit_chain_check().await?);
@@ -974,6 +1041,28 @@ mod tests {
                 .insert(role, vec!["10.8.0.0/16".parse().unwrap()]);
         }
         assert_eq!(admin_networks(&network).status, Status::Pass);
+    }
+
+    #[test]
+    fn long_lived_tokens_and_waiting_erasures_are_flagged() {
+        assert_eq!(api_token_lifetime(90).status, Status::Pass);
+        assert_eq!(api_token_lifetime(365).status, Status::Warn);
+        let now = 1_800_000_000_000;
+        assert_eq!(erasure_requests(&[], now).status, Status::Pass);
+        let fresh = erasure_requests(&[now - DAY_MS, now - 3 * DAY_MS], now);
+        assert_eq!(fresh.status, Status::Pass);
+        assert!(
+            fresh.summary.contains("the oldest for 3 days"),
+            "{}",
+            fresh.summary
+        );
+        let late = erasure_requests(&[now - DAY_MS, now - 16 * DAY_MS], now);
+        assert_eq!(late.status, Status::Warn);
+        assert!(
+            late.summary.starts_with("2 erasure requests"),
+            "{}",
+            late.summary
+        );
     }
 
     #[test]

@@ -81,6 +81,8 @@ async fn the_posture_answers_from_the_live_state_and_failures_raise_alerts(b: Ba
         "sign_in_lockout",
         "session_timeouts",
         "admin_networks",
+        "api_tokens",
+        "erasure_requests",
         "backups",
         "restore_tests",
         "drills",
@@ -114,6 +116,8 @@ async fn the_posture_answers_from_the_live_state_and_failures_raise_alerts(b: Ba
     assert_eq!(status(&p, "sign_in_lockout"), "pass");
     assert_eq!(status(&p, "session_timeouts"), "pass");
     assert_eq!(status(&p, "admin_networks"), "warn");
+    assert_eq!(status(&p, "api_tokens"), "pass");
+    assert_eq!(status(&p, "erasure_requests"), "pass");
     assert_eq!(status(&p, "backups"), "fail");
     assert_eq!(status(&p, "restore_tests"), "fail");
     assert_eq!(status(&p, "audit_chain"), "pass");
@@ -210,10 +214,24 @@ async fn the_posture_answers_from_the_live_state_and_failures_raise_alerts(b: Ba
         summary(&p, "alerts")
     );
 
+    // A supervisor asks for the decoy client's erasure; nobody decides.
+    let boss = s.signed_in("shenqing", Role::Supervisor).await;
+    let r = boss
+        .delete_with(
+            &format!("/api/v1/clients/{id}"),
+            &serde_json::json!({"reason": "客户解约，申请删除资料"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let p = posture(&security).await;
+    assert_eq!(status(&p, "erasure_requests"), "pass");
+    assert!(summary(&p, "erasure_requests").starts_with("1 erasure requests wait"));
+
     // A year on (sessions long expired: the application is asked directly), the KEK is past
-    // the rotation policy and the open alerts count against it.
+    // the rotation policy, the open alerts count against it, and the erasure still waits.
     s.clock.advance(366 * DAY_MS);
     let p = posture_now(&s).await;
+    assert_eq!(status(&p, "erasure_requests"), "warn", "{p:#}");
     assert_eq!(status(&p, "kek_age"), "fail");
     assert!(summary(&p, "kek_age").contains("366 days old"), "{p:#}");
     let raised = s.app.posture_alerts().await.unwrap();
