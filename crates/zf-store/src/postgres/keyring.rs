@@ -24,8 +24,9 @@ impl KeyringStore for PgStore {
             .collect()
     }
 
-    async fn kek_versions_init(&self, now_ms: i64) -> Result<()> {
-        self.client()
+    async fn kek_versions_init(&self, now_ms: i64) -> Result<bool> {
+        let n = self
+            .client()
             .await?
             .execute(
                 "INSERT INTO kek_versions (version, state, created_at)
@@ -34,7 +35,7 @@ impl KeyringStore for PgStore {
                 &[&now_ms],
             )
             .await?;
-        Ok(())
+        Ok(n == 1)
     }
 
     async fn kek_version_add(

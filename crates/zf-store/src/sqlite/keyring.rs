@@ -33,14 +33,14 @@ impl KeyringStore for SqliteStore {
         .await
     }
 
-    async fn kek_versions_init(&self, now_ms: i64) -> Result<()> {
+    async fn kek_versions_init(&self, now_ms: i64) -> Result<bool> {
         self.write(move |tx, _| {
-            tx.execute(
+            let n = tx.execute(
                 "INSERT INTO kek_versions (version, state, created_at)
                  SELECT 1, 'active', ?1 WHERE NOT EXISTS (SELECT 1 FROM kek_versions)",
                 [now_ms],
             )?;
-            Ok(())
+            Ok(n == 1)
         })
         .await
     }
