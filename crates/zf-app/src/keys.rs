@@ -60,8 +60,6 @@ struct KeysInner {
     /// Seals backup files: derived from the master key and never stored, or, with a token,
     /// generated once and stored wrapped as the system key `backup/v1`.
     backup: Arc<BackupKey>,
-    /// This load recorded KEK version 1: the deployment's keys were created now.
-    created: bool,
 }
 
 /// Which KEK versions this node wraps and unwraps with, as the store's keyring says. KEKs are
@@ -227,7 +225,7 @@ impl Keys {
                 .provision(KeyVersion(1))
                 .map_err(|e| token_error(e.into()))?;
         }
-        let created = store.kek_versions_init(now).await?;
+        store.kek_versions_init(now).await?;
         let keyring = Keyring::from_rows(&store.kek_versions().await?)?;
         let kek = kek_of(&source, keyring.current, suite)?;
         let foreign_message = if source.token().is_some() {
@@ -327,7 +325,6 @@ impl Keys {
                 audit_signing,
                 mfa: RwLock::new(Arc::new(DekRing::new(suite, mfa_version, mfa))),
                 backup: Arc::new(backup),
-                created,
             }),
             refuse_retired: true,
         };
@@ -336,11 +333,6 @@ impl Keys {
         store.install_audit_chain_key(keys.inner.audit_chain.clone());
         keys.refresh_search_index(store).await?;
         Ok(keys)
-    }
-
-    /// Whether loading created the deployment's keys (its first start).
-    pub(crate) fn created_now(&self) -> bool {
-        self.inner.created
     }
 
     /// Where this node's KEKs come from.

@@ -172,25 +172,6 @@ impl App {
             .audit_set_retention(i64::from(days) * 86_400_000, event)
             .await
             .map_err(|e| AppError::Invalid(format!("audit retention: {e}")))?;
-        if keys.created_now() {
-            // The chain's key is one of the keys just created, so the event follows them.
-            let event = zf_audit::AuditEvent::new(
-                now_ms(),
-                Actor::system(),
-                zf_audit::AuditAction::KeyringInitialised,
-                zf_audit::Outcome::Success,
-            )
-            .on("kek", "1")
-            .detail(format!(
-                "KEK v1 {}; system keys created; cipher suite {}",
-                match keys.kek_source() {
-                    zf_crypto::KekSource::Master(_) => "derived from the master key",
-                    zf_crypto::KekSource::Token(_) => "generated in the PKCS#11 token",
-                },
-                keys.suite().name()
-            ));
-            store.audit_append(event).await?;
-        }
         Ok(App {
             store,
             keys: Arc::new(keys),

@@ -72,8 +72,6 @@ pub enum AuditAction {
     ClientsReassigned,
     /// A supervisor rejected a request to move a moved user's clients.
     ReassignmentRejected,
-    /// A new deployment's keys were created: KEK version 1 and the system keys.
-    KeyringInitialised,
     /// A new KEK version became the one new keys are wrapped under.
     KekRotated,
     /// Somebody ran the security posture check; the detail says what it found.
@@ -220,7 +218,6 @@ impl AuditAction {
             AuditAction::TeamChanged => "team_changed",
             AuditAction::ClientsReassigned => "clients_reassigned",
             AuditAction::ReassignmentRejected => "reassignment_rejected",
-            AuditAction::KeyringInitialised => "keyring_initialised",
             AuditAction::KekRotated => "kek_rotated",
             AuditAction::SecurityPostureChecked => "security_posture_checked",
             AuditAction::KeysRewrapped => "keys_rewrapped",

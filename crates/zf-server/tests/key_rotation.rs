@@ -12,34 +12,8 @@ use zf_policy::Role;
 
 on_both_stores!(
     a_rotation_rewraps_every_key_and_retires_the_old_kek,
-    a_backup_taken_before_a_rotation_still_restores,
-    the_creation_of_a_deployments_keys_is_audited_once,
+    a_backup_taken_before_a_rotation_still_restores
 );
-
-/// The first start creates KEK v1 and the system keys, and says so in the audit log; a second
-/// node (or a restart) on the same database finds them and says nothing.
-async fn the_creation_of_a_deployments_keys_is_audited_once(b: Backend) {
-    let Some(s) = TestServer::start(b).await else {
-        return;
-    };
-    let created = |events: Vec<zf_audit::StoredEvent>| -> Vec<String> {
-        events
-            .into_iter()
-            .filter(|e| e.action == "keyring_initialised")
-            .map(|e| e.detail.unwrap_or_default())
-            .collect()
-    };
-    let first = created(s.audit().await);
-    assert_eq!(
-        first,
-        ["KEK v1 derived from the master key; system keys created; cipher suite aes-256-gcm"]
-    );
-    zf_server::Instance::open(&s.data_dir(), s.database.clone(), s.app.config().clone())
-        .await
-        .expect("a second node on the same database");
-    assert_eq!(created(s.audit().await), first);
-    assert!(s.app.audit_verify(&[]).await.unwrap().is_intact());
-}
 
 /// The retired version unwraps nothing in the live database, yet a backup from before the
 /// rotation — its keys under the old version — still passes a restore test, which opens every

@@ -98,8 +98,8 @@ pub trait KeyringStore: Send + Sync {
     /// Every KEK version, oldest first.
     async fn kek_versions(&self) -> Result<Vec<KekVersionRow>>;
     /// Records version 1 as active if the keyring is empty (a new deployment, or one from
-    /// before the keyring, whose keys are all wrapped under version 1); true if this call did.
-    async fn kek_versions_init(&self, now_ms: i64) -> Result<bool>;
+    /// before the keyring, whose keys are all wrapped under version 1).
+    async fn kek_versions_init(&self, now_ms: i64) -> Result<()>;
     /// Adds `version` as active; `Conflict` if it exists.
     async fn kek_version_add(
         &self,

@@ -24,9 +24,8 @@ impl KeyringStore for PgStore {
             .collect()
     }
 
-    async fn kek_versions_init(&self, now_ms: i64) -> Result<bool> {
-        let n = self
-            .client()
+    async fn kek_versions_init(&self, now_ms: i64) -> Result<()> {
+        self.client()
             .await?
             .execute(
                 "INSERT INTO kek_versions (version, state, created_at)
@@ -35,7 +34,7 @@ impl KeyringStore for PgStore {
                 &[&now_ms],
             )
             .await?;
-        Ok(n == 1)
+        Ok(())
     }
 
     async fn kek_version_add(

@@ -33,14 +33,14 @@ impl KeyringStore for SqliteStore {
         .await
     }
 
-    async fn kek_versions_init(&self, now_ms: i64) -> Result<bool> {
+    async fn kek_versions_init(&self, now_ms: i64) -> Result<()> {
         self.write(move |tx, _| {
-            let n = tx.execute(
+            tx.execute(
                 "INSERT INTO kek_versions (version, state, created_at)
                  SELECT 1, 'active', ?1 WHERE NOT EXISTS (SELECT 1 FROM kek_versions)",
                 [now_ms],
             )?;
-            Ok(n == 1)
+            Ok(())
         })
         .await
     }
