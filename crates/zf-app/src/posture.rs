@@ -794,8 +794,8 @@ impl App {
     async fn audit_chain_check(&self) -> Result<Check, AppError> {
         let title = "审计日志完整性 / audit chain";
         let report = self.audit_verify(&[]).await?;
-        Ok(if report.is_intact() {
-            check(
+        Ok(match report.findings.first() {
+            None => check(
                 "audit_chain",
                 title,
                 Status::Pass,
@@ -803,19 +803,17 @@ impl App {
                     "{} events verified, every link and checkpoint intact through event #{}",
                     report.events, report.last_seq
                 ),
-            )
-        } else {
-            check(
+            ),
+            Some(first) => check(
                 "audit_chain",
                 title,
                 Status::Fail,
                 format!(
-                    "{} problems in {} events; the first: {}",
+                    "{} problems in {} events; the first: {first}",
                     report.findings.len(),
-                    report.events,
-                    report.findings[0]
+                    report.events
                 ),
-            )
+            ),
         })
     }
 

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use zf_app::backup::{verify_file, Quiet, VerifiedBackup};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
+mod common;
+
+use common::{ok, refused, BIN};
 
 fn command(data: &Path, database: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
@@ -40,20 +42,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Standard output of a command that must succeed.
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "expected success:\n{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Standard error of a command that must fail.
-fn refused(out: Output) -> String {
-    assert!(!out.status.success(), "expected a refusal:\n{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(stderr.contains("error:"), "{stderr}");
-    stderr
 }
 
 fn p(path: &Path) -> &str {

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
+mod common;
+
+use common::{ok, BIN};
 
 fn run(data: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -18,16 +20,6 @@ fn run(data: &Path, args: &[&str]) -> Output {
         .env_remove("ZHANGFANG_DATABASE")
         .output()
         .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn export(data: &Path, file: &Path) -> Vec<u8> {

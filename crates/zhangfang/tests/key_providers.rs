@@ -9,7 +9,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
+mod common;
+
+use common::{ok, refused, BIN};
+
 const PASSPHRASE: &str = "correct horse battery staple 账房";
 
 /// Runs `zhangfang <args> --data <data>` with `stdin` as its standard input.
@@ -30,25 +33,6 @@ fn run(data: &Path, args: &[&str], stdin: &str) -> Output {
     let _ = input.write_all(stdin.as_bytes());
     drop(input);
     child.wait_with_output().unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn refused(out: Output) -> String {
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn line(passphrase: &str) -> String {

@@ -16,9 +16,8 @@
 //! Without SoftHSM2 the test skips with a printed reason, unless `ZF_REQUIRE_HSM=1`.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -26,7 +25,7 @@ use zf_crypto::{KeyVersion, Pkcs11Token, TokenPin};
 
 mod common;
 
-use common::{client as https, enrol, sign_in_and_replace, start, Node, BIN};
+use common::{client as https, enrol, ok, private_dir, sign_in_and_replace, start, Node, BIN};
 const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN_LABEL: &str = "zhangfang-e2e";
 const USER_PIN: &str = "e2e-user-pin-2468";
@@ -96,11 +95,6 @@ fn init_token(dir: &Path) -> PathBuf {
     conf
 }
 
-fn private_dir(path: &Path) {
-    std::fs::create_dir_all(path).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
-}
-
 /// A data directory configured for the token, with `marker` as the firm's name.
 fn configure(data: &Path, marker: &str) {
     private_dir(data);
@@ -127,16 +121,6 @@ fn command(conf: &Path, data: &Path, args: &[&str]) -> Command {
         .env_remove("ZHANGFANG_KEY_PROVIDER")
         .env_remove("ZHANGFANG_CONFIG");
     cmd
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn serve(conf: &Path, data: &Path) -> Node {

@@ -4,13 +4,44 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_zhangfang");
+
+/// Standard output of a command that must succeed (both streams shown if it did not).
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "expected success:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error of a command that must fail, with its reason.
+pub fn refused(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a refusal:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("error:"), "{stderr}");
+    stderr
+}
+
+/// A directory only its owner may enter, as a data directory must be.
+pub fn private_dir(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
 
 pub struct Node {
     pub child: Child,
