@@ -22,7 +22,7 @@ use zf_audit::{Actor, AuditAction, AuditEvent, Outcome};
 use zf_crypto::{Aad, CipherSuite, DekRing, KeyVersion};
 use zf_store::{
     HolderFilter, HolderKeys, KeyHolder, KeyJob, KeyJobKind, KeyJobProgress, KeyJobState,
-    KeyReplacement, SealedAt, SealedSwap,
+    KeyReplacement, SealedAt, SealedSwap, SealedValue,
 };
 
 use crate::{now_ms, App, AppError};
@@ -126,6 +126,23 @@ pub(crate) fn aad_of(at: &SealedAt) -> Aad {
     }
 }
 
+/// `value` sealed again under `ring`'s current key and suite, as a swap; `None` if it is
+/// under them already.
+fn sealed_again(ring: &DekRing, value: SealedValue) -> Result<Option<SealedSwap>, AppError> {
+    if value.sealed.key_version() == ring.current_version() && value.sealed.suite() == ring.suite()
+    {
+        return Ok(None);
+    }
+    let aad = aad_of(&value.at);
+    let plain = zeroize::Zeroizing::new(ring.open(&value.sealed, &aad)?);
+    Ok(Some(SealedSwap {
+        holder_id: value.holder_id,
+        new: ring.seal(&plain, &aad),
+        at: value.at,
+        old: value.sealed,
+    }))
+}
+
 /// What one pass over a page of holders did.
 #[derive(Default)]
 struct Pass {
@@ -162,19 +179,7 @@ impl App {
             let Some(ring) = rings.get(&value.holder_id) else {
                 continue;
             };
-            if value.sealed.key_version() == ring.current_version()
-                && value.sealed.suite() == ring.suite()
-            {
-                continue;
-            }
-            let aad = aad_of(&value.at);
-            let plain = ring.open(&value.sealed, &aad)?;
-            swaps.push(SealedSwap {
-                holder_id: value.holder_id,
-                new: ring.seal(&plain, &aad),
-                at: value.at,
-                old: value.sealed,
-            });
+            swaps.extend(sealed_again(ring, value)?);
         }
         if swaps.is_empty() {
             return Ok(0);
@@ -393,19 +398,7 @@ impl App {
         let ring = self.keys.mfa_ring();
         let mut swaps = Vec::new();
         for value in self.store.mfa_sealed_values().await? {
-            if value.sealed.key_version() == ring.current_version()
-                && value.sealed.suite() == ring.suite()
-            {
-                continue;
-            }
-            let aad = aad_of(&value.at);
-            let plain = ring.open(&value.sealed, &aad)?;
-            swaps.push(SealedSwap {
-                holder_id: value.holder_id,
-                new: ring.seal(&plain, &aad),
-                at: value.at,
-                old: value.sealed,
-            });
+            swaps.extend(sealed_again(&ring, value)?);
         }
         if !swaps.is_empty() {
             pass.resealed += self.store.sealed_values_swap(swaps).await? as i64;
